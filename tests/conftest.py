@@ -1,0 +1,37 @@
+"""Shared fixtures: tiny recipes that run in seconds on two CPU cores."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+
+TINY_MEASURE = {"runtimes": ["torch-cpu", "onnxruntime-cpu"], "batch_sizes": [1], "warmup_s": 0.0,
+                "min_iters": 3, "min_time_s": 0.0}
+
+
+def tiny_recipe(tmp_path: Path, **changes: Any) -> dict[str, Any]:
+    """A synthetic-data recipe with a small CIFAR ResNet, one short train stage, minimal timing."""
+    raw = {
+        "name": "tiny",
+        "seed": 0,
+        "model": {"arch": "resnet20", "kwargs": {"width": 8}},
+        "data": {"dataset": "synthetic", "image_size": 16, "num_samples": 160, "num_classes": 4,
+                 "batch_size": 32},
+        "measure": copy.deepcopy(TINY_MEASURE),
+        "stages": [{"train": {"epochs": 2, "lr": 0.05}}],
+        "output": str(tmp_path / "runs"),
+    }
+    raw.update(changes)
+    return raw
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """Factory for tiny recipe dicts rooted in this test's tmp folder."""
+    return lambda **changes: tiny_recipe(tmp_path, **changes)

@@ -1,0 +1,36 @@
+"""Training pieces: no decay on norms/biases, the schedule, determinism on CPU."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from torch import nn
+
+from toolkit.training.optim import make_optimizer, make_scheduler, param_groups
+from toolkit.training.options import TrainingOptions
+
+
+def test_weight_decay_skips_norms_and_biases():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    decay, no_decay = param_groups([model], 0.1)
+    assert {p.ndim for p in decay["params"]} == {4, 2}
+    assert all(p.ndim == 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    model = nn.Linear(2, 2)
+    opts = TrainingOptions(epochs=4, lr=1.0, warmup_epochs=1)
+    opt = make_optimizer([model], opts)
+    sched = make_scheduler(opt, opts, steps_per_epoch=10)
+    lrs = []
+    for _ in range(40):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0)
+    assert lrs[-1] < 0.01
+
+
+def test_warmup_must_be_shorter_than_training():
+    with pytest.raises(ValidationError):
+        TrainingOptions(epochs=2, warmup_epochs=2)

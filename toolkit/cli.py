@@ -1,0 +1,108 @@
+"""The `compress` command: run, validate, stages, schema (and more as stages land)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from toolkit.errors import ToolkitError
+from toolkit.version import __version__
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def guarded(fn):
+    """Turn toolkit errors into a short message and exit code, and Ctrl-C/SIGTERM into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            raise KeyboardInterrupt("terminated")
+
+        signal.signal(signal.SIGTERM, on_term)
+        try:
+            return fn(*args, **kwargs)
+        except ToolkitError as exc:
+            _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _stderr().print("interrupted: the run folder is consistent; run the same command again to resume",
+                            highlight=False)
+            sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="compress")
+def main() -> None:
+    """Compress image-classification CNNs: train, prune, distill, quantize, build engines, measure."""
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a field, e.g. stages.0.train.epochs=1")
+@click.option("--fresh", is_flag=True, help="ignore cached stage results")
+@click.option("--quiet", "-q", is_flag=True, help="no progress output")
+@guarded
+def run(recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool) -> None:
+    """Run a recipe into runs/<name>/ (cached stages are reused)."""
+    from rich.console import Console
+
+    from toolkit.cli_format import summary_tables
+    from toolkit.pipeline import run_recipe
+
+    console = None if quiet else Console()
+    result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console)
+    out = Console()
+    for table in summary_tables([{**s.metrics, "cached": s.cached} for s in result.stages]):
+        out.print(table)
+    out.print(f"run folder: {result.run_dir}", highlight=False)
+    if result.report_path:
+        out.print(f"report: {result.report_path}", highlight=False)
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@guarded
+def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """Check a recipe (schema, names, paths, stage order) without running anything."""
+    from toolkit.recipe import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())})")
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Markdown reference (docs/recipes.md)")
+def stages(markdown: bool) -> None:
+    """List every stage with its options, defaults and help."""
+    from toolkit.cli_format import stage_reference
+
+    click.echo(stage_reference(markdown))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON schema of recipe files (for editor completion)."""
+    from toolkit.recipe import recipe_json_schema
+
+    click.echo(json.dumps(recipe_json_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""What a stage receives besides its model and config: data, device, folders, logging, earlier stages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from toolkit.artifacts import Model, ModelArtifact
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from toolkit.data import DataBundle
+    from toolkit.recipe import Recipe
+
+
+@dataclass
+class StageResult:
+    """A stage's output: the new model (None: unchanged), metrics for `extra`, and extra files it wrote."""
+
+    model: Model | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+
+class StageLog:
+    """Writes timestamped lines to the stage's log.txt and, unless quiet, to the console."""
+
+    def __init__(self, path: Path, console: Console | None, prefix: str):
+        self.path, self.console, self.prefix = path, console, prefix
+
+    def info(self, message: str) -> None:
+        """Log one line."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        if self.console is not None:
+            self.console.print(f"{self.prefix} {message}", highlight=False, markup=False, soft_wrap=True)
+
+    def warning(self, message: str) -> None:
+        """Log a warning line."""
+        self.info(f"WARNING: {message}")
+
+
+@dataclass
+class EarlierStage:
+    """A completed stage of this run, as later stages see it."""
+
+    index: int
+    name: str
+    type: str
+    directory: Path
+    format: str
+    load: Callable[[], Model]
+
+
+@dataclass
+class StageContext:
+    """Everything a stage may use; nothing reaches a stage through globals."""
+
+    recipe: Recipe
+    data: DataBundle
+    device: torch.device
+    seed: int
+    index: int
+    name: str
+    stage_dir: Path
+    run_dir: Path
+    log: StageLog
+    model_spec: dict[str, Any]
+    earlier: list[EarlierStage]
+    console: Console | None = None
+    hooks: dict[str, list[Callable[..., Any]]] = field(default_factory=dict)
+    calibration_dir: Path | None = None
+    rank: int = 0
+    world_size: int = 1
+
+    def earlier_stage(self, ref: str | int) -> EarlierStage:
+        """Find an earlier stage by name or by recipe index (0-based, as in `stages[i]`)."""
+        for stage in self.earlier:
+            if (isinstance(ref, int) and stage.index - 1 == ref) or stage.name == ref:
+                return stage
+        raise KeyError(f"no earlier stage '{ref}'")
+
+    def earlier_torch_model(self, ref: str | int) -> nn.Module:
+        """Load the torch model an earlier stage produced."""
+        model = self.earlier_stage(ref).load()
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"stage '{ref}' produced {model.format}, not a torch model")
+        return model
+
+    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+        """Real validation images as an input batch (for tracing, export, pruning graphs)."""
+        return self.data.example_input(batch_size)
+
+    def run_hooks(self, event: str, **payload: Any) -> None:
+        """Call user/test hooks registered for `event` (e.g. 'epoch_end')."""
+        for hook in self.hooks.get(event, []):
+            hook(ctx=self, **payload)
+
+    def artifact(self, filename: str, fmt: str, **meta: Any) -> ModelArtifact:
+        """A model file this stage wrote into its folder."""
+        return ModelArtifact(fmt, self.stage_dir / filename, meta)
+
+    def wrap_for_training(self, model: nn.Module) -> nn.Module:
+        """The module the training loop calls (DistributedDataParallel when several processes train)."""
+        return model
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes files (rank 0)."""
+        return self.rank == 0

@@ -1,0 +1,123 @@
+"""Measure a stage's model the same way every time: size, MACs, accuracy, latency per runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from toolkit.artifacts import Model, ModelArtifact, model_format
+from toolkit.measure.accuracy import evaluate
+from toolkit.measure.device import describe_device
+from toolkit.measure.latency import time_calls
+from toolkit.measure.profile import count_macs_params
+from toolkit.registry import ONNX, ONNX_INT8, TENSORRT, TORCH
+from toolkit.runtimes import get_runtime, runtime_names
+from toolkit.specs import MeasureSpec
+
+ONNX_FILE = "model.onnx"
+PARITY_SAMPLES = 256
+ACCURACY_RUNTIMES = {ONNX: ("onnxruntime-cpu", "openvino-cpu"), ONNX_INT8: ("onnxruntime-cpu", "openvino-cpu"),
+                     TENSORRT: ("tensorrt",)}
+
+
+def torch_predict(model: nn.Module, device: torch.device):
+    """A numpy-in, numpy-out predict function for a torch model on `device` (fp32, eval)."""
+    model = model.to(device).eval()
+
+    def predict(images):
+        with torch.inference_mode():
+            return model(torch.as_tensor(images).to(device)).float().cpu().numpy()
+
+    return predict
+
+
+def model_info(model: Model, stage_dir: Path, example: torch.Tensor) -> dict[str, Any]:
+    """Format, parameters, MACs and file size of a stage's model."""
+    if isinstance(model, nn.Module):
+        macs, params = count_macs_params(model, example)
+        weights = stage_dir / "model.safetensors"
+        return {"format": TORCH, "params": params, "macs": macs, "file": weights.name,
+                "size_bytes": weights.stat().st_size if weights.exists() else None}
+    size = model.path.stat().st_size if model.path.exists() else None
+    return {"format": model.format, "params": model.meta.get("params"), "macs": model.meta.get("macs"),
+            "file": model.path.name, "size_bytes": size}
+
+
+def ensure_onnx(model: nn.Module, stage_dir: Path, data, log=None) -> tuple[ModelArtifact, dict[str, Any]]:
+    """Export a torch model to stage_dir/model.onnx (once) and check parity against torch on real images."""
+    from toolkit.onnxutil import export_onnx, parity
+
+    path = stage_dir / ONNX_FILE
+    facts = export_onnx(model, path, data.example_input(1))
+    artifact = ModelArtifact(ONNX, path)
+    session = get_runtime("onnxruntime-cpu").load(artifact)
+    facts.update(parity(model, session.predict, data.val_batches(limit=PARITY_SAMPLES)))
+    if log is not None and facts["max_abs_diff"] > 1e-3:
+        log.warning(f"ONNX export differs from torch by up to {facts['max_abs_diff']:.2e} in the logits")
+    return artifact, {"file": ONNX_FILE, **facts}
+
+
+def _accuracy(model: Model, data, device: torch.device, onnx_model: ModelArtifact | None) -> dict[str, Any]:
+    if isinstance(model, nn.Module):
+        return {**evaluate(torch_predict(model, device), data.val_batches(), data.num_classes),
+                "runtime": f"torch-{device.type}"}
+    for name in ACCURACY_RUNTIMES.get(model.format, ()):
+        runtime = get_runtime(name) if name in runtime_names() else None
+        if runtime is not None and runtime.unavailable() is None:
+            session = runtime.load(model)
+            return {**evaluate(session.predict, data.val_batches(), data.num_classes), "runtime": name}
+    return {"top1": None, "top5": None, "samples": 0,
+            "reason": f"no runtime here can run {model.format} models"}
+
+
+def _latency(runtime_name: str, model: Model, onnx_model: ModelArtifact | None, data, spec: MeasureSpec
+             ) -> list[dict[str, Any]]:
+    runtime = get_runtime(runtime_name)
+    base = {"runtime": runtime_name, "device": runtime.device}
+    reason = runtime.unavailable()
+    target: Model | None = model
+    if reason is None and model_format(model) not in runtime.formats:
+        target = onnx_model if (onnx_model is not None and ONNX in runtime.formats) else None
+        if target is None:
+            reason = f"{runtime_name} runs {'/'.join(sorted(runtime.formats))} models; this one is {model_format(model)}"
+    if reason is not None:
+        return [{**base, "batch_size": bs, "status": "skipped", "reason": reason} for bs in spec.batch_sizes]
+    try:
+        session = runtime.load(target, spec.threads)
+    except Exception as exc:  # noqa: BLE001 - one runtime failing must not stop the others
+        return [{**base, "batch_size": bs, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
+                for bs in spec.batch_sizes]
+    records = []
+    for bs in spec.batch_sizes:
+        images = data.example_input(bs).numpy()
+        try:
+            timing = time_calls(lambda: session.predict(images), spec, session.sync)
+        except Exception as exc:  # noqa: BLE001
+            records.append({**base, "batch_size": bs, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]})
+            continue
+        records.append({**base, "batch_size": bs, "status": "ok", "precision": session.precision,
+                        "format": model_format(target), "threads": session.threads, **timing,
+                        "throughput_ips": round(bs * 1000.0 / timing["p50_ms"], 2) if timing["p50_ms"] else None})
+    return records
+
+
+def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, device: torch.device,
+                  log=None) -> dict[str, Any]:
+    """The `model`, `accuracy`, `latency` and `device` sections of a stage's metrics.json."""
+    example = data.example_input(1)
+    info = model_info(model, stage_dir, example)
+    onnx_model = model if isinstance(model, ModelArtifact) and model.format == ONNX else None
+    needs_onnx = isinstance(model, nn.Module) and any(
+        ONNX in get_runtime(r).formats and TORCH not in get_runtime(r).formats for r in spec.runtimes)
+    if needs_onnx:
+        try:
+            onnx_model, info["onnx"] = ensure_onnx(model, stage_dir, data, log)
+        except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
+            info["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
+    accuracy = _accuracy(model, data, device, onnx_model) if spec.accuracy else {"top1": None, "top5": None,
+                                                                                  "samples": 0}
+    latency = [rec for name in spec.runtimes for rec in _latency(name, model, onnx_model, data, spec)]
+    return {"model": info, "accuracy": accuracy, "latency": latency, "device": describe_device()}

@@ -1,0 +1,28 @@
+"""Top-1/top-5 accuracy of any predict function over validation batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def evaluate(predict: Callable[[np.ndarray], np.ndarray], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             num_classes: int) -> dict[str, Any]:
+    """Run `predict` over (images, labels) batches; top-5 is None with fewer than 6 classes."""
+    correct1 = correct5 = total = 0
+    k = 5 if num_classes > 5 else None
+    for images, labels in batches:
+        logits = np.asarray(predict(images.numpy()))
+        y = labels.numpy()
+        correct1 += int((logits.argmax(1) == y).sum())
+        if k:
+            top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+            correct5 += int((top == y[:, None]).any(1).sum())
+        total += len(y)
+    if total == 0:
+        return {"top1": None, "top5": None, "samples": 0}
+    return {"top1": round(correct1 / total, 6), "top5": round(correct5 / total, 6) if k else None,
+            "samples": total}

@@ -1,0 +1,44 @@
+"""Latency: time-based warm-up, then at least N timed runs; percentiles, not a single mean."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from toolkit.specs import MeasureSpec
+
+UNSTABLE_P90_OVER_P50 = 1.5
+
+
+def time_calls(call: Callable[[], Any], spec: MeasureSpec, sync: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Time `call` after a warm-up; returns percentiles in ms, iterations and a stability flag."""
+    sync = sync or (lambda: None)
+    start = time.perf_counter()
+    warm = 0
+    while warm < 2 or time.perf_counter() - start < spec.warmup_s:
+        call()
+        warm += 1
+    sync()
+    times: list[float] = []
+    begin = time.perf_counter()
+    capped = False
+    while len(times) < spec.min_iters or time.perf_counter() - begin < spec.min_time_s:
+        t0 = time.perf_counter()
+        call()
+        sync()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if time.perf_counter() - begin > spec.max_time_s:
+            capped = len(times) < spec.min_iters
+            break
+    arr = np.asarray(times)
+    p50, p90, p99 = (float(v) for v in np.percentile(arr, [50, 90, 99]))
+    return {
+        "p50_ms": round(p50, 4), "p90_ms": round(p90, 4), "p99_ms": round(p99, 4),
+        "mean_ms": round(float(arr.mean()), 4), "min_ms": round(float(arr.min()), 4),
+        "iterations": len(times), "warmup_iterations": warm,
+        "unstable": bool(p90 / max(p50, 1e-9) > UNSTABLE_P90_OVER_P50),
+        "time_capped": capped,
+    }

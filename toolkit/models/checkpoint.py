@@ -1,0 +1,48 @@
+"""Reading user state_dict files safely: safetensors, or torch files with weights_only=True."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from toolkit.errors import ArtifactError
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state_dict from .safetensors or a torch file (never unpickling code)."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every unreadable file is reported with its path
+        raise ArtifactError(f"{path}: cannot read a state_dict ({type(exc).__name__}: {exc})") from None
+    for wrapper in ("state_dict", "model", "model_state"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArtifactError(f"{path}: does not hold a state_dict of tensors")
+    prefix = "module."  # saved from DataParallel/DDP
+    if state and all(k.startswith(prefix) for k in state):
+        state = {k[len(prefix):]: v for k, v in state.items()}
+    return state
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """Load a state_dict file into `model`, strictly: missing or surplus keys are reported."""
+    state = read_state_dict(path)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    surplus = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or surplus or wrong:
+        detail = "; ".join(f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                           for label, keys in (("missing", missing), ("unexpected", surplus), ("shape differs", wrong))
+                           if keys)
+        raise ArtifactError(f"model.checkpoint {path} does not fit the model ({detail})")
+    model.load_state_dict(state)

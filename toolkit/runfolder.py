@@ -1,0 +1,108 @@
+"""The run folder: runs/<name>/NN-<stage>/{config.json, metrics.json, model files, log.txt} + run.json.
+
+A stage works in a hidden `.NN-<stage>.partial/` folder (checkpoints live there, so an interrupted
+stage resumes) and is renamed into place only when complete: a visible stage folder is always whole.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from toolkit.fsutil import atomic_write_json, read_json
+
+STAGE_DIR = re.compile(r"^\.?(\d{2})-([a-z0-9_-]+)(\.partial|\.trash)?$")
+METRICS, CONFIG, RUN, LOG = "metrics.json", "config.json", "run.json", "log.txt"
+KEY_FILE, OUTPUT_FILE = "key.json", "output.json"
+CHECKPOINT_SUFFIX = ".ckpt"  # training checkpoints: kept while a stage is partial, dropped when it completes
+
+
+class RunFolder:
+    """Paths and atomic state changes inside one run folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def stage_dir(self, index: int, name: str) -> Path:
+        """The final folder of a stage."""
+        return self.root / f"{index:02d}-{name}"
+
+    def partial_dir(self, index: int, name: str) -> Path:
+        """The working folder of a stage that has not finished."""
+        return self.root / f".{index:02d}-{name}.partial"
+
+    def read_metrics(self, directory: Path) -> dict[str, Any] | None:
+        """A stage folder's metrics.json, or None when missing or unreadable."""
+        try:
+            data = read_json(directory / METRICS)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def cached(self, index: int, name: str, key: str) -> dict[str, Any] | None:
+        """Metrics of a complete stage folder with this key whose model file is present, else None."""
+        directory = self.stage_dir(index, name)
+        metrics = self.read_metrics(directory)
+        if not metrics or metrics.get("key") != key or metrics.get("status") != "ok":
+            return None
+        model_file = (metrics.get("model") or {}).get("file")
+        if model_file and not (directory / model_file).is_file():
+            return None
+        return metrics
+
+    def begin(self, index: int, name: str, key: str) -> Path:
+        """Create (or reuse, when its key matches) the partial folder of a stage."""
+        partial = self.partial_dir(index, name)
+        try:
+            same = read_json(partial / KEY_FILE).get("key") == key
+        except (ValueError, AttributeError):
+            same = False
+        if partial.exists() and not same:
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True, exist_ok=True)
+        if not same:
+            atomic_write_json(partial / KEY_FILE, {"key": key})
+        return partial
+
+    def finalize(self, index: int, name: str) -> Path:
+        """Drop checkpoints, then swap the partial folder into place (the old result goes in one rename)."""
+        partial, final = self.partial_dir(index, name), self.stage_dir(index, name)
+        for leftover in list(partial.glob(f"*{CHECKPOINT_SUFFIX}")) + [partial / KEY_FILE]:
+            leftover.unlink(missing_ok=True)
+        trash = self.root / f".{index:02d}-{name}.trash"
+        if trash.exists():
+            shutil.rmtree(trash)
+        if final.exists():
+            final.rename(trash)
+        partial.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+        return final
+
+    def cleanup(self, plan: list[tuple[int, str]]) -> list[str]:
+        """Remove stage folders that are not in this recipe's plan (and leftover trash); return their names."""
+        keep = {f"{i:02d}-{n}" for i, n in plan}
+        removed = []
+        if not self.root.is_dir():
+            return removed
+        for entry in sorted(self.root.iterdir()):
+            match = STAGE_DIR.match(entry.name)
+            if not match or not entry.is_dir():
+                continue
+            base = f"{match.group(1)}-{match.group(2)}"
+            if match.group(3) == ".trash" or base not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+        return removed
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        """Write run.json atomically."""
+        atomic_write_json(self.root / RUN, data)
+
+    def read_run(self) -> dict[str, Any] | None:
+        """run.json, or None."""
+        try:
+            return read_json(self.root / RUN)
+        except ValueError:
+            return None

@@ -1,0 +1,152 @@
+"""Run one stage inside its partial folder: call it, save its model, measure it, finalize the folder."""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit.artifacts import Model, ModelArtifact, model_format
+from toolkit.context import StageContext, StageResult
+from toolkit.errors import StageSkipped, ToolkitError
+from toolkit.fsutil import atomic_write_json, read_json
+from toolkit.measure import measure_model
+from toolkit.measure.profile import count_macs_params
+from toolkit.models.io import load_model, save_model
+from toolkit.runfolder import CONFIG, METRICS, OUTPUT_FILE, RunFolder
+
+
+@dataclass
+class StageOutcome:
+    """What happened to one stage in this run."""
+
+    index: int
+    name: str
+    type: str
+    directory: Path
+    key: str
+    status: str
+    cached: bool
+    seconds: float
+    reason: str | None = None
+    format: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The run.json entry."""
+        return {"index": self.index, "name": self.name, "type": self.type, "dir": self.directory.name,
+                "key": self.key, "status": self.status, "cached": self.cached, "seconds": round(self.seconds, 3),
+                "reason": self.reason, "format": self.format}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch so a stage's result does not depend on what ran before it."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def load_output(directory: Path, metrics: dict[str, Any], base_model: nn.Module | None) -> Model:
+    """Rebuild the model a finished stage saved (no pickle, no code from the files)."""
+    info = metrics.get("model") or {}
+    if info.get("format") == "torch":
+        return load_model(directory, base_model)
+    meta = {k: info.get(k) for k in ("params", "macs")}
+    meta.update(metrics.get("artifact_meta") or {})
+    return ModelArtifact(info["format"], directory / info["file"], meta)
+
+
+def _artifact_meta(result_model: Model, input_model: Model, ctx: StageContext) -> dict[str, Any]:
+    """Carry params/MACs from the torch model an artifact was made from."""
+    meta = dict(result_model.meta) if isinstance(result_model, ModelArtifact) else {}
+    if isinstance(input_model, nn.Module) and ("macs" not in meta or "params" not in meta):
+        meta["macs"], meta["params"] = count_macs_params(input_model, ctx.example_input(1))
+    elif isinstance(input_model, ModelArtifact):
+        meta = {**{k: input_model.meta.get(k) for k in ("params", "macs")}, **meta}
+    return meta
+
+
+def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage_type: str, key: str,
+              measure_key: str, base_model: nn.Module | None) -> tuple[StageOutcome, Model]:
+    """Run (or resume) one stage and measure its model; returns the outcome and the model for the next stage."""
+    partial = ctx.stage_dir
+    atomic_write_json(partial / CONFIG, {"stage": stage_type, "name": ctx.name, "index": ctx.index, "key": key,
+                                         "config": cfg.model_dump(mode="json") if cfg is not None else {}})
+    seed_everything(ctx.seed)
+    start = time.perf_counter()
+    status, reason, extra = "ok", None, {}
+    try:
+        saved = read_json(partial / OUTPUT_FILE)
+    except ValueError:
+        saved = None
+    if saved:  # the stage itself finished before an interruption: only measurement is left
+        ctx.log.info("stage output found from an interrupted run; measuring it")
+        new_model = load_output(partial, saved, base_model)
+        extra, seconds_before = saved.get("extra", {}), float(saved.get("seconds", 0.0))
+    else:
+        seconds_before = 0.0
+        try:
+            result = fn(model, cfg, ctx)
+        except StageSkipped as skip:
+            result, status, reason = StageResult(None), "skipped", skip.reason
+            ctx.log.info(f"skipped: {skip.reason}")
+        except (ToolkitError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            ctx.log.info("failed:\n" + traceback.format_exc())
+            raise ToolkitError(f"stage {ctx.name} failed: {type(exc).__name__}: {exc} "
+                               f"(traceback in {ctx.stage_dir / 'log.txt'})") from exc
+        extra = result.metrics
+        new_model = result.model if result.model is not None else model
+        if status == "ok":
+            output = _save(new_model, model, ctx)
+            atomic_write_json(partial / OUTPUT_FILE, {**output, "extra": extra,
+                                                      "seconds": time.perf_counter() - start})
+            new_model = load_output(partial, output, base_model) if isinstance(new_model, ModelArtifact) else new_model
+    seconds = seconds_before + time.perf_counter() - start
+    metrics: dict[str, Any] = {"stage": stage_type, "name": ctx.name, "index": ctx.index, "status": status,
+                               "reason": reason, "seconds": round(seconds, 3), "key": key, "measure_key": measure_key}
+    if status == "ok":
+        metrics.update(measure_model(new_model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=partial,
+                                     device=ctx.device, log=ctx.log))
+        if isinstance(new_model, ModelArtifact):
+            metrics["artifact_meta"] = new_model.meta
+    metrics["extra"] = extra
+    atomic_write_json(partial / METRICS, metrics)
+    (partial / OUTPUT_FILE).unlink(missing_ok=True)
+    final = folder.finalize(ctx.index, ctx.name)
+    if isinstance(new_model, ModelArtifact):
+        new_model = new_model.moved_to(final)
+    outcome = StageOutcome(ctx.index, ctx.name, stage_type, final, key, status, False, seconds, reason,
+                           model_format(new_model), metrics)
+    return outcome, new_model
+
+
+def _save(new_model: Model, input_model: Model, ctx: StageContext) -> dict[str, Any]:
+    """Save a torch result as safetensors+structure; check an artifact result lives in the stage folder."""
+    if isinstance(new_model, nn.Module):
+        save_model(new_model, ctx.stage_dir, ctx.model_spec)
+        return {"model": {"format": "torch", "file": "model.safetensors"}}
+    if Path(new_model.path).parent.resolve() != ctx.stage_dir.resolve():
+        raise ToolkitError(f"stage {ctx.name} returned {new_model.path}, which is outside its folder {ctx.stage_dir}")
+    new_model.meta = _artifact_meta(new_model, input_model, ctx)
+    return {"model": {"format": new_model.format, "file": new_model.path.name,
+                      "params": new_model.meta.get("params"), "macs": new_model.meta.get("macs")},
+            "artifact_meta": new_model.meta}
+
+
+def remeasure(directory: Path, metrics: dict[str, Any], model: Model, ctx: StageContext, measure_key: str) -> dict:
+    """Measure a cached stage again after the recipe's `measure:` changed (its model is not recomputed)."""
+    metrics = dict(metrics)
+    metrics.update(measure_model(model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=directory,
+                                 device=ctx.device, log=ctx.log))
+    metrics["measure_key"] = measure_key
+    atomic_write_json(directory / METRICS, metrics)
+    return metrics

@@ -1,0 +1,5 @@
+"""Built-in stages; importing this package registers them. Config classes double as the Python API."""
+
+from toolkit.stages.train import Train
+
+__all__ = ["Train"]
