@@ -97,6 +97,50 @@ def stages(markdown: bool) -> None:
 
 
 @main.command()
+@click.argument("recipe", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18")
+@click.option("--input-size", type=int, default=None, help="input image size (default: 224, or the recipe's)")
+@click.option("--num-classes", type=int, default=1000, show_default=True)
+@click.option("--small-input", is_flag=True, help="adapt the stem for 32x32 inputs")
+@click.option("--ignore", multiple=True, help="module name or glob to keep whole")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@guarded
+def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_classes: int, small_input: bool,
+            ignore: tuple[str, ...], as_json: bool) -> None:
+    """Pre-flight a model for pruning: groups, kept layers, blocking operations, a test prune and export."""
+    import torch
+
+    from toolkit.errors import UserInputError
+    from toolkit.models import build_model, check_arch
+    from toolkit.pruning.inspect import format_inspection, inspect_model
+    from toolkit.specs import ModelSpec
+
+    if (recipe is None) == (arch is None):
+        raise UserInputError("give a recipe or --model NAME (one of them)")
+    ignored = list(ignore)
+    if recipe is not None:
+        from toolkit.data import build_data
+        from toolkit.recipe import load_recipe
+
+        loaded = load_recipe(recipe)
+        data = build_data(loaded.data, loaded.seed)
+        model = build_model(loaded.model, data.num_classes, data.image_size)
+        example, classes, title = data.example_input(1), data.num_classes, f"{recipe} ({loaded.model.arch})"
+        ignored += [p for s in loaded.stages if s.stage_type == "prune" for p in s.ignore]
+    else:
+        problem = check_arch(arch)
+        if problem:
+            raise UserInputError(f"--model: {problem}")
+        size = input_size or (32 if small_input else 224)
+        model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, size)
+        example, classes, title = torch.randn(1, 3, size, size), num_classes, f"{arch} at {size}x{size}"
+    report = inspect_model(model, example, classes, ignored)
+    click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report, title))
+    if not report["prunable"]:
+        sys.exit(1)
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON schema of recipe files (for editor completion)."""
     from toolkit.recipe import recipe_json_schema

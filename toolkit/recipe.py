@@ -56,7 +56,7 @@ class Recipe(RecipeHead):
     def to_dict(self) -> dict[str, Any]:
         """Plain data in the YAML form (`stages` as a list of {type: options})."""
         head = self.model_dump(mode="json", exclude={"stages"})
-        head["stages"] = [{s.stage_type: s.model_dump(mode="json")} for s in self.stages]
+        head["stages"] = [{s.stage_type: s.model_dump(mode="json", by_alias=True)} for s in self.stages]
         return head
 
     def to_yaml(self) -> str:

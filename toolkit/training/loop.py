@@ -79,8 +79,13 @@ def _progress(ctx: StageContext, total: int):
 
 
 def fit(model: nn.Module, opts: TrainingOptions, ctx: StageContext, *, loss_fn: LossFn | None = None,
-        extra_modules: nn.Module | None = None, tag: str = "train") -> dict[str, Any]:
-    """Train `model` in place for opts.epochs, resuming from this stage's checkpoint; returns metrics."""
+        extra_modules: nn.Module | None = None, tag: str = "train",
+        regularizer: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
+    """Train `model` in place for opts.epochs, resuming from this stage's checkpoint; returns metrics.
+
+    `loss_fn(model, images, labels) -> (loss, logits)` replaces cross-entropy (distillation);
+    `extra_modules` are trained along (feature adapters); `regularizer(model)` runs after each backward.
+    """
     device = ctx.device
     model.to(device)
     if device.type == "cuda" and opts.channels_last:
@@ -97,20 +102,23 @@ def fit(model: nn.Module, opts: TrainingOptions, ctx: StageContext, *, loss_fn: 
     start = 0
     state = _load_checkpoint(checkpoint)
     if state is not None and state.get("epochs") == opts.epochs:
-        model.load_state_dict(state["model"])
-        if extra_modules is not None and "extra" in state:
-            extra_modules.load_state_dict(state["extra"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and "scaler" in state:
-            scaler.load_state_dict(state["scaler"])
-        history, start = list(state["history"]), int(state["epoch"])
-        ctx.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
+        try:
+            model.load_state_dict(state["model"])
+            if extra_modules is not None and "extra" in state:
+                extra_modules.load_state_dict(state["extra"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            history, start = list(state["history"]), int(state["epoch"])
+            ctx.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
+        except (RuntimeError, KeyError, ValueError) as exc:  # a checkpoint of another model shape: start over
+            ctx.log.warning(f"{tag}: ignoring checkpoint {checkpoint.name} ({str(exc)[:120]})")
     progress = _progress(ctx, steps)
     with deterministic_on(device), (progress or contextlib.nullcontext()):
         for epoch in range(start, opts.epochs):
             record = _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx,
-                                epoch, steps, progress, tag)
+                                epoch, steps, progress, tag, regularizer)
             last = epoch + 1 == opts.epochs
             if (opts.eval_every and (epoch + 1) % opts.eval_every == 0) or last:
                 model.eval()
@@ -140,7 +148,7 @@ def fit(model: nn.Module, opts: TrainingOptions, ctx: StageContext, *, loss_fn: 
 
 
 def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx, epoch, steps,
-               progress, tag) -> dict[str, Any]:
+               progress, tag, regularizer=None) -> dict[str, Any]:
     for module in modules:
         module.train()
     device = ctx.device
@@ -164,6 +172,8 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
             scaler.unscale_(optimizer)
         else:
             loss.backward()
+        if regularizer is not None:
+            regularizer(modules[0])
         if opts.grad_clip:
             torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], opts.grad_clip)
         if scaler is not None:

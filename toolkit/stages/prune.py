@@ -1,0 +1,169 @@
+"""The prune stage: remove whole channels to a ratio, MACs, parameter or latency target."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from toolkit.context import StageContext, StageResult
+from toolkit.errors import ToolkitError
+from toolkit.measure.profile import count_macs_params
+from toolkit.pruning import PrunePlan, channel_counts, prune_once, search_ratio
+from toolkit.registry import TORCH, register_stage
+from toolkit.specs import StageConfig, StrictModel
+from toolkit.training.loop import fit
+from toolkit.training.options import TrainingOptions
+
+
+class PruneTarget(StrictModel):
+    """Exactly one of: ratio, macs_speedup, params_ratio, latency_speedup."""
+
+    ratio: float | None = Field(None, gt=0.0, lt=1.0, description="share of channels removed per prunable layer")
+    macs_speedup: float | None = Field(None, gt=1.0, le=100.0, description="original MACs / pruned MACs")
+    params_ratio: float | None = Field(None, gt=0.0, lt=1.0, description="share of parameters removed")
+    latency_speedup: float | None = Field(None, gt=1.0, le=100.0, description="measured latency speedup")
+    runtime: str = Field("onnxruntime-cpu", description="latency_speedup: the runtime to measure on")
+    batch_size: int = Field(1, ge=1, description="latency_speedup: the batch size to measure at")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PruneTarget:
+        chosen = [k for k in ("ratio", "macs_speedup", "params_ratio", "latency_speedup") if getattr(self, k)]
+        if len(chosen) != 1:
+            raise ValueError(f"give exactly one of ratio, macs_speedup, params_ratio, latency_speedup (got {chosen})")
+        return self
+
+
+class Sparsity(StrictModel):
+    """bn_scale only: L1-regularised training of BatchNorm scales before pruning (network slimming)."""
+
+    epochs: int = Field(0, ge=0, description="0: prune by the current BatchNorm scales")
+    reg: float = Field(1e-4, gt=0.0, le=1.0)
+    lr: float = Field(0.01, gt=0.0)
+
+
+class Prune(StageConfig):
+    """Remove whole channels with Torch-Pruning's dependency graph (coupled layers stay consistent)."""
+
+    method: Literal["l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random"] = "l2"
+    target: PruneTarget = Field(default_factory=lambda: PruneTarget(macs_speedup=2.0))
+    global_pruning: bool = Field(False, alias="global", description="rank channels across layers, not per layer")
+    max_layer_ratio: float = Field(0.8, gt=0.0, le=1.0, description="no layer loses more than this share")
+    round_to: int | None = Field(8, ge=1, le=256, description="channel counts become multiples of this")
+    ignore: list[str] = Field(default_factory=list, description="module names or globs kept whole")
+    steps: int = Field(1, ge=1, le=50, description="iterative pruning in this many steps")
+    finetune_epochs: int = Field(0, ge=0, description="fine-tune epochs after each step (train loop)")
+    finetune: TrainingOptions = Field(default_factory=lambda: TrainingOptions(epochs=1, lr=0.01),
+                                      description="options of the fine-tune (epochs come from finetune_epochs)")
+    taylor_batches: int = Field(4, ge=1, le=1000, description="taylor: calibration batches for gradients")
+    sparsity: Sparsity = Field(default_factory=Sparsity)
+    tolerance: float = Field(0.05, gt=0.0, lt=0.5, description="relative tolerance of searched targets")
+
+    model_config = {**StageConfig.model_config, "populate_by_name": True}
+
+
+def _plan(cfg: Prune, ctx: StageContext) -> PrunePlan:
+    plan = PrunePlan(cfg.method, cfg.global_pruning, cfg.max_layer_ratio, cfg.round_to, list(cfg.ignore),
+                     ctx.data.num_classes, ctx.seed)
+    if cfg.method == "taylor":
+        batches = ctx.data.calibration_batches(cfg.taylor_batches * ctx.data.batch_size, ctx.data.batch_size,
+                                               ctx.seed)
+        labelled = list(zip(batches, _labels_for(ctx, batches)))
+
+        def gradients(model: nn.Module) -> None:
+            loss_fn = nn.CrossEntropyLoss()
+            for images, labels in labelled:
+                loss_fn(model(images), labels).backward()
+
+        plan.gradients = gradients
+    return plan
+
+
+def _labels_for(ctx: StageContext, batches: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Labels of the calibration images (same seeded order as calibration_batches)."""
+    gen = torch.Generator().manual_seed(ctx.seed + 7919)
+    total = sum(len(b) for b in batches)
+    order = torch.randperm(len(ctx.data.train), generator=gen)[:total]
+    labels = ctx.data.train.labels[order] if hasattr(ctx.data.train, "labels") else \
+        torch.tensor([ctx.data.train.files[int(i)][1] for i in order])
+    return list(torch.split(labels, [len(b) for b in batches]))
+
+
+def _step_goal(cfg: Prune, step: int) -> float:
+    """Cumulative goal after `step` of cfg.steps (targets are reached geometrically)."""
+    t, frac = cfg.target, step / cfg.steps
+    if t.ratio is not None:
+        return 1 - (1 - t.ratio) ** frac
+    if t.params_ratio is not None:
+        return 1 - (1 - t.params_ratio) ** frac
+    return (t.macs_speedup or t.latency_speedup) ** frac
+
+
+def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
+                step: int, ctx: StageContext) -> dict[str, Any]:
+    t = cfg.target
+    if t.latency_speedup is not None:
+        from toolkit.pruning.latency import latency_step
+
+        return latency_step(model, cfg, plan, example, step, ctx)
+    goal = _step_goal(cfg, step)
+    if t.ratio is not None:  # per-step ratio relative to the current channel counts
+        previous = _step_goal(cfg, step - 1)
+        ratio = 1 - (1 - goal) / (1 - previous)
+        prune_once(model, example, plan, ratio)
+        return {"ratio": round(ratio, 5)}
+    base_macs, base_params = base
+
+    def achieved_at(ratio: float) -> float:
+        macs, params = count_macs_params(prune_once(copy.deepcopy(model), example, plan, ratio), example)
+        return base_macs / macs if t.macs_speedup is not None else 1 - params / base_params
+
+    ratio, achieved, trials = search_ratio(achieved_at, goal, high=cfg.max_layer_ratio, tolerance=cfg.tolerance)
+    prune_once(model, example, plan, ratio)
+    return {"ratio": round(ratio, 5), "goal": round(goal, 5), "search": trials}
+
+
+@register_stage("prune", Prune, needs=(TORCH,), makes=TORCH, trains=True)
+def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
+    """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
+    example = ctx.example_input(1)
+    model = model.cpu().eval()
+    before_counts = channel_counts(model)
+    base = count_macs_params(model, example)
+    plan = _plan(cfg, ctx)
+    if cfg.method == "bn_scale" and cfg.sparsity.epochs:
+        from toolkit.pruning.slimming import sparsity_training
+
+        sparsity_training(model, cfg, plan, example, ctx)
+    steps = []
+    for step in range(1, cfg.steps + 1):
+        record = _prune_step(model, cfg, plan, example, base, step, ctx)
+        macs, params = count_macs_params(model, example)
+        record.update(step=step, macs=macs, params=params, macs_speedup=round(base[0] / macs, 4))
+        ctx.log.info(f"prune step {step}/{cfg.steps}: ratio {record['ratio']}, MACs {base[0]} -> {macs} "
+                     f"({base[0] / macs:.3f}x), params {base[1]} -> {params}")
+        if cfg.finetune_epochs:
+            opts = cfg.finetune.model_copy(update={"epochs": cfg.finetune_epochs})
+            record["finetune"] = fit(model, opts, ctx, tag=f"finetune-{step}")
+            model.cpu().eval()
+        steps.append(record)
+    macs, params = count_macs_params(model, example)
+    after_counts = channel_counts(model)
+    extra = {"method": cfg.method, "macs_before": base[0], "macs_after": macs, "params_before": base[1],
+             "params_after": params, "macs_speedup": round(base[0] / macs, 4),
+             "params_removed": round(1 - params / base[1], 4), "steps": steps,
+             "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts}}
+    t = cfg.target
+    if t.macs_speedup is not None:
+        extra["target_met"] = abs(extra["macs_speedup"] / t.macs_speedup - 1) <= cfg.tolerance
+    elif t.params_ratio is not None:
+        extra["target_met"] = abs(extra["params_removed"] / t.params_ratio - 1) <= cfg.tolerance
+    if extra.get("target_met") is False:
+        ctx.log.warning(f"target not met within {cfg.tolerance:.0%}: {extra['macs_speedup']}x MACs, "
+                        f"{extra['params_removed']:.1%} parameters removed (channel rounding to {cfg.round_to})")
+    if params >= base[1]:
+        raise ToolkitError("pruning removed nothing: every prunable layer is ignored or too small")
+    return StageResult(model, extra)
