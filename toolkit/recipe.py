@@ -257,6 +257,8 @@ def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None =
     except ValidationError as exc:
         problems = problems_from(exc, RecipeHead) + problems
     problems += check_names(raw, base)
+    for i, stage in enumerate(stages):
+        problems += [(f"stages[{i}].{stage.stage_type}.{f}", m) for f, m in stage.resolve_paths(base)]
     if not problems:
         if not stages:
             problems.append(("stages", "at least one stage is needed"))

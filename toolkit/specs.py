@@ -109,3 +109,11 @@ class StageConfig(StrictModel):
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """Cross-stage checks before compute; `earlier` is (name, type, format) of preceding stages."""
         return []
+
+    def key_context(self, recipe) -> dict[str, Any]:
+        """Inputs from elsewhere in the recipe that change this stage's result (part of its cache key)."""
+        return {}
+
+    def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
+        """Make input paths absolute against the recipe's folder; return (field, problem) for missing ones."""
+        return []

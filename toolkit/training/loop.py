@@ -17,16 +17,17 @@ from toolkit.measure import torch_predict
 from toolkit.measure.accuracy import evaluate
 from toolkit.runfolder import CHECKPOINT_SUFFIX
 from toolkit.training.optim import make_optimizer, make_scheduler
-from toolkit.training.options import TrainingOptions
+from toolkit.training.options import TrainingFields
 
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+LossFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (model, images, labels, index) -> (loss, logits)
 
 
 def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
     """Plain classification loss: returns (loss, logits)."""
     criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
-    def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, index=None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = model(images)
         return criterion(logits, labels), logits
 
@@ -78,7 +79,7 @@ def _progress(ctx: StageContext, total: int):
                     TimeRemainingColumn(), console=ctx.console, transient=True)
 
 
-def fit(model: nn.Module, opts: TrainingOptions, ctx: StageContext, *, loss_fn: LossFn | None = None,
+def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: LossFn | None = None,
         extra_modules: nn.Module | None = None, tag: str = "train",
         regularizer: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
     """Train `model` in place for opts.epochs, resuming from this stage's checkpoint; returns metrics.
@@ -157,15 +158,18 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
     seen = 0
     task = progress.add_task(f"{ctx.name} {tag} {epoch + 1}/{opts.epochs}", total=steps, stats="") if progress else None
     t0 = time.perf_counter()
+    with_index = bool(getattr(loss_fn, "wants_index", False))
     batches = ctx.data.train_batches(epoch, ctx.seed, batch_size=opts.batch_size, augment=opts.augment,
-                                     rank=ctx.rank, world=ctx.world_size)
-    for step, (images, labels) in enumerate(batches):
+                                     rank=ctx.rank, world=ctx.world_size, with_index=with_index)
+    for step, batch in enumerate(batches):
+        images, labels = batch[0], batch[1]
+        index = batch[2] if with_index else None
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         if device.type == "cuda" and opts.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast():
-            loss, logits = loss_fn(train_model, images, labels)
+            loss, logits = loss_fn(train_model, images, labels, index)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from toolkit.training.options import TrainingOptions
+from toolkit.training.options import TrainingFields
 
 
 def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
@@ -22,7 +22,7 @@ def param_groups(modules: list[nn.Module], weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(modules: list[nn.Module], opts: TrainingOptions) -> torch.optim.Optimizer:
+def make_optimizer(modules: list[nn.Module], opts: TrainingFields) -> torch.optim.Optimizer:
     """SGD (momentum, nesterov) or AdamW."""
     groups = param_groups(modules, opts.weight_decay)
     if opts.optimizer == "adamw":
@@ -30,7 +30,7 @@ def make_optimizer(modules: list[nn.Module], opts: TrainingOptions) -> torch.opt
     return torch.optim.SGD(groups, lr=opts.lr, momentum=opts.momentum, nesterov=opts.nesterov and opts.momentum > 0)
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingOptions, steps_per_epoch: int):
+def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingFields, steps_per_epoch: int):
     """A per-step schedule: warm-up then cosine or constant, or one-cycle."""
     total = max(1, opts.epochs * steps_per_epoch)
     warmup = int(opts.warmup_epochs * steps_per_epoch)

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from toolkit.specs import StageConfig
+from toolkit.specs import StageConfig, StrictModel
 
 
-class TrainingOptions(StageConfig):
+class TrainingFields(StrictModel):
     """SGD or AdamW, cosine/one-cycle/constant schedule with warm-up, label smoothing, AMP on CUDA."""
 
     epochs: int = Field(10, gt=0, le=100000)
@@ -29,12 +29,11 @@ class TrainingOptions(StageConfig):
     augment: bool = Field(True, description="use the data set's train augmentation")
 
     @model_validator(mode="after")
-    def _warmup_shorter_than_training(self) -> TrainingOptions:
+    def _warmup_shorter_than_training(self) -> TrainingFields:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be < epochs ({self.epochs})")
         return self
 
 
-def training_options(cfg: TrainingOptions) -> TrainingOptions:
-    """The shared training part of a richer config (a plain TrainingOptions copy)."""
-    return TrainingOptions.model_validate(cfg.model_dump(include=set(TrainingOptions.model_fields)))
+class TrainingOptions(TrainingFields, StageConfig):
+    """Training options of a stage (the shared fields plus the stage's name)."""

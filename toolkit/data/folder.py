@@ -1,0 +1,97 @@
+"""ImageFolder trees: scan, check classes, find bad files, decode small sets into RAM once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from toolkit.data.bundle import DataBundle, seeded_subset
+from toolkit.data.decode import IMAGE_SUFFIXES, decode_to_tensor
+from toolkit.data.images import FileImages, TensorImages
+from toolkit.errors import DataError
+from toolkit.specs import AugmentSpec, DataSpec
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
+
+
+def _class_dirs(split_dir: Path) -> list[str]:
+    return sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def scan_split(split_dir: Path, classes: list[str]) -> tuple[list[tuple[Path, int]], list[tuple[str, str]]]:
+    """List (file, label) pairs under split_dir/<class>/; returns them and (file, reason) for non-images."""
+    files, bad = [], []
+    for label, name in enumerate(classes):
+        for path in sorted((split_dir / name).rglob("*")):
+            if path.is_dir() or path.name.startswith("."):
+                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                bad.append((str(path), "not an image file"))
+            elif path.stat().st_size == 0:
+                bad.append((str(path), "empty file"))
+            else:
+                files.append((path, label))
+    return files, bad
+
+
+def find_splits(root: Path) -> tuple[Path, Path]:
+    """Return (train_dir, val_dir); `test/` is accepted as the validation folder."""
+    train_dir = root / "train"
+    val_dir = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
+    if not train_dir.is_dir() or val_dir is None:
+        raise DataError(f"{root}: expected train/<class>/ and val/<class>/ (or test/<class>/) folders")
+    return train_dir, val_dir
+
+
+def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:
+    """Build a bundle from an ImageFolder tree, in memory when it fits."""
+    root = Path(spec.root)
+    train_dir, val_dir = find_splits(root)
+    classes, val_classes = _class_dirs(train_dir), _class_dirs(val_dir)
+    if classes != val_classes:
+        only_train = sorted(set(classes) - set(val_classes))
+        only_val = sorted(set(val_classes) - set(classes))
+        raise DataError(f"{root}: class folders differ between {train_dir.name}/ and {val_dir.name}/: "
+                        f"only in {train_dir.name}: {only_train}, only in {val_dir.name}: {only_val}")
+    if len(classes) < 2:
+        raise DataError(f"{train_dir}: found {len(classes)} class folder(s); need at least 2")
+    train_files, bad_train = scan_split(train_dir, classes)
+    val_files, bad_val = scan_split(val_dir, classes)
+    train = seeded_subset(FileImages(train_files, spec.image_size, spec.workers), spec.limit_train, seed)
+    val = seeded_subset(FileImages(val_files, spec.image_size, spec.workers), spec.limit_val, seed + 1)
+    if len(train) == 0 or len(val) == 0:
+        raise DataError(f"{root}: no images found (train {len(train)}, {val_dir.name} {len(val)})")
+    size = spec.image_size
+    in_memory = spec.in_memory
+    if in_memory is None:
+        in_memory = (len(train) + len(val)) * 3 * size * size < IN_MEMORY_LIMIT_BYTES
+    bad = bad_train + bad_val
+    if in_memory:
+        train, bad_t = _decode(train, size)
+        val, bad_v = _decode(val, size)
+        bad += bad_t + bad_v
+    if bad and spec.on_bad_file == "error":
+        listing = "\n".join(f"    {f}: {why}" for f, why in bad[:50])
+        raise DataError(f"{root}: {len(bad)} unreadable or non-image file(s) (data.on_bad_file: error):\n{listing}")
+    if len(train) == 0 or len(val) == 0:
+        raise DataError(f"{root}: no decodable images (train {len(train)}, {val_dir.name} {len(val)})")
+    small = size <= 64
+    augment = AugmentSpec(crop="pad" if small else "random_resized", padding=max(1, size // 8), flip=True)
+    return DataBundle(train, val, classes, size, tuple(spec.mean or IMAGENET_MEAN),
+                      tuple(spec.std or IMAGENET_STD), spec.augment if spec.augment is not None else augment,
+                      spec.batch_size, spec.eval_batch_size,
+                      {"source": str(root), "val_folder": val_dir.name, "bad_files": [list(b) for b in bad],
+                       "bad_file_count": len(bad)})
+
+
+def _decode(images: FileImages, size: int) -> tuple[TensorImages, list[tuple[str, str]]]:
+    """Decode every file once; broken files are dropped and reported."""
+    paths = [p for p, _ in images.files]
+    tensor, failed = decode_to_tensor(paths, size, threads=max(2, (torch.get_num_threads() or 1) * 2))
+    failed_set = set(failed)
+    labels = torch.tensor([label for i, (_, label) in enumerate(images.files) if i not in failed_set],
+                          dtype=torch.long)
+    return TensorImages(tensor, labels), [(str(paths[i]), "cannot be decoded") for i in failed]

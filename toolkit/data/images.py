@@ -1,0 +1,170 @@
+"""Image sets: decoded tensors kept in memory, or files streamed through DataLoader workers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from toolkit.specs import AugmentSpec
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Scale a [0,1] batch (or uint8 0..255) and normalise it per channel."""
+    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def pad_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
+    """Random crop after zero padding, a different offset per image, vectorised over the batch."""
+    if padding <= 0:
+        return x
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    oy = torch.randint(0, 2 * padding + 1, (b,), generator=gen)
+    ox = torch.randint(0, 2 * padding + 1, (b,), generator=gen)
+    rows = (oy[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (ox[:, None] + torch.arange(w))[:, None, None, :]
+    return padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+
+
+def random_resized_crop(x: torch.Tensor, gen: torch.Generator, scale=(0.25, 1.0)) -> torch.Tensor:
+    """Random-resized crop per image (area share in `scale`, aspect 3/4..4/3), back to the input size."""
+    b, _, h, w = x.shape
+    out = torch.empty_like(x)
+    for i in range(b):
+        area = h * w * float(torch.empty(1).uniform_(*scale, generator=gen))
+        ratio = math.exp(float(torch.empty(1).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen)))
+        ch = max(1, min(h, round(math.sqrt(area / ratio))))
+        cw = max(1, min(w, round(math.sqrt(area * ratio))))
+        top = int(torch.randint(0, h - ch + 1, (1,), generator=gen))
+        left = int(torch.randint(0, w - cw + 1, (1,), generator=gen))
+        crop = x[i : i + 1, :, top : top + ch, left : left + cw]
+        out[i] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
+    return out
+
+
+def augment_batch(x: torch.Tensor, spec: AugmentSpec, gen: torch.Generator) -> torch.Tensor:
+    """Apply train-time augmentation to a float [0,1] batch."""
+    if spec.crop == "pad":
+        x = pad_crop(x, spec.padding, gen)
+    elif spec.crop == "random_resized":
+        x = random_resized_crop(x, gen)
+    if spec.flip:
+        flip = torch.rand(x.shape[0], generator=gen) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+@dataclass
+class TensorImages:
+    """Images decoded once: uint8 (N,C,H,W) or float in [0,1], with int64 labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, indices: torch.Tensor) -> TensorImages:
+        """A view restricted to `indices`."""
+        return TensorImages(self.images[indices], self.labels[indices])
+
+    def batches(self, order: torch.Tensor, batch_size: int, mean, std, augment: AugmentSpec | None,
+                gen: torch.Generator | None, drop_last: bool = False, with_index: bool = False) -> Iterator:
+        """Yield normalised (images, labels[, indices]) batches in `order`, augmented when `augment` is given."""
+        stop = len(order) - (len(order) % batch_size if drop_last and len(order) >= batch_size else 0)
+        for start in range(0, stop, batch_size):
+            idx = order[start : start + batch_size]
+            x = self.images[idx]
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+            if augment is not None and gen is not None:
+                x = augment_batch(x, augment, gen)
+            yield (normalize(x, mean, std), self.labels[idx], idx) if with_index else \
+                (normalize(x, mean, std), self.labels[idx])
+
+
+@dataclass
+class FileImages:
+    """Image files streamed from disk (large data sets); decoding happens in DataLoader workers."""
+
+    files: list[tuple[Path, int]]
+    image_size: int
+    workers: int = 2
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def subset(self, indices: torch.Tensor) -> FileImages:
+        """A view restricted to `indices`."""
+        return FileImages([self.files[int(i)] for i in indices], self.image_size, self.workers)
+
+    def batches(self, order: torch.Tensor, batch_size: int, mean, std, augment: AugmentSpec | None,
+                gen: torch.Generator | None, drop_last: bool = False, with_index: bool = False) -> Iterator[Batch]:
+        """Yield normalised batches decoded by worker processes (indices are not available when streaming)."""
+        if with_index:
+            raise ValueError("per-sample indices need an in-memory data set")
+        from torch.utils.data import DataLoader
+
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen)) if gen is not None else 0
+        dataset = _FileDataset(self.files, self.image_size, mean, std, augment, seed)
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), num_workers=self.workers,
+                            drop_last=drop_last, persistent_workers=False, collate_fn=_collate_valid)
+        for batch in loader:
+            if batch is not None:
+                yield batch
+
+
+def _collate_valid(items: list[Any]) -> Batch | None:
+    """Collate, dropping images that failed to decode (they are listed in the data log)."""
+    good = [item for item in items if item is not None]
+    if not good:
+        return None
+    return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good], dtype=torch.long)
+
+
+class _FileDataset(torch.utils.data.Dataset):
+    """Decodes one file per item with torchvision transforms; a broken file yields None."""
+
+    def __init__(self, files, image_size, mean, std, augment: AugmentSpec | None, seed: int):
+        from torchvision.transforms import v2
+
+        self.files = files
+        steps: list[Any] = [v2.ToImage()]
+        if augment is not None and augment.crop == "random_resized":
+            steps.append(v2.RandomResizedCrop(image_size, antialias=True))
+        else:
+            steps += [v2.Resize(int(round(image_size / 0.875)) if image_size > 64 else image_size, antialias=True),
+                      v2.CenterCrop(image_size)]
+            if augment is not None and augment.crop == "pad" and augment.padding:
+                steps.append(v2.RandomCrop(image_size, padding=augment.padding))
+        if augment is not None and augment.flip:
+            steps.append(v2.RandomHorizontalFlip())
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+        self.transform = v2.Compose(steps)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        from toolkit.data.decode import open_rgb
+
+        path, label = self.files[index]
+        image = open_rgb(path)
+        if image is None:
+            return None
+        # Per-item seed, in a forked RNG: augmentation does not depend on worker count, and the
+        # caller's random state is untouched when workers=0 decodes in this process.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + index)
+            return self.transform(image), label
