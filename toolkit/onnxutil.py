@@ -21,7 +21,8 @@ from toolkit.fsutil import atomic_path
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def _export(model: nn.Module, example: torch.Tensor, target: Path, opset: int, exporter: str) -> str:
+def _export(model: nn.Module, example: torch.Tensor, target: Path, opset: int, exporter: str,
+            constant_folding: bool = True) -> str:
     kwargs: dict[str, Any] = dict(input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset)
     supports_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
     use_dynamo = exporter == "dynamo"
@@ -29,7 +30,8 @@ def _export(model: nn.Module, example: torch.Tensor, target: Path, opset: int, e
         batch = torch.export.Dim("batch", min=1, max=65536)
         kwargs.update(dynamo=True, dynamic_shapes=({0: batch},), optimize=True)
     else:
-        kwargs.update(dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, do_constant_folding=True)
+        kwargs.update(dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                      do_constant_folding=constant_folding)
         if supports_dynamo:
             kwargs["dynamo"] = False
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -39,8 +41,11 @@ def _export(model: nn.Module, example: torch.Tensor, target: Path, opset: int, e
 
 
 def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: int = 17,
-                exporter: str = "auto", simplify: bool = False) -> dict[str, Any]:
-    """Export `model` to ONNX with a dynamic batch axis; check it and infer shapes. Returns export facts."""
+                exporter: str = "auto", simplify: bool = False, constant_folding: bool = True) -> dict[str, Any]:
+    """Export `model` to ONNX with a dynamic batch axis; check it and infer shapes. Returns export facts.
+
+    `constant_folding=False` keeps weight fake-quantization as Q/DQ nodes (QAT); onnxslim then cleans up.
+    """
     import onnx
 
     model = copy.deepcopy(model).cpu().eval()
@@ -52,7 +57,7 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: i
         used = None
         for choice in order:  # the TorchScript exporter is mature for CNNs and 4x faster; dynamo is the fallback
             try:
-                used = _export(model, example, tmp, opset, choice)
+                used = _export(model, example, tmp, opset, choice, constant_folding)
                 break
             except Exception as exc:  # noqa: BLE001 - collect and try the next exporter
                 errors.append(f"{choice}: {type(exc).__name__}: {str(exc)[:400]}")

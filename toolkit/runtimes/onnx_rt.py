@@ -13,6 +13,9 @@ from toolkit.registry import ONNX, ONNX_INT8
 from toolkit.runtimes.base import Runtime, missing_package
 
 
+KEEP_FLOAT = "WeightBiasQuantization"
+
+
 class OrtSession:
     """An onnxruntime InferenceSession with one input and one output."""
 
@@ -57,9 +60,22 @@ class OrtRuntime(Runtime):
         options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(model.path), options, providers=[self.options["provider"]])
+        session = _session(ort, str(model.path), options, self.options["provider"])
         used = threads or (os.cpu_count() if self.device == "cpu" else None)
         return OrtSession(session, used, "int8" if model.format == ONNX_INT8 else "fp32")
+
+
+def _session(ort, path: str, options, provider: str):
+    """An InferenceSession with ORT's WeightBiasQuantization optimizer disabled.
+
+    That optimizer (ORT >= 1.21) quantizes the float weights of a layer that sits between Q/DQ pairs, so a
+    layer the quantize stage deliberately kept in float would silently run in int8. It has nothing to do
+    in a float model or in a fully quantized one, so disabling it changes nothing else.
+    """
+    try:
+        return ort.InferenceSession(path, options, providers=[provider], disabled_optimizers=[KEEP_FLOAT])
+    except (TypeError, ValueError, RuntimeError):  # older ORT without this optimizer or argument
+        return ort.InferenceSession(path, options, providers=[provider])
 
 
 def onnx_runtimes() -> list[Runtime]:

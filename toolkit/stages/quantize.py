@@ -1,0 +1,146 @@
+"""The quantize stage: INT8 Q/DQ ONNX by calibration (PTQ) or quantization-aware training (QAT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from torch import nn
+
+from toolkit.artifacts import Model, ModelArtifact
+from toolkit.context import StageContext, StageResult
+from toolkit.measure.accuracy import evaluate
+from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary, quantize
+from toolkit.quantize.sensitivity import keep_sensitive_in_float
+from toolkit.registry import ONNX, ONNX_INT8, TORCH, register_stage
+from toolkit.runtimes import get_runtime
+from toolkit.specs import StageConfig, StrictModel
+from toolkit.training.options import TrainingFields
+
+
+class Calibration(StrictModel):
+    """Post-training calibration: images from the train split (never validation), fixed by the seed."""
+
+    samples: int = Field(512, ge=1, le=1_000_000)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    percentile: float = Field(99.99, gt=50.0, lt=100.0, description="percentile method only")
+    batch_size: int = Field(32, ge=1, le=4096)
+
+
+class Qat(TrainingFields):
+    """Quantization-aware fine-tuning of the fake-quantized model (the train loop), then Q/DQ export."""
+
+    epochs: int = Field(2, gt=0, le=10000)
+    lr: float = Field(0.001, gt=0.0, le=10.0)
+    distill: bool = Field(True, description="distil from the recipe's teacher when an earlier distill stage has one")
+    teacher: str | int | None = Field(None, description="explicit teacher stage (name or index)")
+    temperature: float = Field(4.0, gt=0.0)
+    alpha: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class Quantize(StageConfig):
+    """INT8 as a Q/DQ ONNX model (TensorRT's explicit path) by ONNX Runtime's static quantizer, or QAT."""
+
+    scheme: Literal["auto", "tensorrt", "cpu"] = Field(
+        "auto", description="tensorrt: symmetric int8, zero points 0; cpu: uint8 activations, int8 weights; "
+                            "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime)")
+    calibration: Calibration = Field(default_factory=Calibration)
+    per_channel: bool = Field(True, description="per-channel weight scales")
+    exclude: list[str] = Field(default_factory=list, description="ONNX node names kept in float")
+    max_accuracy_drop: float | None = Field(None, ge=0.0, le=100.0,
+                                            description="top-1 points; beyond it sensitive layers stay float")
+    max_float_layers: int = Field(8, ge=1, le=1000, description="at most this many layers kept in float")
+    sensitivity_samples: int | None = Field(1000, ge=1, description="validation images for the sensitivity scan")
+    qat: Qat | None = Field(None, description="quantization-aware training instead of calibration only")
+    cache_dir: Path = Field(Path("calibration"), description="calibration caches (relative to the working dir)")
+
+    def key_context(self, recipe) -> dict[str, Any]:
+        """The resolved scheme: with `auto` it depends on the recipe's engine stage and runtimes."""
+        return {"scheme": resolve_scheme(self, recipe)[0]}
+
+    def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        """QAT trains, so it needs a torch model."""
+        current = earlier[-1][2] if earlier else TORCH
+        if self.qat is not None and current != TORCH:
+            return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
+                            f"put quantize before export or drop qat")]
+        return []
+
+
+def resolve_scheme(cfg: Quantize, recipe) -> tuple[str, str]:
+    """The scheme and why it was chosen."""
+    if cfg.scheme != "auto":
+        return cfg.scheme, "set in the recipe"
+    if any(s.stage_type == "engine" for s in recipe.stages):
+        return "tensorrt", "auto: the recipe builds a TensorRT engine"
+    if any("cuda" in r or "tensorrt" in r for r in recipe.measure.runtimes):
+        return "tensorrt", "auto: the recipe measures on a GPU runtime"
+    return "cpu", "auto: the recipe targets CPU runtimes only"
+
+
+def onnx_top1(path: Path, ctx: StageContext, limit: int | None) -> float:
+    """Top-1 of an ONNX file on ONNX Runtime's CPU provider over (a prefix of) the validation split."""
+    session = get_runtime("onnxruntime-cpu").load(ModelArtifact(ONNX, path))
+    return evaluate(session.predict, ctx.data.val_batches(limit=limit), ctx.data.num_classes)["top1"]
+
+
+def _fp32_onnx(model: Model, ctx: StageContext) -> tuple[Path, dict[str, Any]]:
+    if isinstance(model, nn.Module):
+        from toolkit.stages.export import export_model
+
+        artifact, facts = export_model(model, ctx, "model.fp32.onnx")
+        return artifact.path, facts
+    return model.path, {"source": str(model.path)}
+
+
+@register_stage("quantize", Quantize, needs=(TORCH, ONNX), makes=ONNX_INT8, trains=True)
+def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResult:
+    """INT8 Q/DQ ONNX: calibrate (cached), quantize, and keep sensitive layers in float if accuracy demands."""
+    scheme, why = resolve_scheme(cfg, ctx.recipe)
+    if cfg.qat is not None:
+        from toolkit.quantize.qat_stage import run_qat
+
+        return run_qat(model, cfg, ctx, scheme, why)
+    fp32, export_facts = _fp32_onnx(model, ctx)
+    prep = ctx.stage_dir / "model.prep.onnx"
+    preprocess(fp32, prep)
+    calib = cfg.calibration
+    settings = {"method": calib.method, "samples": calib.samples, "percentile": calib.percentile,
+                "batch_size": calib.batch_size, "seed": ctx.seed}
+    cache_file = Path(cfg.cache_dir) / f"{calibration_key(prep, settings, ctx.recipe.data.model_dump(mode='json'))}.json"
+    reader = BatchReader(ctx.data.calibration_batches(calib.samples, calib.batch_size, ctx.seed), "input")
+    out = ctx.stage_dir / "model.int8.onnx"
+    common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
+                  cache_file=cache_file)
+    result = quantize(prep, out, reader=reader, exclude=cfg.exclude, **common)
+    ctx.log.info(f"int8 ({scheme}, {calib.method}): calibration cache {'hit' if result.cache_hit else 'written'}: "
+                 f"{cache_file}")
+    fp32_top1 = onnx_top1(prep, ctx, cfg.sensitivity_samples)
+    int8_top1 = onnx_top1(out, ctx, cfg.sensitivity_samples)
+    extra: dict[str, Any] = {
+        "scheme": scheme, "scheme_reason": why, "per_channel": cfg.per_channel, "export": export_facts,
+        "calibration": {**settings, "cache_file": str(cache_file), "cache_hit": result.cache_hit,
+                        "batches_read": result.batches_read, "split": "train"},
+        "fp32_top1": fp32_top1, "int8_top1_before_fallback": int8_top1,
+        "drop_points": round((fp32_top1 - int8_top1) * 100, 3), "kept_float": [
+            {"node": n, "why": "listed in quantize.exclude"} for n in cfg.exclude]}
+    if cfg.max_accuracy_drop is not None:
+        extra["max_accuracy_drop"] = cfg.max_accuracy_drop
+        extra["bound_met"] = extra["drop_points"] <= cfg.max_accuracy_drop
+        if not extra["bound_met"]:
+            ctx.log.info(f"int8 drops {extra['drop_points']} points > {cfg.max_accuracy_drop}; ranking layers")
+            fallback = keep_sensitive_in_float(
+                lambda exclude, path: quantize(prep, path, reader=None, exclude=cfg.exclude + exclude, **common),
+                lambda path: onnx_top1(path, ctx, cfg.sensitivity_samples), prep, out, ctx.stage_dir,
+                fp32_top1=fp32_top1, int8_top1=int8_top1, max_drop_points=cfg.max_accuracy_drop,
+                max_float_layers=cfg.max_float_layers, log=ctx.log.info)
+            extra["kept_float"] += fallback["kept_float"]
+            extra.update(bound_met=fallback["bound_met"], sensitivity=fallback["sensitivity"],
+                         drop_points=round((fp32_top1 - fallback["int8_top1"]) * 100, 3))
+            if not fallback["bound_met"]:
+                ctx.log.warning(f"accuracy bound missed: the best model found drops {extra['drop_points']} points "
+                                f"with {len(fallback['kept_float'])} layer(s) in float; it is saved")
+    prep.unlink(missing_ok=True)
+    extra["qdq"] = qdq_summary(out)
+    return StageResult(ModelArtifact(ONNX_INT8, out), extra)
