@@ -1,0 +1,78 @@
+"""What the report concludes: Pareto frontiers and the recommended model per device and batch size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.report.collect import RunView, StageView
+
+
+@dataclass(frozen=True)
+class Point:
+    """One stage measured on one runtime at one batch size."""
+
+    stage: str
+    runtime: str
+    batch_size: int
+    latency_ms: float
+    top1: float
+    device: str
+
+
+def pareto_front(points: list[Point]) -> list[Point]:
+    """Points no other point beats on both latency (lower) and top-1 (higher), by rising latency."""
+    front: list[Point] = []
+    for p in sorted(points, key=lambda q: (q.latency_ms, -q.top1)):
+        if not front or p.top1 > front[-1].top1:
+            front.append(p)
+    return front
+
+
+def points(run: RunView) -> list[Point]:
+    """Every measured (stage, runtime, batch, device) with both latency and accuracy."""
+    out = []
+    for stage in run.stages:
+        if stage.status != "ok" or stage.top1 is None:
+            continue
+        for slug, _, rec in stage.latency_records():
+            if rec.get("status") == "ok" and rec.get("p50_ms"):
+                top1 = stage.top1
+                out.append(Point(stage.label, rec["runtime"], int(rec["batch_size"]), float(rec["p50_ms"]), top1,
+                                 slug))
+    return out
+
+
+def _size(stage: StageView) -> int | None:
+    return (stage.metrics.get("model") or {}).get("size_bytes")
+
+
+def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
+    """Per device and batch size: the fastest model within the accuracy budget, compared with the baseline."""
+    base = run.baseline()
+    if base is None:
+        return []
+    by_label = {s.label: s for s in run.stages}
+    allowed = base.top1 - max_drop_points / 100.0
+    groups: dict[tuple[str, int], list[Point]] = {}
+    for p in points(run):
+        groups.setdefault((p.device, p.batch_size), []).append(p)
+    out = []
+    for (device, bs), group in sorted(groups.items()):
+        within = [p for p in group if p.top1 >= allowed - 1e-12]
+        pick = min(within or group, key=lambda p: p.latency_ms)
+        base_same = next((p for p in group if p.stage == base.label and p.runtime == pick.runtime), None)
+        base_best = min((p for p in group if p.stage == base.label), key=lambda p: p.latency_ms, default=None)
+        stage = by_label[pick.stage]
+        size, base_size = _size(stage), _size(base)
+        out.append({
+            "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime,
+            "within_budget": bool(within), "top1": pick.top1, "baseline_top1": base.top1,
+            "top1_change_points": round((pick.top1 - base.top1) * 100, 3), "latency_ms": pick.latency_ms,
+            "speedup_same_runtime": round(base_same.latency_ms / pick.latency_ms, 3) if base_same else None,
+            "speedup_vs_baseline_best": round(base_best.latency_ms / pick.latency_ms, 3) if base_best else None,
+            "baseline_best_runtime": base_best.runtime if base_best else None,
+            "size_reduction": round(base_size / size, 3) if size and base_size else None,
+            "max_accuracy_drop": max_drop_points,
+        })
+    return out

@@ -1,0 +1,116 @@
+"""Assemble the report context from run folders: tables, charts, and the summary files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolkit.report import plots
+from toolkit.report.analysis import points, recommend
+from toolkit.report.collect import RunView, StageView
+
+TRAINING_KEYS = ("history",)
+
+
+def _human(n: float | None, unit: str = "") -> str:
+    if n is None:
+        return "-"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f} {suffix}{unit}"
+    return f"{n:.0f} {unit}".strip()
+
+
+def stage_rows(run: RunView) -> list[dict[str, Any]]:
+    """The stage table: accuracy, size, cost and time of every stage, with skip/fail reasons."""
+    rows = []
+    for s in run.stages:
+        model = s.metrics.get("model") or {}
+        acc = s.metrics.get("accuracy") or {}
+        rows.append({"label": s.label, "type": s.type, "status": s.status, "reason": s.reason,
+                     "top1": acc.get("top1"), "top5": acc.get("top5"), "format": model.get("format"),
+                     "params": _human(model.get("params")), "macs": _human(model.get("macs")),
+                     "size": _human(model.get("size_bytes"), "B"), "seconds": s.metrics.get("seconds")})
+    return rows
+
+
+def latency_rows(run: RunView) -> list[dict[str, Any]]:
+    """Every latency record: stage, device, runtime, batch, percentiles, throughput, flags."""
+    rows = []
+    for s in run.stages:
+        for device, _, rec in s.latency_records():
+            rows.append({"stage": s.label, "device": device, "runtime": rec.get("runtime"),
+                         "batch": rec.get("batch_size"), "status": rec.get("status"), "reason": rec.get("reason"),
+                         "precision": rec.get("precision"), "p50": rec.get("p50_ms"), "p90": rec.get("p90_ms"),
+                         "p99": rec.get("p99_ms"), "throughput": rec.get("throughput_ips"),
+                         "threads": rec.get("threads"), "unstable": rec.get("unstable")})
+    return rows
+
+
+def _histories(run: RunView) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for s in run.stages:
+        extra = s.metrics.get("extra") or {}
+        if extra.get("history"):
+            out[s.label] = extra["history"]
+        for step in extra.get("steps") or []:
+            if (step.get("finetune") or {}).get("history"):
+                out[f"{s.label} step {step['step']}"] = step["finetune"]["history"]
+        if (extra.get("qat") or {}).get("history"):
+            out[f"{s.label} qat"] = extra["qat"]["history"]
+    return out
+
+
+def _pruning(run: RunView) -> list[dict[str, Any]]:
+    out = []
+    macs_rows = []
+    for s in run.stages:
+        model = s.metrics.get("model") or {}
+        for _, _, rec in s.latency_records():
+            if rec.get("status") == "ok" and model.get("macs") and rec.get("batch_size") == min(
+                    r.get("batch_size", 1) for _, _, r in s.latency_records()):
+                macs_rows.append({"stage": s.label, "runtime": rec["runtime"], "macs": model["macs"],
+                                  "latency_ms": rec["p50_ms"]})
+    for s in run.stages:
+        extra = s.metrics.get("extra") or {}
+        if s.type != "prune" or s.status != "ok" or "channels" not in extra:
+            continue
+        out.append({"label": s.label, "extra": extra,
+                    "channels_svg": plots.channel_bars(extra["channels"], f"{s.label}: output channels"),
+                    "macs_svg": plots.macs_vs_latency(macs_rows) if macs_rows else None})
+    return out
+
+
+def _quantization(run: RunView) -> list[dict[str, Any]]:
+    return [{"label": s.label, "extra": s.metrics.get("extra") or {}, "status": s.status, "reason": s.reason}
+            for s in run.stages if s.type == "quantize"]
+
+
+def _engines(run: RunView) -> list[dict[str, Any]]:
+    return [{"label": s.label, "extra": s.metrics.get("extra") or {}, "status": s.status, "reason": s.reason}
+            for s in run.stages if s.type == "engine"]
+
+
+def run_section(run: RunView, budget: float) -> dict[str, Any]:
+    """Everything the template shows for one run."""
+    histories = _histories(run)
+    return {"name": run.name, "path": str(run.path), "status": run.run.get("status"),
+            "error": run.run.get("error"), "seconds": run.run.get("seconds"), "started": run.run.get("started"),
+            "recommendations": recommend(run, budget), "stages": stage_rows(run), "latency": latency_rows(run),
+            "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
+            "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
+            "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget}
+
+
+def device_charts(runs: list[RunView]) -> list[dict[str, str]]:
+    """One accuracy-vs-latency chart per device, all runs on it."""
+    per_device: dict[str, dict[str, list]] = {}
+    for run in runs:
+        for p in points(run):
+            per_device.setdefault(p.device, {}).setdefault(run.name, []).append(p)
+    return [{"device": device, "svg": plots.accuracy_vs_latency(series, device)}
+            for device, series in sorted(per_device.items())]
+
+
+def stage_of(run: RunView, label: str) -> StageView | None:
+    """A stage by its folder label."""
+    return next((s for s in run.stages if s.label == label), None)

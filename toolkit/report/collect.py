@@ -1,0 +1,115 @@
+"""Read a run folder's JSON files (and nothing else) into the rows the report shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit.errors import UserInputError
+from toolkit.fsutil import read_json
+from toolkit.measure.device import device_slug
+
+
+@dataclass
+class StageView:
+    """One stage as the report sees it."""
+
+    index: int
+    name: str
+    type: str
+    status: str
+    reason: str | None
+    metrics: dict[str, Any]
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)  # device slug -> bench record
+
+    @property
+    def label(self) -> str:
+        """'02-prune'."""
+        return f"{self.index:02d}-{self.name}"
+
+    @property
+    def top1(self) -> float | None:
+        """Validation top-1 (None when not measured)."""
+        return (self.metrics.get("accuracy") or {}).get("top1")
+
+    def latency_records(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(device slug, device description, latency record) from metrics.json and every bench file."""
+        out = []
+        device = self.metrics.get("device") or {}
+        own = device_slug(device) if device else "unknown"
+        for rec in self.metrics.get("latency") or []:
+            out.append((own, device, rec))
+        for slug, bench in self.measurements.items():
+            label = f"{slug} (compress bench)" if slug == own else slug  # a re-measurement on the run's machine
+            for rec in bench.get("latency") or []:
+                out.append((label, bench.get("device") or {}, rec))
+        return out
+
+
+@dataclass
+class RunView:
+    """A run folder: its run.json, recipe text and stages."""
+
+    path: Path
+    run: dict[str, Any]
+    recipe_text: str
+    stages: list[StageView]
+
+    @property
+    def name(self) -> str:
+        """The run's name."""
+        return str(self.run.get("name") or self.path.name)
+
+    def baseline(self) -> StageView | None:
+        """The first measured stage (the trained or input model) that the others are compared with."""
+        return next((s for s in self.stages if s.status == "ok" and s.top1 is not None), None)
+
+    def devices(self) -> dict[str, dict[str, Any]]:
+        """Every device measured in this run, by slug."""
+        found: dict[str, dict[str, Any]] = {}
+        for stage in self.stages:
+            for slug, device, _ in stage.latency_records():
+                found.setdefault(slug, device)
+        return found
+
+
+def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
+    directory = run_dir / str(entry.get("dir", ""))
+    try:
+        metrics = read_json(directory / "metrics.json")
+    except ValueError:
+        metrics = {}
+    measurements = {}
+    for path in sorted((directory / "measurements").glob("*.json")):
+        try:
+            measurements[path.stem] = read_json(path)
+        except ValueError:
+            continue
+    status = metrics.get("status") or entry.get("status") or "missing"
+    reason = metrics.get("reason") or entry.get("reason")
+    if not metrics and status == "ok":
+        status, reason = "missing", f"{directory.name}/metrics.json is missing"
+    return StageView(int(entry.get("index", 0)), str(entry.get("name", directory.name)),
+                     str(entry.get("type", metrics.get("stage", "?"))), status, reason, metrics, measurements)
+
+
+def read_run(run_dir: Path) -> RunView:
+    """Load one run folder for the report; a folder without run.json is a clear error."""
+    run_dir = Path(run_dir)
+    try:
+        run = read_json(run_dir / "run.json")
+    except ValueError as exc:
+        raise UserInputError(f"{run_dir} is not a run folder ({exc})") from None
+    try:
+        recipe_text = (run_dir / "recipe.yaml").read_text(encoding="utf-8")
+    except OSError:
+        recipe_text = ""
+    stages = [_stage(run_dir, entry) for entry in run.get("stages") or []]
+    if run.get("status") in ("failed", "interrupted") and run.get("error"):
+        done = {s.name for s in stages}
+        pending = [s for s in (run.get("planned") or []) if s.get("name") not in done]
+        for entry in pending[:1]:
+            stages.append(StageView(int(entry.get("index", 0)), entry.get("name", "?"), entry.get("type", "?"),
+                                    run["status"], run["error"], {}))
+    return RunView(run_dir, run, recipe_text, stages)

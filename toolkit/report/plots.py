@@ -1,0 +1,114 @@
+"""Charts for the report, drawn by matplotlib (object API, no pyplot state) as inline SVG data URIs."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from toolkit.report.analysis import Point, pareto_front
+
+MARKERS = "osD^v<>pPhX*"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig
+
+
+def _uri(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})  # no date: the same run gives the same bytes
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
+    """One panel per batch size: top-1 against p50 latency, a colour per runtime, the Pareto frontier drawn.
+
+    `series` maps a run name to its points on this device (several runs: a marker per run).
+    """
+    batches = sorted({p.batch_size for pts in series.values() for p in pts})
+    fig = _figure(5.2 * max(1, len(batches)), 4.2)
+    axes = fig.subplots(1, max(1, len(batches)), squeeze=False)[0]
+    runtimes = sorted({p.runtime for pts in series.values() for p in pts})
+    colors = {r: f"C{i % 10}" for i, r in enumerate(runtimes)}
+    for ax, bs in zip(axes, batches):
+        everything = []
+        for k, (run_name, pts) in enumerate(series.items()):
+            mine = [p for p in pts if p.batch_size == bs]
+            everything += mine
+            for p in mine:
+                ax.scatter(p.latency_ms, p.top1 * 100, color=colors[p.runtime], marker=MARKERS[k % len(MARKERS)],
+                           s=36, zorder=3, label=f"{p.runtime}" + (f" ({run_name})" if len(series) > 1 else ""))
+                ax.annotate(p.stage.split("-", 1)[-1], (p.latency_ms, p.top1 * 100), fontsize=7,
+                            xytext=(3, 3), textcoords="offset points")
+        front = pareto_front(everything)
+        if front:
+            ax.step([p.latency_ms for p in front], [p.top1 * 100 for p in front], where="post", color="0.3",
+                    linewidth=1, linestyle="--", zorder=2, label="Pareto frontier")
+        ax.set_xscale("log")
+        ax.set_xlabel("p50 latency (ms, log scale)")
+        ax.set_ylabel("top-1 (%)")
+        ax.set_title(f"{device}, batch {bs}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+    return _uri(fig)
+
+
+def channel_bars(channels: dict[str, list[int | None]], title: str) -> str:
+    """Per-layer output channels before and after pruning (horizontal bars)."""
+    names = list(channels)[:80]
+    before = [channels[n][0] or 0 for n in names]
+    after = [channels[n][1] or 0 for n in names]
+    fig = _figure(7.5, max(2.5, 0.16 * len(names) + 1))
+    ax = fig.subplots()
+    y = range(len(names))
+    ax.barh(list(y), before, color="0.8", label="before")
+    ax.barh(list(y), after, color="C0", label="after")
+    ax.set_yticks(list(y), names, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel("output channels")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return _uri(fig)
+
+
+def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
+    """MACs against measured p50 latency per runtime (batch 1 where measured): is the proxy honest?"""
+    fig = _figure(6, 4)
+    ax = fig.subplots()
+    for i, runtime in enumerate(sorted({r["runtime"] for r in rows})):
+        mine = sorted((r for r in rows if r["runtime"] == runtime), key=lambda r: r["macs"])
+        ax.plot([r["macs"] / 1e6 for r in mine], [r["latency_ms"] for r in mine], marker="o", color=f"C{i}",
+                label=runtime)
+        for r in mine:
+            ax.annotate(r["stage"].split("-", 1)[-1], (r["macs"] / 1e6, r["latency_ms"]), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("MMACs per image")
+    ax.set_ylabel("p50 latency (ms, log scale)")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _uri(fig)
+
+
+def training_curves(histories: dict[str, list[dict[str, Any]]]) -> str:
+    """Loss and validation top-1 per epoch for each training stage."""
+    fig = _figure(10, 3.6)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for i, (label, history) in enumerate(histories.items()):
+        epochs = [h["epoch"] for h in history]
+        loss_ax.plot(epochs, [h["loss"] for h in history], marker=".", color=f"C{i}", label=label)
+        val = [(h["epoch"], h["val_top1"] * 100) for h in history if h.get("val_top1") is not None]
+        if val:
+            acc_ax.plot(*zip(*val), marker=".", color=f"C{i}", label=label)
+    loss_ax.set(xlabel="epoch", ylabel="train loss")
+    acc_ax.set(xlabel="epoch", ylabel="validation top-1 (%)")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    return _uri(fig)
