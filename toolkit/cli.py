@@ -141,6 +141,54 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
 
 
 @main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="HTML file (default: RUN_DIR/report.html for one run, reports/<names>.html for several)")
+@guarded
+def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
+    """(Re)build the HTML report of one run, or compare several runs in one page."""
+    from toolkit.report import write_report
+
+    if output is None:
+        output = run_dirs[0] / "report.html" if len(run_dirs) == 1 else \
+            Path("reports") / ("-vs-".join(d.name for d in run_dirs) + ".html")
+    path = write_report(list(run_dirs), output)
+    click.echo(f"report: {path}")
+
+
+@main.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "model_file", type=click.Path(path_type=Path), help="measure one model file instead")
+@click.option("--runtime", "runtimes", multiple=True, help="runtime to measure on (repeatable; default: the recipe's)")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=int, help="batch size (repeatable)")
+@click.option("--input-size", type=int, default=None, help="--model: input size (engines need it)")
+@click.option("--min-iters", type=int, default=None, help="timed runs per record (default: the recipe's, or 50)")
+@guarded
+def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...],
+          input_size: int | None, min_iters: int | None) -> None:
+    """Measure a run's models on this machine (e.g. a Jetson): writes NN-<stage>/measurements/<device>.json."""
+    from rich.console import Console
+
+    from toolkit.bench import bench_file, bench_run
+    from toolkit.cli_format import summary_tables
+    from toolkit.errors import UserInputError
+    from toolkit.specs import MeasureSpec
+
+    if (run_dir is None) == (model_file is None):
+        raise UserInputError("give a run folder or --model FILE (one of them)")
+    timing = {"min_iters": min_iters} if min_iters else {}
+    if model_file is not None:
+        spec = MeasureSpec(**{k: v for k, v in {"runtimes": list(runtimes) or None,
+                                                "batch_sizes": list(batch_sizes) or None, **timing}.items() if v})
+        result = bench_file(model_file, spec, input_size)
+        for table in summary_tables([{"index": 0, "name": model_file.name, "status": "ok", **result}]):
+            Console().print(table)
+        return
+    paths = bench_run(run_dir, list(runtimes) or None, list(batch_sizes) or None, timing, log=click.echo)
+    click.echo(f"{len(paths)} measurement file(s) written; `compress report {run_dir}` shows them per device")
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON schema of recipe files (for editor completion)."""
     from toolkit.recipe import recipe_json_schema

@@ -19,7 +19,7 @@ from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
 from toolkit.registry import get_stage
 from toolkit.runfolder import RunFolder
-from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage
+from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
 from toolkit.version import __version__
 
 
@@ -83,6 +83,7 @@ class Pipeline:
         wanted = self.recipe.model.num_classes
         if wanted is not None and wanted != data.num_classes:
             raise RecipeError([("model.num_classes", f"is {wanted} but the data set has {data.num_classes} classes")])
+        seed_everything(self.recipe.seed)  # the input model's initial weights depend on the seed only
         model = self.user_model or build_model(self.recipe.model, data.num_classes, data.image_size)
         try:
             with torch.no_grad():
@@ -114,7 +115,9 @@ class Pipeline:
         loaders: dict[str, Callable[[], Model]] = {}
         run_info = {"name": recipe.name, "toolkit_version": __version__, "status": "running", "started": started,
                     "finished": None, "seconds": None, "device": describe_device(), "data": data.describe(),
-                    "stages": [], "report": None}
+                    "stages": [], "report": None,
+                    "planned": [{"index": i, "name": n, "type": stages[i - 1].stage_type if i else "input"}
+                                for i, n in plan]}
         with run_lock(folder.root):
             removed = folder.cleanup(plan)
             atomic_write_text(folder.root / "recipe.yaml", recipe.to_yaml())
@@ -129,7 +132,7 @@ class Pipeline:
                     stage_type = cfg.stage_type if cfg else "input"
                     if cfg is not None:
                         key = stable_hash({"input": key, "stage": stage_type, "config": cfg.key_dict(),
-                                           "toolkit": __version__})
+                                           "context": cfg.key_context(recipe), "toolkit": __version__})
                     ctx = self._context(index, name, data, device, earlier)
                     cached = None if self.fresh else folder.cached(index, name, key)
                     if cached is not None:

@@ -11,7 +11,7 @@ from torch import nn
 from toolkit.artifacts import Model, ModelArtifact, model_format
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.device import describe_device
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_calls, time_device
 from toolkit.measure.profile import count_macs_params
 from toolkit.registry import ONNX, ONNX_INT8, TENSORRT, TORCH
 from toolkit.runtimes import get_runtime, runtime_names
@@ -94,7 +94,10 @@ def _latency(runtime_name: str, model: Model, onnx_model: ModelArtifact | None, 
     for bs in spec.batch_sizes:
         images = data.example_input(bs).numpy()
         try:
-            timing = time_calls(lambda: session.predict(images), spec, session.sync)
+            if getattr(session, "gpu_timing", False):  # CUDA events around device-resident inference
+                timing = time_device(lambda n, x=images: session.time_ms(x, n), spec)
+            else:
+                timing = time_calls(lambda: session.predict(images), spec, session.sync)
         except Exception as exc:  # noqa: BLE001
             records.append({**base, "batch_size": bs, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]})
             continue
@@ -105,8 +108,11 @@ def _latency(runtime_name: str, model: Model, onnx_model: ModelArtifact | None, 
 
 
 def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, device: torch.device,
-                  log=None) -> dict[str, Any]:
-    """The `model`, `accuracy`, `latency` and `device` sections of a stage's metrics.json."""
+                  log=None, scratch_dir: Path | None = None) -> dict[str, Any]:
+    """The `model`, `accuracy`, `latency` and `device` sections of a stage's metrics.json.
+
+    A torch model measured on ONNX runtimes is exported to `scratch_dir` (default: the stage folder).
+    """
     example = data.example_input(1)
     info = model_info(model, stage_dir, example)
     onnx_model = model if isinstance(model, ModelArtifact) and model.format == ONNX else None
@@ -114,7 +120,7 @@ def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, dev
         ONNX in get_runtime(r).formats and TORCH not in get_runtime(r).formats for r in spec.runtimes)
     if needs_onnx:
         try:
-            onnx_model, info["onnx"] = ensure_onnx(model, stage_dir, data, log)
+            onnx_model, info["onnx"] = ensure_onnx(model, scratch_dir or stage_dir, data, log)
         except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
             info["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
     accuracy = _accuracy(model, data, device, onnx_model) if spec.accuracy else {"top1": None, "top5": None,

@@ -13,6 +13,36 @@ from toolkit.specs import MeasureSpec
 UNSTABLE_P90_OVER_P50 = 1.5
 
 
+def summarize(times: list[float], warm: int, capped: bool) -> dict[str, Any]:
+    """Percentiles and flags of per-run times in ms."""
+    arr = np.asarray(times)
+    p50, p90, p99 = (float(v) for v in np.percentile(arr, [50, 90, 99]))
+    return {
+        "p50_ms": round(p50, 4), "p90_ms": round(p90, 4), "p99_ms": round(p99, 4),
+        "mean_ms": round(float(arr.mean()), 4), "min_ms": round(float(arr.min()), 4),
+        "iterations": len(times), "warmup_iterations": warm,
+        "unstable": bool(p90 / max(p50, 1e-9) > UNSTABLE_P90_OVER_P50),
+        "time_capped": capped,
+    }
+
+
+def time_device(time_ms: Callable[[int], list[float]], spec: MeasureSpec) -> dict[str, Any]:
+    """GPU timing: `time_ms(n)` runs n times and returns each run's CUDA-event time; warm-up by time first."""
+    start, warm = time.perf_counter(), 0
+    while warm < 2 or time.perf_counter() - start < spec.warmup_s:
+        time_ms(1)
+        warm += 1
+    times: list[float] = []
+    begin = time.perf_counter()
+    capped = False
+    while len(times) < spec.min_iters or time.perf_counter() - begin < spec.min_time_s:
+        times += time_ms(10)
+        if time.perf_counter() - begin > spec.max_time_s:
+            capped = len(times) < spec.min_iters
+            break
+    return {**summarize(times, warm, capped), "timer": "cuda-events"}
+
+
 def time_calls(call: Callable[[], Any], spec: MeasureSpec, sync: Callable[[], None] | None = None) -> dict[str, Any]:
     """Time `call` after a warm-up; returns percentiles in ms, iterations and a stability flag."""
     sync = sync or (lambda: None)
@@ -33,12 +63,4 @@ def time_calls(call: Callable[[], Any], spec: MeasureSpec, sync: Callable[[], No
         if time.perf_counter() - begin > spec.max_time_s:
             capped = len(times) < spec.min_iters
             break
-    arr = np.asarray(times)
-    p50, p90, p99 = (float(v) for v in np.percentile(arr, [50, 90, 99]))
-    return {
-        "p50_ms": round(p50, 4), "p90_ms": round(p90, 4), "p99_ms": round(p99, 4),
-        "mean_ms": round(float(arr.mean()), 4), "min_ms": round(float(arr.min()), 4),
-        "iterations": len(times), "warmup_iterations": warm,
-        "unstable": bool(p90 / max(p50, 1e-9) > UNSTABLE_P90_OVER_P50),
-        "time_capped": capped,
-    }
+    return {**summarize(times, warm, capped), "timer": "perf_counter"}

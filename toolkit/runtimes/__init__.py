@@ -6,10 +6,11 @@ from toolkit.registry import Registry
 from toolkit.runtimes.base import Runtime, Session
 from toolkit.runtimes.onnx_rt import onnx_runtimes
 from toolkit.runtimes.openvino_rt import openvino_runtimes
+from toolkit.runtimes.tensorrt_rt import tensorrt_runtimes
 from toolkit.runtimes.torch_rt import torch_runtimes
 
 RUNTIMES: Registry[Runtime] = Registry("runtime")
-for _runtime in torch_runtimes() + onnx_runtimes() + openvino_runtimes():
+for _runtime in torch_runtimes() + onnx_runtimes() + openvino_runtimes() + tensorrt_runtimes():
     RUNTIMES.add(_runtime.name, _runtime)
 
 

@@ -22,6 +22,7 @@ class TorchSession:
         self.module, self.device, self.dtype, self.threads = module, device, dtype, threads
         self.channels_last = channels_last
         self.precision = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+        self.gpu_timing = device.startswith("cuda")
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits as float32 numpy."""
@@ -37,6 +38,22 @@ class TorchSession:
             return out.float().cpu().numpy()
         finally:
             torch.set_num_threads(previous)
+
+    def time_ms(self, images: np.ndarray, iterations: int) -> list[float]:
+        """CUDA: device time of each run with CUDA events, input already on the device."""
+        x = torch.as_tensor(images).to(self.device, self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        times = []
+        with torch.inference_mode():
+            for _ in range(iterations):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                self.module(x)
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end))
+        return times
 
     def sync(self) -> None:
         """Wait for CUDA work."""

@@ -16,7 +16,7 @@ from toolkit.pruning import PrunePlan, channel_counts, prune_once, search_ratio
 from toolkit.registry import TORCH, register_stage
 from toolkit.specs import StageConfig, StrictModel
 from toolkit.training.loop import fit
-from toolkit.training.options import TrainingOptions
+from toolkit.training.options import TrainingFields
 
 
 class PruneTarget(StrictModel):
@@ -56,7 +56,7 @@ class Prune(StageConfig):
     ignore: list[str] = Field(default_factory=list, description="module names or globs kept whole")
     steps: int = Field(1, ge=1, le=50, description="iterative pruning in this many steps")
     finetune_epochs: int = Field(0, ge=0, description="fine-tune epochs after each step (train loop)")
-    finetune: TrainingOptions = Field(default_factory=lambda: TrainingOptions(epochs=1, lr=0.01),
+    finetune: TrainingFields = Field(default_factory=lambda: TrainingFields(epochs=1, lr=0.01),
                                       description="options of the fine-tune (epochs come from finetune_epochs)")
     taylor_batches: int = Field(4, ge=1, le=1000, description="taylor: calibration batches for gradients")
     sparsity: Sparsity = Field(default_factory=Sparsity)
