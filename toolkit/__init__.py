@@ -1,5 +1,46 @@
-"""Edge-efficiency toolkit: compress image-classification CNNs and measure every step."""
+"""Edge-efficiency toolkit: compress image-classification CNNs and measure every step.
+
+    from toolkit import Pipeline, stages, load_recipe, run_recipe, load_model
+    run = Pipeline(model=my_module, data=(train_ds, val_ds), stages=[stages.Train(epochs=3)]).run("runs/mine")
+
+Heavy modules (torch, ONNX) load on first use of a name, so `import toolkit` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from toolkit.version import __version__
 
-__all__ = ["__version__"]
+_EXPORTS = {
+    "Pipeline": "toolkit.api", "model_fingerprint": "toolkit.api",
+    "RunResult": "toolkit.pipeline", "run_recipe": "toolkit.pipeline",
+    "Recipe": "toolkit.recipe", "load_recipe": "toolkit.recipe", "parse_recipe": "toolkit.recipe",
+    "recipe_json_schema": "toolkit.recipe",
+    "StageConfig": "toolkit.specs", "ModelSpec": "toolkit.specs", "DataSpec": "toolkit.specs",
+    "MeasureSpec": "toolkit.specs", "AugmentSpec": "toolkit.specs",
+    "StageResult": "toolkit.context", "StageContext": "toolkit.context",
+    "ModelArtifact": "toolkit.artifacts",
+    "register_stage": "toolkit.registry", "get_stage": "toolkit.registry", "stage_names": "toolkit.registry",
+    "register_model": "toolkit.models", "build_model": "toolkit.models", "load_model": "toolkit.models",
+    "register_dataset": "toolkit.data", "build_data": "toolkit.data", "DataBundle": "toolkit.data",
+    "register_runtime": "toolkit.runtimes", "get_runtime": "toolkit.runtimes",
+    "write_report": "toolkit.report", "fit": "toolkit.training.loop", "TrainingFields": "toolkit.training.options",
+    "ToolkitError": "toolkit.errors", "RecipeError": "toolkit.errors", "StageSkipped": "toolkit.errors",
+}
+
+__all__ = sorted([*_EXPORTS, "stages", "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    """Load public names lazily (PEP 562)."""
+    if name == "stages":
+        return importlib.import_module("toolkit.stages")
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'toolkit' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -48,8 +48,18 @@ def guarded(fn):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="compress")
-def main() -> None:
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="import a Python module of yours first (custom stages, models, data sets)")
+def main(plugins: tuple[str, ...]) -> None:
     """Compress image-classification CNNs: train, prune, distill, quantize, build engines, measure."""
+    if plugins:
+        from toolkit.errors import RecipeError
+        from toolkit.recipe import load_plugins
+
+        problems = load_plugins(list(plugins), Path.cwd())
+        if problems:
+            _stderr().print(f"error: {RecipeError(problems, '--plugin')}", style="red", markup=False)
+            sys.exit(2)
 
 
 @main.command()

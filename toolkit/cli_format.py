@@ -82,7 +82,8 @@ def stage_reference(markdown: bool = False) -> str:
         for field_name, field in info.config_cls.model_fields.items():
             desc = (field.description or "").replace("|", "\\|")
             if markdown:
-                lines.append(f"| `{field_name}` | `{_type_name(field)}` | `{_default(field)}` | {desc} |")
+                kind = _type_name(field).replace("|", "\\|")
+                lines.append(f"| `{field_name}` | `{kind}` | `{_default(field)}` | {desc} |")
             else:
                 lines.append(f"    {field_name} = {_default(field)}  {desc}".rstrip())
         lines.append("")

@@ -80,6 +80,8 @@ class StageContext:
     calibration_dir: Path | None = None
     rank: int = 0
     world_size: int = 1
+    data_key: str = ""  # identity of the data (spec, in-memory source, seed): part of derived caches' keys
+    cache_ok: bool = True  # False when in-memory inputs cannot be keyed safely: no derived cache may be reused
 
     def earlier_stage(self, ref: str | int) -> EarlierStage:
         """Find an earlier stage by name or by recipe index (0-based, as in `stages[i]`)."""

@@ -17,6 +17,7 @@ from toolkit.errors import RecipeError, ToolkitError
 from toolkit.fsutil import atomic_write_text, file_hash, run_lock, stable_hash
 from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
+from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import RunFolder
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
@@ -34,9 +35,9 @@ class RunResult:
     _loaders: dict[str, Callable[[], Model]] = field(default_factory=dict, repr=False)
 
     @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """metrics.json of each stage, by stage name."""
-        return {s.name: s.metrics for s in self.stages}
+    def metrics(self) -> dict[str, Record]:
+        """metrics.json of each stage, by stage name, with attribute access (`.accuracy.top1`)."""
+        return {s.name: Record(s.metrics) for s in self.stages}
 
     def model(self, name: str) -> Model:
         """Load the model a stage produced (a torch module or a model file)."""
@@ -59,8 +60,8 @@ class Pipeline:
 
     def __init__(self, recipe: Recipe, *, console=None, fresh: bool = False,
                  hooks: dict[str, list[Callable[..., Any]]] | None = None,
-                 model: nn.Module | None = None, data=None, source_key: str | None = None):
-        self.recipe, self.console, self.fresh = recipe, console, fresh
+                 model: nn.Module | None = None, data=None, source_key: str | None = None, cacheable: bool = True):
+        self.recipe, self.console, self.fresh, self.cacheable = recipe, console, fresh or not cacheable, cacheable
         self.hooks = hooks or {}
         self.user_model, self.user_data, self.source_key = model, data, source_key
         self.folder = RunFolder(recipe.run_dir)
@@ -184,7 +185,9 @@ class Pipeline:
         return path
 
     def _context(self, index: int, name: str, data, device, earlier) -> StageContext:
-        return StageContext(
+        data_key = stable_hash({"data": self.recipe.data.model_dump(mode="json"), "source": self.source_key,
+                                "seed": self.recipe.seed})
+        return StageContext(data_key=data_key, cache_ok=self.cacheable,
             recipe=self.recipe, data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
             name=name, stage_dir=self.folder.partial_dir(index, name), run_dir=self.folder.root,
             log=StageLog(self.folder.stage_dir(index, name) / "log.txt", None, name),

@@ -24,6 +24,8 @@ class RecipeHead(StrictModel):
     """Every recipe key except `stages`."""
 
     name: str = Field(pattern=NAME_PATTERN, description="run name: the run folder is <output>/<name>")
+    plugins: list[str] = Field(default_factory=list, description="your Python modules to import first (custom "
+                                                                 "stages, models, data sets): code you trust")
     seed: int = Field(0, ge=0, description="seeds data splits, shuffling, initialisation")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when available")
     model: ModelSpec
@@ -240,11 +242,32 @@ def _resolve_paths(head: RecipeHead, base_dir: Path) -> None:
         head.model.checkpoint = (base_dir / head.model.checkpoint).resolve()
 
 
+def load_plugins(modules: Any, base_dir: Path | None = None) -> list[tuple[str, str]]:
+    """Import the recipe's `plugins:` (the recipe's folder is importable too); problems name the entry."""
+    import importlib
+    import sys
+
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        return [("plugins", "a list of Python module names")]
+    if base_dir is not None and str(Path(base_dir).resolve()) not in sys.path:
+        sys.path.append(str(Path(base_dir).resolve()))
+    problems = []
+    for i, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - the user's module: report, do not crash
+            problems.append((f"plugins[{i}]", f"cannot import '{module}': {type(exc).__name__}: {exc}"))
+    return problems
+
+
 def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None = None) -> Recipe:
     """Validate a raw recipe mapping whole; raise RecipeError listing every problem with its path."""
     if not isinstance(raw, dict):
         raise RecipeError([("", "a recipe is a YAML mapping with keys name, model, data, measure, stages")], source)
     raw = dict(raw)
+    problems_plugins = load_plugins(raw.get("plugins") or [], base_dir)
+    if problems_plugins:
+        raise RecipeError(problems_plugins, source)
     has_stages = "stages" in raw
     stages, problems = _parse_stages(raw.pop("stages", []))
     if not has_stages:

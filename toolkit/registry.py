@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -80,6 +81,7 @@ class StageInfo:
 
 
 STAGES: Registry[StageInfo] = Registry("stage")
+STAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
 TORCH = "torch"
 ONNX = "onnx"
@@ -88,29 +90,64 @@ TENSORRT = "tensorrt"
 MODEL_FORMATS = (TORCH, ONNX, ONNX_INT8, TENSORRT)
 
 
+def _config_class_of(fn: Callable[..., Any]) -> type:
+    """The annotated type of a stage function's second parameter (its config class)."""
+    import inspect
+    import typing
+
+    params = list(inspect.signature(fn).parameters)
+    hints = typing.get_type_hints(fn) if len(params) >= 2 else {}
+    config_cls = hints.get(params[1]) if len(params) >= 2 else None
+    if not isinstance(config_cls, type):
+        raise TypeError(f"register_stage: annotate {fn.__name__}'s second parameter with its config class "
+                        f"(a StageConfig subclass), or pass the class to register_stage")
+    return config_cls
+
+
 def register_stage(
     name: str,
-    config_cls: type,
+    config_cls: type | None = None,
     *,
     needs: tuple[str, ...] = (TORCH,),
     makes: str | None = TORCH,
     trains: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register `fn(model, cfg, ctx) -> StageResult` as stage `name` with its config class."""
+    """Decorator: register `fn(model, cfg: MyConfig, ctx) -> StageResult` as stage `name` (YAML key and API)."""
+    from toolkit.specs import StageConfig
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        doc = (fn.__doc__ or config_cls.__doc__ or "").strip().splitlines()
-        config_cls.stage_type = name
-        STAGES.add(name, StageInfo(name, config_cls, fn, frozenset(needs), makes, doc[0] if doc else "", trains))
+        cls = config_cls or _config_class_of(fn)
+        if not (isinstance(cls, type) and issubclass(cls, StageConfig)):
+            raise TypeError(f"register_stage('{name}'): {cls!r} is not a StageConfig subclass")
+        if not STAGE_NAME.match(name):
+            raise ValueError(f"register_stage: '{name}' is not a valid stage name (lowercase, digits, _ and -)")
+        doc = (fn.__doc__ or cls.__doc__ or "").strip().splitlines()
+        STAGES.add(name, StageInfo(name, cls, fn, frozenset(needs), makes, doc[0] if doc else "", trains))
+        cls.stage_type = name
         return fn
 
     return wrap
 
 
+PLUGIN_GROUP = "cnn_edge_toolkit.plugins"
+
+
+def load_entry_point_plugins() -> None:
+    """Import installed packages' plugins (entry-point group `cnn_edge_toolkit.plugins`), once."""
+    from importlib import metadata
+
+    if getattr(load_entry_point_plugins, "done", False):
+        return
+    load_entry_point_plugins.done = True  # type: ignore[attr-defined]
+    for entry in metadata.entry_points(group=PLUGIN_GROUP):
+        entry.load()
+
+
 def get_stage(name: str) -> StageInfo:
-    """Look up a registered stage (built-in stages are loaded on first use)."""
+    """Look up a registered stage (built-in stages and installed plugins are loaded on first use)."""
     import toolkit.stages  # noqa: F401  (registers the built-in stages)
 
+    load_entry_point_plugins()
     return STAGES.get(name)
 
 
@@ -118,4 +155,5 @@ def stage_names() -> list[str]:
     """Names of all registered stages."""
     import toolkit.stages  # noqa: F401
 
+    load_entry_point_plugins()
     return STAGES.names()

@@ -23,7 +23,8 @@ class DatasetInfo:
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
 
 
-def register_dataset(name: str, *, needs_root: bool = False, downloads: bool = False):
+def register_dataset(name: str, *, needs_root: bool = False, downloads: bool = False
+                     ) -> Callable[[Callable[[DataSpec, int], DataBundle]], Callable[[DataSpec, int], DataBundle]]:
     """Decorator: register `factory(spec, seed) -> DataBundle` as data set `name` (usable as `data.dataset`)."""
 
     def wrap(factory: Callable[[DataSpec, int], DataBundle]) -> Callable[[DataSpec, int], DataBundle]:

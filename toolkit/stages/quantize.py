@@ -108,7 +108,8 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     calib = cfg.calibration
     settings = {"method": calib.method, "samples": calib.samples, "percentile": calib.percentile,
                 "batch_size": calib.batch_size, "seed": ctx.seed}
-    cache_file = Path(cfg.cache_dir) / f"{calibration_key(prep, settings, ctx.recipe.data.model_dump(mode='json'))}.json"
+    cache_dir = Path(cfg.cache_dir) if ctx.cache_ok else ctx.stage_dir  # unkeyable inputs: a private cache
+    cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}.json"
     reader = BatchReader(ctx.data.calibration_batches(calib.samples, calib.batch_size, ctx.seed), "input")
     out = ctx.stage_dir / "model.int8.onnx"
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,

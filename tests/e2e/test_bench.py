@@ -1,0 +1,82 @@
+"""`compress bench`, latency records and latency-targeted pruning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+from toolkit.pipeline import run_recipe
+from toolkit.recipe import parse_recipe
+
+RECORD_FIELDS = {"runtime", "device", "batch_size", "status", "precision", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
+                 "throughput_ips", "threads", "iterations", "warmup_iterations", "unstable", "timer"}
+
+
+@pytest.fixture
+def finished_run(tiny):
+    raw = tiny(stages=[{"train": {"epochs": 1}}, {"export": {}}])
+    raw["measure"]["runtimes"] = ["torch-cpu", "onnxruntime-cpu", "openvino-cpu", "torch-cuda", "onnxruntime-cuda"]
+    return run_recipe(parse_recipe(raw))
+
+
+def test_latency_records_have_their_fields_and_skips_have_reasons(finished_run):
+    import torch
+
+    records = {r["runtime"]: r for s in finished_run.stages for r in s.metrics["latency"]}
+    assert RECORD_FIELDS <= set(records["openvino-cpu"])
+    assert records["openvino-cpu"]["iterations"] >= 3
+    if not torch.cuda.is_available():
+        assert records["torch-cuda"]["status"] == "skipped" and "CUDA" in records["torch-cuda"]["reason"]
+    cuda_ep = records["onnxruntime-cuda"]
+    if cuda_ep["status"] == "skipped":
+        assert "CUDAExecutionProvider" in cuda_ep["reason"]
+    train_only = finished_run.stages[0].metrics["latency"]
+    assert all(r["status"] == "ok" for r in train_only if r["runtime"] == "torch-cpu")
+    export_torch = [r for r in finished_run.stages[1].metrics["latency"] if r["runtime"] == "torch-cpu"]
+    assert export_torch[0]["status"] == "skipped" and "this one is onnx" in export_torch[0]["reason"]
+
+
+def test_bench_writes_per_device_files_and_leaves_metrics_untouched(finished_run):
+    run_dir = finished_run.run_dir
+    before = {p: p.read_bytes() for p in run_dir.glob("*/metrics.json")}
+    files_before = {p for p in run_dir.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(main, ["bench", str(run_dir), "--runtime", "onnxruntime-cpu", "--batch-size", "2",
+                                       "--min-iters", "3"])
+    assert result.exit_code == 0, result.output
+    assert {p: p.read_bytes() for p in run_dir.glob("*/metrics.json")} == before
+    written = sorted(run_dir.glob("*/measurements/*.json"))
+    assert [p.parent.parent.name for p in written] == ["01-train", "02-export"]
+    record = json.loads(written[0].read_text())
+    assert record["device"]["cpu"] and record["accuracy"]["top1"] is not None
+    assert {(r["runtime"], r["batch_size"]) for r in record["latency"]} == {("onnxruntime-cpu", 2)}
+    new_files = {p for p in run_dir.rglob("*") if p.is_file()} - files_before
+    assert all("measurements" in p.parts for p in new_files)
+    html = CliRunner().invoke(main, ["report", str(run_dir)])
+    assert html.exit_code == 0 and "compress bench" in (run_dir / "report.html").read_text()
+
+
+def test_bench_measures_a_single_model_file(finished_run):
+    onnx_file = finished_run.stages[1].directory / "model.onnx"
+    result = CliRunner().invoke(main, ["bench", "--model", str(onnx_file), "--runtime", "onnxruntime-cpu",
+                                       "--batch-size", "1", "--min-iters", "3"])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime-cpu" in result.output
+    missing = CliRunner().invoke(main, ["bench", "--model", str(onnx_file.with_name("nope.onnx"))])
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_latency_targeted_pruning_stops_at_the_measured_target(tiny):
+    raw = tiny(stages=[{"prune": {"target": {"latency_speedup": 1.3, "runtime": "onnxruntime-cpu",
+                                             "batch_size": 8}, "round_to": None}}],
+               model={"arch": "resnet20"})
+    raw["data"]["image_size"] = 32
+    extra = run_recipe(parse_recipe(raw)).stages[-1].metrics["extra"]
+    step = extra["steps"][0]
+    assert step["curve"] and {"ratio", "macs", "latency_ms", "speedup"} <= set(step["curve"][0])
+    if step["target_met"]:
+        chosen = [p for p in step["curve"] if abs(p["ratio"] - step["ratio"]) < 1e-3]
+        assert chosen and chosen[-1]["speedup"] >= 1.3
+    assert 0 < step["ratio"] <= 0.8
