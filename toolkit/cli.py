@@ -67,16 +67,33 @@ def main(plugins: tuple[str, ...]) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a field, e.g. stages.0.train.epochs=1")
 @click.option("--fresh", is_flag=True, help="ignore cached stage results")
 @click.option("--quiet", "-q", is_flag=True, help="no progress output")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1,
+              help="train on N processes of this machine (starts torchrun: GPUs with NCCL, CPUs with gloo)")
 @guarded
-def run(recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool) -> None:
+def run(recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int) -> None:
     """Run a recipe into runs/<name>/ (cached stages are reused)."""
+    import os
+    import subprocess
+
     from rich.console import Console
 
     from toolkit.cli_format import summary_tables
     from toolkit.pipeline import run_recipe
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from toolkit.distributed import torchrun_command
+        from toolkit.recipe import load_recipe
+
+        load_recipe(recipe, list(overrides))  # refuse a bad recipe before starting N processes
+        args = ["run", str(recipe), *[f"--set={o}" for o in overrides], *(["--fresh"] if fresh else []),
+                *(["--quiet"] if quiet else [])]
+        sys.exit(subprocess.run(torchrun_command(nproc, args)).returncode)
+    if int(os.environ.get("RANK", "0")) > 0:
+        quiet = True
     console = None if quiet else Console()
     result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console)
+    if int(os.environ.get("RANK", "0")) > 0:
+        return
     out = Console()
     for table in summary_tables([{**s.metrics, "cached": s.cached} for s in result.stages]):
         out.print(table)

@@ -32,14 +32,15 @@ class StageResult:
 class StageLog:
     """Writes timestamped lines to the stage's log.txt and, unless quiet, to the console."""
 
-    def __init__(self, path: Path, console: Console | None, prefix: str):
-        self.path, self.console, self.prefix = path, console, prefix
+    def __init__(self, path: Path | None, console: Console | None, prefix: str):
+        self.path, self.console, self.prefix = path, console, prefix  # path None: nothing is written
 
     def info(self, message: str) -> None:
         """Log one line."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
         if self.console is not None:
             self.console.print(f"{self.prefix} {message}", highlight=False, markup=False, soft_wrap=True)
 
@@ -80,6 +81,7 @@ class StageContext:
     calibration_dir: Path | None = None
     rank: int = 0
     world_size: int = 1
+    dist: Any = None  # toolkit.distributed.Dist when several processes run
     data_key: str = ""  # identity of the data (spec, in-memory source, seed): part of derived caches' keys
     cache_ok: bool = True  # False when in-memory inputs cannot be keyed safely: no derived cache may be reused
 
@@ -110,9 +112,13 @@ class StageContext:
         """A model file this stage wrote into its folder."""
         return ModelArtifact(fmt, self.stage_dir / filename, meta)
 
-    def wrap_for_training(self, model: nn.Module) -> nn.Module:
+    def wrap_for_training(self, model: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
         """The module the training loop calls (DistributedDataParallel when several processes train)."""
-        return model
+        if self.dist is None:
+            return model
+        from toolkit.distributed import wrap_ddp
+
+        return wrap_ddp(model, self.dist, sync_batchnorm)
 
     @property
     def is_main(self) -> bool:

@@ -14,7 +14,7 @@ from torch import nn
 from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import RecipeError, ToolkitError
-from toolkit.fsutil import atomic_write_text, file_hash, run_lock, stable_hash
+from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
 from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
 from toolkit.records import Record
@@ -60,8 +60,11 @@ class Pipeline:
 
     def __init__(self, recipe: Recipe, *, console=None, fresh: bool = False,
                  hooks: dict[str, list[Callable[..., Any]]] | None = None,
-                 model: nn.Module | None = None, data=None, source_key: str | None = None, cacheable: bool = True):
+                 model: nn.Module | None = None, data=None, source_key: str | None = None, cacheable: bool = True,
+                 dist=None):
         self.recipe, self.console, self.fresh, self.cacheable = recipe, console, fresh or not cacheable, cacheable
+        self.dist = dist  # toolkit.distributed.Dist: rank 0 writes, the other ranks follow (see _follow)
+        self.main = dist is None or dist.is_main
         self.hooks = hooks or {}
         self.user_model, self.user_data, self.source_key = model, data, source_key
         self.folder = RunFolder(recipe.run_dir)
@@ -105,75 +108,108 @@ class Pipeline:
     def run(self) -> RunResult:
         """Run every stage (cached ones are loaded, not recomputed); returns the RunResult."""
         device, data, input_model = self._preflight()
-        recipe, folder = self.recipe, self.folder
-        stages = list(recipe.stages)
+        if not self.main:
+            from toolkit.pipeline_follow import follow
+
+            return follow(self, device, data, input_model)
+        try:
+            with run_lock(self.folder.root):
+                return self._run_locked(device, data, input_model)
+        except OSError as exc:  # disk full, read-only folder: complete stage folders are untouched
+            raise disk_error(exc, Path(exc.filename) if exc.filename else self.folder.root) from None
+
+    def _plan(self) -> list[tuple[int, str]]:
+        stages = self.recipe.stages
         with_input = stages[0].stage_type != "train"
-        plan = ([(0, "input")] if with_input else []) + [(i + 1, s.name) for i, s in enumerate(stages)]
-        measure_key = stable_hash(recipe.measure.model_dump(mode="json"))
-        base_model = self.user_model
-        started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
-        outcomes: list[StageOutcome] = []
-        loaders: dict[str, Callable[[], Model]] = {}
-        run_info = {"name": recipe.name, "toolkit_version": __version__, "status": "running", "started": started,
-                    "finished": None, "seconds": None, "device": describe_device(), "data": data.describe(),
-                    "stages": [], "report": None,
-                    "planned": [{"index": i, "name": n, "type": stages[i - 1].stage_type if i else "input"}
+        return ([(0, "input")] if with_input else []) + [(i + 1, s.name) for i, s in enumerate(stages)]
+
+    def _run_locked(self, device, data, input_model) -> RunResult:
+        recipe, folder, plan = self.recipe, self.folder, self._plan()
+        t0 = time.perf_counter()
+        run_info = {"name": recipe.name, "toolkit_version": __version__, "status": "running",
+                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None, "seconds": None,
+                    "device": describe_device(), "data": data.describe(), "stages": [], "report": None,
+                    "planned": [{"index": i, "name": n, "type": recipe.stages[i - 1].stage_type if i else "input"}
                                 for i, n in plan]}
-        with run_lock(folder.root):
-            removed = folder.cleanup(plan)
-            atomic_write_text(folder.root / "recipe.yaml", recipe.to_yaml())
-            folder.write_run(run_info)
-            current: Model | None = input_model
-            previous: Callable[[], Model] = lambda: input_model  # noqa: E731
-            key = self._input_key()
-            earlier: list[EarlierStage] = []
-            try:
-                for index, name in plan:
-                    cfg = stages[index - 1] if index else None
-                    stage_type = cfg.stage_type if cfg else "input"
-                    if cfg is not None:
-                        key = stable_hash({"input": key, "stage": stage_type, "config": cfg.key_dict(),
-                                           "context": cfg.key_context(recipe), "toolkit": __version__})
-                    ctx = self._context(index, name, data, device, earlier)
-                    cached = None if self.fresh else folder.cached(index, name, key)
-                    if cached is not None:
-                        directory = folder.stage_dir(index, name)
-                        loader = self._disk_loader(directory, cached)
-                        if cached.get("measure_key") != measure_key:
-                            ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
-                            cached = remeasure(directory, cached, loader(), ctx, measure_key)
-                        outcome = StageOutcome(index, name, stage_type, directory, key, "ok", True,
-                                               float(cached.get("seconds", 0.0)), None,
-                                               cached["model"]["format"], cached)
-                        self._say(f"{directory.name}: cached")
-                        current = None
-                    else:
-                        model = current if current is not None else previous()
-                        ctx.stage_dir = folder.begin(index, name, key)
-                        ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
-                        fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
-                        outcome, current = run_stage(fn, cfg, model, ctx, folder, stage_type, key, measure_key,
-                                                     base_model)
-                        loader = self._disk_loader(outcome.directory, outcome.metrics) \
-                            if outcome.status == "ok" else previous
-                    previous = loader
-                    outcomes.append(outcome)
-                    loaders[name] = loader
-                    earlier.append(EarlierStage(index, name, stage_type, outcome.directory,
-                                                outcome.format or "torch", loader))
-                    run_info["stages"] = [o.summary() for o in outcomes]
-                    folder.write_run(run_info)
-            except BaseException as exc:
-                run_info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                run_info["error"] = str(exc) or type(exc).__name__
-                run_info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        removed = folder.cleanup(plan)
+        atomic_write_text(folder.root / "recipe.yaml", recipe.to_yaml())
+        folder.write_run(run_info)
+        log = StageLog(folder.root / "log.txt", None, "")
+        log.info(f"run {recipe.name} started: {len(plan)} stage(s), device {device}")
+        for path, why in data.info.get("bad_files", []):
+            log.warning(f"skipped data file {path}: {why}")
+        if data.info.get("bad_file_count"):
+            self._say(f"data: {data.info['bad_file_count']} unreadable or non-image file(s) skipped; "
+                      f"listed in {folder.root / 'log.txt'}")
+        state = _RunState(current=input_model, previous=lambda: input_model, key=self._input_key())
+        try:
+            for index, name in plan:
+                outcome = self._step(index, name, data, device, state)
+                log.info(f"{outcome.directory.name}: {'cached' if outcome.cached else outcome.status}"
+                         + (f" ({outcome.reason})" if outcome.reason else ""))
+                run_info["stages"] = [o.summary() for o in state.outcomes]
                 folder.write_run(run_info)
-                raise
-            run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                            seconds=round(time.perf_counter() - t0, 3), removed_stale=removed)
-            report_path = self._report(run_info)
+        except BaseException as exc:
+            run_info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            run_info["error"] = str(exc) or type(exc).__name__
+            run_info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             folder.write_run(run_info)
-        return RunResult(folder.root, outcomes, "complete", report_path, loaders)
+            log.info(f"run {run_info['status']}: {run_info['error']}")
+            raise
+        run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        seconds=round(time.perf_counter() - t0, 3), removed_stale=removed)
+        report_path = self._report(run_info)
+        folder.write_run(run_info)
+        log.info(f"run complete in {run_info['seconds']} s; report {report_path}")
+        return RunResult(folder.root, state.outcomes, "complete", report_path, state.loaders)
+
+    def _step(self, index: int, name: str, data, device, state: _RunState) -> StageOutcome:
+        """Run, resume or reuse one stage; update the chain state."""
+        recipe, folder = self.recipe, self.folder
+        cfg = recipe.stages[index - 1] if index else None
+        stage_type = cfg.stage_type if cfg else "input"
+        state.key = self.next_key(state.key, cfg)
+        measure_key = stable_hash(recipe.measure.model_dump(mode="json"))
+        ctx = self._context(index, name, data, device, state.earlier)
+        cached = None if self.fresh else folder.cached(index, name, state.key)
+        if self.dist is not None:
+            self.dist.broadcast(cached is not None)
+        if cached is not None:
+            directory = folder.stage_dir(index, name)
+            loader = self._disk_loader(directory, cached)
+            if cached.get("measure_key") != measure_key:
+                ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
+                cached = remeasure(directory, cached, loader(), ctx, measure_key)
+            outcome = StageOutcome(index, name, stage_type, directory, state.key, "ok", True,
+                                   float(cached.get("seconds", 0.0)), None, cached["model"]["format"], cached)
+            self._say(f"{directory.name}: cached")
+            state.current = None
+        else:
+            model = state.current if state.current is not None else state.previous()
+            ctx.stage_dir = folder.begin(index, name, state.key)
+            ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
+            if self.dist is not None and cfg is not None and cfg.trains():
+                self.dist.barrier()  # the partial folder (and any checkpoint to resume from) is ready for all ranks
+            fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
+            outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
+                                               self.user_model)
+            loader = self._disk_loader(outcome.directory, outcome.metrics) if outcome.status == "ok" \
+                else state.previous
+        state.previous = loader
+        state.outcomes.append(outcome)
+        state.loaders[name] = loader
+        state.earlier.append(EarlierStage(index, name, stage_type, outcome.directory, outcome.format or "torch",
+                                          loader))
+        if self.dist is not None:
+            self.dist.barrier()  # the stage folder is final: the other ranks may read it
+        return outcome
+
+    def next_key(self, key: str, cfg) -> str:
+        """The cache key of a stage: its options, its input's key, recipe context, toolkit version."""
+        if cfg is None:
+            return key
+        return stable_hash({"input": key, "stage": cfg.stage_type, "config": cfg.key_dict(),
+                            "context": cfg.key_context(self.recipe), "toolkit": __version__})
 
     def _report(self, run_info: dict[str, Any]) -> Path | None:
         try:
@@ -187,7 +223,8 @@ class Pipeline:
     def _context(self, index: int, name: str, data, device, earlier) -> StageContext:
         data_key = stable_hash({"data": self.recipe.data.model_dump(mode="json"), "source": self.source_key,
                                 "seed": self.recipe.seed})
-        return StageContext(data_key=data_key, cache_ok=self.cacheable,
+        return StageContext(data_key=data_key, cache_ok=self.cacheable, dist=self.dist,
+            rank=self.dist.rank if self.dist else 0, world_size=self.dist.world_size if self.dist else 1,
             recipe=self.recipe, data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
             name=name, stage_dir=self.folder.partial_dir(index, name), run_dir=self.folder.root,
             log=StageLog(self.folder.stage_dir(index, name) / "log.txt", None, name),
@@ -203,13 +240,33 @@ class Pipeline:
             self.console.print(message, highlight=False, markup=False)
 
 
+@dataclass
+class _RunState:
+    """What flows from one stage to the next during a run."""
+
+    current: Model | None
+    previous: Callable[[], Model]
+    key: str
+    outcomes: list[StageOutcome] = field(default_factory=list)
+    loaders: dict[str, Callable[[], Model]] = field(default_factory=dict)
+    earlier: list[EarlierStage] = field(default_factory=list)
+
+
 def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = None, fresh: bool = False,
                console=None, hooks=None) -> RunResult:
     """Load (if a path) and run a recipe."""
     from toolkit.recipe import load_recipe
 
+    from toolkit.distributed import from_env
+
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
     elif overrides:
         raise ToolkitError("overrides apply to recipe files; change the Recipe object instead")
-    return Pipeline(recipe, console=console, fresh=fresh, hooks=hooks).run()
+    dist = from_env()  # set up by torchrun; None in a single process
+    try:
+        return Pipeline(recipe, console=console if dist is None or dist.is_main else None, fresh=fresh,
+                        hooks=hooks, dist=dist).run()
+    finally:
+        if dist is not None:
+            dist.close()

@@ -11,12 +11,23 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from toolkit.fsutil import atomic_write_json, read_json
+from toolkit.fsutil import atomic_write_json, file_hash, read_json
 
 STAGE_DIR = re.compile(r"^\.?(\d{2})-([a-z0-9_-]+)(\.partial|\.trash)?$")
 METRICS, CONFIG, RUN, LOG = "metrics.json", "config.json", "run.json", "log.txt"
 KEY_FILE, OUTPUT_FILE = "key.json", "output.json"
 CHECKPOINT_SUFFIX = ".ckpt"  # training checkpoints: kept while a stage is partial, dropped when it completes
+
+
+def safe_name(name: str) -> bool:
+    """A plain file name inside its folder: no separators, no '..' (names come from JSON that may be edited)."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _drop_temporaries(directory: Path) -> None:
+    """Remove half-written temporary files left by a killed process (atomic writes never left anything else)."""
+    for tmp in directory.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 class RunFolder:
@@ -47,9 +58,12 @@ class RunFolder:
         metrics = self.read_metrics(directory)
         if not metrics or metrics.get("key") != key or metrics.get("status") != "ok":
             return None
-        model_file = (metrics.get("model") or {}).get("file")
-        if model_file and not (directory / model_file).is_file():
+        model = metrics.get("model") or {}
+        model_file = model.get("file")
+        if model_file and (not safe_name(model_file) or not (directory / model_file).is_file()):
             return None
+        if model_file and model.get("sha256") and file_hash(directory / model_file) != model["sha256"]:
+            return None  # changed on disk since it was measured: recompute rather than trust it
         return metrics
 
     def begin(self, index: int, name: str, key: str) -> Path:
@@ -62,6 +76,7 @@ class RunFolder:
         if partial.exists() and not same:
             shutil.rmtree(partial)
         partial.mkdir(parents=True, exist_ok=True)
+        _drop_temporaries(partial)
         if not same:
             atomic_write_json(partial / KEY_FILE, {"key": key})
         return partial
@@ -71,6 +86,7 @@ class RunFolder:
         partial, final = self.partial_dir(index, name), self.stage_dir(index, name)
         for leftover in list(partial.glob(f"*{CHECKPOINT_SUFFIX}")) + [partial / KEY_FILE]:
             leftover.unlink(missing_ok=True)
+        _drop_temporaries(partial)
         trash = self.root / f".{index:02d}-{name}.trash"
         if trash.exists():
             shutil.rmtree(trash)

@@ -110,6 +110,10 @@ class StageConfig(StrictModel):
         """Cross-stage checks before compute; `earlier` is (name, type, format) of preceding stages."""
         return []
 
+    def trains(self) -> bool:
+        """Whether this stage runs a training loop (then every rank of a distributed run takes part)."""
+        return False
+
     def key_context(self, recipe) -> dict[str, Any]:
         """Inputs from elsewhere in the recipe that change this stage's result (part of its cache key)."""
         return {}

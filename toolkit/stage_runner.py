@@ -15,12 +15,12 @@ from torch import nn
 
 from toolkit.artifacts import Model, ModelArtifact, model_format
 from toolkit.context import StageContext, StageResult
-from toolkit.errors import StageSkipped, ToolkitError
+from toolkit.errors import ArtifactError, StageSkipped, ToolkitError
 from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure import measure_model
 from toolkit.measure.profile import count_macs_params
 from toolkit.models.io import load_model, save_model
-from toolkit.runfolder import CONFIG, METRICS, OUTPUT_FILE, RunFolder
+from toolkit.runfolder import CONFIG, METRICS, OUTPUT_FILE, RunFolder, safe_name
 
 
 @dataclass
@@ -56,6 +56,9 @@ def seed_everything(seed: int) -> None:
 def load_output(directory: Path, metrics: dict[str, Any], base_model: nn.Module | None) -> Model:
     """Rebuild the model a finished stage saved (no pickle, no code from the files)."""
     info = metrics.get("model") or {}
+    if not safe_name(str(info.get("file", ""))):
+        raise ArtifactError(f"{directory / 'metrics.json'}: model file name {info.get('file')!r} is not a plain "
+                            f"file name in the stage folder")
     if info.get("format") == "torch":
         return load_model(directory, base_model)
     meta = {k: info.get(k) for k in ("params", "macs")}

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from toolkit.artifacts import Model, ModelArtifact, model_format
+from toolkit.fsutil import file_hash
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.device import describe_device
 from toolkit.measure.latency import time_calls, time_device
@@ -39,11 +40,14 @@ def model_info(model: Model, stage_dir: Path, example: torch.Tensor) -> dict[str
     if isinstance(model, nn.Module):
         macs, params = count_macs_params(model, example)
         weights = stage_dir / "model.safetensors"
+        exists = weights.exists()
         return {"format": TORCH, "params": params, "macs": macs, "file": weights.name,
-                "size_bytes": weights.stat().st_size if weights.exists() else None}
-    size = model.path.stat().st_size if model.path.exists() else None
+                "size_bytes": weights.stat().st_size if exists else None,
+                "sha256": file_hash(weights) if exists else None}
+    exists = model.path.exists()
     return {"format": model.format, "params": model.meta.get("params"), "macs": model.meta.get("macs"),
-            "file": model.path.name, "size_bytes": size}
+            "file": model.path.name, "size_bytes": model.path.stat().st_size if exists else None,
+            "sha256": file_hash(model.path) if exists else None}
 
 
 def ensure_onnx(model: nn.Module, stage_dir: Path, data, log=None) -> tuple[ModelArtifact, dict[str, Any]]:

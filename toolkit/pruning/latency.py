@@ -47,7 +47,23 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
 
 def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
                  ctx: StageContext) -> dict[str, Any]:
-    """Walk the ratio up until the measured speedup reaches this step's goal, refine, then prune."""
+    """Walk the ratio up until the measured speedup reaches this step's goal, refine, then prune.
+
+    With several processes only rank 0 measures; the others apply the ratio it found.
+    """
+    if ctx.dist is not None and not ctx.is_main:
+        chosen = ctx.dist.broadcast(None)
+        prune_once(model, example, plan, chosen)
+        return {"ratio": round(chosen, 5)}
+    record = _latency_search(model, cfg, plan, example, step, ctx)
+    if ctx.dist is not None:
+        ctx.dist.broadcast(record["ratio_exact"])
+    record.pop("ratio_exact")
+    return record
+
+
+def _latency_search(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
+                    ctx: StageContext) -> dict[str, Any]:
     t = cfg.target
     goal = t.latency_speedup ** (step / cfg.steps)
     cache = ctx.__dict__.setdefault("_latency_base", {})  # the unpruned model's latency, measured once
@@ -89,5 +105,6 @@ def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, 
                 low = mid
         chosen = high
     prune_once(model, example, plan, chosen)
-    return {"ratio": round(chosen, 5), "goal": round(goal, 4), "base_latency_ms": base_ms, "runtime": t.runtime,
+    return {"ratio": round(chosen, 5), "ratio_exact": chosen, "goal": round(goal, 4), "base_latency_ms": base_ms,
+            "runtime": t.runtime,
             "batch_size": t.batch_size, "curve": curve, "target_met": high is not None}

@@ -49,6 +49,8 @@ def run_qat(model: nn.Module, cfg, ctx: StageContext, scheme: str, why: str) -> 
             return kd_loss(z_s, logits(images), labels, qat.temperature, qat.alpha, qat.label_smoothing), z_s
 
     history = fit(prepared, cfg.qat, ctx, loss_fn=loss_fn, tag="qat")
+    if not ctx.is_main:  # other ranks only trained; rank 0 exports and writes
+        return StageResult(None, {})
     prepared = freeze_qat(prepared.cpu())
     out = ctx.stage_dir / "model.int8.onnx"
     facts = export_onnx(prepared, out, example, exporter="torchscript", constant_folding=False, simplify=True)

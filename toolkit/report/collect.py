@@ -75,7 +75,13 @@ class RunView:
 
 
 def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
-    directory = run_dir / str(entry.get("dir", ""))
+    from toolkit.runfolder import STAGE_DIR
+
+    name = str(entry.get("dir", ""))
+    if not STAGE_DIR.match(name) or name.startswith("."):
+        return StageView(int(entry.get("index", 0) or 0), str(entry.get("name", "?")), "?", "missing",
+                         f"run.json names the stage folder {name!r}, which is not a stage folder name", {})
+    directory = run_dir / name
     try:
         metrics = read_json(directory / "metrics.json")
     except ValueError:

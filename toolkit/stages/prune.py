@@ -64,6 +64,10 @@ class Prune(StageConfig):
 
     model_config = {**StageConfig.model_config, "populate_by_name": True}
 
+    def trains(self) -> bool:
+        """Fine-tuning steps and sparsity training are training."""
+        return self.finetune_epochs > 0 or (self.method == "bn_scale" and self.sparsity.epochs > 0)
+
 
 def _plan(cfg: Prune, ctx: StageContext) -> PrunePlan:
     plan = PrunePlan(cfg.method, cfg.global_pruning, cfg.max_layer_ratio, cfg.round_to, list(cfg.ignore),

@@ -55,6 +55,10 @@ class Quantize(StageConfig):
     qat: Qat | None = Field(None, description="quantization-aware training instead of calibration only")
     cache_dir: Path = Field(Path("calibration"), description="calibration caches (relative to the working dir)")
 
+    def trains(self) -> bool:
+        """QAT is training."""
+        return self.qat is not None
+
     def key_context(self, recipe) -> dict[str, Any]:
         """The resolved scheme: with `auto` it depends on the recipe's engine stage and runtimes."""
         return {"scheme": resolve_scheme(self, recipe)[0]}

@@ -92,7 +92,9 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
     if device.type == "cuda" and opts.channels_last:
         model.to(memory_format=torch.channels_last)
     modules = [model] + ([extra_modules.to(device)] if extra_modules is not None else [])
-    train_model = ctx.wrap_for_training(model)
+    train_model = ctx.wrap_for_training(model, opts.sync_batchnorm)
+    if ctx.world_size > 1 and opts.lr_scaling == "linear":  # Goyal et al. 2017: the global batch is world x batch
+        opts = opts.model_copy(update={"lr": opts.lr * ctx.world_size})
     optimizer = make_optimizer(modules, opts)
     steps = ctx.data.train_steps(opts.batch_size, ctx.world_size)
     scheduler = make_scheduler(optimizer, opts, steps)
@@ -126,9 +128,6 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
                 record["val_top1"] = evaluate(torch_predict(model, device), ctx.data.val_batches(),
                                               ctx.data.num_classes)["top1"]
             history.append(record)
-            ctx.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
-                         f"train top-1 {record['train_top1']:.4f} val top-1 {record.get('val_top1', float('nan')):.4f} "
-                         f"lr {record['lr']:.4g} {record['images_per_s']:.0f} img/s")
             if ctx.is_main:
                 snapshot = {"epoch": epoch + 1, "epochs": opts.epochs, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -138,6 +137,10 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
                 if scaler is not None:
                     snapshot["scaler"] = scaler.state_dict()
                 _save_checkpoint(checkpoint, snapshot)
+            # Logged after the checkpoint is on disk: an interruption after this line resumes after this epoch.
+            ctx.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
+                         f"train top-1 {record['train_top1']:.4f} val top-1 {record.get('val_top1', float('nan')):.4f} "
+                         f"lr {record['lr']:.4g} {record['images_per_s']:.0f} img/s")
             ctx.run_hooks("epoch_end", epoch=epoch + 1, record=record)
     if device.type == "cuda":
         model.to(memory_format=torch.contiguous_format)

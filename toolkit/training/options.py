@@ -27,6 +27,9 @@ class TrainingFields(StrictModel):
     grad_clip: float | None = Field(None, gt=0.0, description="clip the gradient norm")
     eval_every: int = Field(1, ge=0, description="validate every N epochs (0: only after the last)")
     augment: bool = Field(True, description="use the data set's train augmentation")
+    lr_scaling: Literal["linear", "none"] = Field(
+        "linear", description="several processes: lr x number of processes (the global batch grows with it)")
+    sync_batchnorm: bool = Field(False, description="several processes: SyncBatchNorm across them")
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> TrainingFields:
@@ -37,3 +40,7 @@ class TrainingFields(StrictModel):
 
 class TrainingOptions(TrainingFields, StageConfig):
     """Training options of a stage (the shared fields plus the stage's name)."""
+
+    def trains(self) -> bool:
+        """Train and distill always train."""
+        return True

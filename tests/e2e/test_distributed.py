@@ -1,0 +1,84 @@
+"""Training on two processes (torchrun, gloo on the CPU): one run folder, accuracy like one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+RECIPE = {
+    "name": "ddp", "seed": 0, "model": {"arch": "seed_cnn"},
+    "data": {"dataset": "digits", "image_size": 32, "batch_size": 32},
+    "measure": {"runtimes": ["onnxruntime-cpu"], "batch_sizes": [1], "warmup_s": 0.0, "min_iters": 5,
+                "min_time_s": 0.0},
+    "stages": [{"train": {"epochs": 8, "lr": 0.05, "warmup_epochs": 1}},
+               {"prune": {"target": {"macs_speedup": 2.0}, "round_to": 2}},
+               {"distill": {"teacher": "train", "epochs": 3, "lr": 0.01}}],
+}
+
+
+def compress(args, cwd, timeout=600):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_distill_into_one_run_folder(tmp_path):
+    recipe = tmp_path / "ddp.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    single = compress(["run", str(recipe), "--quiet", "--set", "output=single"], tmp_path)
+    assert single.returncode == 0, single.stdout + single.stderr
+    double = compress(["run", str(recipe), "--quiet", "--nproc", "2", "--set", "output=double"], tmp_path)
+    assert double.returncode == 0, double.stdout + double.stderr
+    assert [p.name for p in (tmp_path / "double").iterdir()] == ["ddp"]
+
+    def top1(root, stage):
+        return json.loads((tmp_path / root / "ddp" / stage / "metrics.json").read_text())["accuracy"]["top1"]
+
+    for stage in ("01-train", "03-distill"):
+        assert top1("double", stage) > 0.9
+        assert abs(top1("double", stage) - top1("single", stage)) < 0.05  # other batch composition, same recipe
+    history = json.loads((tmp_path / "double" / "ddp" / "01-train" / "metrics.json").read_text())["extra"]["history"]
+    assert len(history) == 8
+    assert json.loads((tmp_path / "double" / "ddp" / "run.json").read_text())["status"] == "complete"
+
+
+FAILING_PLUGIN = '''
+import time
+from toolkit import StageConfig, StageResult, register_stage
+
+
+class Boom(StageConfig):
+    """Fails on rank 1 (test)."""
+
+    def trains(self):
+        return True
+
+
+@register_stage("boom")
+def boom(model, cfg: Boom, ctx):
+    """Rank 1 fails; rank 0 would wait forever if the failure did not end the run."""
+    if ctx.rank == 1:
+        raise RuntimeError("rank 1 fails on purpose")
+    time.sleep(600)
+    return StageResult(model)
+'''
+
+
+@pytest.mark.slow
+def test_a_failing_rank_ends_the_whole_run_instead_of_hanging(tmp_path):
+    (tmp_path / "failing_plugin.py").write_text(FAILING_PLUGIN)
+    recipe = dict(RECIPE, plugins=["failing_plugin"], stages=[{"train": {"epochs": 1}}, {"boom": {}}])
+    path = tmp_path / "boom.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    started = time.time()
+    done = compress(["run", str(path), "--quiet", "--nproc", "2"], tmp_path, timeout=300)
+    assert done.returncode != 0
+    assert "rank 1 fails on purpose" in done.stdout + done.stderr
+    assert time.time() - started < 240
