@@ -6,15 +6,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-
-def human(n: float | None, unit: str = "") -> str:
-    """1234567 -> '1.23M'."""
-    if n is None:
-        return "-"
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.2f}{suffix}{unit}"
-    return f"{n:.0f}{unit}"
+from toolkit.formatting import human
 
 
 def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:

@@ -158,6 +158,7 @@ class Pipeline:
             raise
         run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         seconds=round(time.perf_counter() - t0, 3), removed_stale=removed)
+        folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
         report_path = self._report(run_info)
         folder.write_run(run_info)
         log.info(f"run complete in {run_info['seconds']} s; report {report_path}")

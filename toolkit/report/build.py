@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolkit.formatting import human
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView, StageView
 
-TRAINING_KEYS = ("history",)
-
 
 def _human(n: float | None, unit: str = "") -> str:
-    if n is None:
-        return "-"
-    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:.2f} {suffix}{unit}"
-    return f"{n:.0f} {unit}".strip()
+    return human(n, unit, sep=" ")
 
 
 def stage_rows(run: RunView) -> list[dict[str, Any]]:
