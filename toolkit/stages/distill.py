@@ -99,9 +99,10 @@ def load_teacher(ref: str | int | ModelSpec | None, ctx: StageContext) -> nn.Mod
         input_stage = next((e for e in ctx.earlier if e.index == 0), None)
         if input_stage is not None:
             return input_stage.load()
-        from toolkit.models import build_model as rebuild
-
-        return rebuild(ctx.recipe.model, ctx.data.num_classes, ctx.data.image_size)
+        if ctx.recipe.model.arch.startswith("<"):
+            raise UserInputError("distill.teacher: 'input' names the untrained input model, which an in-memory "
+                                 "model cannot be rebuilt as; name a stage instead")
+        return build_model(ctx.recipe.model, ctx.data.num_classes, ctx.data.image_size)
     return ctx.earlier_torch_model(ref)
 
 
