@@ -15,7 +15,7 @@ from toolkit.fsutil import stable_hash
 from toolkit.models.io import describe_structure
 from toolkit.pipeline import Pipeline as _Runner
 from toolkit.pipeline import RunResult
-from toolkit.recipe import Recipe, check_stage_chain
+from toolkit.recipe import Recipe, check_names, check_stage_chain
 from toolkit.specs import DataSpec, MeasureSpec, ModelSpec, StageConfig
 
 IN_MEMORY = "<in-memory>"
@@ -56,7 +56,12 @@ class Pipeline:
                 raise RecipeError([("data", "give a (train, val) pair of Datasets or DataLoaders, or a data spec")])
             self.bundle = bundle_from_datasets(pair[0], pair[1], num_classes, batch_size)
             self.data_spec = DataSpec(dataset=IN_MEMORY, image_size=self.bundle.image_size, batch_size=batch_size)
-        problems = check_stage_chain(self.stages)
+        raw: dict[str, Any] = {"measure": self.measure.model_dump(mode="json")}
+        if self.module is None:
+            raw["model"] = self.model_spec.model_dump(mode="json", exclude_none=True)
+        if self.bundle is None:
+            raw["data"] = self.data_spec.model_dump(mode="json", exclude_none=True)
+        problems = check_names(raw, Path.cwd()) + check_stage_chain(self.stages)
         if problems:
             raise RecipeError(problems, "Pipeline")
 
@@ -85,6 +90,7 @@ class Pipeline:
         if not cacheable:
             notice = ("caching is off for this run: in-memory datasets need data_version= to be cached safely")
             (console.print if console is not None else print)(notice)
-        runner = _Runner(self.recipe(Path(run_dir)), console=console, fresh=fresh, hooks=hooks, model=self.module,
+        model = copy.deepcopy(self.module) if self.module is not None else None  # stages change it in place
+        runner = _Runner(self.recipe(Path(run_dir)), console=console, fresh=fresh, hooks=hooks, model=model,
                          data=self.bundle, source_key=source_key, cacheable=cacheable)
         return runner.run()

@@ -55,7 +55,8 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     run = folder.read_run()
     if run is None:
         raise UserInputError(f"{run_dir} is not a run folder (no readable run.json)")
-    recipe = load_recipe(run_dir / "recipe.yaml")
+    recipe = load_recipe(run_dir / "recipe.yaml", check_paths=False)  # its data may not exist on this machine
+    check_runtimes(runtimes or [])
     spec = recipe.measure.model_copy(update={k: v for k, v in {"runtimes": runtimes, "batch_sizes": batch_sizes,
                                                                  **(timing or {})}.items() if v is not None})
     spec = MeasureSpec.model_validate(spec.model_dump())
@@ -63,8 +64,14 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     device = describe_device()
     slug = device_slug(device)
     written = []
+    from toolkit.runfolder import STAGE_DIR
+
     for entry in run.get("stages") or []:
-        directory = run_dir / entry["dir"]
+        name = str(entry.get("dir", ""))
+        if not STAGE_DIR.match(name) or name.startswith("."):
+            log(f"run.json names {name!r}, which is not a stage folder; skipped")
+            continue
+        directory = run_dir / name
         metrics = folder.read_metrics(directory)
         if not metrics or metrics.get("status") != "ok":
             continue
@@ -80,7 +87,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
         path = directory / "measurements" / f"{slug}.json"
         atomic_write_json(path, record)
         written.append(path)
-        log(f"{entry['dir']}: measured on {slug} -> {path.relative_to(run_dir)}")
+        log(f"{name}: measured on {slug} -> {path.relative_to(run_dir)}")
     return written
 
 
@@ -112,8 +119,19 @@ def artifact_for(path: Path) -> tuple[Model, int]:
     raise ArtifactError(f"{path}: not a model this toolkit can measure (a run stage folder, .onnx or .engine)")
 
 
+def check_runtimes(names: list[str]) -> None:
+    """Refuse unknown runtime names with a suggestion (before anything is measured)."""
+    from toolkit.registry import UnknownNameError
+    from toolkit.runtimes import runtime_names
+
+    for name in names:
+        if name not in runtime_names():
+            raise UserInputError(f"--runtime: {UnknownNameError('runtime', name, runtime_names())}")
+
+
 def bench_file(path: Path, spec: MeasureSpec, image_size: int | None = None, num_classes: int = 10) -> dict[str, Any]:
     """Measure one model file's latency on this machine (no accuracy: no data comes with a file)."""
+    check_runtimes(spec.runtimes)
     model, size = artifact_for(path)
     size = image_size or size
     if not size:

@@ -70,7 +70,8 @@ def main(plugins: tuple[str, ...]) -> None:
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1,
               help="train on N processes of this machine (starts torchrun: GPUs with NCCL, CPUs with gloo)")
 @guarded
-def run(recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int) -> None:
+@click.pass_context
+def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int) -> None:
     """Run a recipe into runs/<name>/ (cached stages are reused)."""
     import os
     import subprocess
@@ -85,7 +86,8 @@ def run(recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, npro
         from toolkit.recipe import load_recipe
 
         load_recipe(recipe, list(overrides))  # refuse a bad recipe before starting N processes
-        args = ["run", str(recipe), *[f"--set={o}" for o in overrides], *(["--fresh"] if fresh else []),
+        plugins = [a for p in (ctx.parent.params.get("plugins") or ()) for a in ("--plugin", p)]
+        args = [*plugins, "run", str(recipe), *[f"--set={o}" for o in overrides], *(["--fresh"] if fresh else []),
                 *(["--quiet"] if quiet else [])]
         sys.exit(subprocess.run(torchrun_command(nproc, args)).returncode)
     if int(os.environ.get("RANK", "0")) > 0:
@@ -126,9 +128,10 @@ def stages(markdown: bool) -> None:
 @main.command()
 @click.argument("recipe", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18")
-@click.option("--input-size", type=int, default=None, help="input image size (default: 224, or the recipe's)")
-@click.option("--num-classes", type=int, default=1000, show_default=True)
-@click.option("--small-input", is_flag=True, help="adapt the stem for 32x32 inputs")
+@click.option("--input-size", type=int, default=None, help="--model: input image size (default 224; 32 with "
+                                                           "--small-input); a recipe uses its data's")
+@click.option("--num-classes", type=int, default=1000, show_default=True, help="--model: classifier outputs")
+@click.option("--small-input", is_flag=True, help="--model: adapt the stem for 32x32 inputs")
 @click.option("--ignore", multiple=True, help="module name or glob to keep whole")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @guarded
@@ -187,9 +190,10 @@ def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "model_file", type=click.Path(path_type=Path), help="measure one model file instead")
 @click.option("--runtime", "runtimes", multiple=True, help="runtime to measure on (repeatable; default: the recipe's)")
-@click.option("--batch-size", "batch_sizes", multiple=True, type=int, help="batch size (repeatable)")
-@click.option("--input-size", type=int, default=None, help="--model: input size (engines need it)")
-@click.option("--min-iters", type=int, default=None, help="timed runs per record (default: the recipe's, or 50)")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(min=1), help="batch size (repeatable)")
+@click.option("--input-size", type=click.IntRange(min=8), default=None, help="--model: input size (engines need it)")
+@click.option("--min-iters", type=click.IntRange(min=1), default=None,
+              help="timed runs per record (default: the recipe's, or 50)")
 @guarded
 def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...],
           input_size: int | None, min_iters: int | None) -> None:
@@ -211,8 +215,11 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
         for table in summary_tables([{"index": 0, "name": model_file.name, "status": "ok", **result}]):
             Console().print(table)
         return
+    from toolkit.report import write_report
+
     paths = bench_run(run_dir, list(runtimes) or None, list(batch_sizes) or None, timing, log=click.echo)
-    click.echo(f"{len(paths)} measurement file(s) written; `compress report {run_dir}` shows them per device")
+    report = write_report([run_dir], run_dir / "report.html")
+    click.echo(f"{len(paths)} measurement file(s) written; {report} now shows them per device")
 
 
 @main.command()

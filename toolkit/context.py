@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from toolkit.artifacts import Model, ModelArtifact
+from toolkit.artifacts import Model
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -78,7 +78,6 @@ class StageContext:
     earlier: list[EarlierStage]
     console: Console | None = None
     hooks: dict[str, list[Callable[..., Any]]] = field(default_factory=dict)
-    calibration_dir: Path | None = None
     rank: int = 0
     world_size: int = 1
     dist: Any = None  # toolkit.distributed.Dist when several processes run
@@ -108,16 +107,15 @@ class StageContext:
         for hook in self.hooks.get(event, []):
             hook(ctx=self, **payload)
 
-    def artifact(self, filename: str, fmt: str, **meta: Any) -> ModelArtifact:
-        """A model file this stage wrote into its folder."""
-        return ModelArtifact(fmt, self.stage_dir / filename, meta)
-
     def wrap_for_training(self, model: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
         """The module the training loop calls (DistributedDataParallel when several processes train)."""
         if self.dist is None:
             return model
         from toolkit.distributed import wrap_ddp
 
+        if sync_batchnorm and self.dist.backend != "nccl":
+            self.log.warning("sync_batchnorm needs CUDA (torch's SyncBatchNorm); each process keeps its own "
+                             "BatchNorm statistics here")
         return wrap_ddp(model, self.dist, sync_batchnorm)
 
     @property

@@ -75,11 +75,11 @@ class FeatureHints(nn.Module):
 
 
 def default_teacher(earlier: list[tuple[str, str, str]]) -> str | None:
-    """The last torch model before the first prune stage (or the last earlier stage when nothing prunes)."""
-    before_prune = []
-    for name, stage_type, fmt in earlier:
-        if stage_type == "prune":
-            break
-        before_prune.append((name, fmt))
-    candidates = [n for n, f in (before_prune or [(n, f) for n, _, f in earlier]) if f == "torch"]
+    """The last torch model before the first prune stage, or the last earlier one when nothing prunes.
+
+    None means the input model: the recipe starts with a prune stage (or nothing came before this one).
+    """
+    types = [t for _, t, _ in earlier]
+    upto = types.index("prune") if "prune" in types else len(earlier)
+    candidates = [n for n, _, f in earlier[:upto] if f == "torch"]
     return candidates[-1] if candidates else None

@@ -15,7 +15,9 @@ from typing import Any
 
 import torch
 
-DEFAULT_TIMEOUT_S = 1800  # a rank that stops answering ends the run instead of hanging it
+# A rank that stops answering ends the run instead of hanging it. Generous, because the other ranks wait
+# at a barrier while rank 0 alone builds engines, scans quantization sensitivity or measures latency.
+DEFAULT_TIMEOUT_S = 4 * 3600
 
 
 @dataclass
@@ -67,10 +69,26 @@ def wrap_ddp(model: torch.nn.Module, dist: Dist, sync_batchnorm: bool) -> torch.
     """DistributedDataParallel around the model (SyncBatchNorm first, when asked)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    if sync_batchnorm:
+    if sync_batchnorm and dist.backend == "nccl":  # torch's SyncBatchNorm runs on CUDA only
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device_ids = [dist.local_rank] if dist.backend == "nccl" else None
     return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def revert_sync_batchnorm(module: torch.nn.Module) -> torch.nn.Module:
+    """Put plain BatchNorm2d back where SyncBatchNorm was (same tensors), so saved models rebuild from code."""
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.SyncBatchNorm):
+            plain = torch.nn.BatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
+                                         child.track_running_stats)
+            plain.weight, plain.bias = child.weight, child.bias
+            plain.running_mean, plain.running_var = child.running_mean, child.running_var
+            plain.num_batches_tracked = child.num_batches_tracked
+            plain.train(child.training)
+            setattr(module, name, plain)
+        else:
+            revert_sync_batchnorm(child)
+    return module
 
 
 def torchrun_command(nproc: int, args: list[str], extra: list[str] | None = None) -> list[str]:

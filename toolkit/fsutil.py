@@ -96,32 +96,44 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _read_holder(lock: Path) -> int:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold `run_dir/.lock` for this process; a live holder is an error, a dead one's lock is taken over."""
+    """Hold `run_dir/.lock` for this process; a live holder is an error, a dead one's lock is taken over.
+
+    The lock file appears with the pid already in it (written to a temporary file, then hard-linked into
+    place, which fails if a lock exists), so another process never reads an empty lock.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / ".lock"
-    for _ in range(2):
+    me = os.getpid()
+    for _ in range(3):
+        fd, tmp = tempfile.mkstemp(prefix=".lock.", dir=run_dir)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{me}\n")
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(tmp, lock)
+            break
         except FileExistsError:
-            try:
-                holder = int(lock.read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                holder = -1
-            if holder > 0 and holder != os.getpid() and _pid_alive(holder):
+            holder = _read_holder(lock)
+            if holder > 0 and holder != me and _pid_alive(holder):
                 raise RunLockedError(f"{run_dir} is in use by another compress process (pid {holder}); "
                                      f"wait for it to finish or stop it") from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
         except OSError as exc:
             raise disk_error(exc, lock) from None
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{os.getpid()}\n")
-        break
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     else:
         raise RunLockedError(f"{run_dir}: could not take the lock {lock}")
     try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        if _read_holder(lock) == me:  # never remove a lock another process took over meanwhile
+            lock.unlink(missing_ok=True)

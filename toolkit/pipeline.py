@@ -19,7 +19,7 @@ from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
 from toolkit.records import Record
 from toolkit.registry import get_stage
-from toolkit.runfolder import RunFolder
+from toolkit.runfolder import OUTPUT_FILE, RunFolder
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
 from toolkit.version import __version__
 
@@ -173,8 +173,13 @@ class Pipeline:
         measure_key = stable_hash(recipe.measure.model_dump(mode="json"))
         ctx = self._context(index, name, data, device, state.earlier)
         cached = None if self.fresh else folder.cached(index, name, state.key)
+        if cached is None:
+            ctx.stage_dir = folder.begin(index, name, state.key, fresh=self.fresh)
+        # The other ranks join the stage function only if it trains and has not already finished here
+        # (an interrupted run may have left its output, with only the measurement to redo).
+        joins = cached is None and cfg is not None and cfg.trains() and not (ctx.stage_dir / OUTPUT_FILE).is_file()
         if self.dist is not None:
-            self.dist.broadcast(cached is not None)
+            self.dist.broadcast((cached is not None, joins))  # also the sync point: the partial folder exists
         if cached is not None:
             directory = folder.stage_dir(index, name)
             loader = self._disk_loader(directory, cached)
@@ -187,10 +192,7 @@ class Pipeline:
             state.current = None
         else:
             model = state.current if state.current is not None else state.previous()
-            ctx.stage_dir = folder.begin(index, name, state.key)
             ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
-            if self.dist is not None and cfg is not None and cfg.trains():
-                self.dist.barrier()  # the partial folder (and any checkpoint to resume from) is ready for all ranks
             fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
             outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
                                                self.user_model)
@@ -229,8 +231,7 @@ class Pipeline:
             recipe=self.recipe, data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
             name=name, stage_dir=self.folder.partial_dir(index, name), run_dir=self.folder.root,
             log=StageLog(self.folder.stage_dir(index, name) / "log.txt", None, name),
-            model_spec=self._model_spec(data), earlier=list(earlier), console=self.console, hooks=self.hooks,
-            calibration_dir=Path("calibration"))
+            model_spec=self._model_spec(data), earlier=list(earlier), console=self.console, hooks=self.hooks)
 
     def _disk_loader(self, directory: Path, metrics: dict[str, Any]) -> Callable[[], Model]:
         """Load a stage's model from its folder on each call (callers may change what they get)."""

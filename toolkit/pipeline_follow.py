@@ -25,9 +25,8 @@ def follow(pipeline: Any, device, data, input_model) -> Any:
         stage_type = cfg.stage_type if cfg else "input"
         state.key = pipeline.next_key(state.key, cfg)
         ctx = pipeline._context(index, name, data, device, state.earlier)
-        cached = dist.broadcast(None)
-        if not cached and cfg is not None and cfg.trains():
-            dist.barrier()  # rank 0 has prepared the stage folder
+        cached, joins = dist.broadcast(None)  # rank 0's decision; its partial folder exists from here on
+        if joins:
             ctx.stage_dir, ctx.log = folder.partial_dir(index, name), StageLog(None, None, "")
             model = state.current if state.current is not None else state.previous()
             seed_everything(ctx.seed)

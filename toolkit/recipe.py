@@ -105,7 +105,11 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         if not sep or not key:
             problems.append(("--set", f"'{item}' is not of the form key.path=value"))
             continue
-        value = yaml.safe_load(text) if text.strip() else None
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            problems.append((f"--set {key}", f"the value '{text}' is not valid YAML ({str(exc).splitlines()[0]})"))
+            continue
         parts = key.split(".")
         node: Any = raw
         for depth, part in enumerate(parts):
@@ -196,7 +200,7 @@ def check_stage_chain(stages: list[StageConfig]) -> list[tuple[str, str]]:
     return problems
 
 
-def check_names(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
+def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -> list[tuple[str, str]]:
     """Check model, data set and runtime names and input paths (on raw values, so that these problems
     are reported together with schema problems elsewhere in the recipe)."""
     from toolkit.data import dataset_info
@@ -211,7 +215,11 @@ def check_names(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
         arch_problem = check_arch(model["arch"])
         if arch_problem:
             problems.append(("model.arch", arch_problem))
-    if isinstance(model.get("checkpoint"), str) and not (base_dir / model["checkpoint"]).is_file():
+    if isinstance(model.get("weights"), str) and isinstance(model.get("arch"), str) and (
+            ":" in model["arch"] or model["arch"] in _own_models()):
+        problems.append(("model.weights", f"weights name torchvision's pretrained files; '{model['arch']}' is not a "
+                                          f"torchvision model: use model.checkpoint"))
+    if check_paths and isinstance(model.get("checkpoint"), str) and not (base_dir / model["checkpoint"]).is_file():
         problems.append(("model.checkpoint", f"no such file: {base_dir / model['checkpoint']}"))
     dataset = data.get("dataset", "digits")
     if isinstance(dataset, str):
@@ -220,7 +228,7 @@ def check_names(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
             root = data.get("root")
             if info.needs_root and root is None:
                 problems.append(("data.root", f"the {dataset} data set needs a root folder"))
-            elif info.needs_root and isinstance(root, str) and not info.downloads \
+            elif check_paths and info.needs_root and isinstance(root, str) and not info.downloads \
                     and not (base_dir / root).is_dir():
                 problems.append(("data.root", f"no such folder: {base_dir / root}"))
         except UnknownNameError as exc:
@@ -232,6 +240,12 @@ def check_names(raw: dict[str, Any], base_dir: Path) -> list[tuple[str, str]]:
             if isinstance(name, str) and name not in known:
                 problems.append((f"measure.runtimes[{i}]", str(UnknownNameError("runtime", name, known))))
     return problems
+
+
+def _own_models() -> list[str]:
+    from toolkit.models import model_names
+
+    return model_names()
 
 
 def _resolve_paths(head: RecipeHead, base_dir: Path) -> None:
@@ -260,8 +274,12 @@ def load_plugins(modules: Any, base_dir: Path | None = None) -> list[tuple[str, 
     return problems
 
 
-def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None = None) -> Recipe:
-    """Validate a raw recipe mapping whole; raise RecipeError listing every problem with its path."""
+def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None = None,
+                 check_paths: bool = True) -> Recipe:
+    """Validate a raw recipe mapping whole; raise RecipeError listing every problem with its path.
+
+    `check_paths=False` accepts input paths that do not exist here (a run folder copied to another machine).
+    """
     if not isinstance(raw, dict):
         raise RecipeError([("", "a recipe is a YAML mapping with keys name, model, data, measure, stages")], source)
     raw = dict(raw)
@@ -279,9 +297,10 @@ def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None =
         _resolve_paths(head, base)
     except ValidationError as exc:
         problems = problems_from(exc, RecipeHead) + problems
-    problems += check_names(raw, base)
+    problems += check_names(raw, base, check_paths)
     for i, stage in enumerate(stages):
-        problems += [(f"stages[{i}].{stage.stage_type}.{f}", m) for f, m in stage.resolve_paths(base)]
+        found = [(f"stages[{i}].{stage.stage_type}.{f}", m) for f, m in stage.resolve_paths(base)]
+        problems += found if check_paths else []
     if not problems:
         if not stages:
             problems.append(("stages", "at least one stage is needed"))
@@ -293,7 +312,7 @@ def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None =
     return recipe
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+def load_recipe(path: str | Path, overrides: list[str] | None = None, *, check_paths: bool = True) -> Recipe:
     """Load, override and validate a recipe file."""
     path = Path(path)
     raw = read_yaml(path)
@@ -301,7 +320,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         if not isinstance(raw, dict):
             raise RecipeError([("", "a recipe is a YAML mapping")], str(path))
         raw = apply_overrides(raw, overrides)
-    return parse_recipe(raw, source=str(path), base_dir=path.parent)
+    return parse_recipe(raw, source=str(path), base_dir=path.parent, check_paths=check_paths)
 
 
 def recipe_json_schema() -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -76,8 +76,6 @@ class StageInfo:
     needs: frozenset[str]
     makes: str | None  # None: passes its input format through unchanged
     help: str
-    trains: bool = False  # runs a training loop (DDP-aware)
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 STAGES: Registry[StageInfo] = Registry("stage")
@@ -110,9 +108,12 @@ def register_stage(
     *,
     needs: tuple[str, ...] = (TORCH,),
     makes: str | None = TORCH,
-    trains: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register `fn(model, cfg: MyConfig, ctx) -> StageResult` as stage `name` (YAML key and API)."""
+    """Decorator: register `fn(model, cfg: MyConfig, ctx) -> StageResult` as stage `name` (YAML key and API).
+
+    A stage that trains says so with its config's `trains()` method (then every rank of a distributed run
+    takes part in it).
+    """
     from toolkit.specs import StageConfig
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -122,7 +123,7 @@ def register_stage(
         if not STAGE_NAME.match(name):
             raise ValueError(f"register_stage: '{name}' is not a valid stage name (lowercase, digits, _ and -)")
         doc = (fn.__doc__ or cls.__doc__ or "").strip().splitlines()
-        STAGES.add(name, StageInfo(name, cls, fn, frozenset(needs), makes, doc[0] if doc else "", trains))
+        STAGES.add(name, StageInfo(name, cls, fn, frozenset(needs), makes, doc[0] if doc else ""))
         cls.stage_type = name
         return fn
 

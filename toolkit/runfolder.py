@@ -14,7 +14,7 @@ from typing import Any
 from toolkit.fsutil import atomic_write_json, file_hash, read_json
 
 STAGE_DIR = re.compile(r"^\.?(\d{2})-([a-z0-9_-]+)(\.partial|\.trash)?$")
-METRICS, CONFIG, RUN, LOG = "metrics.json", "config.json", "run.json", "log.txt"
+METRICS, CONFIG, RUN = "metrics.json", "config.json", "run.json"
 KEY_FILE, OUTPUT_FILE = "key.json", "output.json"
 CHECKPOINT_SUFFIX = ".ckpt"  # training checkpoints: kept while a stage is partial, dropped when it completes
 
@@ -66,11 +66,11 @@ class RunFolder:
             return None  # changed on disk since it was measured: recompute rather than trust it
         return metrics
 
-    def begin(self, index: int, name: str, key: str) -> Path:
-        """Create (or reuse, when its key matches) the partial folder of a stage."""
+    def begin(self, index: int, name: str, key: str, fresh: bool = False) -> Path:
+        """Create (or reuse, when its key matches and not `fresh`) the partial folder of a stage."""
         partial = self.partial_dir(index, name)
         try:
-            same = read_json(partial / KEY_FILE).get("key") == key
+            same = not fresh and read_json(partial / KEY_FILE).get("key") == key
         except (ValueError, AttributeError):
             same = False
         if partial.exists() and not same:

@@ -93,6 +93,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         ctx.log.info("stage output found from an interrupted run; measuring it")
         new_model = load_output(partial, saved, base_model)
         extra, seconds_before = saved.get("extra", {}), float(saved.get("seconds", 0.0))
+        artifacts = saved.get("artifacts", {})
     else:
         seconds_before = 0.0
         try:
@@ -107,10 +108,14 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
             raise ToolkitError(f"stage {ctx.name} failed: {type(exc).__name__}: {exc} "
                                f"(traceback in {ctx.stage_dir / 'log.txt'})") from exc
         extra = result.metrics
-        new_model = result.model if result.model is not None else model
+        artifacts = {k: v for k, v in result.artifacts.items() if safe_name(v) and (partial / v).is_file()}
+        passthrough = result.model is None
+        new_model = model if passthrough else result.model
         if status == "ok":
+            if passthrough and isinstance(model, ModelArtifact):  # unchanged file: the stage keeps its own copy
+                new_model = _copy_in(model, partial)
             output = _save(new_model, model, ctx)
-            atomic_write_json(partial / OUTPUT_FILE, {**output, "extra": extra,
+            atomic_write_json(partial / OUTPUT_FILE, {**output, "extra": extra, "artifacts": artifacts,
                                                       "seconds": time.perf_counter() - start})
             new_model = load_output(partial, output, base_model) if isinstance(new_model, ModelArtifact) else new_model
     seconds = seconds_before + time.perf_counter() - start
@@ -122,14 +127,29 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         if isinstance(new_model, ModelArtifact):
             metrics["artifact_meta"] = new_model.meta
     metrics["extra"] = extra
+    metrics["artifacts"] = artifacts if status == "ok" else {}
     atomic_write_json(partial / METRICS, metrics)
     (partial / OUTPUT_FILE).unlink(missing_ok=True)
     final = folder.finalize(ctx.index, ctx.name)
-    if isinstance(new_model, ModelArtifact):
+    if status == "ok" and isinstance(new_model, ModelArtifact):  # skipped stages pass their input on unmoved
         new_model = new_model.moved_to(final)
     outcome = StageOutcome(ctx.index, ctx.name, stage_type, final, key, status, False, seconds, reason,
                            model_format(new_model), metrics)
     return outcome, new_model
+
+
+def _copy_in(artifact: ModelArtifact, directory: Path) -> ModelArtifact:
+    """A copy (a hard link where the file system allows) of an unchanged model file inside `directory`."""
+    import os
+    import shutil
+
+    target = Path(directory) / artifact.path.name
+    if not target.exists():
+        try:
+            os.link(artifact.path, target)
+        except OSError:
+            shutil.copy2(artifact.path, target)
+    return ModelArtifact(artifact.format, target, dict(artifact.meta))
 
 
 def _save(new_model: Model, input_model: Model, ctx: StageContext) -> dict[str, Any]:

@@ -82,3 +82,35 @@ def test_a_failing_rank_ends_the_whole_run_instead_of_hanging(tmp_path):
     assert done.returncode != 0
     assert "rank 1 fails on purpose" in done.stdout + done.stderr
     assert time.time() - started < 240
+
+
+@pytest.mark.slow
+def test_rank0_only_latency_search_sync_batchnorm_and_a_half_finished_stage_do_not_deadlock(tmp_path):
+    recipe = dict(RECIPE, model={"arch": "resnet20", "kwargs": {"width": 8}},
+                  data={"dataset": "synthetic", "image_size": 16, "num_samples": 256, "num_classes": 4,
+                        "batch_size": 16},
+                  stages=[{"train": {"epochs": 1, "sync_batchnorm": True}},
+                          {"prune": {"target": {"latency_speedup": 1.05, "runtime": "torch-cpu"}, "round_to": None}},
+                          {"distill": {"epochs": 1, "sync_batchnorm": True}}])
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {"TOOLKIT_DIST_TIMEOUT_S": "120"}
+    os.environ.update(env)
+    try:
+        done = compress(["run", str(path), "--quiet", "--nproc", "2"], tmp_path, timeout=400)
+        assert done.returncode == 0, done.stdout + done.stderr
+        run_dir = tmp_path / "runs" / "ddp"
+        assert "SyncBatchNorm" not in (run_dir / "03-distill" / "structure.json").read_text()
+        # As if interrupted while measuring: the train stage's output is there, only measurement is left.
+        final, partial = run_dir / "01-train", run_dir / ".01-train.partial"
+        metrics = json.loads((final / "metrics.json").read_text())
+        final.rename(partial)
+        (partial / "metrics.json").unlink()
+        (partial / "key.json").write_text(json.dumps({"key": metrics["key"]}))
+        (partial / "output.json").write_text(json.dumps({"model": {"format": "torch", "file": "model.safetensors"},
+                                                         "extra": metrics["extra"], "seconds": 1.0}))
+        again = compress(["run", str(path), "--quiet", "--nproc", "2"], tmp_path, timeout=400)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert (run_dir / "01-train" / "metrics.json").is_file()
+    finally:
+        os.environ.pop("TOOLKIT_DIST_TIMEOUT_S", None)

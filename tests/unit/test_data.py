@@ -13,17 +13,7 @@ from toolkit.data import build_data
 from toolkit.errors import DataError
 from toolkit.specs import DataSpec
 
-
-def make_tree(root, classes=("cat", "dog"), per_class=6, size=12, val="val", mode="RGB"):
-    rng = np.random.default_rng(0)
-    for split, n in (("train", per_class), (val, max(2, per_class // 2))):
-        for label in classes:
-            folder = root / split / label
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-                Image.fromarray(pixels).convert(mode).save(folder / f"{i}.png")
-    return root
+from tests_make_tree import make_tree  # noqa: E402  (tests/helpers is on sys.path)
 
 
 def test_digits_are_real_and_split_by_seed():

@@ -34,3 +34,21 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
 def test_warmup_must_be_shorter_than_training():
     with pytest.raises(ValidationError):
         TrainingOptions(epochs=2, warmup_epochs=2)
+
+
+def test_sync_batchnorm_is_reverted_so_models_rebuild_from_code():
+    import torch
+
+    from toolkit.distributed import revert_sync_batchnorm
+    from toolkit.models import build_model
+    from toolkit.models.io import describe_structure
+    from toolkit.specs import ModelSpec
+
+    model = build_model(ModelSpec(arch="resnet20", kwargs={"width": 4}), 10)
+    before = describe_structure(model)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    weight = synced.layer1[0].bn1.weight
+    reverted = revert_sync_batchnorm(synced)
+    assert describe_structure(reverted) == before
+    assert reverted.layer1[0].bn1.weight is weight

@@ -71,8 +71,12 @@ def _accuracy(model: Model, data, device: torch.device, onnx_model: ModelArtifac
     for name in ACCURACY_RUNTIMES.get(model.format, ()):
         runtime = get_runtime(name) if name in runtime_names() else None
         if runtime is not None and runtime.unavailable() is None:
-            session = runtime.load(model)
-            return {**evaluate(session.predict, data.val_batches(), data.num_classes), "runtime": name}
+            try:
+                session = runtime.load(model)
+                return {**evaluate(session.predict, data.val_batches(), data.num_classes), "runtime": name}
+            except Exception as exc:  # noqa: BLE001 - e.g. an engine built for another GPU: record, go on
+                return {"top1": None, "top5": None, "samples": 0, "runtime": name,
+                        "reason": f"{type(exc).__name__}: {exc}"[:500]}
     return {"top1": None, "top5": None, "samples": 0,
             "reason": f"no runtime here can run {model.format} models"}
 

@@ -77,6 +77,8 @@ def build_model(spec: ModelSpec, num_classes: int | None = None, image_size: int
     from toolkit.models.zoo import build_torchvision
 
     classes = spec.num_classes or num_classes or 10
+    if spec.weights and load_weights and (":" in spec.arch or spec.arch in MODELS):
+        raise UserInputError(f"model.weights: '{spec.arch}' is not a torchvision model; use model.checkpoint")
     if ":" in spec.arch:
         module_name, _, func_name = spec.arch.partition(":")
         try:

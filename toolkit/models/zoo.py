@@ -71,7 +71,10 @@ def build_torchvision(arch: str, num_classes: int, weights: str | None, small_in
     if arch in ("googlenet", "inception_v3"):
         extra.setdefault("aux_logits", False)
         extra.setdefault("init_weights", True)
-    model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **extra)
+    try:
+        model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **extra)
+    except TypeError as exc:
+        raise UserInputError(f"model.kwargs: {arch} does not take these arguments ({exc})") from None
     if weights:
         load_pretrained(model, arch, weights)
     if small_input:

@@ -51,12 +51,13 @@ def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, 
 
     With several processes only rank 0 measures; the others apply the ratio it found.
     """
-    if ctx.dist is not None and not ctx.is_main:
+    shared = ctx.dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
+    if shared and not ctx.is_main:
         chosen = ctx.dist.broadcast(None)
         prune_once(model, example, plan, chosen)
         return {"ratio": round(chosen, 5)}
     record = _latency_search(model, cfg, plan, example, step, ctx)
-    if ctx.dist is not None:
+    if shared:
         ctx.dist.broadcast(record["ratio_exact"])
     record.pop("ratio_exact")
     return record

@@ -19,7 +19,8 @@ def _budget(run_dir: Path) -> float:
 
     try:
         recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8")) or {}
-        return float(((recipe.get("report") or {}).get("max_accuracy_drop")) or 1.0)
+        value = (recipe.get("report") or {}).get("max_accuracy_drop")
+        return 1.0 if value is None else float(value)
     except (OSError, yaml.YAMLError, TypeError, ValueError, AttributeError):
         return 1.0
 

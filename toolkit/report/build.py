@@ -7,7 +7,7 @@ from typing import Any
 from toolkit.formatting import human
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
-from toolkit.report.collect import RunView, StageView
+from toolkit.report.collect import RunView
 
 
 def _human(n: float | None, unit: str = "") -> str:
@@ -103,8 +103,3 @@ def device_charts(runs: list[RunView]) -> list[dict[str, str]]:
             per_device.setdefault(p.device, {}).setdefault(run.name, []).append(p)
     return [{"device": device, "svg": plots.accuracy_vs_latency(series, device)}
             for device, series in sorted(per_device.items())]
-
-
-def stage_of(run: RunView, label: str) -> StageView | None:
-    """A stage by its folder label."""
-    return next((s for s in run.stages if s.label == label), None)

@@ -28,6 +28,8 @@ class TensorRTSession:
         self.input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self.stream = torch.cuda.Stream()
+        # The optimisation profile caps the batch: larger batches (accuracy passes) are run in chunks.
+        self.max_batch = int(self.engine.get_tensor_profile_shape(self.input, 0)[2][0])
 
     def _run(self, x):
         torch = self.torch
@@ -40,11 +42,11 @@ class TensorRTSession:
         return out
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        """Logits (host copies included)."""
+        """Logits (host copies included), in chunks of at most the profile's maximum batch."""
         x = self.torch.as_tensor(np.ascontiguousarray(images, dtype=np.float32)).to("cuda")
-        out = self._run(x)
+        outs = [self._run(chunk) for chunk in self.torch.split(x, self.max_batch)]
         self.stream.synchronize()
-        return out.cpu().numpy()
+        return self.torch.cat(outs).cpu().numpy()
 
     def time_ms(self, images: np.ndarray, iterations: int) -> list[float]:
         """Device time of each run measured with CUDA events, input already on the device."""

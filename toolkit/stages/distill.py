@@ -61,15 +61,26 @@ class Distill(TrainingOptions):
                 return [("teacher.checkpoint", f"no such file: {spec.checkpoint}")]
         return []
 
+    def key_context(self, recipe) -> dict[str, Any]:
+        """Which model teaches: an earlier stage by position (names are not in keys), or a checkpoint's content."""
+        spec = self.teacher
+        if isinstance(spec, ModelSpec) and spec.checkpoint is not None and Path(spec.checkpoint).is_file():
+            from toolkit.fsutil import file_hash
+
+            return {"teacher_checkpoint_sha256": file_hash(Path(spec.checkpoint))}
+        return {"teacher_stage": teacher_position(spec, recipe)}
+
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-        """The teacher must be an earlier stage that produced a torch model."""
+        """The teacher must be an earlier stage that produced a torch model (or a buildable model spec)."""
         ref = self.teacher
         if isinstance(ref, ModelSpec):
-            return []
+            from toolkit.models import check_arch
+
+            problem = check_arch(ref.arch)
+            return [("teacher.arch", problem)] if problem else []
         names = [n for n, _, _ in earlier]
-        if ref is None:
-            return [] if default_teacher(earlier) or earlier == [] else [
-                ("teacher", "no earlier stage produced a torch model to use as the teacher")]
+        if ref is None:  # the last torch model before the first prune, else the input model: always there
+            return []
         if isinstance(ref, int):
             if not 0 <= ref < len(earlier):
                 return [("teacher", f"stage index {ref} is not an earlier stage (0..{len(earlier) - 1})")]
@@ -83,6 +94,13 @@ class Distill(TrainingOptions):
         if fmt != TORCH:
             return [("teacher", f"stage '{name}' produced {fmt}; a teacher must be a torch model")]
         return []
+
+
+def teacher_position(ref: Any, recipe) -> int | str | None:
+    """The recipe index a teacher name refers to (so that renaming stages changes a distill stage's key)."""
+    if isinstance(ref, str) and ref != "input":
+        return next((i for i, s in enumerate(recipe.stages) if s.name == ref), ref)
+    return ref
 
 
 def load_teacher(ref: str | int | ModelSpec | None, ctx: StageContext) -> nn.Module:
@@ -120,10 +138,11 @@ def teacher_logits_fn(teacher: nn.Module, ctx: StageContext, fp16: bool):
     return teacher, logits
 
 
-@register_stage("distill", Distill, needs=(TORCH,), makes=TORCH, trains=True)
+@register_stage("distill", Distill, needs=(TORCH,), makes=TORCH)
 def distill(model: nn.Module, cfg: Distill, ctx: StageContext) -> StageResult:
     """Train the current model as a student of a teacher (KL on softened logits + CE, optional hints)."""
     teacher, teacher_logits = teacher_logits_fn(load_teacher(cfg.teacher, ctx), ctx, cfg.teacher_fp16)
+    model.to(ctx.device)  # the hints probe both networks with one input, so both must sit on one device
     hints = None
     if cfg.features:
         try:

@@ -34,6 +34,10 @@ class Engine(StageConfig):
     timing_cache: bool = Field(True, description="persist TensorRT's timing cache under cache_dir")
     cache_dir: Path = Field(Path("calibration"), description="timing caches (relative to the working dir)")
 
+    def key_context(self, recipe) -> dict[str, Any]:
+        """The optimisation profile follows measure.batch_sizes unless batch_sizes is set here."""
+        return {"batch_sizes": self.batch_sizes or recipe.measure.batch_sizes}
+
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """int8 (explicit) needs the Q/DQ model of a quantize stage."""
         formats = [f for _, _, f in earlier]

@@ -6,7 +6,7 @@ import copy
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from toolkit.context import StageContext, StageResult
@@ -28,6 +28,16 @@ class PruneTarget(StrictModel):
     latency_speedup: float | None = Field(None, gt=1.0, le=100.0, description="measured latency speedup")
     runtime: str = Field("onnxruntime-cpu", description="latency_speedup: the runtime to measure on")
     batch_size: int = Field(1, ge=1, description="latency_speedup: the batch size to measure at")
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str) -> str:
+        from toolkit.registry import UnknownNameError
+        from toolkit.runtimes import runtime_names
+
+        if value not in runtime_names():
+            raise ValueError(str(UnknownNameError("runtime", value, runtime_names())))
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PruneTarget:
@@ -130,7 +140,7 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
     return {"ratio": round(ratio, 5), "goal": round(goal, 5), "search": trials}
 
 
-@register_stage("prune", Prune, needs=(TORCH,), makes=TORCH, trains=True)
+@register_stage("prune", Prune, needs=(TORCH,), makes=TORCH)
 def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
     example = ctx.example_input(1)
@@ -161,7 +171,9 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
              "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts}}
     t = cfg.target
-    if t.macs_speedup is not None:
+    if t.latency_speedup is not None:
+        extra["target_met"] = all(step.get("target_met", True) for step in steps)
+    elif t.macs_speedup is not None:
         extra["target_met"] = abs(extra["macs_speedup"] / t.macs_speedup - 1) <= cfg.tolerance
     elif t.params_ratio is not None:
         extra["target_met"] = abs(extra["params_removed"] / t.params_ratio - 1) <= cfg.tolerance

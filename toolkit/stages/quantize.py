@@ -13,7 +13,7 @@ from toolkit.context import StageContext, StageResult
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary, quantize
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
-from toolkit.registry import ONNX, ONNX_INT8, TORCH, register_stage
+from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
 from toolkit.runtimes import get_runtime
 from toolkit.specs import StageConfig, StrictModel
 from toolkit.training.options import TrainingFields
@@ -60,8 +60,12 @@ class Quantize(StageConfig):
         return self.qat is not None
 
     def key_context(self, recipe) -> dict[str, Any]:
-        """The resolved scheme: with `auto` it depends on the recipe's engine stage and runtimes."""
-        return {"scheme": resolve_scheme(self, recipe)[0]}
+        """The resolved scheme (with `auto` it depends on the recipe's engine stage and runtimes), and QAT's
+        teacher by position."""
+        from toolkit.stages.distill import teacher_position
+
+        teacher = teacher_position(self.qat.teacher, recipe) if self.qat is not None else None
+        return {"scheme": resolve_scheme(self, recipe)[0], "qat_teacher": teacher}
 
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """QAT trains, so it needs a torch model."""
@@ -69,6 +73,12 @@ class Quantize(StageConfig):
         if self.qat is not None and current != TORCH:
             return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
                             f"put quantize before export or drop qat")]
+        ref = self.qat.teacher if self.qat is not None else None
+        names = [n for n, _, _ in earlier]
+        if isinstance(ref, int) and not 0 <= ref < len(earlier):
+            return [("qat.teacher", f"stage index {ref} is not an earlier stage (0..{len(earlier) - 1})")]
+        if isinstance(ref, str) and ref != "input" and ref not in names:
+            return [("qat.teacher", f"no earlier stage named '{ref}'{did_you_mean(ref, names)}; earlier: {names}")]
         return []
 
 
@@ -98,7 +108,7 @@ def _fp32_onnx(model: Model, ctx: StageContext) -> tuple[Path, dict[str, Any]]:
     return model.path, {"source": str(model.path)}
 
 
-@register_stage("quantize", Quantize, needs=(TORCH, ONNX), makes=ONNX_INT8, trains=True)
+@register_stage("quantize", Quantize, needs=(TORCH, ONNX), makes=ONNX_INT8)
 def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResult:
     """INT8 Q/DQ ONNX: calibrate (cached), quantize, and keep sensitive layers in float if accuracy demands."""
     scheme, why = resolve_scheme(cfg, ctx.recipe)

@@ -14,7 +14,7 @@ class Train(TrainingOptions):
     """Train the model on the recipe's data: SGD or AdamW, cosine or one-cycle, checkpointed every epoch."""
 
 
-@register_stage("train", Train, needs=(TORCH,), makes=TORCH, trains=True)
+@register_stage("train", Train, needs=(TORCH,), makes=TORCH)
 def train(model: nn.Module, cfg: Train, ctx: StageContext) -> StageResult:
     """Train the model on the recipe's data (resumes from the last epoch checkpoint)."""
     return StageResult(model, fit(model, cfg, ctx, tag="train"))

@@ -105,6 +105,7 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
     start = 0
     state = _load_checkpoint(checkpoint)
     if state is not None and state.get("epochs") == opts.epochs:
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         try:
             model.load_state_dict(state["model"])
             if extra_modules is not None and "extra" in state:
@@ -116,6 +117,7 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
             history, start = list(state["history"]), int(state["epoch"])
             ctx.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
         except (RuntimeError, KeyError, ValueError) as exc:  # a checkpoint of another model shape: start over
+            model.load_state_dict(before)  # load_state_dict may have copied part of it before failing
             ctx.log.warning(f"{tag}: ignoring checkpoint {checkpoint.name} ({str(exc)[:120]})")
     progress = _progress(ctx, steps)
     with deterministic_on(device), (progress or contextlib.nullcontext()):
@@ -144,6 +146,10 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
             ctx.run_hooks("epoch_end", epoch=epoch + 1, record=record)
     if device.type == "cuda":
         model.to(memory_format=torch.contiguous_format)
+    if ctx.dist is not None and opts.sync_batchnorm:
+        from toolkit.distributed import revert_sync_batchnorm
+
+        revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
     model.eval()
     ran = history[start:]
     return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,

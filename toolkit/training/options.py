@@ -29,7 +29,7 @@ class TrainingFields(StrictModel):
     augment: bool = Field(True, description="use the data set's train augmentation")
     lr_scaling: Literal["linear", "none"] = Field(
         "linear", description="several processes: lr x number of processes (the global batch grows with it)")
-    sync_batchnorm: bool = Field(False, description="several processes: SyncBatchNorm across them")
+    sync_batchnorm: bool = Field(False, description="several GPU processes: SyncBatchNorm across them (CUDA only)")
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> TrainingFields:
