@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
 
 from toolkit.artifacts import Model, ModelArtifact
 from toolkit.data.bundle import DataBundle
@@ -35,27 +36,65 @@ def _data_for(run_dir: Path, recipe, log) -> tuple[DataBundle, str | None]:
     try:
         return build_data(recipe.data, recipe.seed), None
     except (ToolkitError, OSError) as exc:
-        info = (read_json(run_dir / "run.json") or {}).get("data") or {}
+        try:
+            info = read_json(run_dir / "run.json").get("data") or {}
+        except (ValueError, AttributeError):
+            info = {}
+        info = info if isinstance(info, dict) else {}
+        size, classes = info.get("image_size"), info.get("classes")
+        size = size if type(size) is int and 8 <= size <= 4096 else recipe.data.image_size
+        count = len(classes) if isinstance(classes, list) and 2 <= len(classes) <= 100_000 else 10
         reason = f"validation data not reachable here ({exc}); latency measured on random images"
         log(reason)
-        return latency_only_data(int(info.get("image_size", recipe.data.image_size)),
-                                 len(info.get("classes") or []) or 10), reason
+        return latency_only_data(size, count), reason
+
+
+def run_recipe_head(run_dir: Path, trust_code: bool, log):
+    """The run's recipe as far as bench needs it (data, seed, measure); its plugins only when trusted.
+
+    A run folder may come from someone else: without `trust_code` its `plugins:` are not imported, nothing
+    is added to sys.path and its model architecture is not looked up (no import happens).
+    """
+    from toolkit.recipe import RecipeHead, _resolve_paths, load_recipe, read_yaml
+    from toolkit.validation import problems_from
+
+    path = run_dir / "recipe.yaml"
+    if trust_code:
+        log(f"--trust-code: importing the plugins named in {path} and running the code its models name")
+        return load_recipe(path, check_paths=False)
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserInputError(f"{path}: not a recipe mapping")
+    if raw.get("plugins"):
+        log(f"{path} names plugins {raw['plugins']!r}; they are not imported (code from a run folder runs only "
+            f"with --trust-code), so stages that need them are refused")
+    head_raw = {k: v for k, v in raw.items() if k not in ("stages", "plugins")}
+    try:
+        head = RecipeHead.model_validate(head_raw)
+    except ValidationError as exc:
+        from toolkit.errors import RecipeError
+
+        raise RecipeError(problems_from(exc, RecipeHead), str(path)) from None
+    _resolve_paths(head, run_dir.resolve())
+    return head
 
 
 def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: list[int] | None = None,
-              timing: dict[str, Any] | None = None, log=print) -> list[Path]:
+              timing: dict[str, Any] | None = None, log=print, *, trust_code: bool = False) -> list[Path]:
     """Measure every completed stage of a run; write NN-<stage>/measurements/<device-slug>.json (metrics.json
-    is left as it is)."""
-    from toolkit.recipe import load_recipe
+    is left as it is). Code named by the run folder (plugins, 'module:function' models) runs only with
+    `trust_code`; raises UserInputError/ArtifactError for a folder that is not a readable run."""
     from toolkit.runfolder import RunFolder
+    from toolkit.runfolder_safety import check_no_links
     from toolkit.stage_runner import load_output
 
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
     run = folder.read_run()
-    if run is None:
+    if not isinstance(run, dict):
         raise UserInputError(f"{run_dir} is not a run folder (no readable run.json)")
-    recipe = load_recipe(run_dir / "recipe.yaml", check_paths=False)  # its data may not exist on this machine
+    check_no_links(run_dir)  # measurements are written inside the run folder only
+    recipe = run_recipe_head(run_dir, trust_code, log)  # its data may not exist on this machine
     check_runtimes(runtimes or [])
     spec = recipe.measure.model_copy(update={k: v for k, v in {"runtimes": runtimes, "batch_sizes": batch_sizes,
                                                                  **(timing or {})}.items() if v is not None})
@@ -66,7 +105,11 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     written = []
     from toolkit.runfolder import STAGE_DIR
 
-    for entry in run.get("stages") or []:
+    entries = run.get("stages") if isinstance(run.get("stages"), list) else []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            log(f"run.json lists {entry!r}, which is not a stage entry; skipped")
+            continue
         name = str(entry.get("dir", ""))
         if not STAGE_DIR.match(name) or name.startswith("."):
             log(f"run.json names {name!r}, which is not a stage folder; skipped")
@@ -75,14 +118,14 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
         metrics = folder.read_metrics(directory)
         if not metrics or metrics.get("status") != "ok":
             continue
-        model = load_output(directory, metrics, None)
+        model = load_output(directory, metrics, None, trust_code=trust_code)
         with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folder stays as it was
             result = measure_model(model, data=data, spec=spec.model_copy(update={"accuracy": data_reason is None}),
                                    stage_dir=directory, scratch_dir=Path(scratch), device=_device(),
                                    log=None)
         if data_reason:
             result["accuracy"]["reason"] = data_reason
-        record = {"stage": entry["name"], "index": entry["index"], "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        record = {"stage": str(entry.get("name", name)), "index": entry.get("index"), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "device_slug": slug, **result}
         path = directory / "measurements" / f"{slug}.json"
         atomic_write_json(path, record)
@@ -95,15 +138,17 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def artifact_for(path: Path) -> tuple[Model, int]:
-    """A single model file as a model plus its input size: torch (structure.json), ONNX, INT8 ONNX, engine."""
+def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, int]:
+    """A single model file as a model plus its input size: torch (structure.json), ONNX, INT8 ONNX, engine.
+
+    A 'module:function' architecture in structure.json runs only with `trust_code`."""
     path = Path(path)
     if path.is_dir() or path.name in ("structure.json", "model.safetensors"):
-        from toolkit.models.io import load_model, read_structure
+        from toolkit.models.io import load_model
 
         directory = path if path.is_dir() else path.parent
-        image_size = int(read_structure(directory / "structure.json")["spec"].get("image_size", 224))
-        return load_model(directory), image_size
+        model = load_model(directory, trust_code=trust_code)  # checks structure.json, its spec included
+        return model, int(read_json(directory / "structure.json")["spec"].get("image_size", 224))
     if path.suffix == ".onnx":
         import onnx
 
@@ -111,9 +156,11 @@ def artifact_for(path: Path) -> tuple[Model, int]:
 
         check_onnx_file(path)
         proto = onnx.load(str(path))
+        if not proto.graph.input:
+            raise ArtifactError(f"{path}: the ONNX model has no input")
         dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
         int8 = any(n.op_type == "QuantizeLinear" for n in proto.graph.node)
-        return ModelArtifact(ONNX_INT8 if int8 else ONNX, path), int(dims[-1] or 224)
+        return ModelArtifact(ONNX_INT8 if int8 else ONNX, path), int(dims[-1]) if dims and dims[-1] > 0 else 224
     if path.suffix in (".engine", ".plan", ".trt"):
         return ModelArtifact(TENSORRT, path), 0
     raise ArtifactError(f"{path}: not a model this toolkit can measure (a run stage folder, .onnx or .engine)")
@@ -129,10 +176,11 @@ def check_runtimes(names: list[str]) -> None:
             raise UserInputError(f"--runtime: {UnknownNameError('runtime', name, runtime_names())}")
 
 
-def bench_file(path: Path, spec: MeasureSpec, image_size: int | None = None, num_classes: int = 10) -> dict[str, Any]:
+def bench_file(path: Path, spec: MeasureSpec, image_size: int | None = None, num_classes: int = 10, *,
+               trust_code: bool = False) -> dict[str, Any]:
     """Measure one model file's latency on this machine (no accuracy: no data comes with a file)."""
     check_runtimes(spec.runtimes)
-    model, size = artifact_for(path)
+    model, size = artifact_for(path, trust_code)
     size = image_size or size
     if not size:
         raise UserInputError("--input-size is needed for engine files (their shapes are inside the engine)")

@@ -194,9 +194,11 @@ def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
 @click.option("--input-size", type=click.IntRange(min=8), default=None, help="--model: input size (engines need it)")
 @click.option("--min-iters", type=click.IntRange(min=1), default=None,
               help="timed runs per record (default: the recipe's, or 50)")
+@click.option("--trust-code", is_flag=True,
+              help="run code the run folder names (its plugins:, 'module:function' models); only for folders you trust")
 @guarded
 def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...],
-          input_size: int | None, min_iters: int | None) -> None:
+          input_size: int | None, min_iters: int | None, trust_code: bool = False) -> None:
     """Measure a run's models on this machine (e.g. a Jetson): writes NN-<stage>/measurements/<device>.json."""
     from rich.console import Console
 
@@ -211,13 +213,14 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
     if model_file is not None:
         spec = MeasureSpec(**{k: v for k, v in {"runtimes": list(runtimes) or None,
                                                 "batch_sizes": list(batch_sizes) or None, **timing}.items() if v})
-        result = bench_file(model_file, spec, input_size)
+        result = bench_file(model_file, spec, input_size, trust_code=trust_code)
         for table in summary_tables([{"index": 0, "name": model_file.name, "status": "ok", **result}]):
             Console().print(table)
         return
     from toolkit.report import write_report
 
-    paths = bench_run(run_dir, list(runtimes) or None, list(batch_sizes) or None, timing, log=click.echo)
+    paths = bench_run(run_dir, list(runtimes) or None, list(batch_sizes) or None, timing, log=click.echo,
+                      trust_code=trust_code)
     report = write_report([run_dir], run_dir / "report.html")
     click.echo(f"{len(paths)} measurement file(s) written; {report} now shows them per device")
 

@@ -19,12 +19,15 @@ from toolkit.errors import RunLockedError, ToolkitError
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it replaces `target` in one rename."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:  # a read-only or full disk fails here already: report it like a failed write
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise disk_error(exc, target) from None
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o644)  # mkstemp makes 0600 files; results are meant to be shared like any output
     try:
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600 files; results are meant to be shared like any output
         yield tmp_path
         os.replace(tmp_path, target)
     except OSError as exc:
@@ -49,8 +52,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (indented, keys in insertion order)."""
-    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+    """Write strict JSON atomically (indented, keys in insertion order); NaN and infinities become null.
+
+    A non-finite number is written as null and the JSON path of each one is listed under "nonfinite"
+    (for a mapping at the top level), so that the file stays readable by any JSON parser and says why.
+    """
+    from toolkit.jsonsafe import finite_json
+
+    clean, replaced = finite_json(data)
+    if replaced and isinstance(clean, dict):
+        clean["nonfinite"] = {where: "not a finite number (NaN or infinity); written as null" for where in replaced}
+    atomic_write_text(path, json.dumps(clean, indent=2, default=_json_default, allow_nan=False) + "\n")
 
 
 def _json_default(value: Any) -> Any:
@@ -67,8 +79,10 @@ def read_json(path: Path) -> Any:
     """Read JSON; raise ValueError naming the file when it is missing or malformed."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply") from None
 
 
 def stable_hash(data: Any, length: int = 16) -> str:
@@ -86,54 +100,66 @@ def file_hash(path: Path, length: int = 16) -> str:
     return digest.hexdigest()[:length]
 
 
-def _pid_alive(pid: int) -> bool:
+def _read_holder(fd: int) -> int:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _read_holder(lock: Path) -> int:
-    try:
-        return int(lock.read_text().split()[0])
+        return int(os.pread(fd, 64, 0).decode("ascii", "replace").split()[0])
     except (OSError, ValueError, IndexError):
         return -1
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold `run_dir/.lock` for this process; a live holder is an error, a dead one's lock is taken over.
+    """Hold `run_dir/.lock` for this process; a live holder is a RunLockedError naming its pid.
 
-    The lock file appears with the pid already in it (written to a temporary file, then hard-linked into
-    place, which fails if a lock exists), so another process never reads an empty lock.
+    The lock is a kernel lock (`flock`) on the file, so it frees itself when its holder dies, however it
+    dies: taking over a stale lock is atomic, and two processes can never both hold it. The file holds the
+    holder's pid for the message. After locking, the file must still be the one at the path (a holder that
+    finished may have removed it meanwhile); otherwise the lock is taken again on the new file.
     """
+    import fcntl
+
     run_dir.mkdir(parents=True, exist_ok=True)
     lock = run_dir / ".lock"
-    me = os.getpid()
-    for _ in range(3):
-        fd, tmp = tempfile.mkstemp(prefix=".lock.", dir=run_dir)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{me}\n")
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(20):
         try:
-            os.link(tmp, lock)
-            break
-        except FileExistsError:
-            holder = _read_holder(lock)
-            if holder > 0 and holder != me and _pid_alive(holder):
-                raise RunLockedError(f"{run_dir} is in use by another compress process (pid {holder}); "
-                                     f"wait for it to finish or stop it") from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
+            fd = os.open(lock, flags, 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ToolkitError(f"{lock} is a symbolic link; remove it (nothing is written outside the run "
+                                   f"folder)") from None
             raise disk_error(exc, lock) from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            who = f"pid {holder}" if holder > 0 else "pid unknown"
+            raise RunLockedError(f"{run_dir} is in use by another compress process ({who}); "
+                                 f"wait for it to finish or stop it") from None
+        except OSError as exc:
+            os.close(fd)
+            raise disk_error(exc, lock) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # locked a file its previous holder had just removed: lock the current one
     else:
         raise RunLockedError(f"{run_dir}: could not take the lock {lock}")
     try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise disk_error(exc, lock) from None
+    try:
         yield
     finally:
-        if _read_holder(lock) == me:  # never remove a lock another process took over meanwhile
-            lock.unlink(missing_ok=True)
+        try:
+            lock.unlink(missing_ok=True)  # while still locked, so that no one locks the file being removed
+        except OSError:
+            pass
+        os.close(fd)

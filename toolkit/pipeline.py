@@ -131,7 +131,7 @@ class Pipeline:
                     "device": describe_device(), "data": data.describe(), "stages": [], "report": None,
                     "planned": [{"index": i, "name": n, "type": recipe.stages[i - 1].stage_type if i else "input"}
                                 for i, n in plan]}
-        removed = folder.cleanup(plan)
+        removed = folder.prepare(plan)  # refuses foreign folders and links out; removes only our stale stages
         atomic_write_text(folder.root / "recipe.yaml", recipe.to_yaml())
         folder.write_run(run_info)
         log = StageLog(folder.root / "log.txt", None, "")
@@ -153,8 +153,11 @@ class Pipeline:
             run_info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             run_info["error"] = str(exc) or type(exc).__name__
             run_info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            folder.write_run(run_info)
-            log.info(f"run {run_info['status']}: {run_info['error']}")
+            try:  # best effort: on a full disk this fails too, and must not replace the original error
+                folder.write_run(run_info)
+                log.info(f"run {run_info['status']}: {run_info['error']}")
+            except (ToolkitError, OSError):
+                pass
             raise
         run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         seconds=round(time.perf_counter() - t0, 3), removed_stale=removed)
@@ -235,7 +238,7 @@ class Pipeline:
 
     def _disk_loader(self, directory: Path, metrics: dict[str, Any]) -> Callable[[], Model]:
         """Load a stage's model from its folder on each call (callers may change what they get)."""
-        return lambda: load_output(directory, metrics, self.user_model)
+        return lambda: load_output(directory, metrics, self.user_model, allowed_arch=self.recipe.model.arch)
 
     def _say(self, message: str) -> None:
         if self.console is not None:

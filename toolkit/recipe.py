@@ -87,14 +87,28 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def read_yaml(path: Path) -> Any:
     """Read a YAML file safely (no Python tags, no duplicate keys); errors name the file and line."""
+    from toolkit.yaml_limits import YamlTooLarge, load_bounded
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise RecipeError([("", f"cannot read recipe: {exc.strerror or exc}")], source=str(path)) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        text = data.decode("utf-8-sig")
+        if "\x00" in text:
+            raise ValueError("NUL character")
+    except ValueError:
+        kind = "UTF-16 text" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "a binary file or another encoding"
+        raise RecipeError([("", f"not a YAML text file ({kind}); save the recipe as UTF-8 text")],
+                          source=str(path)) from None
+    try:
+        return load_bounded(text, _UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise RecipeError([("", f"not valid YAML: {exc}")], source=str(path)) from None
+    except YamlTooLarge as exc:
+        raise RecipeError([("", str(exc))], source=str(path)) from None
+    except RecursionError:
+        raise RecipeError([("", "the YAML document nests too deeply")], source=str(path)) from None
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
@@ -106,9 +120,12 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             problems.append(("--set", f"'{item}' is not of the form key.path=value"))
             continue
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as exc:
-            problems.append((f"--set {key}", f"the value '{text}' is not valid YAML ({str(exc).splitlines()[0]})"))
+            from toolkit.yaml_limits import load_bounded
+
+            value = load_bounded(text) if text.strip() else None
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            problems.append((f"--set {key}", f"the value '{text}' is not valid YAML ({reason})"))
             continue
         parts = key.split(".")
         node: Any = raw

@@ -24,6 +24,44 @@ def safe_name(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
+BOOKKEEPING = {METRICS, CONFIG, KEY_FILE, OUTPUT_FILE, "log.txt"}
+
+
+def content_hashes(directory: Path) -> dict[str, str]:
+    """SHA-256 of every regular file in a stage folder except its bookkeeping (model, structure, exports)."""
+    return {p.name: file_hash(p) for p in sorted(Path(directory).iterdir())
+            if p.name not in BOOKKEEPING and not p.name.startswith(".") and not p.name.endswith(CHECKPOINT_SUFFIX)
+            and p.is_file() and not p.is_symlink()}
+
+
+def _hashes_match(directory: Path, recorded: Any) -> bool:
+    """Whether every recorded file is present, a plain file, and unchanged."""
+    if not isinstance(recorded, dict) or not recorded:
+        return False
+    for name, digest in recorded.items():
+        path = directory / str(name)
+        if not safe_name(str(name)) or path.is_symlink() or not path.is_file() or file_hash(path) != digest:
+            return False
+    return True
+
+
+def written_by_toolkit(directory: Path) -> bool:
+    """Whether a stage-like folder provably holds a toolkit stage: its config.json or key.json records a key."""
+    if directory.is_symlink() or not directory.is_dir():
+        return False
+    for name in (CONFIG, KEY_FILE):
+        path = directory / name
+        if path.is_symlink():
+            continue
+        try:
+            data = read_json(path)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("key"), str) and re.fullmatch(r"[0-9a-f]{16}", data["key"]):
+            return True
+    return False
+
+
 def _drop_temporaries(directory: Path) -> None:
     """Remove half-written temporary files left by a killed process (atomic writes never left anything else)."""
     for tmp in directory.glob(".*.tmp"):
@@ -55,6 +93,8 @@ class RunFolder:
     def cached(self, index: int, name: str, key: str) -> dict[str, Any] | None:
         """Metrics of a complete stage folder with this key whose model file is present, else None."""
         directory = self.stage_dir(index, name)
+        if directory.is_symlink():
+            return None
         metrics = self.read_metrics(directory)
         if not metrics or metrics.get("key") != key or metrics.get("status") != "ok":
             return None
@@ -64,6 +104,8 @@ class RunFolder:
             return None
         if model_file and model.get("sha256") and file_hash(directory / model_file) != model["sha256"]:
             return None  # changed on disk since it was measured: recompute rather than trust it
+        if not _hashes_match(directory, metrics.get("files")):
+            return None  # structure.json or another file the model relies on changed (or was never hashed)
         return metrics
 
     def begin(self, index: int, name: str, key: str, fresh: bool = False) -> Path:
@@ -104,13 +146,21 @@ class RunFolder:
             return removed
         for entry in sorted(self.root.iterdir()):
             match = STAGE_DIR.match(entry.name)
-            if not match or not entry.is_dir():
+            if not match or not entry.is_dir() or entry.is_symlink():
                 continue
             base = f"{match.group(1)}-{match.group(2)}"
-            if match.group(3) == ".trash" or base not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+            if (match.group(3) == ".trash" or base not in keep) and written_by_toolkit(entry):
+                shutil.rmtree(entry, ignore_errors=True)  # only folders the toolkit provably wrote
                 removed.append(entry.name)
         return removed
+
+    def prepare(self, plan: list[tuple[int, str]]) -> list[str]:
+        """Check the folder is this toolkit's and has no links out, then remove stale stage folders."""
+        from toolkit.runfolder_safety import check_no_links, check_run_folder
+
+        check_run_folder(self.root)
+        check_no_links(self.root)
+        return self.cleanup(plan)
 
     def write_run(self, data: dict[str, Any]) -> None:
         """Write run.json atomically."""

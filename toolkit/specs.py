@@ -12,9 +12,10 @@ STAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 
 
 class StrictModel(BaseModel):
-    """Base for every spec: unknown keys are errors, values are checked on assignment too."""
+    """Base for every spec: unknown keys are errors, values are checked on assignment too, and a float
+    must be finite (a NaN mean or learning rate would silently train on NaN)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelSpec(StrictModel):

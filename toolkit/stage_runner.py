@@ -20,7 +20,8 @@ from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure import measure_model
 from toolkit.measure.profile import count_macs_params
 from toolkit.models.io import load_model, save_model
-from toolkit.runfolder import CONFIG, METRICS, OUTPUT_FILE, RunFolder, safe_name
+from toolkit.registry import MODEL_FORMATS as MODEL_FILE_FORMATS
+from toolkit.runfolder import CONFIG, METRICS, OUTPUT_FILE, RunFolder, content_hashes, safe_name
 
 
 @dataclass
@@ -53,16 +54,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_output(directory: Path, metrics: dict[str, Any], base_model: nn.Module | None) -> Model:
-    """Rebuild the model a finished stage saved (no pickle, no code from the files)."""
-    info = metrics.get("model") or {}
+def load_output(directory: Path, metrics: dict[str, Any], base_model: nn.Module | None, *,
+                trust_code: bool = False, allowed_arch: str | None = None) -> Model:
+    """Rebuild the model a finished stage saved (no pickle; code only from a vouched-for architecture)."""
+    info = metrics.get("model") if isinstance(metrics, dict) else None
+    info = info if isinstance(info, dict) else {}
     if not safe_name(str(info.get("file", ""))):
         raise ArtifactError(f"{directory / 'metrics.json'}: model file name {info.get('file')!r} is not a plain "
                             f"file name in the stage folder")
     if info.get("format") == "torch":
-        return load_model(directory, base_model)
+        return load_model(directory, base_model, trust_code=trust_code, allowed_arch=allowed_arch)
+    if info.get("format") not in MODEL_FILE_FORMATS:
+        raise ArtifactError(f"{directory / 'metrics.json'}: unknown model format {info.get('format')!r}")
     meta = {k: info.get(k) for k in ("params", "macs")}
-    meta.update(metrics.get("artifact_meta") or {})
+    extra_meta = metrics.get("artifact_meta")
+    meta.update(extra_meta if isinstance(extra_meta, dict) else {})
     return ModelArtifact(info["format"], directory / info["file"], meta)
 
 
@@ -91,7 +97,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         saved = None
     if saved:  # the stage itself finished before an interruption: only measurement is left
         ctx.log.info("stage output found from an interrupted run; measuring it")
-        new_model = load_output(partial, saved, base_model)
+        new_model = load_output(partial, saved, base_model, allowed_arch=ctx.recipe.model.arch)
         extra, seconds_before = saved.get("extra", {}), float(saved.get("seconds", 0.0))
         artifacts = saved.get("artifacts", {})
     else:
@@ -117,7 +123,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
             output = _save(new_model, model, ctx)
             atomic_write_json(partial / OUTPUT_FILE, {**output, "extra": extra, "artifacts": artifacts,
                                                       "seconds": time.perf_counter() - start})
-            new_model = load_output(partial, output, base_model) if isinstance(new_model, ModelArtifact) else new_model
+            new_model = load_output(partial, output, base_model, allowed_arch=ctx.recipe.model.arch) if isinstance(new_model, ModelArtifact) else new_model
     seconds = seconds_before + time.perf_counter() - start
     metrics: dict[str, Any] = {"stage": stage_type, "name": ctx.name, "index": ctx.index, "status": status,
                                "reason": reason, "seconds": round(seconds, 3), "key": key, "measure_key": measure_key}
@@ -128,6 +134,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
             metrics["artifact_meta"] = new_model.meta
     metrics["extra"] = extra
     metrics["artifacts"] = artifacts if status == "ok" else {}
+    metrics["files"] = content_hashes(partial)  # a cached stage is reused only while all of these are unchanged
     atomic_write_json(partial / METRICS, metrics)
     (partial / OUTPUT_FILE).unlink(missing_ok=True)
     final = folder.finalize(ctx.index, ctx.name)
@@ -171,5 +178,6 @@ def remeasure(directory: Path, metrics: dict[str, Any], model: Model, ctx: Stage
     metrics.update(measure_model(model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=directory,
                                  device=ctx.device, log=ctx.log))
     metrics["measure_key"] = measure_key
+    metrics["files"] = content_hashes(directory)
     atomic_write_json(directory / METRICS, metrics)
     return metrics

@@ -167,9 +167,12 @@ def test_a_live_lock_holder_is_named_and_a_dead_one_is_taken_over(tiny):
     raw = tiny()
     run_dir = tmp_run_dir(raw)
     run_dir.mkdir(parents=True)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holds_lock = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+                  "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, f'{os.getpid()}\\n'.encode()); print('ok', flush=True); "
+                  "time.sleep(30)")
+    sleeper = subprocess.Popen([sys.executable, "-c", holds_lock, str(run_dir / ".lock")], stdout=subprocess.PIPE)
     try:
-        (run_dir / ".lock").write_text(f"{sleeper.pid}\n")
+        sleeper.stdout.readline()  # the kernel lock is held
         with pytest.raises(RunLockedError, match=str(sleeper.pid)):
             run(raw)
     finally:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from toolkit.data.bundle import DataBundle, seeded_subset
-from toolkit.data.decode import IMAGE_SUFFIXES, decode_to_tensor
+from toolkit.data.decode import IMAGE_SUFFIXES, decode_with_reasons
 from toolkit.data.images import FileImages, TensorImages
 from toolkit.errors import DataError
 from toolkit.specs import AugmentSpec, DataSpec
@@ -30,6 +30,8 @@ def scan_split(split_dir: Path, classes: list[str]) -> tuple[list[tuple[Path, in
                 continue
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 bad.append((str(path), "not an image file"))
+            elif not path.is_file():  # a broken link or a special file
+                bad.append((str(path), "not a readable file"))
             elif path.stat().st_size == 0:
                 bad.append((str(path), "empty file"))
             else:
@@ -90,8 +92,8 @@ def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:
 def _decode(images: FileImages, size: int) -> tuple[TensorImages, list[tuple[str, str]]]:
     """Decode every file once; broken files are dropped and reported."""
     paths = [p for p, _ in images.files]
-    tensor, failed = decode_to_tensor(paths, size, threads=max(2, (torch.get_num_threads() or 1) * 2))
-    failed_set = set(failed)
+    tensor, failed = decode_with_reasons(paths, size, threads=max(2, (torch.get_num_threads() or 1) * 2))
+    failed_set = {i for i, _ in failed}
     labels = torch.tensor([label for i, (_, label) in enumerate(images.files) if i not in failed_set],
                           dtype=torch.long)
-    return TensorImages(tensor, labels), [(str(paths[i]), "cannot be decoded") for i in failed]
+    return TensorImages(tensor, labels), [(str(paths[i]), why) for i, why in failed]

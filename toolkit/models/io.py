@@ -6,13 +6,14 @@ code (the spec), shrinks each recorded module to its recorded shape, then loads 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from toolkit.errors import ArtifactError
+from toolkit.errors import ArtifactError, ToolkitError
 from toolkit.fsutil import atomic_path, atomic_write_json, read_json
 
 STRUCTURE_FORMAT = "toolkit.torch-structure"
@@ -40,8 +41,27 @@ def describe_structure(model: nn.Module) -> dict[str, dict[str, Any]]:
     return modules
 
 
-def apply_structure(model: nn.Module, modules: dict[str, dict[str, Any]], source: Path) -> None:
-    """Shrink `model`'s modules in place to the recorded attributes and tensor shapes."""
+MAX_UNSAVED_ELEMENTS = 10_000_000  # a recorded tensor absent from the weights file (a non-persistent buffer)
+
+
+def weight_shapes(weights: Path) -> dict[str, list[int]]:
+    """Tensor shapes from a safetensors header (nothing is loaded); ArtifactError when it is unreadable."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            return {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except Exception as exc:  # noqa: BLE001 - SafetensorError and friends on a truncated or tampered file
+        raise ArtifactError(f"{weights}: cannot read weights ({type(exc).__name__}: {str(exc)[:300]})") from None
+
+
+def apply_structure(model: nn.Module, modules: dict[str, dict[str, Any]], source: Path,
+                    saved_shapes: dict[str, list[int]] | None = None) -> None:
+    """Shrink `model`'s modules in place to the recorded attributes and tensor shapes.
+
+    With `saved_shapes` (from the weights file), a recorded shape must match the saved tensor's, so that a
+    tampered file cannot make the loader allocate more memory than the weights themselves take.
+    """
     built = describe_structure(model)
     if set(built) != set(modules):
         extra, missing = sorted(set(modules) - set(built)), sorted(set(built) - set(modules))
@@ -60,6 +80,14 @@ def apply_structure(model: nn.Module, modules: dict[str, dict[str, Any]], source
         for tensor_name, shape in record.get("tensors", {}).items():
             if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
                 raise ArtifactError(f"{source}: module '{name}': bad shape for '{tensor_name}': {shape!r}")
+            if saved_shapes is not None:
+                key = f"{name}.{tensor_name}" if name else tensor_name
+                if key in saved_shapes and saved_shapes[key] != shape:
+                    raise ArtifactError(f"{source}: module '{name}': shape {shape} for '{tensor_name}' differs "
+                                        f"from the weights file's {saved_shapes[key]}")
+                if key not in saved_shapes and math.prod(shape) > MAX_UNSAVED_ELEMENTS:
+                    raise ArtifactError(f"{source}: module '{name}': '{tensor_name}' of shape {shape} is too "
+                                        f"large for a tensor that is not in the weights file")
             _resize(module, tensor_name, shape)
 
 
@@ -83,12 +111,33 @@ def save_model(model: nn.Module, directory: Path, spec: dict[str, Any]) -> list[
     directory.mkdir(parents=True, exist_ok=True)
     model = model.to("cpu")
     with atomic_path(directory / WEIGHTS_FILE) as tmp:
-        save_weights(model, str(tmp))
+        try:
+            save_weights(model, str(tmp))
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - SafetensorError (not an OSError) wraps disk-full and I/O errors
+            raise _write_error(exc, directory / WEIGHTS_FILE) from None
     atomic_write_json(directory / STRUCTURE_FILE, {
         "format": STRUCTURE_FORMAT, "version": STRUCTURE_VERSION, "spec": spec,
         "class": type(model).__name__, "modules": describe_structure(model),
     })
     return [WEIGHTS_FILE, STRUCTURE_FILE]
+
+
+def _write_error(exc: Exception, where: Path) -> ToolkitError:
+    """A plain message for a failed weights write; safetensors reports the OS error only inside its text."""
+    import errno
+    import os
+    import re
+
+    from toolkit.fsutil import disk_error
+
+    found = re.search(r"code: (\d+)", str(exc))
+    if found and int(found.group(1)) in errno.errorcode:
+        code = int(found.group(1))
+        return disk_error(OSError(code, os.strerror(code)), where)
+    return ToolkitError(f"cannot write {where}: {type(exc).__name__}: {str(exc)[:300]}; "
+                        f"the previous complete state was kept")
 
 
 def read_structure(path: Path) -> dict[str, Any]:
@@ -116,8 +165,36 @@ def _locate(path: Path) -> tuple[Path, Path]:
     return weights, structure
 
 
-def load_model(path: Path, base_model: nn.Module | None = None) -> nn.Module:
-    """Rebuild a saved model from code, shrink it to the recorded shapes and load its weights."""
+def _check_arch_source(arch: str, source: Path, trust_code: bool, allowed_arch: str | None) -> None:
+    """Refuse to let a file choose code: only registered/torchvision names, or a vouched-for 'module:function'."""
+    from toolkit.models import MODELS
+    from toolkit.models.zoo import torchvision_names
+
+    if ":" in arch:
+        if trust_code or arch == allowed_arch:
+            if arch != allowed_arch:
+                import warnings
+
+                warnings.warn(f"{source}: running the Python function '{arch}' named in this file, because "
+                              f"the caller trusts it (trust_code=True)", UserWarning, stacklevel=3)
+            return
+        raise ArtifactError(f"{source}: the model is built by the Python function '{arch}', which the file names; "
+                            f"a file the toolkit reads never chooses code to run. If you trust this file, pass "
+                            f"trust_code=True to load_model or --trust-code to compress bench")
+    if arch not in MODELS and arch not in torchvision_names():
+        raise ArtifactError(f"{source}: unknown architecture {arch!r}: not a registered or torchvision model "
+                            f"(a plugin that registers it must be imported first)")
+
+
+def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: bool = False,
+               allowed_arch: str | None = None) -> nn.Module:
+    """Rebuild a saved model from code, shrink it to the recorded shapes and load its weights.
+
+    The architecture named in structure.json is built only when it is a registered or torchvision name;
+    a 'module:function' architecture only when `trust_code` is True or it equals `allowed_arch` (the
+    architecture of the recipe being run). Raises ArtifactError for anything else, and for missing,
+    truncated or tampered files.
+    """
     import copy
 
     from safetensors.torch import load_model as load_weights
@@ -133,10 +210,31 @@ def load_model(path: Path, base_model: nn.Module | None = None) -> nn.Module:
     else:
         try:
             model_spec = ModelSpec.model_validate(spec.get("model", {}))
+            num_classes = spec.get("num_classes")
+            image_size = spec.get("image_size", 32)
+            if not (num_classes is None or (type(num_classes) is int and 2 <= num_classes <= 1_000_000)):
+                raise ValueError(f"num_classes {num_classes!r} is not an integer from 2 to 1000000")
+            if not (type(image_size) is int and 8 <= image_size <= 4096):
+                raise ValueError(f"image_size {image_size!r} is not an integer from 8 to 4096")
         except Exception as exc:  # noqa: BLE001 - pydantic error on a tampered file
             raise ArtifactError(f"{structure_path}: bad model spec ({exc})") from None
-        model = build_model(model_spec, spec.get("num_classes"), int(spec.get("image_size", 32)), load_weights=False)
-    apply_structure(model, structure["modules"], structure_path)
+        _check_arch_source(model_spec.arch, structure_path, trust_code, allowed_arch)
+        try:
+            model = build_model(model_spec, num_classes, image_size, load_weights=False)
+        except ArtifactError:
+            raise
+        except ToolkitError as exc:
+            raise ArtifactError(f"{structure_path}: cannot rebuild the model: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a factory refusing values from a tampered file
+            raise ArtifactError(f"{structure_path}: cannot rebuild the model ({type(exc).__name__}: "
+                                f"{str(exc)[:300]})") from None
+    try:
+        apply_structure(model, structure["modules"], structure_path, weight_shapes(weights))
+    except ArtifactError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - wrong value types in a tampered structure
+        raise ArtifactError(f"{structure_path}: the structure cannot be applied ({type(exc).__name__}: "
+                            f"{str(exc)[:300]})") from None
     try:
         load_weights(model, str(weights), strict=True)
     except Exception as exc:  # noqa: BLE001 - truncated, tampered or mismatched weights

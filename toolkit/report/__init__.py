@@ -17,11 +17,14 @@ def _budget(run_dir: Path) -> float:
     """The recipe's report.max_accuracy_drop (default 1.0 point)."""
     import yaml
 
+    from toolkit.yaml_limits import load_bounded
+
     try:
-        recipe = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8")) or {}
+        recipe = load_bounded((run_dir / "recipe.yaml").read_text(encoding="utf-8")) or {}
         value = (recipe.get("report") or {}).get("max_accuracy_drop")
-        return 1.0 if value is None else float(value)
-    except (OSError, yaml.YAMLError, TypeError, ValueError, AttributeError):
+        value = 1.0 if value is None else float(value)
+        return value if 0.0 <= value <= 100.0 else 1.0
+    except (OSError, yaml.YAMLError, TypeError, ValueError, AttributeError, RecursionError):  # alias bombs too
         return 1.0
 
 
@@ -72,8 +75,18 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 
 def write_report(run_dirs: list[Path], out: Path) -> Path:
-    """Write the HTML report plus summary.json and summary.md beside it; returns the HTML path."""
-    html, summary = render([Path(d) for d in run_dirs])
+    """Write the HTML report plus summary.json and summary.md beside it; returns the HTML path.
+
+    Raises UserInputError for a folder that is not a readable run, ToolkitError when the files cannot be written.
+    """
+    try:
+        html, summary = render([Path(d) for d in run_dirs])
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        # shapes.py checks what the report reads; this names the folder if an edited file still slips through
+        from toolkit.errors import UserInputError
+
+        raise UserInputError(f"cannot build the report of {', '.join(map(str, run_dirs))}: a JSON file there "
+                             f"does not have the shape the toolkit writes ({type(exc).__name__}: {exc})") from None
     out = Path(out)
     atomic_write_text(out, html)
     stem = "summary" if out.name == "report.html" else f"{out.stem}.summary"

@@ -9,6 +9,7 @@ from typing import Any
 from toolkit.errors import UserInputError
 from toolkit.fsutil import read_json
 from toolkit.measure.device import device_slug
+from toolkit.report.shapes import clean_bench, clean_metrics, clean_run
 
 
 @dataclass
@@ -83,39 +84,43 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
                          f"run.json names the stage folder {name!r}, which is not a stage folder name", {})
     directory = run_dir / name
     try:
-        metrics = read_json(directory / "metrics.json")
+        metrics = clean_metrics(read_json(directory / "metrics.json"))
     except ValueError:
         metrics = {}
     measurements = {}
     for path in sorted((directory / "measurements").glob("*.json")):
         try:
-            measurements[path.stem] = read_json(path)
+            record = clean_bench(read_json(path))
         except ValueError:
             continue
+        if record is not None:
+            measurements[path.stem] = record
     status = metrics.get("status") or entry.get("status") or "missing"
     reason = metrics.get("reason") or entry.get("reason")
     if not metrics and status == "ok":
         status, reason = "missing", f"{directory.name}/metrics.json is missing"
-    return StageView(int(entry.get("index", 0)), str(entry.get("name", directory.name)),
-                     str(entry.get("type", metrics.get("stage", "?"))), status, reason, metrics, measurements)
+    return StageView(int(entry.get("index") or 0), str(entry.get("name") or directory.name),
+                     str(entry.get("type") or metrics.get("stage") or "?"), status, reason, metrics, measurements)
 
 
 def read_run(run_dir: Path) -> RunView:
     """Load one run folder for the report; a folder without run.json is a clear error."""
     run_dir = Path(run_dir)
     try:
-        run = read_json(run_dir / "run.json")
+        run = clean_run(read_json(run_dir / "run.json"))
     except ValueError as exc:
         raise UserInputError(f"{run_dir} is not a run folder ({exc})") from None
+    if run is None:
+        raise UserInputError(f"{run_dir / 'run.json'}: not a JSON object; this is not a run folder of the toolkit")
     try:
         recipe_text = (run_dir / "recipe.yaml").read_text(encoding="utf-8")
-    except OSError:
+    except (OSError, ValueError):  # missing, unreadable or not UTF-8 text
         recipe_text = ""
     stages = [_stage(run_dir, entry) for entry in run.get("stages") or []]
     if run.get("status") in ("failed", "interrupted") and run.get("error"):
         done = {s.name for s in stages}
         pending = [s for s in (run.get("planned") or []) if s.get("name") not in done]
         for entry in pending[:1]:
-            stages.append(StageView(int(entry.get("index", 0)), entry.get("name", "?"), entry.get("type", "?"),
+            stages.append(StageView(int(entry.get("index") or 0), entry.get("name") or "?", entry.get("type") or "?",
                                     run["status"], run["error"], {}))
     return RunView(run_dir, run, recipe_text, stages)

@@ -1,0 +1,136 @@
+"""The shapes the report expects of run.json, metrics.json and bench files; anything else is dropped.
+
+A run folder may be edited by hand, truncated or come from someone else. Each value the report reads is
+checked against its expected type here, once, so the rest of the report code can trust what it gets: a
+value of the wrong type becomes None (or an empty list or mapping) instead of a traceback later.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _num(value: Any) -> float | int | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _records(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _fields(record: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+    """`record` with each field in `checks` passed through its check (other fields kept as they are)."""
+    out = dict(record)
+    for key, check in checks.items():
+        if key in out:
+            out[key] = check(out[key])
+    return out
+
+
+LATENCY = {"runtime": _str, "batch_size": _int, "status": _str, "reason": _str, "precision": _str, "format": _str,
+           "threads": _int, "unstable": _bool, "p50_ms": _num, "p90_ms": _num, "p99_ms": _num, "mean_ms": _num,
+           "throughput_ips": _num}
+MODEL = {"format": _str, "file": _str, "params": _int, "macs": _int, "size_bytes": _int, "sha256": _str}
+ACCURACY = {"top1": _num, "top5": _num, "samples": _int, "reason": _str}
+
+
+def clean_device(value: Any) -> dict[str, Any]:
+    """A device description: a mapping whose 'cpu' is text and whose 'gpu'/'jetson' are mappings or None."""
+    device = _dict(value)
+    if not device:
+        return {}
+    device = dict(device)
+    device["cpu"] = str(device.get("cpu") or "unknown")
+    for key in ("gpu", "jetson"):
+        if key in device and not isinstance(device[key], dict):
+            device[key] = None
+    return device
+
+
+def clean_latency(value: Any) -> list[dict[str, Any]]:
+    """Latency records with a runtime name and batch size, their numbers finite."""
+    records = [_fields(r, LATENCY) for r in _records(value)]
+    return [r for r in records if r.get("runtime") is not None and r.get("batch_size") is not None]
+
+
+def _history(value: Any) -> list[dict[str, Any]]:
+    rows = [_fields(r, {"epoch": _num, "loss": _num, "val_top1": _num}) for r in _records(value)]
+    return [r for r in rows if r.get("epoch") is not None and r.get("loss") is not None]
+
+
+def clean_extra(value: Any) -> dict[str, Any]:
+    """A stage's `extra` section: the training histories, steps and channel tables the report draws."""
+    extra = dict(_dict(value))
+    if "history" in extra:
+        extra["history"] = _history(extra["history"])
+    if "steps" in extra:
+        extra["steps"] = _records(extra["steps"])
+    if "qat" in extra:
+        qat = dict(_dict(extra["qat"]))
+        if "history" in qat:
+            qat["history"] = _history(qat["history"])
+        extra["qat"] = qat
+    if "channels" in extra:
+        channels = _dict(extra["channels"])
+        extra["channels"] = {str(k): [_int(v[0]), _int(v[1])] for k, v in channels.items()
+                             if isinstance(v, list) and len(v) == 2}
+    return extra
+
+
+def clean_metrics(value: Any) -> dict[str, Any]:
+    """A stage's metrics.json as the report reads it ({} when it is not a mapping)."""
+    metrics = _fields(_dict(value), {"stage": _str, "name": _str, "index": _int, "status": _str, "reason": _str,
+                                     "seconds": _num})
+    if "model" in metrics:
+        metrics["model"] = _fields(_dict(metrics["model"]), MODEL)
+    if "accuracy" in metrics:
+        metrics["accuracy"] = _fields(_dict(metrics["accuracy"]), ACCURACY)
+    if "latency" in metrics:
+        metrics["latency"] = clean_latency(metrics["latency"])
+    if "device" in metrics:
+        metrics["device"] = clean_device(metrics["device"])
+    if "extra" in metrics:
+        metrics["extra"] = clean_extra(metrics["extra"])
+    return metrics
+
+
+def clean_bench(value: Any) -> dict[str, Any] | None:
+    """A measurements/<device>.json record, or None when it is not a mapping."""
+    if not isinstance(value, dict):
+        return None
+    return {**value, "latency": clean_latency(value.get("latency")), "device": clean_device(value.get("device"))}
+
+
+STAGE_ENTRY = {"index": _int, "name": _str, "type": _str, "dir": _str, "status": _str, "reason": _str}
+
+
+def clean_run(value: Any) -> dict[str, Any] | None:
+    """run.json as the report reads it, or None when it is not a mapping."""
+    if not isinstance(value, dict):
+        return None
+    run = _fields(value, {"name": _str, "status": _str, "error": _str, "started": _str, "finished": _str,
+                          "seconds": _num, "report": _str})
+    run["stages"] = [_fields(e, STAGE_ENTRY) for e in _records(value.get("stages"))]
+    run["planned"] = [_fields(e, STAGE_ENTRY) for e in _records(value.get("planned"))]
+    run["data"] = _dict(value.get("data"))
+    if "device" in run:
+        run["device"] = clean_device(run["device"])
+    return run
