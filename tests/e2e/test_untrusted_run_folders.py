@@ -267,3 +267,74 @@ def test_metrics_files_are_strict_json(finished):
     for path in finished.rglob("metrics.json"):
         json.loads(path.read_text(), parse_constant=refuse)
 
+
+
+# --- property-based: the run-folder readers meet edited, truncated and garbage files --------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+EDITED_FILES = ["run.json", "recipe.yaml", "01-train/metrics.json", "01-train/structure.json",
+                "01-train/config.json"]
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 10**12), st.floats(allow_nan=True), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6)
+
+
+def _node_paths(node, prefix=()):
+    yield prefix
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for key, child in items:
+        yield from _node_paths(child, (*prefix, key))
+
+
+def _mutate(path: Path, data) -> None:
+    import yaml
+
+    text = path.read_bytes()
+    mode = data.draw(st.sampled_from(["replace", "delete", "truncate", "garbage"]), label="mode")
+    if mode == "truncate":
+        path.write_bytes(text[: data.draw(st.integers(0, max(0, len(text) - 1)), label="cut")])
+        return
+    if mode == "garbage":
+        path.write_bytes(data.draw(st.binary(max_size=64), label="bytes"))
+        return
+    is_yaml = path.suffix == ".yaml"
+    doc = yaml.safe_load(text) if is_yaml else json.loads(text)
+    where = data.draw(st.sampled_from(list(_node_paths(doc))), label="where")
+    value = data.draw(json_values, label="value")
+    if not where:
+        doc = value
+    else:
+        parent = doc
+        for key in where[:-1]:
+            parent = parent[key]
+        if mode == "delete" and isinstance(parent, dict):
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = value
+    path.write_text(yaml.safe_dump(doc) if is_yaml else json.dumps(doc))
+
+
+def _only_toolkit_errors(call) -> None:
+    try:
+        call()
+    except ToolkitError as exc:
+        assert str(exc).strip() and "Traceback" not in str(exc)
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_run_folder_readers_raise_only_toolkit_errors_on_edited_files(finished, tmp_path_factory, data):
+    from toolkit.bench import bench_run
+    from toolkit.report import write_report
+
+    work = tmp_path_factory.mktemp("fuzz")
+    run_dir = work / finished.name
+    shutil.copytree(finished, run_dir, symlinks=True)
+    _mutate(run_dir / data.draw(st.sampled_from(EDITED_FILES), label="file"), data)
+    _only_toolkit_errors(lambda: write_report([run_dir], work / "report.html"))
+    _only_toolkit_errors(lambda: load_model(run_dir / "01-train"))
+    _only_toolkit_errors(lambda: bench_run(run_dir, ["torch-cpu"], [1], FAST_BENCH, log=lambda m: None))
