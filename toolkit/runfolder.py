@@ -98,7 +98,9 @@ class RunFolder:
         metrics = self.read_metrics(directory)
         if not metrics or metrics.get("key") != key or metrics.get("status") != "ok":
             return None
-        model = metrics.get("model") or {}
+        model = metrics.get("model")
+        if not isinstance(model, dict) or not isinstance(model.get("format"), str):
+            return None  # an edited metrics.json: recompute rather than guess
         model_file = model.get("file")
         if model_file and (not safe_name(model_file) or not (directory / model_file).is_file()):
             return None

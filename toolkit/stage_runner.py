@@ -95,7 +95,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         saved = read_json(partial / OUTPUT_FILE)
     except ValueError:
         saved = None
-    if saved:  # the stage itself finished before an interruption: only measurement is left
+    if saved and isinstance(saved, dict):  # the stage itself finished before an interruption: only measurement is left
         ctx.log.info("stage output found from an interrupted run; measuring it")
         new_model = load_output(partial, saved, base_model, allowed_arch=ctx.recipe.model.arch)
         extra, seconds_before = saved.get("extra", {}), float(saved.get("seconds", 0.0))

@@ -24,7 +24,10 @@ def test_bench_on_a_machine_without_the_data_measures_on_random_images(tiny, tmp
                model={"arch": "user_models:tiny_net"})
     run_dir = run_recipe(parse_recipe(raw)).run_dir
     shutil.rmtree(tmp_path / "imgs")  # as on the Jetson the run folder was copied to
-    result = CliRunner().invoke(main, ["bench", str(run_dir), "--runtime", "onnxruntime-cpu", "--min-iters", "2"])
+    args = ["bench", str(run_dir), "--runtime", "onnxruntime-cpu", "--min-iters", "2"]
+    refused = CliRunner().invoke(main, args)  # the model is the user's own code: only run when vouched for
+    assert refused.exit_code == 2 and "--trust-code" in refused.output
+    result = CliRunner().invoke(main, [*args, "--trust-code"])
     assert result.exit_code == 0, result.output
     record = json.loads(next(run_dir.glob("01-train/measurements/*.json")).read_text())
     assert record["accuracy"]["top1"] is None and "not reachable" in record["accuracy"]["reason"]

@@ -55,7 +55,7 @@ def test_recursive_aliases_are_refused_and_ordinary_anchors_still_work(tmp_path)
 
 
 @pytest.mark.parametrize("content,expected", [(RECIPE.encode("utf-16"), "UTF-16"),
-                                              (bytes(range(256)) * 4, "binary")])
+                                              (bytes(range(256)) * 4, "binary")], ids=["utf16", "binary"])
 def test_a_binary_or_utf16_recipe_is_a_plain_error(tmp_path, content, expected):
     path = tmp_path / "recipe.yaml"
     path.write_bytes(content)
