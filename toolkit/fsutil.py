@@ -75,9 +75,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+MAX_JSON_BYTES = 256 * 2**20
+
+
 def read_json(path: Path) -> Any:
     """Read JSON; raise ValueError naming the file when it is missing or malformed."""
     try:
+        if Path(path).stat().st_size > MAX_JSON_BYTES:  # the toolkit's own files are kilobytes
+            raise ValueError(f"larger than {MAX_JSON_BYTES // 2**20} MiB; not a file the toolkit wrote")
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"{path}: {exc}") from None

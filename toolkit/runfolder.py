@@ -132,6 +132,12 @@ class RunFolder:
             leftover.unlink(missing_ok=True)
         _drop_temporaries(partial)
         trash = self.root / f".{index:02d}-{name}.trash"
+        for existing in (trash, final):
+            if (existing.exists() or existing.is_symlink()) and not written_by_toolkit(existing):
+                from toolkit.errors import UserInputError
+
+                raise UserInputError(f"{existing} is in the way and was not written by the toolkit; move it "
+                                     f"elsewhere (compress never removes files it did not write)")
         if trash.exists():
             shutil.rmtree(trash)
         if final.exists():

@@ -191,6 +191,21 @@ def test_a_stale_lock_is_taken_over_by_exactly_one_of_several_processes(tmp_path
     assert all("pid" in out for out in outputs if out.startswith("locked"))
 
 
+def test_a_lock_file_naming_a_live_but_unrelated_pid_is_taken_over(tmp_path):
+    from toolkit.fsutil import run_lock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the pid was reused
+    try:
+        (run_dir / ".lock").write_text(f"{unrelated.pid}\n")
+        with run_lock(run_dir):  # only the kernel lock counts: nobody holds it
+            assert (run_dir / ".lock").read_text().split()[0] == str(os.getpid())
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
 def test_a_killed_holders_lock_frees_itself_and_a_live_one_is_named(tmp_path):
     from toolkit.fsutil import run_lock
 
