@@ -35,7 +35,7 @@ def follow(pipeline: Any, device, data, input_model) -> Any:
         directory = folder.stage_dir(index, name)
         metrics = folder.read_metrics(directory) or {}
         status = metrics.get("status", "ok")
-        loader = pipeline._disk_loader(directory, metrics) if status == "ok" else state.previous
+        loader = pipeline._disk_loader(directory, metrics) if status in ("ok", "degraded") else state.previous
         outcome = StageOutcome(index, name, stage_type, directory, state.key, status, bool(cached),
                                float(metrics.get("seconds") or 0.0), metrics.get("reason"),
                                (metrics.get("model") or {}).get("format"), metrics)

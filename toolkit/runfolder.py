@@ -56,7 +56,7 @@ class RunFolder:
         """Metrics of a complete stage folder with this key whose model file is present, else None."""
         directory = self.stage_dir(index, name)
         metrics = self.read_metrics(directory)
-        if not metrics or metrics.get("key") != key or metrics.get("status") != "ok":
+        if not metrics or metrics.get("key") != key or metrics.get("status") not in ("ok", "degraded"):
             return None
         model = metrics.get("model") or {}
         model_file = model.get("file")
