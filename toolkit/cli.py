@@ -34,11 +34,17 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except ToolkitError as exc:
-            _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
+            from toolkit.launch import secondary_failure
+
+            if not secondary_failure(exc):  # in a multi-process run, only the rank that failed first speaks
+                _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            _stderr().print("interrupted: the run folder is consistent; run the same command again to resume",
-                            highlight=False)
+            from toolkit.launch import in_worker
+
+            if not in_worker():  # torchrun stopping the other ranks after one failed: the launcher reports
+                _stderr().print("interrupted: the run folder is consistent; run the same command again to resume",
+                                highlight=False)
             sys.exit(130)
         finally:
             signal.signal(signal.SIGTERM, previous)
@@ -69,12 +75,14 @@ def main(plugins: tuple[str, ...]) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="no progress output")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1,
               help="train on N processes of this machine (starts torchrun: GPUs with NCCL, CPUs with gloo)")
+@click.option("--strict", is_flag=True, help="a degraded stage (at chance level, or more than "
+                                             "measure.max_stage_drop below its input) stops the run")
 @guarded
 @click.pass_context
-def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int) -> None:
-    """Run a recipe into runs/<name>/ (cached stages are reused)."""
+def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int,
+        strict: bool) -> None:
+    """Run a recipe into runs/<name>/ (cached stages are reused); exit 4 if a stage is degraded."""
     import os
-    import subprocess
 
     from rich.console import Console
 
@@ -82,26 +90,53 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     from toolkit.pipeline import run_recipe
 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from toolkit.distributed import torchrun_command
+        from toolkit.launch import launch
         from toolkit.recipe import load_recipe
 
         load_recipe(recipe, list(overrides))  # refuse a bad recipe before starting N processes
         plugins = [a for p in (ctx.parent.params.get("plugins") or ()) for a in ("--plugin", p)]
         args = [*plugins, "run", str(recipe), *[f"--set={o}" for o in overrides], *(["--fresh"] if fresh else []),
-                *(["--quiet"] if quiet else [])]
-        sys.exit(subprocess.run(torchrun_command(nproc, args)).returncode)
-    if int(os.environ.get("RANK", "0")) > 0:
-        quiet = True
-    console = None if quiet else Console()
-    result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console)
-    if int(os.environ.get("RANK", "0")) > 0:
+                *(["--quiet"] if quiet else []), *(["--strict"] if strict else [])]
+        sys.exit(launch(nproc, args))
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    console = Console() if rank0 and not quiet else None
+    try:
+        result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console, strict=strict)
+    except ToolkitError:
+        if rank0:
+            _failed_run_summary(recipe, list(overrides))
+        raise
+    if not rank0:
         return
     out = Console()
-    for table in summary_tables([{**s.metrics, "cached": s.cached} for s in result.stages]):
+    rows = [{**s.metrics, "status": s.status, "reason": s.reason, "cached": s.cached} for s in result.stages]
+    for table in summary_tables(rows):
         out.print(table)
     out.print(f"run folder: {result.run_dir}", highlight=False)
     if result.report_path:
         out.print(f"report: {result.report_path}", highlight=False)
+    from toolkit.run_summary import problem_lines
+    from toolkit.verdict import StageDegradedError
+
+    problems = problem_lines(rows)
+    if problems:  # exit 4: the run completed, but a stage's model is not usable
+        raise StageDegradedError("\n".join(problems))
+
+
+def _failed_run_summary(recipe: Path, overrides: list[str]) -> None:
+    """After a failed run: the stage table read back from its folder, so it says which stage failed and why."""
+    from rich.console import Console
+
+    from toolkit.cli_format import summary_tables
+    from toolkit.recipe import load_recipe
+    from toolkit.run_summary import stages_from_folder
+
+    try:
+        rows = stages_from_folder(load_recipe(recipe, overrides).run_dir)
+    except ToolkitError:
+        return
+    for table in summary_tables(rows) if rows else []:
+        Console(stderr=True).print(table)
 
 
 @main.command()

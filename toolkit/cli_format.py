@@ -8,6 +8,8 @@ from pydantic.fields import FieldInfo
 
 from toolkit.formatting import human
 
+PROBLEM_STATUSES = ("failed", "degraded", "interrupted", "missing")
+
 
 def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
     """Two rich tables: per stage (status, top-1, params, MACs, size, time), then p50 latency in ms
@@ -15,13 +17,15 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
     from rich.table import Table
 
     names = [f"{m.get('index', 0):02d}-{m.get('name', '?')}" for m in stages]
-    overview = Table(title="stages")
+    overview = Table(title="stages")  # names and statuses are the toolkit's own: safe as rich markup
     for head in ("stage", "status", "top-1", "params", "MACs", "size", "seconds"):
         overview.add_column(head, justify="left" if head in ("stage", "status") else "right")
     for name, metrics in zip(names, stages):
         acc = (metrics.get("accuracy") or {}).get("top1")
         model = metrics.get("model") or {}
         status = metrics.get("status", "?") + (" (cached)" if metrics.get("cached") else "")
+        if metrics.get("status") in PROBLEM_STATUSES:  # the reason is printed under the table
+            status = f"[bold red]{status}[/]"
         overview.add_row(name, status, f"{acc:.4f}" if acc is not None else "-", human(model.get("params")),
                          human(model.get("macs")), human(model.get("size_bytes"), "B"),
                          f"{metrics.get('seconds', 0):.1f}")

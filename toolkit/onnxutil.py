@@ -85,15 +85,49 @@ def check_onnx_file(path: Path) -> None:
         raise ArtifactError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
+# Parity thresholds (README "Reliability"): logits are compared relative to their scale, the largest |logit|
+# torch gives on the sample, because deep untrained nets have logits in the thousands where an absolute 1e-3
+# means nothing. Differences under PARITY_REL_TOL x scale are float noise; an image whose torch top-1 leads
+# its runner-up by less than that is a near-tie that either runtime may break either way.
+PARITY_REL_TOL = 1e-3
+
+
 def parity(model: nn.Module, predict_onnx, batches: Iterable[tuple[torch.Tensor, Any]]) -> dict[str, Any]:
-    """Compare torch and ONNX logits on real batches: max abs difference and top-1 agreement."""
+    """Compare torch and ONNX logits on real batches.
+
+    Returns max_abs_diff, logits_scale (max |torch logit|), rel_diff (= max_abs_diff / logits_scale),
+    top1_agreement (share of images with the same top-1), changed_predictions (images whose top-1 differs
+    although torch's top-1 leads by more than PARITY_REL_TOL x scale), samples and `ok` (no changed
+    prediction); see `parity_warning`.
+    """
     model = model.cpu().eval()
-    max_diff, agree, total = 0.0, 0, 0
+    max_diff, scale, agree, changed, total = 0.0, 0.0, 0, 0, 0
+    refs, outs = [], []
     with torch.inference_mode():
         for images, _ in batches:
-            ref = model(images).numpy()
-            out = np.asarray(predict_onnx(images.numpy()))
+            ref = model(images).float().numpy()
+            out = np.asarray(predict_onnx(images.numpy()), dtype=np.float32)
+            refs.append(ref)
+            outs.append(out)
             max_diff = max(max_diff, float(np.abs(ref - out).max()))
+            scale = max(scale, float(np.abs(ref).max()))
             agree += int((ref.argmax(1) == out.argmax(1)).sum())
             total += len(ref)
-    return {"max_abs_diff": max_diff, "top1_agreement": agree / total if total else None, "samples": total}
+    tie = PARITY_REL_TOL * scale
+    for ref, out in zip(refs, outs):
+        top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.concatenate([ref, ref], axis=1)
+        clear = (top2[:, 1] - top2[:, 0]) > tie
+        changed += int(((ref.argmax(1) != out.argmax(1)) & clear).sum())
+    rel = max_diff / scale if scale > 0 else (0.0 if max_diff == 0 else float("inf"))
+    return {"max_abs_diff": max_diff, "logits_scale": scale, "rel_diff": rel, "rel_tol": PARITY_REL_TOL,
+            "top1_agreement": agree / total if total else None, "changed_predictions": changed, "samples": total,
+            "ok": changed == 0 and bool(np.isfinite(max_diff))}
+
+
+def parity_warning(facts: dict[str, Any]) -> str | None:
+    """A warning when the ONNX model would change predictions (never for float noise on huge logits)."""
+    if facts.get("ok", True):
+        return None
+    return (f"the ONNX export changes the top-1 prediction of {facts['changed_predictions']} of {facts['samples']} "
+            f"validation images (top-1 agreement {facts['top1_agreement']:.4f}; max |onnx - torch| "
+            f"{facts['max_abs_diff']:.3g} = {facts['rel_diff']:.2e} of the logits' scale {facts['logits_scale']:.3g})")

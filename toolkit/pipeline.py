@@ -21,6 +21,8 @@ from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import OUTPUT_FILE, RunFolder
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
+from toolkit.finite import check_input_finite
+from toolkit.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
 from toolkit.version import __version__
 
 
@@ -61,7 +63,8 @@ class Pipeline:
     def __init__(self, recipe: Recipe, *, console=None, fresh: bool = False,
                  hooks: dict[str, list[Callable[..., Any]]] | None = None,
                  model: nn.Module | None = None, data=None, source_key: str | None = None, cacheable: bool = True,
-                 dist=None):
+                 dist=None, strict: bool = False):
+        self.strict = strict  # a degraded stage stops the run (StageDegradedError) instead of being recorded
         self.recipe, self.console, self.fresh, self.cacheable = recipe, console, fresh or not cacheable, cacheable
         self.dist = dist  # toolkit.distributed.Dist: rank 0 writes, the other ranks follow (see _follow)
         self.main = dist is None or dist.is_main
@@ -142,6 +145,7 @@ class Pipeline:
             self._say(f"data: {data.info['bad_file_count']} unreadable or non-image file(s) skipped; "
                       f"listed in {folder.root / 'log.txt'}")
         state = _RunState(current=input_model, previous=lambda: input_model, key=self._input_key())
+        self.judge = StageJudge(recipe)
         try:
             for index, name in plan:
                 outcome = self._step(index, name, data, device, state)
@@ -149,6 +153,8 @@ class Pipeline:
                          + (f" ({outcome.reason})" if outcome.reason else ""))
                 run_info["stages"] = [o.summary() for o in state.outcomes]
                 folder.write_run(run_info)
+                if self.strict and outcome.status == DEGRADED:
+                    raise StageDegradedError(f"--strict: {degraded_message([outcome])}")
         except BaseException as exc:
             run_info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             run_info["error"] = str(exc) or type(exc).__name__
@@ -173,7 +179,7 @@ class Pipeline:
         cfg = recipe.stages[index - 1] if index else None
         stage_type = cfg.stage_type if cfg else "input"
         state.key = self.next_key(state.key, cfg)
-        measure_key = stable_hash(recipe.measure.model_dump(mode="json"))
+        measure_key = stable_hash(recipe.measure.model_dump(mode="json", exclude={"max_stage_drop"}))
         ctx = self._context(index, name, data, device, state.earlier)
         cached = None if self.fresh else folder.cached(index, name, state.key)
         if cached is None:
@@ -189,18 +195,21 @@ class Pipeline:
             if cached.get("measure_key") != measure_key:
                 ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
                 cached = remeasure(directory, cached, loader(), ctx, measure_key)
-            outcome = StageOutcome(index, name, stage_type, directory, state.key, "ok", True,
-                                   float(cached.get("seconds", 0.0)), None, cached["model"]["format"], cached)
+            outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", "ok"), True,
+                                   float(cached.get("seconds", 0.0)), cached.get("reason"),
+                                   cached["model"]["format"], cached)
             self._say(f"{directory.name}: cached")
             state.current = None
         else:
             model = state.current if state.current is not None else state.previous()
+            check_input_finite(model, state.outcomes[-1].directory.name if state.outcomes else None, name)
             ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
             fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
             outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
                                                self.user_model)
-            loader = self._disk_loader(outcome.directory, outcome.metrics) if outcome.status == "ok" \
+            loader = self._disk_loader(outcome.directory, outcome.metrics) if outcome.status in ("ok", DEGRADED) \
                 else state.previous
+        record_verdict(self.judge, outcome, data.num_classes)  # before the barrier: the other ranks read it
         state.previous = loader
         state.outcomes.append(outcome)
         state.loaders[name] = loader
@@ -258,7 +267,7 @@ class _RunState:
 
 
 def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = None, fresh: bool = False,
-               console=None, hooks=None) -> RunResult:
+               console=None, hooks=None, strict: bool = False) -> RunResult:
     """Load (if a path) and run a recipe."""
     from toolkit.recipe import load_recipe
 
@@ -271,7 +280,7 @@ def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = Non
     dist = from_env()  # set up by torchrun; None in a single process
     try:
         return Pipeline(recipe, console=console if dist is None or dist.is_main else None, fresh=fresh,
-                        hooks=hooks, dist=dist).run()
+                        hooks=hooks, dist=dist, strict=strict).run()
     finally:
         if dist is not None:
             dist.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit.context import EarlierStage, StageLog
+from toolkit.errors import ToolkitError
 from toolkit.registry import get_stage
 from toolkit.stage_runner import StageOutcome, seed_everything
 
@@ -30,12 +31,17 @@ def follow(pipeline: Any, device, data, input_model) -> Any:
             ctx.stage_dir, ctx.log = folder.partial_dir(index, name), StageLog(None, None, "")
             model = state.current if state.current is not None else state.previous()
             seed_everything(ctx.seed)
-            get_stage(stage_type).fn(model, cfg, ctx)  # this rank's share of the training
+            try:
+                get_stage(stage_type).fn(model, cfg, ctx)  # this rank's share of the training
+            except (ToolkitError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # one line from the toolkit, like rank 0's run_stage, not a traceback
+                raise ToolkitError(f"stage {name} failed on rank {dist.rank}: {type(exc).__name__}: {exc}") from exc
         dist.barrier()  # rank 0 has finished and written the stage
         directory = folder.stage_dir(index, name)
         metrics = folder.read_metrics(directory) or {}
         status = metrics.get("status", "ok")
-        loader = pipeline._disk_loader(directory, metrics) if status == "ok" else state.previous
+        loader = pipeline._disk_loader(directory, metrics) if status in ("ok", "degraded") else state.previous
         outcome = StageOutcome(index, name, stage_type, directory, state.key, status, bool(cached),
                                float(metrics.get("seconds") or 0.0), metrics.get("reason"),
                                (metrics.get("model") or {}).get("format"), metrics)

@@ -96,7 +96,7 @@ class RunFolder:
         if directory.is_symlink():
             return None
         metrics = self.read_metrics(directory)
-        if not metrics or metrics.get("key") != key or metrics.get("status") != "ok":
+        if not metrics or metrics.get("key") != key or metrics.get("status") not in ("ok", "degraded"):
             return None
         model = metrics.get("model")
         if not isinstance(model, dict) or not isinstance(model.get("format"), str):

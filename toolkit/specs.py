@@ -81,6 +81,9 @@ class MeasureSpec(StrictModel):
     max_time_s: float = Field(30.0, gt=0.0, le=3600.0, description="stop timing after this long (flagged)")
     threads: int | None = Field(None, ge=1, le=512, description="CPU threads; null: the runtime's default")
     accuracy: bool = Field(True, description="evaluate top-1/top-5 on the validation split")
+    max_stage_drop: float | None = Field(
+        10.0, ge=0.0, le=100.0, description="top-1 points a stage may lose against its input before it is marked "
+                                            "degraded (null: no bound; chance level is always checked)")
 
     @field_validator("batch_sizes")
     @classmethod

@@ -50,18 +50,25 @@ def model_info(model: Model, stage_dir: Path, example: torch.Tensor) -> dict[str
             "sha256": file_hash(model.path) if exists else None}
 
 
-def ensure_onnx(model: nn.Module, stage_dir: Path, data, log=None) -> tuple[ModelArtifact, dict[str, Any]]:
-    """Export a torch model to stage_dir/model.onnx (once) and check parity against torch on real images."""
-    from toolkit.onnxutil import export_onnx, parity
+def ensure_onnx(model: nn.Module, stage_dir: Path, data, log=None, *, filename: str = ONNX_FILE, opset: int = 17,
+                exporter: str = "auto", simplify: bool = False, samples: int = PARITY_SAMPLES
+                ) -> tuple[ModelArtifact, dict[str, Any]]:
+    """Export a torch model to stage_dir/filename and check parity against torch on `samples` real images.
 
-    path = stage_dir / ONNX_FILE
-    facts = export_onnx(model, path, data.example_input(1))
+    The one export-plus-parity path (the export stage calls it too); `log` gets a warning only when the
+    ONNX model changes predictions (thresholds in toolkit.onnxutil.parity).
+    """
+    from toolkit.onnxutil import export_onnx, parity, parity_warning
+
+    path = stage_dir / filename
+    facts = export_onnx(model, path, data.example_input(1), opset=opset, exporter=exporter, simplify=simplify)
     artifact = ModelArtifact(ONNX, path)
     session = get_runtime("onnxruntime-cpu").load(artifact)
-    facts.update(parity(model, session.predict, data.val_batches(limit=PARITY_SAMPLES)))
-    if log is not None and facts["max_abs_diff"] > 1e-3:
-        log.warning(f"ONNX export differs from torch by up to {facts['max_abs_diff']:.2e} in the logits")
-    return artifact, {"file": ONNX_FILE, **facts}
+    facts.update(parity(model, session.predict, data.val_batches(limit=samples)))
+    warning = parity_warning(facts)
+    if log is not None and warning:
+        log.warning(warning)
+    return artifact, {"file": filename, **facts}
 
 
 def _accuracy(model: Model, data, device: torch.device, onnx_model: ModelArtifact | None) -> dict[str, Any]:

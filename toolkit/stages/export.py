@@ -9,9 +9,7 @@ from torch import nn
 
 from toolkit.artifacts import ModelArtifact
 from toolkit.context import StageContext, StageResult
-from toolkit.onnxutil import export_onnx, parity
 from toolkit.registry import ONNX, TORCH, register_stage
-from toolkit.runtimes import get_runtime
 from toolkit.specs import StageConfig
 
 PARITY_SAMPLES = 512
@@ -29,13 +27,16 @@ class Export(StageConfig):
 def export_model(model: nn.Module, ctx: StageContext, filename: str, opset: int = 17, exporter: str = "auto",
                  simplify: bool = True) -> tuple[ModelArtifact, dict]:
     """Export into the stage folder and compare ONNX Runtime's logits with torch's on validation images."""
-    path = ctx.stage_dir / filename
-    facts = export_onnx(model, path, ctx.example_input(1), opset=opset, exporter=exporter, simplify=simplify)
-    artifact = ModelArtifact(ONNX, path)
-    session = get_runtime("onnxruntime-cpu").load(artifact)
-    facts["parity"] = parity(model, session.predict, ctx.data.val_batches(limit=PARITY_SAMPLES))
+    from toolkit.measure import ensure_onnx
+
+    artifact, facts = ensure_onnx(model, ctx.stage_dir, ctx.data, ctx.log, filename=filename, opset=opset,
+                                  exporter=exporter, simplify=simplify, samples=PARITY_SAMPLES)
+    parity_keys = ("max_abs_diff", "logits_scale", "rel_diff", "rel_tol", "top1_agreement", "changed_predictions",
+                   "samples", "ok")
+    facts["parity"] = {k: facts.pop(k) for k in parity_keys}
     ctx.log.info(f"exported {filename} ({facts['exporter']}, opset {facts['opset']}): max |onnx - torch| "
-                 f"{facts['parity']['max_abs_diff']:.2e}, top-1 agreement {facts['parity']['top1_agreement']:.4f}")
+                 f"{facts['parity']['max_abs_diff']:.2e} ({facts['parity']['rel_diff']:.1e} of the logits' scale), "
+                 f"top-1 agreement {facts['parity']['top1_agreement']:.4f}")
     return artifact, facts
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from toolkit.artifacts import Model, ModelArtifact
 from toolkit.context import StageContext, StageResult
 from toolkit.measure.accuracy import evaluate
+from toolkit.quantize.calib_check import check_calibration
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary, quantize
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
@@ -125,6 +126,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     cache_dir = Path(cfg.cache_dir) if ctx.cache_ok else ctx.stage_dir  # unkeyable inputs: a private cache
     cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}.json"
     reader = BatchReader(ctx.data.calibration_batches(calib.samples, calib.batch_size, ctx.seed), "input")
+    check_calibration(prep, reader.batches[:1])  # names a NaN/constant tensor instead of ORT's "scale issue"
     out = ctx.stage_dir / "model.int8.onnx"
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)

@@ -16,6 +16,7 @@ from toolkit.fsutil import atomic_path
 from toolkit.measure import torch_predict
 from toolkit.measure.accuracy import evaluate
 from toolkit.runfolder import CHECKPOINT_SUFFIX
+from toolkit.training.divergence import DivergenceWatch
 from toolkit.training.optim import make_optimizer, make_scheduler
 from toolkit.training.options import TrainingFields
 
@@ -93,14 +94,16 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
         model.to(memory_format=torch.channels_last)
     modules = [model] + ([extra_modules.to(device)] if extra_modules is not None else [])
     train_model = ctx.wrap_for_training(model, opts.sync_batchnorm)
-    if ctx.world_size > 1 and opts.lr_scaling == "linear":  # Goyal et al. 2017: the global batch is world x batch
-        opts = opts.model_copy(update={"lr": opts.lr * ctx.world_size})
+    # Goyal et al. 2017: the global batch is world x batch, so the lr grows by world -- gradually (see optim)
+    lr_scale = float(ctx.world_size) if ctx.world_size > 1 and opts.lr_scaling == "linear" else 1.0
     optimizer = make_optimizer(modules, opts)
     steps = ctx.data.train_steps(opts.batch_size, ctx.world_size)
-    scheduler = make_scheduler(optimizer, opts, steps)
+    scheduler = make_scheduler(optimizer, opts, steps, lr_scale)
     autocast, scaler = _amp(device, opts.amp)
     loss_fn = loss_fn or cross_entropy(opts.label_smoothing)
     checkpoint = ctx.stage_dir / f"{tag}{CHECKPOINT_SUFFIX}"
+    watch = DivergenceWatch(ctx, tag, checkpoint, f" (the recipe's {opts.lr:.4g}, scaled up to x{lr_scale:g} for "
+                                                  f"{ctx.world_size} processes)" if lr_scale > 1 else "")
     history: list[dict[str, Any]] = []
     start = 0
     state = _load_checkpoint(checkpoint)
@@ -123,7 +126,8 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
     with deterministic_on(device), (progress or contextlib.nullcontext()):
         for epoch in range(start, opts.epochs):
             record = _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx,
-                                epoch, steps, progress, tag, regularizer)
+                                epoch, steps, progress, tag, regularizer, watch)
+            watch.check_weights(modules, epoch, record["lr"])  # before the checkpoint: it stays the last finite one
             last = epoch + 1 == opts.epochs
             if (opts.eval_every and (epoch + 1) % opts.eval_every == 0) or last:
                 model.eval()
@@ -158,7 +162,7 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
 
 
 def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx, epoch, steps,
-               progress, tag, regularizer=None) -> dict[str, Any]:
+               progress, tag, regularizer=None, watch: DivergenceWatch | None = None) -> dict[str, Any]:
     for module in modules:
         module.train()
     device = ctx.device
@@ -179,6 +183,8 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast():
             loss, logits = loss_fn(train_model, images, labels, index)
+        if watch is not None:
+            watch.observe(loss, epoch, step, optimizer.param_groups[0]["lr"])
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()

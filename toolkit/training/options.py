@@ -24,11 +24,13 @@ class TrainingFields(StrictModel):
     batch_size: int | None = Field(None, ge=1, description="null: data.batch_size")
     amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported, else fp16)")
     channels_last: bool = Field(True, description="channels_last memory format on CUDA")
-    grad_clip: float | None = Field(None, gt=0.0, description="clip the gradient norm")
+    grad_clip: float | None = Field(None, gt=0.0, description="clip the global L2 norm of the gradients to this "
+                                                              "(e.g. 1.0; against divergence)")
     eval_every: int = Field(1, ge=0, description="validate every N epochs (0: only after the last)")
     augment: bool = Field(True, description="use the data set's train augmentation")
     lr_scaling: Literal["linear", "none"] = Field(
-        "linear", description="several processes: lr x number of processes (the global batch grows with it)")
+        "linear", description="several processes: lr x number of processes (the global batch grows with it), "
+                              "reached by a gradual ramp over max(warmup_epochs, min(5, epochs/4)) epochs")
     sync_batchnorm: bool = Field(False, description="several GPU processes: SyncBatchNorm across them (CUDA only)")
 
     @model_validator(mode="after")

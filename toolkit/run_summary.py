@@ -1,0 +1,32 @@
+"""The end of `compress run`: which stages failed or are degraded, and why; read back from the run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PROBLEMS = ("failed", "degraded", "interrupted")
+
+
+def problem_lines(stages: list[dict[str, Any]]) -> list[str]:
+    """'stage 02-prune degraded: <reason>' for every stage that failed or is degraded."""
+    return [f"stage {s.get('index', 0):02d}-{s.get('name', '?')} {s.get('status')}: {s.get('reason') or 'no reason'}"
+            for s in stages if s.get("status") in PROBLEMS]
+
+
+def stages_from_folder(run_dir: Path) -> list[dict[str, Any]]:
+    """Each stage of a failed or interrupted run as summary_tables rows (the failed stage last, with its error).
+
+    [] when the folder holds no such run (a recipe error stops before anything is written).
+    """
+    from toolkit.report.collect import read_run
+    from toolkit.errors import ToolkitError
+
+    try:
+        view = read_run(run_dir)
+    except (ToolkitError, OSError):
+        return []
+    if view.run.get("status") not in ("failed", "interrupted"):
+        return []
+    return [{**s.metrics, "index": s.index, "name": s.name, "status": s.status, "reason": s.reason}
+            for s in view.stages]
