@@ -30,7 +30,7 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for rec in metrics.get("latency") or []:
             if (rec["runtime"], rec["batch_size"]) not in rows:
                 rows.append((rec["runtime"], rec["batch_size"]))
-    latency = Table(title="latency p50 (ms); ~ = unstable (95% interval wider than 10% of p50)")
+    latency = Table(title="latency p50 (ms), ~ unstable")
     latency.add_column("runtime")
     latency.add_column("batch", justify="right")
     for name in names:

@@ -21,10 +21,10 @@ from toolkit.measure.rounds import UNSTABLE_INTERVAL_REL, bootstrap_interval, cp
 from toolkit.registry import ONNX, TORCH
 from toolkit.specs import MeasureSpec
 
-PROBE_TIMING = MeasureSpec(warmup_s=0.2, min_iters=30, min_time_s=0.3, max_time_s=10.0)
+PROBE_TIMING = MeasureSpec(warmup_s=0.1, min_iters=30, min_time_s=0.3, max_time_s=10.0)
 PROBE_ROUNDS = 5
 MEASUREMENT_KEYS = ("latency_ms", "latency_ci_ms", "base_ms", "speedup", "speedup_ci", "unstable", "load_avg",
-                    "graph_hash", "measurements")
+                    "graph_hash", "measurements", "settled")
 
 
 class ProbeTimer:
@@ -74,7 +74,7 @@ class ProbeTimer:
             return {**self.cache[ghash], "reused": True}
         if ghash == self.base_hash and not fresh:
             return {"latency_ms": None, "base_ms": None, "speedup": 1.0, "speedup_ci": [1.0, 1.0],
-                    "unstable": False, "graph_hash": ghash, "reused": True, "measurements": 3}
+                    "unstable": False, "graph_hash": ghash, "reused": True, "settled": True}
         if fresh or self._base_session is None:
             self._base_session = self._load_base()
         base_session, session = self._base_session, load()

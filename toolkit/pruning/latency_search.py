@@ -3,8 +3,8 @@
 Measured speedups are noisy, so the search does not take one number at its word:
 - a probe out of line with its MACs (fewer MACs but slower beyond noise than a probe with more, or the
   other way round) is timed twice more, with its rival, and the median measurement of each is kept;
-- a probe that seems to reach the goal is timed twice more before the search acts on it (a single fast
-  outlier cannot end the search);
+- a probe that seems to reach the goal is timed again before the search acts on it, and a third time
+  when the two disagree (a single fast outlier cannot end the search);
 - the target is claimed met only when the chosen probe's measurement is stable.
 """
 
@@ -15,7 +15,6 @@ from typing import Any
 
 SCAN_STEP = 0.1
 REFINE_STEPS = 3
-SETTLE_MEASUREMENTS = 3
 
 
 def _out_of_line(p: dict[str, Any], q: dict[str, Any]) -> bool:
@@ -38,21 +37,28 @@ def search_latency_ratio(prune_copy: Callable[[float], Any], macs_of: Callable[[
     models: dict[float, Any] = {}
     base_point = {"ratio": 0.0, "macs": base_macs, "speedup": 1.0, "speedup_ci": [1.0, 1.0]}
 
-    def settle(point: dict[str, Any], why: str) -> None:
-        """Time the probe's network again until it has SETTLE_MEASUREMENTS; keep the median measurement."""
-        if point.get("measurements", 1) >= SETTLE_MEASUREMENTS:
+    def settle(point: dict[str, Any], why: str, goal_check: bool = False) -> None:
+        """Time the probe's network again (fresh sessions) and keep the median of 3 measurements.
+
+        Confirming a goal: when the second measurement agrees with the first on reaching it, the lower of
+        the two is kept and no third is needed.
+        """
+        if point.get("settled"):
             return
-        runs = [point] + [timer.measure(models[point["ratio"]], fresh=True)
-                          for _ in range(SETTLE_MEASUREMENTS - point.get("measurements", 1))]
-        middle = sorted(runs, key=lambda r: r["speedup"])[len(runs) // 2]
+        runs = [point, timer.measure(models[point["ratio"]], fresh=True)]
+        if goal_check and runs[1]["speedup"] >= goal:
+            middle = min(runs, key=lambda r: r["speedup"])
+        else:
+            runs.append(timer.measure(models[point["ratio"]], fresh=True))
+            middle = sorted(runs, key=lambda r: r["speedup"])[1]
         seen = [r["speedup"] for r in runs]
         point.update({k: middle[k] for k in ("latency_ms", "base_ms", "speedup", "speedup_ci", "unstable")
                       if k in middle})
-        point.update(measurements=SETTLE_MEASUREMENTS, remeasured=why, speedups_seen=seen)
+        point.update(measurements=len(runs), settled=True, remeasured=why, speedups_seen=seen)
         timer.replace(point["graph_hash"], point)
         for other in curve:  # the same network probed at another ratio shares the settled value
             if other is not point and other.get("graph_hash") == point["graph_hash"]:
-                other.update({k: point[k] for k in ("speedup", "speedup_ci", "unstable", "measurements")})
+                other.update({k: point[k] for k in ("speedup", "speedup_ci", "unstable", "measurements", "settled")})
         log(f"latency probe: ratio {point['ratio']:.3f} re-measured ({why}): {seen} -> {point['speedup']}x")
 
     def probe(ratio: float) -> dict[str, Any]:
@@ -64,7 +70,8 @@ def search_latency_ratio(prune_copy: Callable[[float], Any], macs_of: Callable[[
                  "measurements": m.get("measurements", 1)}
         twin = next((q for q in curve if q.get("graph_hash") == point["graph_hash"]), None)
         if twin is not None:  # an identical network: one measurement, one value
-            point.update({k: twin[k] for k in ("speedup", "speedup_ci", "unstable", "measurements")})
+            point.update({k: twin[k] for k in ("speedup", "speedup_ci", "unstable", "measurements", "settled")
+                          if k in twin})
         curve.append(point)
         log(f"latency probe: ratio {ratio:.3f} MACs {point['macs_speedup']:.2f}x -> {point['speedup']}x "
             f"[{point['speedup_ci'][0]}, {point['speedup_ci'][1]}]" + (" (identical network: reused)"
@@ -76,7 +83,7 @@ def search_latency_ratio(prune_copy: Callable[[float], Any], macs_of: Callable[[
                     settle(other, f"out of line with its MACs against ratio {point['ratio']}")
                 break
         if point["speedup"] >= goal:
-            settle(point, "confirming a probe that reaches the goal")
+            settle(point, "confirming a probe that reaches the goal", goal_check=True)
         return point
 
     low, high, ratio = 0.0, None, SCAN_STEP

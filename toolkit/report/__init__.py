@@ -64,7 +64,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         for rec in run["recommendations"]:
             same = f", {rec['speedup_same_runtime']}x vs the baseline on {rec['runtime']}" \
                 if rec["speedup_same_runtime"] else ""
-            if rec["speedup_same_runtime"] and rec.get("speedup_same_runtime_significant") is False:
+            if rec.get("baseline") == rec["stage"]:
+                same = " (the baseline itself)"
+            elif rec["speedup_same_runtime"] and rec.get("speedup_same_runtime_significant") is False:
                 same = f", no measurable difference from the baseline on {rec['runtime']} (within noise)"
             if rec.get("tied_with"):
                 same += f"; tied within noise with {', '.join(rec['tied_with'])}"

@@ -87,7 +87,7 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
         stage = by_label[pick.stage]
         size, base_size = _size(stage), _size(base)
         out.append({
-            "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime,
+            "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime, "baseline": base.label,
             "within_budget": bool(within), "top1": pick.top1, "baseline_top1": base.top1,
             "top1_change_points": round((pick.top1 - base.top1) * 100, 3), "latency_ms": pick.latency_ms,
             "latency_ci_ms": [round(v, 4) for v in pick.interval], "unstable": pick.unstable,
