@@ -144,3 +144,30 @@ def test_cli_table_marks_unstable_cells_and_warns():
         console.print(t)
     text = console.export_text()
     assert "~0.500" in text and "re-run `compress bench" in text
+
+
+def test_graph_fingerprint_ignores_weights_and_names_but_not_shapes(tmp_path):
+    from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
+    from toolkit.onnxutil import export_onnx
+
+    example = torch.zeros(1, 3, 8, 8)
+    for name, model in (("a", net(8, 1)), ("b", net(8, 2)), ("c", net(12, 1))):
+        export_onnx(model.eval(), tmp_path / f"{name}.onnx", example)
+    a, b, c = (onnx_graph_hash(tmp_path / f"{n}.onnx") for n in "abc")
+    assert a == b != c and a.startswith("onnx:")
+    assert torch_graph_hash(net(8, 1)) == torch_graph_hash(net(8, 2)) != torch_graph_hash(net(12))
+
+
+def test_earlier_records_come_only_from_earlier_stages_on_this_machine_and_settings(tmp_path):
+    import json
+
+    from toolkit.measure.reuse import earlier_records
+
+    rec = {"status": "ok", "runtime": "r", "batch_size": 1, "graph_hash": "onnx:1", "p50_ms": 1.0}
+    here, there = {"cpu": "this cpu"}, {"cpu": "another cpu"}
+    for name, device, key in (("01-train", here, "k"), ("02-prune", there, "k"), ("03-x", here, "old"),
+                              ("04-distill", here, "k")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(
+            {"status": "ok", "measure_key": key, "device": device, "latency": [rec]}))
+    assert [label for label, _ in earlier_records(tmp_path, 4, here, "k")] == ["01-train"]

@@ -86,43 +86,51 @@ def latency_records(candidates: list[Candidate], data, spec: MeasureSpec,
                 hashes[(cand.key, fmt)] = graph_hash(target)
             opened[cand.key] = (session, target, hashes[(cand.key, fmt)])
         for bs in spec.batch_sizes:
-            images = data.example_input(bs).numpy()
-            samplers, timers, heads, copies = {}, {}, {}, {}
-            for key, (session, target, ghash) in opened.items():
-                try:  # one call first: a failure stays this model's, and lazy runtimes settle their threads
-                    sampler, timers[key] = _sampler(session, images)
-                    sampler(1)
-                except Exception as exc:  # noqa: BLE001
-                    sampler = None
-                    failure = _error(exc)
-                head = {**base, "batch_size": bs, "precision": session.precision, "format": model_format(target),
-                        "threads": session.threads, "graph_hash": ghash}
-                heads[key] = head
-                if sampler is None:
-                    copies[key] = (None, ("", {**head, "status": "failed", "reason": failure}))
-                    continue
-                twin = next((k for k in samplers if dedupe and ghash and heads[k]["graph_hash"] == ghash
-                             and heads[k]["threads"] == head["threads"]), None)
-                prior = next(((label, rec) for label, rec in earlier or [] if ghash and _matches(rec, head)), None)
-                if twin is not None:
-                    copies[key] = (twin, None)
-                elif prior is not None:
-                    copies[key] = (None, prior)
-                else:
-                    samplers[key] = sampler
-            timed = time_rounds(samplers, spec, rounds, timer=next(iter(timers.values()), "perf_counter"))
-            for key in opened:
-                if key in timed:
-                    rec = {**heads[key], "status": "ok", **timed[key]}
-                    rec["throughput_ips"] = round(bs * 1000.0 / rec["p50_ms"], 2) if rec["p50_ms"] else None
-                elif copies[key][0] is not None:
-                    twin = copies[key][0]
-                    rec = {**heads[twin], "status": "ok", **timed[twin], **heads[key], "same_graph_as": twin}
-                    rec["throughput_ips"] = round(bs * 1000.0 / rec["p50_ms"], 2) if rec["p50_ms"] else None
-                else:
-                    label, prior = copies[key][1]
-                    rec = {**prior, **heads[key]}
-                    if label:
-                        rec.update(same_graph_as=label, reused=True)
+            for key, rec in _batch_records(opened, base, bs, data, spec, earlier, rounds, dedupe).items():
                 out[key].append(rec)
+    return out
+
+
+def _batch_records(opened: dict[str, tuple], base: dict[str, Any], bs: int, data, spec: MeasureSpec,
+                   earlier: list[tuple[str, dict[str, Any]]] | None, rounds: int, dedupe: bool
+                   ) -> dict[str, dict[str, Any]]:
+    """One runtime, one batch size: time the distinct graphs together; copy the rest from their twin."""
+    images = data.example_input(bs).numpy()
+    samplers, timers, heads, copies = {}, {}, {}, {}
+    for key, (session, target, ghash) in opened.items():
+        try:  # one call first: a failure stays this model's, and lazy runtimes settle their threads
+            sampler, timers[key] = _sampler(session, images)
+            sampler(1)
+        except Exception as exc:  # noqa: BLE001
+            sampler, failure = None, _error(exc)
+        head = {**base, "batch_size": bs, "precision": session.precision, "format": model_format(target),
+                "threads": session.threads, "graph_hash": ghash}
+        heads[key] = head
+        if sampler is None:
+            copies[key] = (None, ("", {**head, "status": "failed", "reason": failure}))
+            continue
+        twin = next((k for k in samplers if dedupe and ghash and heads[k]["graph_hash"] == ghash
+                     and heads[k]["threads"] == head["threads"]), None)
+        prior = next(((label, rec) for label, rec in earlier or [] if ghash and _matches(rec, head)), None)
+        if twin is not None:
+            copies[key] = (twin, None)
+        elif prior is not None:
+            copies[key] = (None, prior)
+        else:
+            samplers[key] = sampler
+    timed = time_rounds(samplers, spec, rounds, timer=next(iter(timers.values()), "perf_counter"))
+    out = {}
+    for key in opened:
+        twin = key if key in timed else copies[key][0]
+        if twin is not None:
+            rec = {**heads[twin], "status": "ok", **timed[twin], **heads[key]}
+            rec["throughput_ips"] = round(bs * 1000.0 / rec["p50_ms"], 2) if rec["p50_ms"] else None
+            if twin != key:
+                rec["same_graph_as"] = twin
+        else:
+            label, prior = copies[key][1]
+            rec = {**prior, **heads[key]}
+            if label:
+                rec.update(same_graph_as=label, reused=True)
+        out[key] = rec
     return out

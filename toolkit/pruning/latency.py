@@ -15,15 +15,17 @@ from toolkit.errors import ToolkitError
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
 from toolkit.pruning.engine import PrunePlan, prune_once
+from toolkit.pruning.latency_probe import PROBE_TIMING
 from toolkit.registry import ONNX, TORCH
 from toolkit.specs import MeasureSpec
-
-PROBE_TIMING = MeasureSpec(warmup_s=0.2, min_iters=30, min_time_s=0.3, max_time_s=10.0)
 
 
 def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, example: torch.Tensor,
                        timing: MeasureSpec = PROBE_TIMING) -> float:
-    """p50 latency in ms of `model` on a runtime (exported to ONNX first where the runtime needs it)."""
+    """p50 latency in ms of `model` alone on a runtime (exported to ONNX first where the runtime needs it).
+
+    The latency search does not use this single number: see `latency_probe.ProbeTimer`.
+    """
     from toolkit.artifacts import ModelArtifact
     from toolkit.onnxutil import export_onnx
     from toolkit.runtimes import get_runtime
