@@ -18,8 +18,9 @@ from toolkit.report.analysis import Point, pareto_front
 from toolkit.runtimes import get_runtime
 
 RUNTIMES = {"ort": "onnxruntime-cpu", "ov": "openvino-cpu"}
-# "On or below the frontier" allows measurement noise: 2% latency (benchmarks/results/repeatability.md shows
-# up to ~7% between two measurements of one model) and 0.05 top-1 points (5 of 10,000 test images).
+# "On or below the frontier" allows measurement noise: 2% latency (two measurements of one model on a quiet
+# machine differed by up to ~7%; see benchmarks/results/repeatability.md for a busy one) and 0.05 top-1 points
+# (5 of 10,000 test images).
 LATENCY_NOISE, TOP1_NOISE = 0.02, 0.0005
 
 

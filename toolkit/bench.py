@@ -102,9 +102,9 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     data, data_reason = _data_for(run_dir, recipe, log)
     device = describe_device()
     slug = device_slug(device)
-    written = []
     from toolkit.runfolder import STAGE_DIR
 
+    stages = []
     entries = run.get("stages") if isinstance(run.get("stages"), list) else []
     for entry in entries:
         if not isinstance(entry, dict):
@@ -116,22 +116,55 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
             continue
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
-        if not metrics or metrics.get("status") != "ok":
-            continue
-        model = load_output(directory, metrics, None, trust_code=trust_code)
-        with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folder stays as it was
-            result = measure_model(model, data=data, spec=spec.model_copy(update={"accuracy": data_reason is None}),
-                                   stage_dir=directory, scratch_dir=Path(scratch), device=_device(),
-                                   log=None)
+        if metrics and metrics.get("status") in ("ok", "degraded"):
+            stages.append((entry, directory, load_output(directory, metrics, None, trust_code=trust_code)))
+    with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folders stay as they were
+        results = measure_interleaved([(d.name, model, d) for _, d, model in stages], data, spec,
+                                      data_reason is None, Path(scratch))
+    written = []
+    for entry, directory, _ in stages:
+        result = results[directory.name]
         if data_reason:
             result["accuracy"]["reason"] = data_reason
-        record = {"stage": str(entry.get("name", name)), "index": entry.get("index"), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        record = {"stage": str(entry.get("name", directory.name)), "index": entry.get("index"),
+                  "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "device_slug": slug, **result}
         path = directory / "measurements" / f"{slug}.json"
         atomic_write_json(path, record)
         written.append(path)
-        log(f"{name}: measured on {slug} -> {path.relative_to(run_dir)}")
+        log(f"{directory.name}: measured on {slug} -> {path.relative_to(run_dir)}")
     return written
+
+
+def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: MeasureSpec, accuracy: bool,
+                        scratch: Path) -> dict[str, dict[str, Any]]:
+    """measure_model's sections for several models, their latency timed together in interleaved rounds.
+
+    Timing all stages A B C A B C ... is what makes their differences mean something on a busy machine.
+    """
+    from toolkit.measure import ensure_onnx
+    from toolkit.measure.interleave import Candidate, latency_records
+    from toolkit.registry import TORCH
+    from toolkit.runtimes import get_runtime
+
+    needs_onnx = any(ONNX in get_runtime(r).formats and TORCH not in get_runtime(r).formats for r in spec.runtimes)
+    results, candidates = {}, []
+    for key, model, directory in models:
+        result = measure_model(model, data=data, spec=spec.model_copy(update={"accuracy": accuracy, "runtimes": []}),
+                               stage_dir=directory, device=_device(), log=None)
+        onnx_model = model if isinstance(model, ModelArtifact) and model.format == ONNX else None
+        if onnx_model is None and needs_onnx and not isinstance(model, ModelArtifact):
+            try:
+                (scratch / key).mkdir(parents=True, exist_ok=True)
+                onnx_model, result["model"]["onnx"] = ensure_onnx(model, scratch / key, data)
+            except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
+                result["model"]["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
+        results[key] = result
+        candidates.append(Candidate(key, model, onnx_model))
+    latency = latency_records(candidates, data, spec)
+    for key in results:
+        results[key]["latency"] = latency[key]
+    return results
 
 
 def _device() -> torch.device:

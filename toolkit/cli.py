@@ -258,6 +258,12 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
                       trust_code=trust_code)
     report = write_report([run_dir], run_dir / "report.html")
     click.echo(f"{len(paths)} measurement file(s) written; {report} now shows them per device")
+    from toolkit.fsutil import read_json
+    from toolkit.measure.system import noise_warning
+
+    warning = noise_warning([r for p in paths for r in (read_json(p) or {}).get("latency") or []])
+    if warning:
+        click.echo(warning)
 
 
 @main.command()

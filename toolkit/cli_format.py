@@ -34,7 +34,7 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for rec in metrics.get("latency") or []:
             if (rec["runtime"], rec["batch_size"]) not in rows:
                 rows.append((rec["runtime"], rec["batch_size"]))
-    latency = Table(title="latency p50 (ms)")
+    latency = Table(title="latency p50 (ms), ~ unstable")
     latency.add_column("runtime")
     latency.add_column("batch", justify="right")
     for name in names:
@@ -44,9 +44,17 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for metrics in stages:
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
-            cells.append(f"{rec['p50_ms']:.3f}" if rec and rec.get("status") == "ok" else (rec or {}).get("status", "-"))
+            cells.append(_latency_cell(rec) if rec and rec.get("status") == "ok" else (rec or {}).get("status", "-"))
         latency.add_row(runtime, str(bs), *cells)
-    return [overview, latency] if rows else [overview]
+    from toolkit.measure.system import noise_warning
+
+    warning = noise_warning([r for m in stages for r in m.get("latency") or []])
+    return [overview, latency] + ([warning] if warning else []) if rows else [overview]
+
+
+def _latency_cell(rec: dict[str, Any]) -> str:
+    """'0.512' for a steady record, '~0.512' for an unstable one (its interval is too wide to compare)."""
+    return ("~" if rec.get("unstable") else "") + f"{rec['p50_ms']:.3f}"
 
 
 def _default(field: FieldInfo) -> str:

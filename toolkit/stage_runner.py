@@ -129,7 +129,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
                                "reason": reason, "seconds": round(seconds, 3), "key": key, "measure_key": measure_key}
     if status == "ok":
         metrics.update(measure_model(new_model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=partial,
-                                     device=ctx.device, log=ctx.log))
+                                     device=ctx.device, log=ctx.log, earlier=_earlier(folder.root, ctx, measure_key)))
         if isinstance(new_model, ModelArtifact):
             metrics["artifact_meta"] = new_model.meta
     metrics["extra"] = extra
@@ -176,8 +176,16 @@ def remeasure(directory: Path, metrics: dict[str, Any], model: Model, ctx: Stage
     """Measure a cached stage again after the recipe's `measure:` changed (its model is not recomputed)."""
     metrics = dict(metrics)
     metrics.update(measure_model(model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=directory,
-                                 device=ctx.device, log=ctx.log))
+                                 device=ctx.device, log=ctx.log, earlier=_earlier(directory.parent, ctx, measure_key)))
     metrics["measure_key"] = measure_key
     metrics["files"] = content_hashes(directory)
     atomic_write_json(directory / METRICS, metrics)
     return metrics
+
+
+def _earlier(run_dir: Path, ctx: StageContext, measure_key: str) -> list[tuple[str, dict[str, Any]]]:
+    """Earlier stages' latency records on this machine: an identical network reuses them (measured once)."""
+    from toolkit.measure.device import describe_device
+    from toolkit.measure.reuse import earlier_records
+
+    return earlier_records(run_dir, ctx.index, describe_device(), measure_key)

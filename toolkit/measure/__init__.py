@@ -8,11 +8,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.artifacts import Model, ModelArtifact, model_format
+from toolkit.artifacts import Model, ModelArtifact
 from toolkit.fsutil import file_hash
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.device import describe_device
-from toolkit.measure.latency import time_calls, time_device
+from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.profile import count_macs_params
 from toolkit.registry import ONNX, ONNX_INT8, TENSORRT, TORCH
 from toolkit.runtimes import get_runtime, runtime_names
@@ -88,45 +88,13 @@ def _accuracy(model: Model, data, device: torch.device, onnx_model: ModelArtifac
             "reason": f"no runtime here can run {model.format} models"}
 
 
-def _latency(runtime_name: str, model: Model, onnx_model: ModelArtifact | None, data, spec: MeasureSpec
-             ) -> list[dict[str, Any]]:
-    runtime = get_runtime(runtime_name)
-    base = {"runtime": runtime_name, "device": runtime.device}
-    reason = runtime.unavailable()
-    target: Model | None = model
-    if reason is None and model_format(model) not in runtime.formats:
-        target = onnx_model if (onnx_model is not None and ONNX in runtime.formats) else None
-        if target is None:
-            reason = f"{runtime_name} runs {'/'.join(sorted(runtime.formats))} models; this one is {model_format(model)}"
-    if reason is not None:
-        return [{**base, "batch_size": bs, "status": "skipped", "reason": reason} for bs in spec.batch_sizes]
-    try:
-        session = runtime.load(target, spec.threads)
-    except Exception as exc:  # noqa: BLE001 - one runtime failing must not stop the others
-        return [{**base, "batch_size": bs, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
-                for bs in spec.batch_sizes]
-    records = []
-    for bs in spec.batch_sizes:
-        images = data.example_input(bs).numpy()
-        try:
-            if getattr(session, "gpu_timing", False):  # CUDA events around device-resident inference
-                timing = time_device(lambda n, x=images: session.time_ms(x, n), spec)
-            else:
-                timing = time_calls(lambda: session.predict(images), spec, session.sync)
-        except Exception as exc:  # noqa: BLE001
-            records.append({**base, "batch_size": bs, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]})
-            continue
-        records.append({**base, "batch_size": bs, "status": "ok", "precision": session.precision,
-                        "format": model_format(target), "threads": session.threads, **timing,
-                        "throughput_ips": round(bs * 1000.0 / timing["p50_ms"], 2) if timing["p50_ms"] else None})
-    return records
-
-
 def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, device: torch.device,
-                  log=None, scratch_dir: Path | None = None) -> dict[str, Any]:
+                  log=None, scratch_dir: Path | None = None,
+                  earlier: list[tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
     """The `model`, `accuracy`, `latency` and `device` sections of a stage's metrics.json.
 
     A torch model measured on ONNX runtimes is exported to `scratch_dir` (default: the stage folder).
+    `earlier`: (stage label, latency record) measured before on this machine; an identical graph reuses them.
     """
     example = data.example_input(1)
     info = model_info(model, stage_dir, example)
@@ -140,5 +108,5 @@ def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, dev
             info["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
     accuracy = _accuracy(model, data, device, onnx_model) if spec.accuracy else {"top1": None, "top5": None,
                                                                                   "samples": 0}
-    latency = [rec for name in spec.runtimes for rec in _latency(name, model, onnx_model, data, spec)]
+    latency = latency_records([Candidate("this", model, onnx_model)], data, spec, earlier)["this"]
     return {"model": info, "accuracy": accuracy, "latency": latency, "device": describe_device()}

@@ -67,6 +67,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         for rec in run["recommendations"]:
             same = f", {rec['speedup_same_runtime']}x vs the baseline on {rec['runtime']}" \
                 if rec["speedup_same_runtime"] else ""
+            if rec.get("baseline") == rec["stage"]:
+                same = " (the baseline itself)"
+            elif rec["speedup_same_runtime"] and rec.get("speedup_same_runtime_significant") is False:
+                same = f", no measurable difference from the baseline on {rec['runtime']} (within noise)"
+            if rec.get("tied_with"):
+                same += f"; tied within noise with {', '.join(rec['tied_with'])}"
             lines.append(f"- {rec['device']}, batch {rec['batch_size']}: **{rec['stage']}** on {rec['runtime']} "
                          f"({rec['latency_ms']:.3f} ms{same}; top-1 {rec['top1_change_points']:+.2f} points"
                          + ("" if rec["within_budget"] else "; nothing met the accuracy budget") + ")")

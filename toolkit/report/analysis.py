@@ -1,4 +1,8 @@
-"""What the report concludes: Pareto frontiers and the recommended model per device and batch size."""
+"""What the report concludes: Pareto frontiers and the recommended model per device and batch size.
+
+Latencies are compared with their error: two points whose 95% intervals overlap, or that run the same graph
+on the same runtime, are a tie (see `toolkit.report.ties`), and a tie is never called a speedup.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.report.collect import RunView, StageView
+from toolkit.report.ties import TIE_RULE, dominates, faster, preferred, ratio_interval, tied
 
 
 @dataclass(frozen=True)
@@ -18,15 +23,28 @@ class Point:
     latency_ms: float
     top1: float
     device: str
+    ci_low_ms: float | None = None  # 95% interval of latency_ms; None for records measured before intervals
+    ci_high_ms: float | None = None
+    graph: str | None = None  # the graph fingerprint: equal fingerprints on one runtime are equally fast
+    unstable: bool = False
+    order: int = 0  # the stage's index: a lower one is less compressed, preferred in a tie
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """(low, high) latency in ms; just the p50 where no interval was recorded."""
+        low = self.ci_low_ms if self.ci_low_ms is not None else self.latency_ms
+        high = self.ci_high_ms if self.ci_high_ms is not None else self.latency_ms
+        return min(low, self.latency_ms), max(high, self.latency_ms)
 
 
 def pareto_front(points: list[Point]) -> list[Point]:
-    """Points no other point beats on both latency (lower) and top-1 (higher), by rising latency."""
-    front: list[Point] = []
-    for p in sorted(points, key=lambda q: (q.latency_ms, -q.top1)):
-        if not front or p.top1 > front[-1].top1:
-            front.append(p)
-    return front
+    """Points no other point beats on both latency and top-1, by rising latency.
+
+    A latency difference inside the intervals is a tie: a point is dominated only by one at least as accurate
+    and either clearly faster, or tied on latency and more accurate. Points tied on both all stay.
+    """
+    front = [q for q in points if not any(dominates(p, q) for p in points if p is not q)]
+    return sorted(front, key=lambda q: (q.latency_ms, -q.top1, q.order))
 
 
 def points(run: RunView) -> list[Point]:
@@ -39,7 +57,8 @@ def points(run: RunView) -> list[Point]:
             if rec.get("status") == "ok" and rec.get("p50_ms"):
                 top1 = stage.top1
                 out.append(Point(stage.label, rec["runtime"], int(rec["batch_size"]), float(rec["p50_ms"]), top1,
-                                 slug))
+                                 slug, rec.get("ci_low_ms"), rec.get("ci_high_ms"), rec.get("graph_hash"),
+                                 bool(rec.get("unstable")), stage.index))
     return out
 
 
@@ -60,17 +79,25 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
     out = []
     for (device, bs), group in sorted(groups.items()):
         within = [p for p in group if p.top1 >= allowed - 1e-12]
-        pick = min(within or group, key=lambda p: p.latency_ms)
+        fastest = min(within or group, key=lambda p: p.latency_ms)
+        ties = [p for p in within or group if tied(p, fastest)]
+        pick = preferred(ties)
         base_same = next((p for p in group if p.stage == base.label and p.runtime == pick.runtime), None)
         base_best = min((p for p in group if p.stage == base.label), key=lambda p: p.latency_ms, default=None)
         stage = by_label[pick.stage]
         size, base_size = _size(stage), _size(base)
         out.append({
-            "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime,
+            "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime, "baseline": base.label,
             "within_budget": bool(within), "top1": pick.top1, "baseline_top1": base.top1,
             "top1_change_points": round((pick.top1 - base.top1) * 100, 3), "latency_ms": pick.latency_ms,
+            "latency_ci_ms": [round(v, 4) for v in pick.interval], "unstable": pick.unstable,
+            "tied_with": [f"{p.stage} on {p.runtime}" for p in ties if p is not pick],
+            "tie_rule": TIE_RULE if len(ties) > 1 else None,
             "speedup_same_runtime": round(base_same.latency_ms / pick.latency_ms, 3) if base_same else None,
+            "speedup_same_runtime_ci": ratio_interval(base_same, pick) if base_same else None,
+            "speedup_same_runtime_significant": faster(pick, base_same) if base_same else None,
             "speedup_vs_baseline_best": round(base_best.latency_ms / pick.latency_ms, 3) if base_best else None,
+            "speedup_vs_baseline_best_significant": faster(pick, base_best) if base_best else None,
             "baseline_best_runtime": base_best.runtime if base_best else None,
             "size_reduction": round(base_size / size, 3) if size and base_size else None,
             "max_accuracy_drop": max_drop_points,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit.formatting import human
+from toolkit.measure.system import noise_warning
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
@@ -36,7 +37,9 @@ def latency_rows(run: RunView) -> list[dict[str, Any]]:
                          "batch": rec.get("batch_size"), "status": rec.get("status"), "reason": rec.get("reason"),
                          "precision": rec.get("precision"), "p50": rec.get("p50_ms"), "p90": rec.get("p90_ms"),
                          "p99": rec.get("p99_ms"), "throughput": rec.get("throughput_ips"),
-                         "threads": rec.get("threads"), "unstable": rec.get("unstable")})
+                         "threads": rec.get("threads"), "unstable": rec.get("unstable"),
+                         "ci_low": rec.get("ci_low_ms"), "ci_high": rec.get("ci_high_ms"),
+                         "same_graph_as": rec.get("same_graph_as")})
     return rows
 
 
@@ -90,6 +93,7 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
     return {"name": run.name, "path": str(run.path), "status": run.run.get("status"),
             "error": run.run.get("error"), "seconds": run.run.get("seconds"), "started": run.run.get("started"),
             "recommendations": recommend(run, budget), "stages": stage_rows(run), "latency": latency_rows(run),
+            "noise_warning": noise_warning([r for s in run.stages for _, _, r in s.latency_records()]),
             "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget}

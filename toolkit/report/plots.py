@@ -25,7 +25,8 @@ def _uri(fig) -> str:
 
 
 def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
-    """One panel per batch size: top-1 against p50 latency, a colour per runtime, the Pareto frontier drawn.
+    """One panel per batch size: top-1 against p50 latency (95% interval as error bars), a colour per runtime,
+    the Pareto frontier drawn.
 
     `series` maps a run name to its points on this device (several runs: a marker per run).
     """
@@ -40,6 +41,10 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
             mine = [p for p in pts if p.batch_size == bs]
             everything += mine
             for p in mine:
+                low, high = p.interval  # the 95% interval as a horizontal error bar (none for old records)
+                if high > low:
+                    ax.errorbar(p.latency_ms, p.top1 * 100, xerr=[[p.latency_ms - low], [high - p.latency_ms]],
+                                fmt="none", ecolor=colors[p.runtime], elinewidth=1, capsize=2, zorder=2)
                 ax.scatter(p.latency_ms, p.top1 * 100, color=colors[p.runtime], marker=MARKERS[k % len(MARKERS)],
                            s=36, zorder=3, label=f"{p.runtime}" + (f" ({run_name})" if len(series) > 1 else ""))
                 ax.annotate(p.stage.split("-", 1)[-1], (p.latency_ms, p.top1 * 100), fontsize=7,

@@ -173,6 +173,9 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     t = cfg.target
     if t.latency_speedup is not None:
         extra["target_met"] = all(step.get("target_met", True) for step in steps)
+        reasons = [step["target_reason"] for step in steps if step.get("target_reason")]
+        if reasons:  # e.g. an unstable measurement: the target is not claimed on it
+            extra["target_reason"] = reasons[-1]
     elif t.macs_speedup is not None:
         extra["target_met"] = abs(extra["macs_speedup"] / t.macs_speedup - 1) <= cfg.tolerance
     elif t.params_ratio is not None:

@@ -1,0 +1,136 @@
+"""Latency records for one or several models, timed together in interleaved rounds on each runtime.
+
+Models whose graphs are identical (same fingerprint, see `toolkit.measure.graph`) are timed once: the
+others get a copy of that record marked `same_graph_as`, so identical networks can never look different.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from toolkit.artifacts import Model, ModelArtifact, model_format
+from toolkit.measure.graph import graph_hash
+from toolkit.measure.rounds import ROUNDS, cpu_sampler, time_rounds
+from toolkit.registry import ONNX
+from toolkit.runtimes import get_runtime
+from toolkit.specs import MeasureSpec
+
+MATCH_KEYS = ("runtime", "batch_size", "graph_hash", "threads", "precision", "format")
+
+
+@dataclass
+class Candidate:
+    """One model to time: a key (the stage label), the model, and its ONNX export where there is one."""
+
+    key: str
+    model: Model
+    onnx_model: ModelArtifact | None = None
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _open(runtime, cand: Candidate, spec: MeasureSpec) -> tuple[Any, Model | None, str | None, str | None]:
+    """(session, model it runs, skip reason, failure reason) of a candidate on a runtime."""
+    reason = runtime.unavailable()
+    target: Model | None = cand.model
+    if reason is None and model_format(cand.model) not in runtime.formats:
+        target = cand.onnx_model if (cand.onnx_model is not None and ONNX in runtime.formats) else None
+        if target is None:
+            reason = (f"{runtime.name} runs {'/'.join(sorted(runtime.formats))} models; "
+                      f"this one is {model_format(cand.model)}")
+    if reason is not None:
+        return None, None, reason, None
+    try:
+        return runtime.load(target, spec.threads), target, None, None
+    except Exception as exc:  # noqa: BLE001 - one runtime failing must not stop the others
+        return None, None, None, _error(exc)
+
+
+def _sampler(session, images):
+    if getattr(session, "gpu_timing", False):  # CUDA events around device-resident inference
+        return (lambda n: session.time_ms(images, n)), "cuda-events"
+    return cpu_sampler(lambda: session.predict(images), session.sync), "perf_counter"
+
+
+def _matches(rec: dict[str, Any], want: dict[str, Any]) -> bool:
+    return rec.get("status") == "ok" and all(rec.get(k) == want[k] for k in MATCH_KEYS)
+
+
+def latency_records(candidates: list[Candidate], data, spec: MeasureSpec,
+                    earlier: list[tuple[str, dict[str, Any]]] | None = None,
+                    rounds: int = ROUNDS, dedupe: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Per candidate key, one record per runtime in `spec` and batch size: status ok/skipped/failed.
+
+    `earlier` is (label, record) of models already measured on this machine with these settings: a
+    candidate whose graph matches one of them reuses that record (`same_graph_as`, `reused: true`).
+    `dedupe=False` times identical graphs separately (benchmarks that test the intervals alone).
+    """
+    out: dict[str, list[dict[str, Any]]] = {c.key: [] for c in candidates}
+    hashes: dict[tuple[str, str], str | None] = {}
+    for runtime_name in spec.runtimes:
+        runtime = get_runtime(runtime_name)
+        base = {"runtime": runtime_name, "device": runtime.device}
+        opened = {}
+        for cand in candidates:
+            session, target, skip, fail = _open(runtime, cand, spec)
+            if session is None:
+                status, why = ("skipped", skip) if skip else ("failed", fail)
+                out[cand.key] += [{**base, "batch_size": bs, "status": status, "reason": why}
+                                  for bs in spec.batch_sizes]
+                continue
+            fmt = model_format(target)
+            if (cand.key, fmt) not in hashes:
+                hashes[(cand.key, fmt)] = graph_hash(target)
+            opened[cand.key] = (session, target, hashes[(cand.key, fmt)])
+        for bs in spec.batch_sizes:
+            for key, rec in _batch_records(opened, base, bs, data, spec, earlier, rounds, dedupe).items():
+                out[key].append(rec)
+    return out
+
+
+def _batch_records(opened: dict[str, tuple], base: dict[str, Any], bs: int, data, spec: MeasureSpec,
+                   earlier: list[tuple[str, dict[str, Any]]] | None, rounds: int, dedupe: bool
+                   ) -> dict[str, dict[str, Any]]:
+    """One runtime, one batch size: time the distinct graphs together; copy the rest from their twin."""
+    images = data.example_input(bs).numpy()
+    samplers, timers, heads, copies = {}, {}, {}, {}
+    for key, (session, target, ghash) in opened.items():
+        try:  # one call first: a failure stays this model's, and lazy runtimes settle their threads
+            sampler, timers[key] = _sampler(session, images)
+            sampler(1)
+        except Exception as exc:  # noqa: BLE001
+            sampler, failure = None, _error(exc)
+        head = {**base, "batch_size": bs, "precision": session.precision, "format": model_format(target),
+                "threads": session.threads, "graph_hash": ghash}
+        heads[key] = head
+        if sampler is None:
+            copies[key] = (None, ("", {**head, "status": "failed", "reason": failure}))
+            continue
+        twin = next((k for k in samplers if dedupe and ghash and heads[k]["graph_hash"] == ghash
+                     and heads[k]["threads"] == head["threads"]), None)
+        prior = next(((label, rec) for label, rec in earlier or [] if ghash and _matches(rec, head)), None)
+        if twin is not None:
+            copies[key] = (twin, None)
+        elif prior is not None:
+            copies[key] = (None, prior)
+        else:
+            samplers[key] = sampler
+    timed = time_rounds(samplers, spec, rounds, timer=next(iter(timers.values()), "perf_counter"))
+    out = {}
+    for key in opened:
+        twin = key if key in timed else copies[key][0]
+        if twin is not None:
+            rec = {**heads[twin], "status": "ok", **timed[twin], **heads[key]}
+            rec["throughput_ips"] = round(bs * 1000.0 / rec["p50_ms"], 2) if rec["p50_ms"] else None
+            if twin != key:
+                rec["same_graph_as"] = twin
+        else:
+            label, prior = copies[key][1]
+            rec = {**prior, **heads[key]}
+            if label:
+                rec.update(same_graph_as=label, reused=True)
+        out[key] = rec
+    return out
