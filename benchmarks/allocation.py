@@ -39,8 +39,8 @@ def overrides(mode: str, target: float, runtime: str, batch: int, work: Path) ->
                          "stages.1.prune.round_to=null", "measure.min_iters=3", "measure.warmup_s=0",
                          "measure.min_time_s=0", "measure.batch_sizes=[1]"]
     if mode == "quick":
-        return common + ["data.limit_train=10000", "data.limit_val=2000", "stages.0.train.epochs=10",
-                         "stages.2.distill.epochs=3", "measure.min_iters=20", "measure.min_time_s=0.3",
+        return common + ["data.limit_train=5000", "data.limit_val=1000", "stages.0.train.epochs=6",
+                         "stages.2.distill.epochs=2", "measure.min_iters=20", "measure.min_time_s=0.3",
                          "measure.warmup_s=0.1"]
     return common
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10k train images, short budgets")
+    parser.add_argument("--quick", action="store_true", help="5k train images, short budgets")
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data, for tests")
     parser.add_argument("--target", type=float, default=1.5, help="measured latency speedup")
     parser.add_argument("--runtime", default="openvino-cpu")
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["stages"] = raw["stages"][:3]  # train, prune, distill: quantization is not compared here
     recipe = parse_recipe(raw, base_dir=REPO / "recipes")
     uniform = run_recipe(recipe)
-    samples = 64 if mode == "smoke" else 2000
+    samples = 64 if mode == "smoke" else 1000
     path, analysis = analyze_recipe(recipe, samples=samples, rounds=1 if mode == "smoke" else 5,
                                     command="benchmarks/allocation.py (analyze_recipe)", log=print)
     second = sensitivity_recipe(recipe, uniform, mode)

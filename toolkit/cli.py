@@ -245,13 +245,21 @@ def analyze(recipe: Path, point: str | None, runtime: str | None, batch_size: in
     loaded = load_recipe(recipe, list(overrides))
     path, result = analyze_recipe(loaded, at=point, runtime=runtime, batch_size=batch_size, samples=samples,
                                   rounds=rounds, int8=not no_int8, fresh=fresh,
-                                  command=" ".join(["compress", *sys.argv[1:]]), log=click.echo)
+                                  command=_analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8,
+                                                           overrides), log=click.echo)
     click.echo("\n".join(summary_lines(result)))
     click.echo(f"analysis: {path} (chart: {path.with_suffix('.svg').name}, {path.with_suffix('.png').name})")
     if (loaded.run_dir / "run.json").is_file():
         from toolkit.report import write_report
 
         click.echo(f"report: {write_report([loaded.run_dir], loaded.run_dir / 'report.html')}")
+
+
+def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8, overrides) -> str:
+    """The analyze command line as given (recorded in the analysis JSON)."""
+    options = {"--at": point, "--runtime": runtime, "--batch-size": batch_size, "--samples": samples, "--rounds": rounds}
+    parts = ["compress", "analyze", str(recipe)] + [f"{k} {v}" for k, v in options.items() if v is not None]
+    return " ".join(parts + (["--no-int8"] if no_int8 else []) + [f"--set {o}" for o in overrides])
 
 
 @main.command()

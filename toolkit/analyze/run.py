@@ -50,9 +50,11 @@ def _prune_settings(recipe: Recipe, data, seed: int):
 
 
 def target_of(recipe: Recipe, runtime: str | None, batch_size: int | None) -> tuple[str, int]:
-    """The runtime and batch size to time on: given, else the prune stage's latency target, else measure's first."""
+    """The runtime and batch size to time on: given, else the prune stage's (with a latency target or sensitivity
+    allocation), else the recipe's first measured runtime and batch size."""
     prune = next((s for s in recipe.stages if s.stage_type == "prune"), None)
-    t = prune.target if prune is not None and prune.target.latency_speedup is not None else None
+    uses_target = prune is not None and (prune.target.latency_speedup is not None or prune.allocation == "sensitivity")
+    t = prune.target if uses_target else None
     return (runtime or (t.runtime if t else recipe.measure.runtimes[0]),
             batch_size or (t.batch_size if t else recipe.measure.batch_sizes[0]))
 
