@@ -267,6 +267,46 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
 
 
 @main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--at", "point", default=None, help="stage whose model to analyze (default: the trained baseline)")
+@click.option("--runtime", default=None, help="runtime to time on (default: the prune target's, else measure's first)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="batch size to time at")
+@click.option("--samples", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="validation images for top-1 (the first N)")
+@click.option("--rounds", type=click.IntRange(min=1, max=50), default=5, show_default=True,
+              help="timing rounds (each variant right after the unpruned model)")
+@click.option("--no-int8", is_flag=True, help="pruning only: skip the per-layer INT8 ranking")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a recipe field")
+@click.option("--fresh", is_flag=True, help="ignore a cached or partial analysis")
+@guarded
+def analyze(recipe: Path, point: str | None, runtime: str | None, batch_size: int | None, samples: int,
+            rounds: int, no_int8: bool, overrides: tuple[str, ...], fresh: bool) -> None:
+    """Sensitivity analysis: per prunable group and per quantizable layer, accuracy lost vs latency saved."""
+    from toolkit.analyze.report_text import summary_lines
+    from toolkit.analyze.run import analyze_recipe
+    from toolkit.recipe import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    path, result = analyze_recipe(loaded, at=point, runtime=runtime, batch_size=batch_size, samples=samples,
+                                  rounds=rounds, int8=not no_int8, fresh=fresh,
+                                  command=_analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8,
+                                                           overrides), log=click.echo)
+    click.echo("\n".join(summary_lines(result)))
+    click.echo(f"analysis: {path} (chart: {path.with_suffix('.svg').name}, {path.with_suffix('.png').name})")
+    if (loaded.run_dir / "run.json").is_file():
+        from toolkit.report import write_report
+
+        click.echo(f"report: {write_report([loaded.run_dir], loaded.run_dir / 'report.html')}")
+
+
+def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8, overrides) -> str:
+    """The analyze command line as given (recorded in the analysis JSON)."""
+    options = {"--at": point, "--runtime": runtime, "--batch-size": batch_size, "--samples": samples, "--rounds": rounds}
+    parts = ["compress", "analyze", str(recipe)] + [f"{k} {v}" for k, v in options.items() if v is not None]
+    return " ".join(parts + (["--no-int8"] if no_int8 else []) + [f"--set {o}" for o in overrides])
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON schema of recipe files (for editor completion)."""
     from toolkit.recipe import recipe_json_schema

@@ -9,6 +9,7 @@ from toolkit.measure.system import noise_warning
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
+from toolkit.report.sensitivity import sensitivity_section
 
 
 def _human(n: float | None, unit: str = "") -> str:
@@ -96,7 +97,8 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "noise_warning": noise_warning([r for s in run.stages for _, _, r in s.latency_records()]),
             "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
-            "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget}
+            "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
+            "sensitivity": sensitivity_section(run)}
 
 
 def device_charts(runs: list[RunView]) -> list[dict[str, str]]:

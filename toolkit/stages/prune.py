@@ -55,6 +55,23 @@ class Sparsity(StrictModel):
     lr: float = Field(0.01, gt=0.0)
 
 
+class SensitivityOptions(StrictModel):
+    """allocation: sensitivity: the analysis the per-group ratios are chosen from (see `compress analyze`)."""
+
+    samples: int = Field(2000, ge=1, description="validation images for top-1 (the first N)")
+    ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1,
+                                description="each group is pruned alone at these ratios")
+    rounds: int = Field(5, ge=1, le=50, description="timing rounds of the analysis")
+    check_rounds: int = Field(3, ge=1, le=50, description="timing rounds when checking an allocation")
+
+    @field_validator("ratios")
+    @classmethod
+    def _valid_ratios(cls, value: list[float]) -> list[float]:
+        if any(not 0 < r < 1 for r in value):
+            raise ValueError("ratios must be between 0 and 1 (exclusive)")
+        return sorted(set(value))
+
+
 class Prune(StageConfig):
     """Remove whole channels with Torch-Pruning's dependency graph (coupled layers stay consistent)."""
 
@@ -71,8 +88,32 @@ class Prune(StageConfig):
     taylor_batches: int = Field(4, ge=1, le=1000, description="taylor: calibration batches for gradients")
     sparsity: Sparsity = Field(default_factory=Sparsity)
     tolerance: float = Field(0.05, gt=0.0, lt=0.5, description="relative tolerance of searched targets")
+    allocation: Literal["uniform", "sensitivity"] = Field(
+        "uniform", description="uniform: one ratio for every group; sensitivity: per-group ratios from a "
+                               "sensitivity analysis, least predicted accuracy loss for the target (NetAdapt-style)")
+    sensitivity: SensitivityOptions = Field(default_factory=SensitivityOptions,
+                                            description="allocation: sensitivity only")
 
     model_config = {**StageConfig.model_config, "populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _sensitivity_allocation(self) -> Prune:
+        if self.allocation == "sensitivity":
+            if self.target.ratio is not None:
+                raise ValueError("allocation: sensitivity needs a macs_speedup, params_ratio or latency_speedup "
+                                 "target (a ratio target is the same ratio for every group: uniform)")
+            if self.steps != 1 or self.global_pruning:
+                raise ValueError("allocation: sensitivity prunes in one step with per-group ratios: set steps: 1 "
+                                 "and global: false")
+        return self
+
+    def key_dict(self) -> dict[str, Any]:
+        """Uniform allocation keeps the keys it had before allocation existed (caches stay valid)."""
+        out = super().key_dict()
+        if self.allocation == "uniform":
+            out.pop("allocation", None)
+            out.pop("sensitivity", None)
+        return out
 
     def trains(self) -> bool:
         """Fine-tuning steps and sparsity training are training."""
@@ -119,6 +160,10 @@ def _step_goal(cfg: Prune, step: int) -> float:
 def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
                 step: int, ctx: StageContext) -> dict[str, Any]:
     t = cfg.target
+    if cfg.allocation == "sensitivity":
+        from toolkit.pruning.sensitivity_step import sensitivity_step
+
+        return sensitivity_step(model, cfg, plan, example, base, ctx)
     if t.latency_speedup is not None:
         from toolkit.pruning.latency import latency_step
 

@@ -1,0 +1,89 @@
+"""Paired latency: time a model and a changed copy back to back, in rounds, so drift cancels out."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit.errors import ToolkitError
+from toolkit.measure.latency import time_calls
+from toolkit.specs import MeasureSpec
+
+# Short timings: many variants are compared, and pairing plus rounds (not long runs) beat the noise.
+PAIR_TIMING = MeasureSpec(warmup_s=0.05, min_iters=20, min_time_s=0.1, max_time_s=5.0)
+
+
+@contextlib.contextmanager
+def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, threads: int | None = None
+                    ) -> Iterator[Callable[[nn.Module], Callable[[], Any]]]:
+    """Yield `load(model) -> call`: a no-argument inference call of the model on a runtime at a batch size.
+
+    Models are exported to ONNX (in a temporary folder kept open for the block) where the runtime needs it.
+    Raises ToolkitError when the runtime is unavailable here or runs neither torch nor ONNX models.
+    """
+    from toolkit.artifacts import ModelArtifact
+    from toolkit.onnxutil import export_onnx
+    from toolkit.registry import ONNX, TORCH
+    from toolkit.runtimes import get_runtime
+
+    runtime = get_runtime(runtime_name)
+    reason = runtime.unavailable()
+    if reason:
+        raise ToolkitError(f"runtime {runtime_name} cannot run here: {reason}")
+    if TORCH not in runtime.formats and ONNX not in runtime.formats:
+        raise ToolkitError(f"runtime {runtime_name} runs neither torch nor ONNX models")
+    images = example[:1].repeat(batch_size, 1, 1, 1).numpy()
+    with tempfile.TemporaryDirectory(prefix="paired-") as tmp:
+        count = 0
+
+        def load(model: nn.Module) -> Callable[[], Any]:
+            nonlocal count
+            if TORCH in runtime.formats:
+                session = runtime.load(model, threads)
+            else:
+                count += 1
+                path = Path(tmp) / f"variant{count}.onnx"
+                export_onnx(model, path, example)
+                session = runtime.load(ModelArtifact(ONNX, path), threads)
+
+            def call() -> None:
+                session.predict(images)
+                session.sync()
+
+            return call
+
+        yield load
+
+
+def paired_round(base: Callable[[], Any], variants: dict[str, Callable[[], Any]],
+                 timing: MeasureSpec = PAIR_TIMING) -> dict[str, list[float]]:
+    """One round: for each variant, p50 of the base then p50 of the variant (ms); {id: [base_ms, variant_ms]}."""
+    out = {}
+    for vid, call in variants.items():
+        base_ms = time_calls(base, timing)["p50_ms"]
+        out[vid] = [base_ms, time_calls(call, timing)["p50_ms"]]
+    return out
+
+
+def summarize_rounds(rounds: list[dict[str, list[float]]]) -> tuple[float, dict[str, dict[str, float]]]:
+    """Median base latency and, per variant, the median of (base - variant) over rounds and its spread.
+
+    `spread_ms` is the median absolute deviation of the per-round savings: a saving smaller than about
+    twice it is inside the measurement noise.
+    """
+    base = [pair[0] for r in rounds for pair in r.values()]
+    out = {}
+    for vid in {v for r in rounds for v in r}:
+        deltas = np.asarray([r[vid][0] - r[vid][1] for r in rounds if vid in r])
+        median = float(np.median(deltas))
+        out[vid] = {"saved_ms": round(median, 5), "spread_ms": round(float(np.median(np.abs(deltas - median))), 5),
+                    "variant_ms": round(float(np.median([r[vid][1] for r in rounds if vid in r])), 5),
+                    "rounds": len(deltas)}
+    return (round(float(np.median(base)), 5) if base else float("nan")), out

@@ -1,0 +1,42 @@
+"""The report's sensitivity section: the analysis chart and tables, and sensitivity-allocated prune stages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolkit.fsutil import read_json
+from toolkit.report.collect import RunView
+
+
+def _analyses(run: RunView) -> list[dict[str, Any]]:
+    from toolkit.analyze.chart import chart_uri, top_tables
+
+    out = []
+    for path in sorted((run.path / "analysis").glob("sensitivity-*.json")):
+        try:
+            result = read_json(path)
+        except ValueError:
+            continue
+        if not isinstance(result, dict) or not result.get("complete") or "pruning" not in result:
+            continue
+        out.append({"file": path.name, "result": result, "svg": chart_uri(result), "top": top_tables(result)})
+    return out
+
+
+def _allocations(run: RunView) -> list[dict[str, Any]]:
+    out = []
+    for stage in run.stages:
+        extra = stage.metrics.get("extra") or {}
+        for step in extra.get("steps") or []:
+            alloc = step.get("allocation") if isinstance(step, dict) else None
+            if alloc:
+                rows = [{"root": root, "ratio": ratio, "channels": (alloc.get("channels") or {}).get(root)}
+                        for root, ratio in sorted(alloc.get("ratios", {}).items(), key=lambda kv: -kv[1])]
+                out.append({"label": stage.label, "alloc": alloc, "rows": rows, "target_met": extra.get("target_met"),
+                            "top1": stage.top1})
+    return out
+
+
+def sensitivity_section(run: RunView) -> dict[str, Any]:
+    """{analyses: [...], allocations: [...]} for templates/sensitivity.html.j2 (empty lists: nothing shown)."""
+    return {"analyses": _analyses(run), "allocations": _allocations(run)}
