@@ -96,3 +96,16 @@ def test_qdq_on_a_layer_meant_to_stay_float_is_found(tmp_path):
     assert rules(path, ["relu"]) == []  # relu's input is the float Conv output
     text = format_findings(summarize(check_placement(path, ["conv"])), "m.onnx")
     assert "qdq_on_float_layer: Conv 'conv'" in text
+
+
+def test_inspect_model_onnx_prints_the_findings_and_exits_1(tmp_path):
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    bad = CliRunner().invoke(main, ["inspect", "--model", str(block(tmp_path, qdq_before_relu=True))])
+    assert bad.exit_code == 1 and "qdq_before_activation: Relu 'relu'" in bad.output
+    good = CliRunner().invoke(main, ["inspect", "--model", str(block(tmp_path)), "--json"])
+    assert good.exit_code == 0 and '"ok": true' in good.output
+    missing = CliRunner().invoke(main, ["inspect", "--model", str(tmp_path / "none.onnx")])
+    assert missing.exit_code != 0 and "is not a file" in missing.output

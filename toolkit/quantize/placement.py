@@ -7,6 +7,8 @@ recommendations), which NVIDIA's ModelOpt ONNX quantizer follows:
   residual Add fused into it) and the activation that consumes it stops TensorRT fusing the activation.
 - `residual_add_both_quantized`: an Add fed by a Conv/Gemm (its fusible branch) with both inputs quantized;
   TensorRT fuses the Add into the Conv only when the Conv branch carries no Q/DQ (quantize the other one).
+  Both rules count a Q/DQ only where it exists for that one consumer: a quantized tensor that another
+  quantized consumer also reads (x in x * HardSigmoid(x), a block input that feeds a Conv) is needed.
 - `weight_not_per_channel`: a weight DequantizeLinear that is per-tensor, or per-channel on an axis that is
   not the layer's output-channel axis (0 for Conv and for Gemm with transB, 1 otherwise).
 - `nonzero_zero_point`: TensorRT supports symmetric quantization only (zero point 0, int8).
@@ -63,6 +65,13 @@ def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> l
     def array(name: str):
         return numpy_helper.to_array(inits[name]) if name in inits else None
 
+    def only_for(tensor: str, node) -> bool:
+        """True when Q/DQ(x) = tensor exists only for `node`: x feeds just the Q, the DQ feeds just `node`.
+        (Otherwise another consumer needs the quantized tensor, e.g. the Mul of x * HardSigmoid(x).)"""
+        dq = producer[tensor]
+        source = producer[dq.input[0]].input[0]
+        return len(consumers[source]) == 1 and all(c is node for c in consumers[tensor])
+
     def dequantized_source(tensor: str):
         """For tensor = DQ(Q(x)) return (x's producer or None, x); else None."""
         dq = producer.get(tensor)
@@ -81,13 +90,15 @@ def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> l
     for node in graph.node:
         if node.op_type in ACTIVATIONS and node.input:
             source = dequantized_source(node.input[0])
-            if source and source[0] is not None and source[0].op_type in (*LAYERS, "Add", "BatchNormalization"):
+            if source and source[0] is not None and source[0].op_type in (*LAYERS, "Add", "BatchNormalization") \
+                    and only_for(node.input[0], node):
                 add("qdq_before_activation", node, f"Q/DQ between {source[0].op_type} '{source[0].name}' and "
                                                    f"this {node.op_type}: the activation cannot fuse")
         if node.op_type == "Add" and len(node.input) == 2:
             sources = [dequantized_source(t) for t in node.input]
             if all(s is not None and s[1] not in inits for s in sources):
-                layers = [s[0] for s in sources if s[0] is not None and s[0].op_type in LAYERS]
+                layers = [s[0] for t, s in zip(node.input, sources)
+                          if s[0] is not None and s[0].op_type in LAYERS and only_for(t, node)]
                 if layers:
                     add("residual_add_both_quantized", node, f"both inputs quantized, one from {layers[0].op_type} "
                                                              f"'{layers[0].name}': the Add cannot fuse into it")
@@ -141,3 +152,28 @@ def log_placement(model_file: Path, float_nodes: list[str], log) -> dict[str, An
         if count:
             log.warning(f"Q/DQ placement: {count} x {rule} (TensorRT cannot fuse there; see extra.placement)")
     return summary
+
+
+def inspect_file(path: Path, as_json: bool, echo) -> int:
+    """`compress inspect --model FILE.onnx`: print the placement findings; exit code 1 when any, else 0."""
+    import json
+
+    import onnx
+
+    from toolkit.errors import UserInputError
+
+    if not path.is_file():
+        raise UserInputError(f"--model: {path} is not a file")
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error with its path
+        raise UserInputError(f"--model: {path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    summary = summarize(check_placement(path))
+    summary["qdq_nodes"] = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
+    if as_json:
+        echo(json.dumps(summary, indent=2))
+    elif not summary["qdq_nodes"]:
+        echo(f"{path}: no Q/DQ nodes (a float model): nothing to check")
+    else:
+        echo(format_findings(summary, f"{path} ({summary['qdq_nodes']} Q/DQ nodes)"))
+    return 0 if summary["ok"] else 1
