@@ -7,9 +7,11 @@ generic quantizer does not. It calibrates through ONNX Runtime (CPU execution pr
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import struct
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from toolkit.errors import UserInputError
@@ -20,6 +22,43 @@ from toolkit.quantize.ptq import BatchReader, Calibrated, _quiet
 # with symmetric activations ORT's MinMax, which ModelOpt runs for "max", is max calibration).
 METHODS = {"minmax": "max", "entropy": "entropy"}
 CACHE_HEADER = "TRT-8501-EntropyCalibration2"  # TensorRT's calibration-cache format, which ModelOpt reads
+
+
+# What modelopt.onnx.quantization.ort_patching.patch_ort_modules replaces on ONNX Runtime's classes, for good.
+_ORT_PATCHED = {
+    "calibrate": {"MinMaxCalibrater": ("augment_graph", "collect_data", "compute_data", "merge_range"),
+                  "HistogramCalibrater": ("augment_graph", "collect_data"),
+                  "HistogramCollector": ("collect", "collect_value", "collect_absolute_value"),
+                  "CalibraterBase": ("__init__", "create_inference_session", "select_tensors_to_calibrate")},
+    "qdq_quantizer": {"QDQQuantizer": ("check_opset_version",)},
+    "base_quantizer": {"BaseQuantizer": ("adjust_tensor_ranges",)},
+}
+
+
+@contextlib.contextmanager
+def ort_patches_undone() -> Iterator[None]:
+    """Undo, on exit, ModelOpt's monkey-patching of ONNX Runtime's quantizer classes.
+
+    ModelOpt patches ORT's calibrators process-wide when it quantizes; left in place, a later `cpu`-scheme
+    quantize_static in the same process runs ModelOpt's calibrators and fails or differs.
+    """
+    import importlib
+
+    saved = []
+    for module_name, classes in _ORT_PATCHED.items():
+        module = importlib.import_module(f"onnxruntime.quantization.{module_name}")
+        saved.append((module, "create_calibrator", vars(module).get("create_calibrator")))
+        for class_name, names in classes.items():
+            cls = getattr(module, class_name)
+            saved += [(cls, name, vars(cls).get(name)) for name in names]
+    try:
+        yield
+    finally:
+        for owner, name, original in saved:
+            if original is not None:
+                setattr(owner, name, original)
+            elif name in vars(owner):
+                delattr(owner, name)
 
 
 def modelopt_version() -> str | None:
@@ -95,7 +134,7 @@ def quantize_modelopt(prep: Path, out: Path, *, method: str, reader: BatchReader
         source = Path(work) / "model.onnx"
         shutil.copyfile(prep, source)
         result = Path(work) / "model.int8.onnx"
-        with _quiet():
+        with _quiet(), ort_patches_undone():
             modelopt_quantize(str(source), quantize_mode="int8", calibration_data_reader=reader,
                               calibration_method="max" if hit else METHODS[method],
                               calibration_cache_path=str(cache_file) if hit else None, calibration_eps=["cpu"],

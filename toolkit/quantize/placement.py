@@ -62,8 +62,20 @@ def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> l
         for name in node.input:
             consumers[name].append(node)
 
+    constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
+                 if a.name == "value"}  # torch exports Q/DQ scales and zero points as Constant nodes
+
     def array(name: str):
-        return numpy_helper.to_array(inits[name]) if name in inits else None
+        tensor = inits.get(name) or constants.get(name)
+        return numpy_helper.to_array(tensor) if tensor is not None else None
+
+    def weight_of(dq):
+        """The weight a DequantizeLinear makes: int8 initializer (PTQ) or Q of a float initializer (QAT)."""
+        if dq.input[0] in inits:
+            return array(dq.input[0])
+        q = producer.get(dq.input[0])
+        return array(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in inits \
+            else None
 
     def only_for(tensor: str, node) -> bool:
         """True when Q/DQ(x) = tensor exists only for `node`: x feeds just the Q, the DQ feeds just `node`.
@@ -110,10 +122,10 @@ def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> l
                                                 f"TensorRT takes symmetric int8 only")
         if node.op_type in LAYERS and len(node.input) > 1:
             dq = producer.get(node.input[1])
-            if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in inits:
+            weight = weight_of(dq) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if weight is not None:
                 scale, axis = array(dq.input[1]), _attr(dq, "axis", 1)
                 want = _output_channel_axis(node)
-                weight = array(dq.input[0])
                 channels = weight.shape[want] if weight is not None and weight.ndim > want else None
                 if scale is None or scale.size <= 1 and (channels or 0) > 1:
                     add("weight_not_per_channel", node, "per-tensor weight scale (TensorRT's int8 kernels "
