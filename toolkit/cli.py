@@ -162,7 +162,8 @@ def stages(markdown: bool) -> None:
 
 @main.command()
 @click.argument("recipe", required=False, type=click.Path(path_type=Path))
-@click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18")
+@click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18; or a Q/DQ FILE.onnx to "
+                                     "check its placement for TensorRT")
 @click.option("--input-size", type=int, default=None, help="--model: input image size (default 224; 32 with "
                                                            "--small-input); a recipe uses its data's")
 @click.option("--num-classes", type=int, default=1000, show_default=True, help="--model: classifier outputs")
@@ -172,7 +173,8 @@ def stages(markdown: bool) -> None:
 @guarded
 def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_classes: int, small_input: bool,
             ignore: tuple[str, ...], as_json: bool) -> None:
-    """Pre-flight a model for pruning: groups, kept layers, blocking operations, a test prune and export."""
+    """Pre-flight a model for pruning (groups, kept layers, a test prune and export), or check the Q/DQ placement of
+    an int8 ONNX file for TensorRT (exit 1 when a fusion rule is broken)."""
     import torch
 
     from toolkit.errors import UserInputError
@@ -182,6 +184,10 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
 
     if (recipe is None) == (arch is None):
         raise UserInputError("give a recipe or --model NAME (one of them)")
+    if arch is not None and arch.lower().endswith(".onnx"):  # a Q/DQ file: TensorRT placement check
+        from toolkit.quantize.placement import inspect_file
+
+        sys.exit(inspect_file(Path(arch), as_json, click.echo))
     ignored = list(ignore)
     if recipe is not None:
         from toolkit.data import build_data

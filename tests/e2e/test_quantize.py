@@ -73,9 +73,10 @@ def test_a_rerun_hits_the_calibration_cache_without_calibrating(tiny, tmp_path, 
     monkeypatch.setattr(ort_quantize, "create_calibrator", no_calibration)
     again = run(raw, fresh=True).stages[-1].metrics["extra"]["calibration"]
     assert again["cache_hit"] and again["batches_read"] == 0
-    cpu_then_trt = run(quant_recipe(tiny, tmp_path, {"calibration": {"samples": 64}, "scheme": "tensorrt"}),
+    cpu_then_trt = run(quant_recipe(tiny, tmp_path, {"calibration": {"samples": 64}, "scheme": "tensorrt",
+                                                     "backend": "onnxruntime"}),
                        fresh=True).stages[-1].metrics["extra"]["calibration"]
-    assert cpu_then_trt["cache_hit"]  # a second scheme of the same model reuses the ranges
+    assert cpu_then_trt["cache_hit"]  # a second scheme of the same model reuses ORT's ranges
 
 
 class Plant(StageConfig):
@@ -153,3 +154,13 @@ def test_export_stage_has_parity_dynamic_batch_and_openvino_runs_both_files(tiny
         ov = [r for r in metrics["latency"] if r["runtime"] == "openvino-cpu"]
         assert ov and all(r["status"] == "ok" and r["precision"] == precision for r in ov)
     assert quant["model"]["macs"] == export["model"]["macs"]
+
+
+def test_accuracy_gate_with_modelopt_keeps_the_planted_layer_in_float_without_qdq(planted):
+    raw = planted(max_accuracy_drop=2.0, max_float_layers=3, scheme="tensorrt")
+    raw["model"]["kwargs"] = {"width": 16}  # ModelOpt leaves 8-channel convs in float (TensorRT runs them no faster)
+    extra = run(raw).stages[-1].metrics["extra"]
+    assert extra["quantizer"]["backend"] == "modelopt" and extra["quantizer"]["version"]
+    assert extra["int8_top1_before_fallback"] < extra["fp32_top1"] - 0.1
+    assert [k["node"] for k in extra["kept_float"]][:1] == ["/conv2/Conv"] and extra["bound_met"]
+    assert extra["placement"]["ok"] and extra["placement"]["counts"]["qdq_on_float_layer"] == 0

@@ -41,6 +41,10 @@ class BatchReader:
         self.reads += 1
         return {self.input_name: batch.numpy().astype(np.float32)}
 
+    def get_first(self) -> dict[str, np.ndarray]:
+        """The first batch, without advancing (ModelOpt probes the model with it); not counted as a read."""
+        return {self.input_name: self.batches[0].numpy().astype(np.float32)}
+
     def rewind(self) -> None:
         """Start again from the first batch."""
         self._next = 0

@@ -60,7 +60,13 @@ def run_qat(model: nn.Module, cfg, ctx: StageContext, scheme: str, why: str) -> 
     facts["max_abs_diff_vs_fake_quant"] = float(np.abs(session.predict(example.numpy()) - reference).max())
     extra: dict[str, Any] = {"scheme": scheme, "scheme_reason": why, "qat": history, "export": facts,
                              "teacher": None if ref is None else (ref if ref != "__default__" else "default"),
-                             "qdq": qdq_summary(out), "kept_float": []}
+                             "qdq": qdq_summary(out), "kept_float": [],
+                             "quantizer": {"backend": "torch.ao", "package": "torch", "version": torch.__version__,
+                                           "why": "QAT: torch.ao fake-quant (FX), exported as Q/DQ"}}
+    if scheme == "tensorrt":
+        from toolkit.quantize.placement import log_placement
+
+        extra["placement"] = log_placement(out, [], ctx.log)
     ctx.log.info(f"QAT int8 exported ({scheme}); max |onnx - fake-quant torch| "
                  f"{facts['max_abs_diff_vs_fake_quant']:.2e}")
     return StageResult(ModelArtifact(ONNX_INT8, out), extra)

@@ -11,8 +11,9 @@ from torch import nn
 from toolkit.artifacts import Model, ModelArtifact
 from toolkit.context import StageContext, StageResult
 from toolkit.measure.accuracy import evaluate
+from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
-from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary, quantize
+from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
 from toolkit.runtimes import get_runtime
@@ -46,6 +47,8 @@ class Quantize(StageConfig):
     scheme: Literal["auto", "tensorrt", "cpu"] = Field(
         "auto", description="tensorrt: symmetric int8, zero points 0; cpu: uint8 activations, int8 weights; "
                             "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime)")
+    backend: Literal["auto", "modelopt", "onnxruntime"] = Field(
+        "auto", description="auto: NVIDIA ModelOpt for tensorrt (TensorRT's Q/DQ placement), ONNX Runtime for cpu")
     calibration: Calibration = Field(default_factory=Calibration)
     per_channel: bool = Field(True, description="per-channel weight scales")
     exclude: list[str] = Field(default_factory=list, description="ONNX node names kept in float")
@@ -74,6 +77,10 @@ class Quantize(StageConfig):
         if self.qat is not None and current != TORCH:
             return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
                             f"put quantize before export or drop qat")]
+        if self.scheme == "tensorrt" and self.backend != "onnxruntime" and self.qat is None and \
+                self.calibration.method == "percentile":
+            return [("calibration.method", "ModelOpt's INT8 PTQ (the tensorrt scheme's quantizer) offers minmax "
+                                           "and entropy, not percentile; or set backend: onnxruntime")]
         ref = self.qat.teacher if self.qat is not None else None
         names = [n for n, _, _ in earlier]
         if isinstance(ref, int) and not 0 <= ref < len(earlier):
@@ -121,22 +128,25 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     prep = ctx.stage_dir / "model.prep.onnx"
     preprocess(fp32, prep)
     calib = cfg.calibration
+    backend = choose_backend(cfg.backend, scheme, calib.method, cfg.per_channel)
     settings = {"method": calib.method, "samples": calib.samples, "percentile": calib.percentile,
                 "batch_size": calib.batch_size, "seed": ctx.seed}
+    if backend.name == "modelopt":  # its cached scales cover only the nodes it quantized
+        settings.update(backend="modelopt", exclude=sorted(cfg.exclude))
     cache_dir = Path(cfg.cache_dir) if ctx.cache_ok else ctx.stage_dir  # unkeyable inputs: a private cache
-    cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}.json"
+    cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}{cache_suffix(backend)}"
     reader = BatchReader(ctx.data.calibration_batches(calib.samples, calib.batch_size, ctx.seed), "input")
     check_calibration(prep, reader.batches[:1])  # names a NaN/constant tensor instead of ORT's "scale issue"
     out = ctx.stage_dir / "model.int8.onnx"
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)
-    result = quantize(prep, out, reader=reader, exclude=cfg.exclude, **common)
-    ctx.log.info(f"int8 ({scheme}, {calib.method}): calibration cache {'hit' if result.cache_hit else 'written'}: "
+    result = run_backend(backend, prep, out, reader=reader, exclude=cfg.exclude, **common)
+    ctx.log.info(f"int8 ({scheme} by {backend.name} {backend.version}, {calib.method}): calibration cache {'hit' if result.cache_hit else 'written'}: "
                  f"{cache_file}")
     fp32_top1 = onnx_top1(prep, ctx, cfg.sensitivity_samples)
     int8_top1 = onnx_top1(out, ctx, cfg.sensitivity_samples)
     extra: dict[str, Any] = {
-        "scheme": scheme, "scheme_reason": why, "per_channel": cfg.per_channel, "export": export_facts,
+        "scheme": scheme, "scheme_reason": why, "quantizer": backend.record(), "per_channel": cfg.per_channel, "export": export_facts,
         "calibration": {**settings, "cache_file": str(cache_file), "cache_hit": result.cache_hit,
                         "batches_read": result.batches_read, "split": "train"},
         "fp32_top1": fp32_top1, "int8_top1_before_fallback": int8_top1,
@@ -148,7 +158,8 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         if not extra["bound_met"]:
             ctx.log.info(f"int8 drops {extra['drop_points']} points > {cfg.max_accuracy_drop}; ranking layers")
             fallback = keep_sensitive_in_float(
-                lambda exclude, path: quantize(prep, path, reader=None, exclude=cfg.exclude + exclude, **common),
+                lambda exclude, path: run_backend(backend, prep, path, exclude=cfg.exclude + exclude, **common,
+                                                  reader=reader if backend.name == "modelopt" else None),
                 lambda path: onnx_top1(path, ctx, cfg.sensitivity_samples), prep, out, ctx.stage_dir,
                 fp32_top1=fp32_top1, int8_top1=int8_top1, max_drop_points=cfg.max_accuracy_drop,
                 max_float_layers=cfg.max_float_layers, log=ctx.log.info)
@@ -160,4 +171,8 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
                                 f"with {len(fallback['kept_float'])} layer(s) in float; it is saved")
     prep.unlink(missing_ok=True)
     extra["qdq"] = qdq_summary(out)
+    if scheme == "tensorrt":
+        from toolkit.quantize.placement import log_placement
+
+        extra["placement"] = log_placement(out, [k["node"] for k in extra["kept_float"]], ctx.log)
     return StageResult(ModelArtifact(ONNX_INT8, out), extra)

@@ -1,0 +1,102 @@
+"""Top-1 of the `tensorrt` INT8 scheme on ONNX Runtime against fp32, for each quantizer backend.
+
+    python -m benchmarks.tensorrt_int8_accuracy [--quick] [--out DIR]
+
+Two models: the quickstart (seed_cnn on scikit-learn digits: train -> prune -> distill, as in
+recipes/quickstart.yaml) and ResNet-20 trained on the CIFAR-10 photographs. Each is quantized with the
+tensorrt scheme (symmetric int8, per-channel weights) by NVIDIA ModelOpt and by ONNX Runtime's quantizer,
+plain PTQ (no accuracy gate), and both int8 files and the fp32 ONNX model are scored on ONNX Runtime's CPU
+provider over the whole validation split. The Q/DQ placement check's findings are listed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from pathlib import Path
+
+import yaml
+
+from benchmarks.cifar import cifar10_root
+from benchmarks.common import RESULTS, write_results
+from toolkit.pipeline import run_recipe
+from toolkit.recipe import parse_recipe
+
+WORK = Path(__file__).parent / "work"
+REPO = Path(__file__).resolve().parents[1]
+MEASURE = {"runtimes": ["onnxruntime-cpu"], "batch_sizes": [1], "warmup_s": 0.0, "min_iters": 3, "min_time_s": 0.0}
+
+
+def quickstart(quick: bool) -> dict:
+    """recipes/quickstart.yaml without the engine stage and its quantize, measured briefly."""
+    raw = yaml.safe_load((REPO / "recipes" / "quickstart.yaml").read_text())
+    raw["stages"] = [s for s in raw["stages"] if not {"engine", "quantize"} & set(s)]
+    if quick:
+        raw["stages"][0]["train"]["epochs"] = 6
+        raw["stages"][2]["distill"]["epochs"] = 2
+    raw["measure"] = dict(MEASURE)
+    return raw
+
+
+def resnet20(root: Path, quick: bool) -> dict:
+    """ResNet-20 trained on CIFAR-10 photographs (quick: a 10k-image subset and fewer epochs)."""
+    return {"name": "resnet20-cifar10", "seed": 0, "model": {"arch": "resnet20"},
+            "data": {"dataset": "imagefolder", "root": str(root), "image_size": 32, "batch_size": 128,
+                     "limit_train": 10000 if quick else None, "limit_val": 2000 if quick else None},
+            "measure": dict(MEASURE),
+            "stages": [{"train": {"epochs": 4 if quick else 30, "lr": 0.1, "warmup_epochs": 1}}]}
+
+
+def score(raw: dict, backend: str, work: Path) -> dict:
+    """Run the recipe (cached) plus a tensorrt-scheme quantize by `backend`; return the table row."""
+    raw = copy.deepcopy(raw)
+    raw["output"] = str(work / "runs")  # one run folder: the training is cached, only quantize reruns
+    raw["stages"].append({"quantize": {"scheme": "tensorrt", "backend": backend, "sensitivity_samples": None,
+                                       "calibration": {"samples": 512, "method": "minmax"},
+                                       "cache_dir": str(work / "calibration")}})
+    started = time.perf_counter()
+    stage = run_recipe(parse_recipe(raw)).stages[-1]
+    extra = stage.metrics["extra"]
+    placement = extra["placement"]
+    return {"model": raw["name"], "backend": f"{backend} {extra['quantizer']['version']}",
+            "fp32_top1": round(extra["fp32_top1"] * 100, 2),
+            "int8_top1": round(extra["int8_top1_before_fallback"] * 100, 2),
+            "drop_points": extra["drop_points"], "within_0.5": extra["drop_points"] <= 0.5,
+            "qdq_nodes": extra["qdq"]["quantize_nodes"] + extra["qdq"]["dequantize_nodes"],
+            "placement": "ok" if placement["ok"] else
+            ", ".join(f"{k} {v}" for k, v in placement["counts"].items() if v),
+            "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter training (what the committed table used)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    work = WORK / "tensorrt_int8_accuracy"
+    recipes = [quickstart(args.quick)]
+    root = cifar10_root()
+    notes = []
+    if root is not None:
+        recipes.append(resnet20(root, args.quick))
+    else:
+        notes.append("ResNet-20 skipped: the CIFAR-10 archive (../shared/data/cifar10-jpeg.tar.gz) is absent")
+    rows = [score(raw, backend, work) for raw in recipes for backend in ("modelopt", "onnxruntime")]
+    budget = ("quick budget: quickstart train 6 + distill 2 epochs; ResNet-20 4 epochs on a seeded 10,000-image "
+              "train subset, scored on a seeded 2,000-image validation subset" if args.quick else
+              "full budget: quickstart as committed; ResNet-20 30 epochs on all 50,000 images, 10,000 validation")
+    notes += [budget,
+              "calibration: 512 train images, minmax (ModelOpt 'max'); no accuracy gate (max_accuracy_drop unset)",
+              "top-1 on ONNX Runtime's CPU provider for both the fp32 ONNX model and the int8 Q/DQ model",
+              "placement: the toolkit's TensorRT Q/DQ placement check (toolkit/quantize/placement.py)",
+              "nothing here ran on TensorRT or a GPU"]
+    paths = write_results("tensorrt_int8_accuracy" + ("_quick" if args.quick else ""),
+                          "tensorrt INT8 scheme: top-1 on ONNX Runtime vs fp32, per quantizer", rows,
+                          ["model", "backend", "fp32_top1", "int8_top1", "drop_points", "within_0.5", "qdq_nodes",
+                           "placement", "wall_s"], notes, args.out)
+    print("\n".join(str(p) for p in paths))
+
+
+if __name__ == "__main__":
+    main()

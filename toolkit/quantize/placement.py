@@ -1,0 +1,191 @@
+"""Q/DQ placement check for TensorRT's explicit quantization: pure ONNX graph analysis, no runtime.
+
+Rules from TensorRT's developer guide, "Working with Quantized Types" (Q/DQ layer-placement
+recommendations), which NVIDIA's ModelOpt ONNX quantizer follows:
+
+- `qdq_before_activation`: a Q/DQ pair between a Conv/ConvTranspose/Gemm/MatMul (or the BatchNormalization or
+  residual Add fused into it) and the activation that consumes it stops TensorRT fusing the activation.
+- `residual_add_both_quantized`: an Add fed by a Conv/Gemm (its fusible branch) with both inputs quantized;
+  TensorRT fuses the Add into the Conv only when the Conv branch carries no Q/DQ (quantize the other one).
+  Both rules count a Q/DQ only where it exists for that one consumer: a quantized tensor that another
+  quantized consumer also reads (x in x * HardSigmoid(x), a block input that feeds a Conv) is needed.
+- `weight_not_per_channel`: a weight DequantizeLinear that is per-tensor, or per-channel on an axis that is
+  not the layer's output-channel axis (0 for Conv and for Gemm with transB, 1 otherwise).
+- `nonzero_zero_point`: TensorRT supports symmetric quantization only (zero point 0, int8).
+- `qdq_on_float_layer`: a layer that should stay float (kept by the accuracy gate or `exclude`) has a
+  dequantized input, so TensorRT would run it in int8.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
+               "Softplus", "Gelu", "PRelu", "ThresholdedRelu")
+RULES = ("qdq_before_activation", "residual_add_both_quantized", "weight_not_per_channel", "nonzero_zero_point",
+         "qdq_on_float_layer")
+
+
+def _output_channel_axis(layer) -> int:
+    """The weight axis of output channels: Conv [K,C,kh,kw] -> 0; ConvTranspose [C,K/g,..] -> 1; Gemm B is
+    [N,K] with transB=1 (axis 0), else [K,N] (axis 1); MatMul B is [K,N] (axis 1)."""
+    if layer.op_type == "Conv":
+        return 0
+    if layer.op_type == "Gemm":
+        trans_b = next((a.i for a in layer.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    return 1
+
+
+def _attr(node, name: str, default: int) -> int:
+    return next((a.i for a in node.attribute if a.name == name), default)
+
+
+def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every place in a Q/DQ ONNX file that breaks TensorRT's fusion rules, as {rule, node, op, detail}.
+
+    `float_nodes`: node names meant to stay float. An empty list means the placement is fusion-friendly.
+    Raises FileNotFoundError / onnx errors for a missing or unreadable file.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model_file), load_external_data=False).graph
+    inits = {i.name: i for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+
+    constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
+                 if a.name == "value"}  # torch exports Q/DQ scales and zero points as Constant nodes
+
+    def array(name: str):
+        tensor = inits.get(name) or constants.get(name)
+        return numpy_helper.to_array(tensor) if tensor is not None else None
+
+    def weight_of(dq):
+        """The weight a DequantizeLinear makes: int8 initializer (PTQ) or Q of a float initializer (QAT)."""
+        if dq.input[0] in inits:
+            return array(dq.input[0])
+        q = producer.get(dq.input[0])
+        return array(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in inits \
+            else None
+
+    def only_for(tensor: str, node) -> bool:
+        """True when Q/DQ(x) = tensor exists only for `node`: x feeds just the Q, the DQ feeds just `node`.
+        (Otherwise another consumer needs the quantized tensor, e.g. the Mul of x * HardSigmoid(x).)"""
+        dq = producer[tensor]
+        source = producer[dq.input[0]].input[0]
+        return len(consumers[source]) == 1 and all(c is node for c in consumers[tensor])
+
+    def dequantized_source(tensor: str):
+        """For tensor = DQ(Q(x)) return (x's producer or None, x); else None."""
+        dq = producer.get(tensor)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            return None
+        q = producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear":
+            return (None, dq.input[0])  # weights stored quantized: DQ of an initializer
+        return (producer.get(q.input[0]), q.input[0])
+
+    findings: list[dict[str, Any]] = []
+
+    def add(rule: str, node, detail: str) -> None:
+        findings.append({"rule": rule, "node": node.name, "op": node.op_type, "detail": detail})
+
+    for node in graph.node:
+        if node.op_type in ACTIVATIONS and node.input:
+            source = dequantized_source(node.input[0])
+            if source and source[0] is not None and source[0].op_type in (*LAYERS, "Add", "BatchNormalization") \
+                    and only_for(node.input[0], node):
+                add("qdq_before_activation", node, f"Q/DQ between {source[0].op_type} '{source[0].name}' and "
+                                                   f"this {node.op_type}: the activation cannot fuse")
+        if node.op_type == "Add" and len(node.input) == 2:
+            sources = [dequantized_source(t) for t in node.input]
+            if all(s is not None and s[1] not in inits for s in sources):
+                layers = [s[0] for t, s in zip(node.input, sources)
+                          if s[0] is not None and s[0].op_type in LAYERS and only_for(t, node)]
+                if layers:
+                    add("residual_add_both_quantized", node, f"both inputs quantized, one from {layers[0].op_type} "
+                                                             f"'{layers[0].name}': the Add cannot fuse into it")
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
+            zero = array(node.input[2])
+            if zero is not None and (np.any(zero != 0) or zero.dtype == np.uint8):
+                add("nonzero_zero_point", node, f"zero point {zero.dtype} "
+                                                f"{'non-zero' if np.any(zero != 0) else 'unsigned'}: "
+                                                f"TensorRT takes symmetric int8 only")
+        if node.op_type in LAYERS and len(node.input) > 1:
+            dq = producer.get(node.input[1])
+            weight = weight_of(dq) if dq is not None and dq.op_type == "DequantizeLinear" else None
+            if weight is not None:
+                scale, axis = array(dq.input[1]), _attr(dq, "axis", 1)
+                want = _output_channel_axis(node)
+                channels = weight.shape[want] if weight is not None and weight.ndim > want else None
+                if scale is None or scale.size <= 1 and (channels or 0) > 1:
+                    add("weight_not_per_channel", node, "per-tensor weight scale (TensorRT's int8 kernels "
+                                                        "expect per-output-channel scales)")
+                elif scale.size > 1 and (axis % weight.ndim) != want:
+                    add("weight_not_per_channel", node, f"weight scales on axis {axis}, output channels are "
+                                                        f"on axis {want}")
+    for node in graph.node:
+        if node.name in set(float_nodes or []):
+            if any(dequantized_source(t) is not None for t in node.input):
+                add("qdq_on_float_layer", node, "meant to stay float, but an input is dequantized: TensorRT "
+                                                "runs it in int8")
+    return findings
+
+
+def summarize(findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts per rule (every rule listed, 0 when clean) and the findings themselves."""
+    counts = {rule: sum(f["rule"] == rule for f in findings) for rule in RULES}
+    return {"ok": not findings, "counts": counts, "findings": findings}
+
+
+def format_findings(summary: dict[str, Any], title: str) -> str:
+    """Plain-text lines for `compress inspect --model FILE.onnx`."""
+    lines = [f"Q/DQ placement for TensorRT: {title}"]
+    if summary["ok"]:
+        lines.append("  ok: no Q/DQ placement breaks TensorRT's fusion rules")
+    for finding in summary["findings"]:
+        lines.append(f"  {finding['rule']}: {finding['op']} '{finding['node']}': {finding['detail']}")
+    return "\n".join(lines)
+
+
+def log_placement(model_file: Path, float_nodes: list[str], log) -> dict[str, Any]:
+    """Run the check after a tensorrt-scheme quantize; log a warning per broken rule; return the summary."""
+    summary = summarize(check_placement(model_file, float_nodes))
+    for rule, count in summary["counts"].items():
+        if count:
+            log.warning(f"Q/DQ placement: {count} x {rule} (TensorRT cannot fuse there; see extra.placement)")
+    return summary
+
+
+def inspect_file(path: Path, as_json: bool, echo) -> int:
+    """`compress inspect --model FILE.onnx`: print the placement findings; exit code 1 when any, else 0."""
+    import json
+
+    import onnx
+
+    from toolkit.errors import UserInputError
+
+    if not path.is_file():
+        raise UserInputError(f"--model: {path} is not a file")
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error with its path
+        raise UserInputError(f"--model: {path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    summary = summarize(check_placement(path))
+    summary["qdq_nodes"] = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
+    if as_json:
+        echo(json.dumps(summary, indent=2))
+    elif not summary["qdq_nodes"]:
+        echo(f"{path}: no Q/DQ nodes (a float model): nothing to check")
+    else:
+        echo(format_findings(summary, f"{path} ({summary['qdq_nodes']} Q/DQ nodes)"))
+    return 0 if summary["ok"] else 1
