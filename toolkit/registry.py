@@ -122,6 +122,11 @@ def register_stage(
             raise TypeError(f"register_stage('{name}'): {cls!r} is not a StageConfig subclass")
         if not STAGE_NAME.match(name):
             raise ValueError(f"register_stage: '{name}' is not a valid stage name (lowercase, digits, _ and -)")
+        owner = cls.__dict__.get("stage_type")  # its own, not inherited from a registered parent class
+        if owner and owner in STAGES and owner != name:
+            # stage_type is written onto the class: a second stage would silently rename the first one
+            raise ValueError(f"register_stage('{name}'): {cls.__name__} is already the config of stage "
+                             f"'{owner}'; give each stage its own config class (a subclass is enough)")
         doc = (fn.__doc__ or cls.__doc__ or "").strip().splitlines()
         STAGES.add(name, StageInfo(name, cls, fn, frozenset(needs), makes, doc[0] if doc else ""))
         cls.stage_type = name
