@@ -97,8 +97,9 @@ def _trial(condition: str, trial: int, variant: str, models, spec: MeasureSpec, 
     warning = noise_warning([r for recs in records.values() for r in recs])
     rows = []
     for rec in _recommend(records):
-        a = next(r for r in records["02-prune"] if r["runtime"] == rec["runtime"] and r["batch_size"] == rec["batch_size"])
-        b = next(r for r in records["03-distill"] if r["runtime"] == rec["runtime"] and r["batch_size"] == rec["batch_size"])
+        where = (rec["runtime"], rec["batch_size"])
+        a, b = (next(r for r in records[label] if (r["runtime"], r["batch_size"]) == where)
+                for label in ("02-prune", "03-distill"))
         if variant == "old":  # the former rule: the lowest p50 wins, whatever the noise
             pick = min(("02-prune", a), ("03-distill", b), key=lambda x: x[1]["p50_ms"])[0]
         else:
@@ -106,7 +107,8 @@ def _trial(condition: str, trial: int, variant: str, models, spec: MeasureSpec, 
         rows.append({"condition": condition, "trial": trial, "variant": variant, "runtime": rec["runtime"],
                      "batch": rec["batch_size"], "load_avg_1m": load[0] if load else None,
                      "prune_p50_ms": a["p50_ms"], "distill_p50_ms": b["p50_ms"],
-                     "prune_ci": _ci(a), "distill_ci": _ci(b), "distill_over_prune": round(b["p50_ms"] / a["p50_ms"], 4),
+                     "prune_ci": _ci(a), "distill_ci": _ci(b),
+                     "distill_over_prune": round(b["p50_ms"] / a["p50_ms"], 4),
                      "unstable": sum(bool(r.get("unstable")) for recs in records.values() for r in recs
                                      if r["runtime"] == rec["runtime"] and r["batch_size"] == rec["batch_size"]),
                      "records": len(records), "recommended": pick,
@@ -146,7 +148,8 @@ def _summary(rows: list[dict]) -> list[str]:
             ratios = [r["distill_over_prune"] for r in these]
             chosen = sorted({r["recommended"] for r in these})
             parts.append(f"`{variant}`: recommended {', '.join(chosen)}; switched between the identical models in "
-                         f"{flips} of {len(picks)} runtimes; identical models measured {min(ratios):.3f}-{max(ratios):.3f}x "
+                         f"{flips} of {len(picks)} runtimes; identical models measured "
+                         f"{min(ratios):.3f}-{max(ratios):.3f}x "
                          f"apart; {sum(r['unstable'] for r in these)} of {sum(r['records'] for r in these)} records "
                          f"unstable; noise warning in {sum(r['warning'] for r in these)} of {len(these)} rows")
         notes.append(f"{condition} (1-min load average seen {min(loads):.2f}-{max(loads):.2f} on "

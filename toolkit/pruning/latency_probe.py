@@ -91,7 +91,8 @@ class ProbeTimer:
         low, high = bootstrap_interval(ratios)
         low, high = min(low, speedup), max(high, speedup)
         result = {"latency_ms": probe["p50_ms"], "latency_ci_ms": [probe["ci_low_ms"], probe["ci_high_ms"]],
-                  "base_ms": base["p50_ms"], "speedup": round(speedup, 4), "speedup_ci": [round(low, 4), round(high, 4)],
+                  "base_ms": base["p50_ms"], "speedup": round(speedup, 4),
+                  "speedup_ci": [round(low, 4), round(high, 4)],
                   "unstable": bool(base["unstable"] or probe["unstable"]
                                    or (high - low) / max(speedup, 1e-12) > UNSTABLE_INTERVAL_REL),
                   "load_avg": (probe["system"]["after"] or {}).get("load_avg"), "graph_hash": ghash}
