@@ -164,9 +164,9 @@ def stages(markdown: bool) -> None:
 @click.argument("recipe", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18; or a Q/DQ FILE.onnx to "
                                      "check its placement for TensorRT")
-@click.option("--input-size", type=int, default=None, help="--model: input image size (default 224; 32 with "
+@click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input image size (default 224; 32 with "
                                                            "--small-input); a recipe uses its data's")
-@click.option("--num-classes", type=int, default=1000, show_default=True, help="--model: classifier outputs")
+@click.option("--num-classes", type=click.IntRange(2, 100_000), default=1000, show_default=True, help="--model: classifier outputs")
 @click.option("--small-input", is_flag=True, help="--model: adapt the stem for 32x32 inputs")
 @click.option("--ignore", multiple=True, help="module name or glob to keep whole")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -231,8 +231,8 @@ def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "model_file", type=click.Path(path_type=Path), help="measure one model file instead")
 @click.option("--runtime", "runtimes", multiple=True, help="runtime to measure on (repeatable; default: the recipe's)")
-@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(min=1), help="batch size (repeatable)")
-@click.option("--input-size", type=click.IntRange(min=8), default=None, help="--model: input size (engines need it)")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1, 4096), help="batch size (repeatable)")
+@click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input size (engines need it)")
 @click.option("--min-iters", type=click.IntRange(min=1), default=None,
               help="timed runs per record (default: the recipe's, or 50)")
 @click.option("--trust-code", is_flag=True,

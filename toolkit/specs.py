@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 STAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+MAX_MEASURE_BATCH = 4096  # a timed batch is allocated whole: a typo like 1000000 must not exhaust memory
 
 
 class StrictModel(BaseModel):
@@ -88,8 +89,8 @@ class MeasureSpec(StrictModel):
     @field_validator("batch_sizes")
     @classmethod
     def _valid_batches(cls, value: list[int]) -> list[int]:
-        if any(b < 1 for b in value):
-            raise ValueError("batch sizes must be >= 1")
+        if any(b < 1 or b > MAX_MEASURE_BATCH for b in value):
+            raise ValueError(f"batch sizes must be from 1 to {MAX_MEASURE_BATCH}")
         return sorted(set(value))
 
     @field_validator("runtimes")

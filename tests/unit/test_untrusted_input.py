@@ -141,3 +141,13 @@ def test_a_log_file_that_is_a_symbolic_link_is_not_written_through(tmp_path):
 
 def test_parse_recipe_still_accepts_plain_recipes():
     assert parse_recipe({"name": "x", "model": {"arch": "seed_cnn"}, "stages": [{"train": {}}]}).name == "x"
+
+
+def test_sizes_that_would_exhaust_memory_are_refused_before_anything_is_allocated(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE.replace("data: {dataset: digits}", "data: {dataset: digits}\nmeasure: {batch_sizes: [1000000]}"))
+    with pytest.raises(RecipeError, match="measure.batch_sizes"):
+        load_recipe(path)
+    for option in (["--batch-size", "1000000"], ["--input-size", "100000"]):
+        result = CliRunner().invoke(main, ["bench", "--model", str(tmp_path / "m.onnx"), *option])
+        assert result.exit_code == 2 and option[0] in result.output

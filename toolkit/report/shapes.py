@@ -16,6 +16,17 @@ def _num(value: Any) -> float | int | None:
     return value if ok else None
 
 
+def _positive(value: Any) -> float | int | None:
+    """A time in ms: a measured latency is never zero or negative (the report divides by it)."""
+    number = _num(value)
+    return number if number is not None and number > 0 else None
+
+
+def _fraction(value: Any) -> float | int | None:
+    number = _num(value)
+    return number if number is not None and 0 <= number <= 1 else None
+
+
 def _int(value: Any) -> int | None:
     return value if type(value) is int else None
 
@@ -46,10 +57,10 @@ def _fields(record: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
 
 
 LATENCY = {"runtime": _str, "batch_size": _int, "status": _str, "reason": _str, "precision": _str, "format": _str,
-           "threads": _int, "unstable": _bool, "p50_ms": _num, "p90_ms": _num, "p99_ms": _num, "mean_ms": _num,
-           "throughput_ips": _num}
+           "threads": _int, "unstable": _bool, "p50_ms": _positive, "p90_ms": _positive, "p99_ms": _positive,
+           "mean_ms": _positive, "throughput_ips": _num}
 MODEL = {"format": _str, "file": _str, "params": _int, "macs": _int, "size_bytes": _int, "sha256": _str}
-ACCURACY = {"top1": _num, "top5": _num, "samples": _int, "reason": _str}
+ACCURACY = {"top1": _fraction, "top5": _fraction, "samples": _int, "reason": _str}
 
 
 def clean_device(value: Any) -> dict[str, Any]:
@@ -72,7 +83,7 @@ def clean_latency(value: Any) -> list[dict[str, Any]]:
 
 
 def _history(value: Any) -> list[dict[str, Any]]:
-    rows = [_fields(r, {"epoch": _num, "loss": _num, "val_top1": _num}) for r in _records(value)]
+    rows = [_fields(r, {"epoch": _num, "loss": _num, "val_top1": _fraction}) for r in _records(value)]
     return [r for r in rows if r.get("epoch") is not None and r.get("loss") is not None]
 
 
