@@ -11,6 +11,7 @@ from torch import nn
 from toolkit.artifacts import Model, ModelArtifact
 from toolkit.context import StageContext, StageResult
 from toolkit.measure.accuracy import evaluate
+from toolkit.quantize.calibration_input import calibration_input
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary, quantize
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
@@ -124,7 +125,8 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
                 "batch_size": calib.batch_size, "seed": ctx.seed}
     cache_dir = Path(cfg.cache_dir) if ctx.cache_ok else ctx.stage_dir  # unkeyable inputs: a private cache
     cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}.json"
-    reader = BatchReader(ctx.data.calibration_batches(calib.samples, calib.batch_size, ctx.seed), "input")
+    batches, used = calibration_input(ctx, calib)
+    reader = BatchReader(batches, "input")
     out = ctx.stage_dir / "model.int8.onnx"
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)
@@ -136,7 +138,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     extra: dict[str, Any] = {
         "scheme": scheme, "scheme_reason": why, "per_channel": cfg.per_channel, "export": export_facts,
         "calibration": {**settings, "cache_file": str(cache_file), "cache_hit": result.cache_hit,
-                        "batches_read": result.batches_read, "split": "train"},
+                        "batches_read": result.batches_read, "split": "train", **used},
         "fp32_top1": fp32_top1, "int8_top1_before_fallback": int8_top1,
         "drop_points": round((fp32_top1 - int8_top1) * 100, 3), "kept_float": [
             {"node": n, "why": "listed in quantize.exclude"} for n in cfg.exclude]}
