@@ -15,6 +15,7 @@ from toolkit.measure.profile import count_macs_params
 from toolkit.pruning import PrunePlan, channel_counts, prune_once, search_ratio
 from toolkit.registry import TORCH, register_stage
 from toolkit.specs import StageConfig, StrictModel
+from toolkit.training.batchnorm import refresh_batchnorm
 from toolkit.training.loop import fit
 from toolkit.training.options import TrainingFields
 
@@ -166,10 +167,14 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
         steps.append(record)
     macs, params = count_macs_params(model, example)
     after_counts = channel_counts(model)
+    batchnorm = None if cfg.finetune_epochs else refresh_batchnorm(  # fine-tuning already refreshed them
+        model, ctx.data, ctx.device, ctx.seed, ctx.log.info, ctx.log.warning)
+    model.cpu()
     extra = {"method": cfg.method, "macs_before": base[0], "macs_after": macs, "params_before": base[1],
              "params_after": params, "macs_speedup": round(base[0] / macs, 4),
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
-             "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts}}
+             "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
+             "batchnorm": batchnorm}
     t = cfg.target
     if t.latency_speedup is not None:
         extra["target_met"] = all(step.get("target_met", True) for step in steps)
