@@ -28,11 +28,13 @@ def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataB
                       None, info={"source": "random images (latency only)"})
 
 
-def _data_for(run_dir: Path, recipe, log) -> tuple[DataBundle, str | None]:
+def _data_for(run_dir: Path, recipe, log, in_memory: bool = False) -> tuple[DataBundle, str | None]:
     """The run's validation data when it can be built here, else random images and the reason."""
     from toolkit.data import build_data
 
     try:
+        if in_memory:
+            raise UserInputError("the run's data set was an in-memory Python object")
         return build_data(recipe.data, recipe.seed), None
     except (ToolkitError, OSError) as exc:
         info = (read_json(run_dir / "run.json") or {}).get("data") or {}
@@ -46,7 +48,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
               timing: dict[str, Any] | None = None, log=print) -> list[Path]:
     """Measure every completed stage of a run; write NN-<stage>/measurements/<device-slug>.json (metrics.json
     is left as it is)."""
-    from toolkit.recipe import load_recipe
+    from toolkit.bench_recipe import load_run_recipe
     from toolkit.runfolder import RunFolder
     from toolkit.stage_runner import load_output
 
@@ -55,12 +57,13 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     run = folder.read_run()
     if run is None:
         raise UserInputError(f"{run_dir} is not a run folder (no readable run.json)")
-    recipe = load_recipe(run_dir / "recipe.yaml", check_paths=False)  # its data may not exist on this machine
+    loaded = load_run_recipe(run_dir)  # its data may not exist on this machine, its model may have been a module
+    recipe = loaded.recipe
     check_runtimes(runtimes or [])
     spec = recipe.measure.model_copy(update={k: v for k, v in {"runtimes": runtimes, "batch_sizes": batch_sizes,
                                                                  **(timing or {})}.items() if v is not None})
     spec = MeasureSpec.model_validate(spec.model_dump())
-    data, data_reason = _data_for(run_dir, recipe, log)
+    data, data_reason = _data_for(run_dir, recipe, log, loaded.in_memory_data)
     device = describe_device()
     slug = device_slug(device)
     written = []
@@ -74,6 +77,10 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
         if not metrics or metrics.get("status") != "ok":
+            continue
+        if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
+            log(f"{name}: a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
+                f"here; skipped (its ONNX stages are measured; from Python: load_model(path, base_model=module))")
             continue
         model = load_output(directory, metrics, None)
         with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folder stays as it was
