@@ -7,6 +7,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from toolkit.formatting import human
+from toolkit.quantize.speed_flags import int8_slower
 
 
 def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
@@ -40,7 +41,9 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for metrics in stages:
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
-            cells.append(f"{rec['p50_ms']:.3f}" if rec and rec.get("status") == "ok" else (rec or {}).get("status", "-"))
+            slower = (runtime, bs) in int8_slower(metrics.get("extra"))  # INT8 measured slower than its fp32
+            cells.append(f"{rec['p50_ms']:.3f}" + (" int8 slower!" if slower else "") if rec and rec.get("status") == "ok"
+                         else (rec or {}).get("status", "-"))
         latency.add_row(runtime, str(bs), *cells)
     return [overview, latency] if rows else [overview]
 

@@ -27,6 +27,9 @@ def test_histogram_methods_calibrate_with_a_short_last_batch(tiny, tmp_path, met
     else:
         assert calib["batch_sizes_used"] == [25] and calib["batches"] == 4  # 25 is the largest divisor <= 32
     assert "calibration: 100 train images" in (stage.directory / "log.txt").read_text()
+    (timed,) = stage.metrics["extra"]["int8_vs_fp32"]["records"]  # INT8 timed against fp32 (issue 18, item 6)
+    assert timed["runtime"] == "onnxruntime-cpu" and timed["fp32_p50_ms"] > 0 and timed["int8_p50_ms"] > 0
+    assert timed["int8_slower"] == (timed["int8_p50_ms"] > timed["fp32_p50_ms"] * 1.05)
 
 
 def test_more_samples_than_the_train_split_is_clamped_out_loud(tiny, tmp_path):

@@ -14,6 +14,7 @@ from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.calibration_input import calibration_input
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary, quantize
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
+from toolkit.quantize.speed_check import compare_int8_fp32
 from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
 from toolkit.runtimes import get_runtime
 from toolkit.specs import StageConfig, StrictModel
@@ -160,4 +161,5 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
                                 f"with {len(fallback['kept_float'])} layer(s) in float; it is saved")
     prep.unlink(missing_ok=True)
     extra["qdq"] = qdq_summary(out)
+    extra["int8_vs_fp32"] = compare_int8_fp32(fp32, out, ctx.data, ctx.recipe.measure, ctx.log)
     return StageResult(ModelArtifact(ONNX_INT8, out), extra)
