@@ -28,15 +28,10 @@ class RunRecipe:
 
 def load_run_recipe(run_dir: Path) -> RunRecipe:
     """Parse RUN_DIR/recipe.yaml without requiring its input paths (or an in-memory model) to exist here."""
-    import yaml
-
-    from toolkit.recipe import parse_recipe
+    from toolkit.recipe import parse_recipe, read_yaml
 
     path = Path(run_dir) / "recipe.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserInputError(f"{path}: cannot read the run's recipe ({exc})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: not a recipe")
     model, data = raw.get("model") or {}, raw.get("data") or {}
