@@ -42,7 +42,8 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
             slower = (runtime, bs) in int8_slower(metrics.get("extra"))  # INT8 measured slower than its fp32
-            cells.append(f"{rec['p50_ms']:.3f}" + (" int8 slower!" if slower else "") if rec and rec.get("status") == "ok"
+            ok = rec is not None and rec.get("status") == "ok"
+            cells.append(f"{rec['p50_ms']:.3f}" + (" int8 slower!" if slower else "") if ok
                          else (rec or {}).get("status", "-"))
         latency.add_row(runtime, str(bs), *cells)
     return [overview, latency] if rows else [overview]

@@ -65,8 +65,9 @@ def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch
     smallest = min(info["per_part"] for info in parts.values())
     groups = sorted({info["parts"] for info in parts.values()})
     round_to = math.lcm(*groups)
+    kinds = ", ".join(sorted({i["kind"] for i in parts.values()}))
     report["notes"].append(
-        f"{len(parts)} layer(s) have channels coupled in equal parts ({', '.join(sorted({i['kind'] for i in parts.values()}))}, "
+        f"{len(parts)} layer(s) have channels coupled in equal parts ({kinds}, "
         f"{'/'.join(map(str, groups))} parts; smallest part {smallest} channel(s)): channels are removed at the "
         f"same positions in every part, so a layer's ratio moves in steps of 1/{smallest} (a channel per part) and "
         f"round_to counts whole channels (parts x kept-per-part). Settings that prune them: ratios that are "
