@@ -11,6 +11,7 @@ import torch
 from pydantic import ValidationError
 
 from toolkit.artifacts import Model, ModelArtifact
+from toolkit.bench_recipe import RunRecipe, load_run_recipe, replace_in_memory
 from toolkit.data.bundle import DataBundle
 from toolkit.data.images import TensorImages
 from toolkit.errors import ArtifactError, ToolkitError, UserInputError
@@ -29,11 +30,13 @@ def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataB
                       None, info={"source": "random images (latency only)"})
 
 
-def _data_for(run_dir: Path, recipe, log) -> tuple[DataBundle, str | None]:
+def _data_for(run_dir: Path, recipe, log, in_memory: bool = False) -> tuple[DataBundle, str | None]:
     """The run's validation data when it can be built here, else random images and the reason."""
     from toolkit.data import build_data
 
     try:
+        if in_memory:
+            raise UserInputError("the run's data set was an in-memory Python object")
         return build_data(recipe.data, recipe.seed), None
     except (ToolkitError, OSError) as exc:
         try:
@@ -49,22 +52,23 @@ def _data_for(run_dir: Path, recipe, log) -> tuple[DataBundle, str | None]:
         return latency_only_data(size, count), reason
 
 
-def run_recipe_head(run_dir: Path, trust_code: bool, log):
+def run_recipe_head(run_dir: Path, trust_code: bool, log) -> RunRecipe:
     """The run's recipe as far as bench needs it (data, seed, measure); its plugins only when trusted.
 
     A run folder may come from someone else: without `trust_code` its `plugins:` are not imported, nothing
     is added to sys.path and its model architecture is not looked up (no import happens).
     """
-    from toolkit.recipe import RecipeHead, _resolve_paths, load_recipe, read_yaml
+    from toolkit.recipe import RecipeHead, _resolve_paths, read_yaml
     from toolkit.validation import problems_from
 
     path = run_dir / "recipe.yaml"
     if trust_code:
         log(f"--trust-code: importing the plugins named in {path} and running the code its models name")
-        return load_recipe(path, check_paths=False)
+        return load_run_recipe(run_dir)
     raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise UserInputError(f"{path}: not a recipe mapping")
+    raw, in_model, in_data = replace_in_memory(raw)
     if raw.get("plugins"):
         log(f"{path} names plugins {raw['plugins']!r}; they are not imported (code from a run folder runs only "
             f"with --trust-code), so stages that need them are refused")
@@ -76,7 +80,7 @@ def run_recipe_head(run_dir: Path, trust_code: bool, log):
 
         raise RecipeError(problems_from(exc, RecipeHead), str(path)) from None
     _resolve_paths(head, run_dir.resolve())
-    return head
+    return RunRecipe(head, in_model, in_data)
 
 
 def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: list[int] | None = None,
@@ -94,12 +98,13 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     if not isinstance(run, dict):
         raise UserInputError(f"{run_dir} is not a run folder (no readable run.json)")
     check_no_links(run_dir)  # measurements are written inside the run folder only
-    recipe = run_recipe_head(run_dir, trust_code, log)  # its data may not exist on this machine
+    loaded = run_recipe_head(run_dir, trust_code, log)  # its data may not exist on this machine
+    recipe = loaded.recipe
     check_runtimes(runtimes or [])
     spec = recipe.measure.model_copy(update={k: v for k, v in {"runtimes": runtimes, "batch_sizes": batch_sizes,
                                                                  **(timing or {})}.items() if v is not None})
     spec = MeasureSpec.model_validate(spec.model_dump())
-    data, data_reason = _data_for(run_dir, recipe, log)
+    data, data_reason = _data_for(run_dir, recipe, log, loaded.in_memory_data)
     device = describe_device()
     slug = device_slug(device)
     from toolkit.runfolder import STAGE_DIR
@@ -116,8 +121,13 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
             continue
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
-        if metrics and metrics.get("status") in ("ok", "degraded"):
-            stages.append((entry, directory, load_output(directory, metrics, None, trust_code=trust_code)))
+        if not metrics or metrics.get("status") not in ("ok", "degraded"):
+            continue
+        if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
+            log(f"{name}: a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
+                f"here; skipped (its ONNX stages are measured; from Python: load_model(path, base_model=module))")
+            continue
+        stages.append((entry, directory, load_output(directory, metrics, None, trust_code=trust_code)))
     with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folders stay as they were
         results = measure_interleaved([(d.name, model, d) for _, d, model in stages], data, spec,
                                       data_reason is None, Path(scratch))

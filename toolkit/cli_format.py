@@ -7,6 +7,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from toolkit.formatting import human
+from toolkit.quantize.speed_flags import int8_slower
 
 PROBLEM_STATUSES = ("failed", "degraded", "interrupted", "missing")
 
@@ -44,7 +45,10 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for metrics in stages:
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
-            cells.append(_latency_cell(rec) if rec and rec.get("status") == "ok" else (rec or {}).get("status", "-"))
+            slower = (runtime, bs) in int8_slower(metrics.get("extra"))  # INT8 measured slower than its fp32
+            ok = rec is not None and rec.get("status") == "ok"
+            cells.append(_latency_cell(rec) + (" int8 slower!" if slower else "") if ok
+                         else (rec or {}).get("status", "-"))
         latency.add_row(runtime, str(bs), *cells)
     from toolkit.measure.system import noise_warning
 

@@ -83,7 +83,7 @@ class Pipeline:
     def _preflight(self):
         """Build data and the input model, and run one image through it, before anything is written."""
         from toolkit.data import build_data
-        from toolkit.models import build_model
+        from toolkit.models import build_model, logits_model
 
         device = resolve_device(self.recipe.device)
         data = self.user_data or build_data(self.recipe.data, self.recipe.seed)
@@ -91,6 +91,8 @@ class Pipeline:
         if wanted is not None and wanted != data.num_classes:
             raise RecipeError([("model.num_classes", f"is {wanted} but the data set has {data.num_classes} classes")])
         seed_everything(self.recipe.seed)  # the input model's initial weights depend on the seed only
+        if self.user_model is not None:  # a Python model with a tuple/dict output: the logits, wrapped once
+            self.user_model = logits_model(self.user_model, self.recipe.model.logits, data.image_size)
         model = self.user_model or build_model(self.recipe.model, data.num_classes, data.image_size)
         try:
             with torch.no_grad():

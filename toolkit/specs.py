@@ -28,6 +28,9 @@ class ModelSpec(StrictModel):
     checkpoint: Path | None = Field(None, description="state_dict file (.safetensors, .pt, .pth), relative to the recipe")
     small_input: bool = Field(False, description="adapt the stem of ImageNet models to 32x32 inputs")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments for the factory")
+    logits: int | str | None = Field(None, description="which output is the logits when forward returns several: "
+                                                       "an index or a dict key; null: the first tensor of a "
+                                                       "tuple, or the 'logits'/'out' key of a dict")
 
 
 class AugmentSpec(StrictModel):

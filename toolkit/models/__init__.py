@@ -99,7 +99,16 @@ def build_model(spec: ModelSpec, num_classes: int | None = None, image_size: int
         adapt_small_input(model, spec.arch)
     if load_weights and spec.checkpoint is not None:
         load_checkpoint(model, spec.checkpoint)
-    return model
+    return logits_model(model, spec.logits, image_size)
+
+
+def logits_model(model: nn.Module, selector: int | str | None, image_size: int) -> nn.Module:
+    """`model`, wrapped so that forward returns only the logits when it returns a tuple or dict."""
+    import torch
+
+    from toolkit.models.outputs import with_logits_output
+
+    return with_logits_output(model, selector, torch.zeros(1, 3, image_size, image_size))
 
 
 def load_model(path, base_model: nn.Module | None = None, *, trust_code: bool = False) -> nn.Module:
@@ -113,4 +122,4 @@ def load_model(path, base_model: nn.Module | None = None, *, trust_code: bool = 
     return _load(path, base_model, trust_code=trust_code)
 
 
-__all__ = ["MODELS", "build_model", "check_arch", "load_model", "model_names", "register_model"]
+__all__ = ["MODELS", "build_model", "check_arch", "load_model", "logits_model", "model_names", "register_model"]

@@ -20,6 +20,7 @@ STRUCTURE_FORMAT = "toolkit.torch-structure"
 STRUCTURE_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 STRUCTURE_FILE = "structure.json"
+IN_MEMORY_ARCH = "<in-memory>"  # toolkit.api.IN_MEMORY: the spec of a run made from a Python module
 SHAPE_ATTRS = ("in_channels", "out_channels", "groups", "in_features", "out_features", "num_features",
                "normalized_shape", "num_channels", "num_groups", "embed_dim", "num_heads")
 
@@ -208,6 +209,14 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
     spec = structure["spec"]
     if base_model is not None:
         model = copy.deepcopy(base_model)
+        if structure.get("class") == "LogitsOutput":  # saved with its logits wrapper; the caller's is bare
+            from toolkit.models import logits_model
+
+            model = logits_model(model, spec.get("model", {}).get("logits"), int(spec.get("image_size", 32)))
+    elif spec.get("model", {}).get("arch") == IN_MEMORY_ARCH:
+        raise ArtifactError(f"{structure_path}: this model was made from an in-memory module "
+                            f"(Pipeline(model=...)) and cannot be rebuilt from code; pass that module: "
+                            f"load_model({str(Path(path))!r}, base_model=my_module)")
     else:
         try:
             model_spec = ModelSpec.model_validate(spec.get("model", {}))

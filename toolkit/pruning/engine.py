@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.pruning.blocking import describe_reshape, hardcoded_reshapes
 
 METHODS = ("l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random")
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -65,7 +66,10 @@ def resolve_ignored(model: nn.Module, patterns: list[str]) -> list[nn.Module]:
     names = [n for n, _ in model.named_modules() if n]
     found = []
     for pattern in patterns:
-        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        # A model wrapped to pick its logits (models.outputs.LogitsOutput) names its layers "model.<name>".
+        prefix = "model." if type(model).__name__ == "LogitsOutput" else ""
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)
+                or (prefix and n.startswith(prefix) and fnmatch.fnmatchcase(n[len(prefix):], pattern))]
         if not hits:
             examples = ", ".join(n for n, m in model.named_modules() if isinstance(m, PRUNABLE))
             raise UserInputError(f"prune.ignore: '{pattern}' matches no module; prunable modules are named "
@@ -104,9 +108,9 @@ def _producers_of_inputs(pruner, modules: list[nn.Module]) -> list[nn.Module]:
 
 
 def _pruner(module: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: float, ignored: list[nn.Module]):
-    import torch_pruning as tp
+    from toolkit.pruning.grouped import GroupAwarePruner
 
-    return tp.pruner.BasePruner(module, example, importance=make_importance(plan.method), pruning_ratio=ratio,
+    return GroupAwarePruner(module, example, importance=make_importance(plan.method), pruning_ratio=ratio,
                                 global_pruning=plan.global_pruning, max_pruning_ratio=plan.max_layer_ratio,
                                 round_to=plan.round_to, ignored_layers=ignored)
 
@@ -129,9 +133,11 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
             if blocks:
                 _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored)
             else:
+                reshapes = hardcoded_reshapes(model, example)
                 pruner = _pruner(model, example, plan, ratio, user_ignored + ([head] if head is not None else []))
                 pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
                 pruner.step()
+                _check_runs(model, example, reshapes)
         except (ToolkitError, KeyboardInterrupt):
             raise
         except Exception as exc:
@@ -140,6 +146,18 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
         finally:
             model.zero_grad(set_to_none=True)
     return model
+
+
+def _check_runs(model: nn.Module, example: torch.Tensor, reshapes: list[dict]) -> None:
+    """The pruned model must still run; a hard-coded reshape is the usual reason it does not."""
+    try:
+        with torch.no_grad():
+            model(example)
+    except RuntimeError as exc:
+        if not reshapes:
+            raise
+        raise UserInputError(f"the pruned model no longer runs ({str(exc).splitlines()[0][:160]}): "
+                             + "; ".join(describe_reshape(r) for r in reshapes)) from None
 
 
 def _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored) -> None:

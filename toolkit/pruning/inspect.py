@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from toolkit.measure.profile import count_macs_params
+from toolkit.pruning.advice import add_coupling_advice, add_reshape_advice
 from toolkit.pruning.engine import PRUNABLE, PrunePlan, classifier_of, prune_once, resolve_ignored, shuffle_blocks
 
 BLOCKING_MODULES = {"PixelShuffle": "pixel shuffle moves channels into space", "PixelUnshuffle":
@@ -99,6 +100,8 @@ def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ign
         except Exception as exc:  # noqa: BLE001
             report["prunable"] = False
             report["test_prune"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
+            add_reshape_advice(report, model, example, list(ignore or []), method, num_classes, _test_prune)
+    add_coupling_advice(report, model, example, head)
     return report
 
 
@@ -118,7 +121,15 @@ def format_inspection(report: dict[str, Any], title: str) -> str:
     if report["blocking"]:
         lines.append("blocking operations:")
         lines += [f"  {item['module']}: {item['why']}" for item in report["blocking"]]
+    coupled = report.get("coupling") or []
+    if coupled:
+        lines.append("coupled channels (removed at the same positions in every part):")
+        lines += [f"  {c['module']}: {c['channels']} ch in {c['parts']} parts of {c['per_part']} ({c['kind']} "
+                  f"{c['by']})" for c in coupled[:30]]
     lines += [f"note: {note}" for note in report["notes"]]
+    if report.get("suggested"):
+        lines.append("suggested prune settings: " + ", ".join(f"{k}: {v}" for k, v in report["suggested"].items()
+                                                             if k != "test_prune"))
     test = report.get("test_prune")
     if test and "error" not in test:
         lines.append(f"test prune at 50%: output shape {'kept' if test['output_shape_kept'] else 'CHANGED'}, "

@@ -24,6 +24,23 @@ SCHEMES = {
                                                                   "WeightSymmetric": True}},
 }
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+# ONNX Runtime's histogram collector stacks every batch's activations with np.asarray before flattening
+# (onnxruntime/quantization/calibrate.py, HistogramCollector.collect_value): batches of different sizes
+# make that a ragged array and it fails with "inhomogeneous shape". These methods get equal batches.
+HISTOGRAM_METHODS = ("entropy", "percentile")
+
+
+def even_batches(batches: list[torch.Tensor], batch_size: int) -> list[torch.Tensor]:
+    """The same images re-split into equal batches of the largest size <= `batch_size` dividing their count.
+
+    Input: (N_i, C, H, W) tensors; output: (b, C, H, W) tensors with b * k == sum(N_i), nothing dropped
+    (a prime count gives one image per batch). Needed by ORT's entropy and percentile calibrators.
+    """
+    if not batches:
+        return []
+    images = torch.cat(batches)
+    size = next(b for b in range(min(batch_size, len(images)), 0, -1) if len(images) % b == 0)
+    return list(images.split(size))
 
 
 class BatchReader:

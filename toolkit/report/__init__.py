@@ -75,7 +75,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                 same += f"; tied within noise with {', '.join(rec['tied_with'])}"
             lines.append(f"- {rec['device']}, batch {rec['batch_size']}: **{rec['stage']}** on {rec['runtime']} "
                          f"({rec['latency_ms']:.3f} ms{same}; top-1 {rec['top1_change_points']:+.2f} points"
-                         + ("" if rec["within_budget"] else "; nothing met the accuracy budget") + ")")
+                         + ("" if rec["within_budget"] else "; nothing met the accuracy budget") + ")"
+                         + (f"; not chosen, INT8 slower than fp32 here: {', '.join(rec['int8_slower_excluded'])}"
+                            if rec.get("int8_slower_excluded") else ""))
         lines.append("")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit.quantize.speed_flags import int8_slower
 from toolkit.report.collect import RunView, StageView
 from toolkit.report.ties import TIE_RULE, dominates, faster, preferred, ratio_interval, tied
 
@@ -78,6 +79,9 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
         groups.setdefault((p.device, p.batch_size), []).append(p)
     out = []
     for (device, bs), group in sorted(groups.items()):
+        # An INT8 model the quantize stage measured slower than its fp32 source there is never the pick.
+        slower = [p for p in group if (p.runtime, p.batch_size) in int8_slower(by_label[p.stage].metrics.get("extra"))]
+        group = [p for p in group if p not in slower] or group
         within = [p for p in group if p.top1 >= allowed - 1e-12]
         fastest = min(within or group, key=lambda p: p.latency_ms)
         ties = [p for p in within or group if tied(p, fastest)]
@@ -101,5 +105,6 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
             "baseline_best_runtime": base_best.runtime if base_best else None,
             "size_reduction": round(base_size / size, 3) if size and base_size else None,
             "max_accuracy_drop": max_drop_points,
+            "int8_slower_excluded": sorted({f"{p.stage} on {p.runtime}" for p in slower}),
         })
     return out

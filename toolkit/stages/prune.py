@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 from typing import Any, Literal
 
 import torch
@@ -13,8 +14,11 @@ from toolkit.context import StageContext, StageResult
 from toolkit.errors import ToolkitError
 from toolkit.measure.profile import count_macs_params
 from toolkit.pruning import PrunePlan, channel_counts, prune_once, search_ratio
+from toolkit.pruning.advice import coupled_parts
+from toolkit.pruning.layer_report import asked_ratio, off_target_layers
 from toolkit.registry import TORCH, register_stage
 from toolkit.specs import StageConfig, StrictModel
+from toolkit.training.batchnorm import refresh_batchnorm
 from toolkit.training.loop import fit
 from toolkit.training.options import TrainingFields
 
@@ -185,12 +189,30 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
     return {"ratio": round(ratio, 5), "goal": round(goal, 5), "search": trials}
 
 
+def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, coupling: dict[str, Any]) -> None:
+    """Record (and warn about) layers that lost a share of channels far from the one asked."""
+    if cfg.target.latency_speedup is not None:
+        return
+    asked = asked_ratio(cfg.target.ratio, extra["steps"])
+    whole = {n for n, (b, _) in extra["channels"].items() if b == ctx.data.num_classes}
+    whole |= {n for n in extra["channels"] if any(fnmatch.fnmatchcase(n, p) for p in cfg.ignore)}
+    off = off_target_layers(extra["channels"], asked, max_layer_ratio=cfg.max_layer_ratio, round_to=cfg.round_to,
+                            coupling=coupling, kept_whole=whole)
+    extra["layers"] = {"asked_ratio": round(asked, 4), "off_target": off}
+    if off:
+        ctx.log.warning(f"{len(off)} layer(s) lost a share of channels far from the {asked:.2f} asked: "
+                        + "; ".join(f"{o['layer']} {o['channels'][0]}->{o['channels'][1]} ({o['why']})"
+                                    for o in off[:5]) + ("; ..." if len(off) > 5 else "")
+                        + "; `compress inspect` explains the coupling and suggests settings")
+
+
 @register_stage("prune", Prune, needs=(TORCH,), makes=TORCH)
 def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
     example = ctx.example_input(1)
     model = model.cpu().eval()
     before_counts = channel_counts(model)
+    coupling = coupled_parts(model, example)
     base = count_macs_params(model, example)
     plan = _plan(cfg, ctx)
     if cfg.method == "bn_scale" and cfg.sparsity.epochs:
@@ -211,10 +233,15 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
         steps.append(record)
     macs, params = count_macs_params(model, example)
     after_counts = channel_counts(model)
+    batchnorm = None if cfg.finetune_epochs else refresh_batchnorm(  # fine-tuning already refreshed them
+        model, ctx.data, ctx.device, ctx.seed, ctx.log.info, ctx.log.warning)
+    model.cpu()
     extra = {"method": cfg.method, "macs_before": base[0], "macs_after": macs, "params_before": base[1],
              "params_after": params, "macs_speedup": round(base[0] / macs, 4),
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
-             "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts}}
+             "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
+             "batchnorm": batchnorm}
+    _report_layers(extra, cfg, ctx, coupling)
     t = cfg.target
     if t.latency_speedup is not None:
         extra["target_met"] = all(step.get("target_met", True) for step in steps)

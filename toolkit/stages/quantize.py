@@ -13,8 +13,10 @@ from toolkit.context import StageContext, StageResult
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
+from toolkit.quantize.calibration_input import calibration_input
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
+from toolkit.quantize.speed_check import compare_int8_fp32
 from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
 from toolkit.runtimes import get_runtime
 from toolkit.specs import StageConfig, StrictModel
@@ -135,7 +137,8 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         settings.update(backend="modelopt", exclude=sorted(cfg.exclude))
     cache_dir = Path(cfg.cache_dir) if ctx.cache_ok else ctx.stage_dir  # unkeyable inputs: a private cache
     cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}{cache_suffix(backend)}"
-    reader = BatchReader(ctx.data.calibration_batches(calib.samples, calib.batch_size, ctx.seed), "input")
+    batches, used = calibration_input(ctx, calib)
+    reader = BatchReader(batches, "input")
     check_calibration(prep, reader.batches[:1])  # names a NaN/constant tensor instead of ORT's "scale issue"
     out = ctx.stage_dir / "model.int8.onnx"
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
@@ -148,7 +151,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     extra: dict[str, Any] = {
         "scheme": scheme, "scheme_reason": why, "quantizer": backend.record(), "per_channel": cfg.per_channel, "export": export_facts,
         "calibration": {**settings, "cache_file": str(cache_file), "cache_hit": result.cache_hit,
-                        "batches_read": result.batches_read, "split": "train"},
+                        "batches_read": result.batches_read, "split": "train", **used},
         "fp32_top1": fp32_top1, "int8_top1_before_fallback": int8_top1,
         "drop_points": round((fp32_top1 - int8_top1) * 100, 3), "kept_float": [
             {"node": n, "why": "listed in quantize.exclude"} for n in cfg.exclude]}
@@ -175,4 +178,5 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         from toolkit.quantize.placement import log_placement
 
         extra["placement"] = log_placement(out, [k["node"] for k in extra["kept_float"]], ctx.log)
+    extra["int8_vs_fp32"] = compare_int8_fp32(fp32, out, ctx.data, ctx.recipe.measure, ctx.log)
     return StageResult(ModelArtifact(ONNX_INT8, out), extra)

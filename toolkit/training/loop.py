@@ -16,6 +16,7 @@ from toolkit.fsutil import atomic_path
 from toolkit.measure import torch_predict
 from toolkit.measure.accuracy import evaluate
 from toolkit.runfolder import CHECKPOINT_SUFFIX
+from toolkit.training.batchnorm import refresh_batchnorm
 from toolkit.training.divergence import DivergenceWatch
 from toolkit.training.optim import make_optimizer, make_scheduler
 from toolkit.training.options import TrainingFields
@@ -156,9 +157,14 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
         revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
     model.eval()
     ran = history[start:]
+    # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
+    batchnorm = refresh_batchnorm(model, ctx.data, device, ctx.seed, lambda m: ctx.log.info(f"{tag}: {m}"),
+                                  lambda m: ctx.log.warning(f"{tag}: {m}"),
+                                  history[-1].get("train_top1") if history else None)
     return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,
             "final_val_top1": history[-1].get("val_top1") if history else None,
-            "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None}
+            "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
+            "batchnorm": batchnorm}
 
 
 def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx, epoch, steps,

@@ -1,0 +1,57 @@
+"""One tiny member of each torchvision family whose smallest model is too large for a unit-test budget.
+
+Each is built from the family's own torchvision class and blocks with narrow widths and few layers,
+so pruning, export and quantization meet the same module patterns (grouped bottlenecks, LayerNorm
+blocks, 4096-wide classifiers made narrow) in seconds.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def _narrow_head(features: int, num_classes: int) -> nn.Sequential:
+    """AlexNet/VGG's classifier shape (dropout, linear, relu, dropout, linear, relu, linear), 64 wide."""
+    return nn.Sequential(nn.Dropout(0.5), nn.Linear(features, 64), nn.ReLU(True), nn.Dropout(0.5),
+                         nn.Linear(64, 64), nn.ReLU(True), nn.Linear(64, num_classes))
+
+
+def alexnet(num_classes: int = 10) -> nn.Module:
+    """torchvision AlexNet (its features), with a 64-wide classifier instead of 4096."""
+    from torchvision.models import AlexNet
+
+    model = AlexNet(num_classes=num_classes)
+    model.classifier = _narrow_head(256 * 6 * 6, num_classes)
+    return model
+
+
+def vgg(num_classes: int = 10) -> nn.Module:
+    """torchvision VGG with make_layers (BatchNorm), 16-64 channels, a 64-wide classifier."""
+    from torchvision.models.vgg import VGG, make_layers
+
+    model = VGG(make_layers([16, "M", 32, "M", 64, 64, "M"], batch_norm=True), num_classes=num_classes)
+    model.avgpool = nn.AdaptiveAvgPool2d(1)
+    model.classifier = _narrow_head(64, num_classes)
+    return model
+
+
+def resnext(num_classes: int = 10) -> nn.Module:
+    """torchvision ResNet with Bottleneck blocks, groups=8, width_per_group=4, one block per stage."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    return ResNet(Bottleneck, [1, 1, 1, 1], num_classes=num_classes, groups=8, width_per_group=4)
+
+
+def wide_resnet(num_classes: int = 10) -> nn.Module:
+    """torchvision ResNet with Bottleneck blocks twice as wide inside (width_per_group=128), one per stage,
+    stem and first stage narrowed."""
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    return ResNet(Bottleneck, [1, 1, 1, 1], num_classes=num_classes, width_per_group=32)
+
+
+def convnext(num_classes: int = 10) -> nn.Module:
+    """torchvision ConvNeXt: two stages of one CNBlock (16 and 32 channels)."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    return ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, None, 1)], num_classes=num_classes)
