@@ -73,7 +73,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
             continue
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
-        if not metrics or metrics.get("status") != "ok":
+        if not metrics or metrics.get("status") not in ("ok", "degraded"):  # degraded models are measured too
             continue
         model = load_output(directory, metrics, None)
         with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folder stays as it was
