@@ -158,7 +158,8 @@ def nan_fit(model, cfg: NanFit, ctx):
         loss = torch.nn.functional.cross_entropy(logits, labels)
         return (loss * float("nan") if ctx.rank == 1 and calls["n"] > steps + 1 else loss), logits
 
-    return StageResult(model, fit(model, TrainingOptions(epochs=3, lr=0.05), ctx, loss_fn=loss_fn, tag="train"))
+    return StageResult(model, fit(model, TrainingOptions(epochs=3, lr=0.05, lr_scaling="linear"), ctx,
+                                   loss_fn=loss_fn, tag="train"))
 '''
 
 
@@ -174,4 +175,5 @@ def test_divergence_on_one_rank_stops_every_rank_with_one_error_line(tmp_path, t
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert out.count("error:") == 1 and "diverged" in out and "step 2 of epoch 2" in out, out
+    assert "scaled up to x2 for 2 processes" in out
     assert "Traceback" not in out and "Connection closed" not in out
