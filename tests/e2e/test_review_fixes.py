@@ -145,7 +145,7 @@ def test_skipped_and_pass_through_stages_after_an_onnx_stage_keep_the_file_reach
     _register("skip_test", Skip, skip, needs=(TORCH, ONNX, ONNX_INT8), makes=None)
     _register("same_test", Same, lambda m, c, x: StageResult(None), needs=(TORCH, ONNX, ONNX_INT8), makes=None)
     try:
-        raw = tiny(stages=[{"train": {"epochs": 1}}, {"export": {}}, {"skip_test": {}}, {"same_test": {}},
+        raw = tiny(stages=[{"train": {"epochs": 2}}, {"export": {}}, {"skip_test": {}}, {"same_test": {}},
                            {"quantize": {"calibration": {"samples": 32}}}])
         raw["stages"][4]["quantize"]["cache_dir"] = raw["output"] + "/calib"
         result = run_recipe(parse_recipe(raw))

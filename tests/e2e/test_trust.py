@@ -130,3 +130,50 @@ def test_the_quickstart_on_two_processes_ends_within_one_and_a_half_points_of_on
     print(f"quickstart top-1, 1 process: {single}; 2 processes: {double}")
     for stage in ("train", "distill", "quantize"):
         assert abs(double[stage] - single[stage]) <= 0.015, (stage, single, double)
+
+
+NAN_ON_ONE_RANK = '''
+import torch
+from toolkit import StageConfig, StageResult, register_stage
+from toolkit.training.loop import fit
+from toolkit.training.options import TrainingOptions
+
+
+class NanFit(StageConfig):
+    """Trains with a loss that turns NaN on rank 1 only, in epoch 2 (test)."""
+
+    def trains(self):
+        return True
+
+
+@register_stage("nan_fit")
+def nan_fit(model, cfg: NanFit, ctx):
+    """Planted divergence on one rank: every rank must stop at the same step."""
+    calls = {"n": 0}
+    steps = ctx.data.train_steps(None, ctx.world_size)
+
+    def loss_fn(m, images, labels, index=None):
+        calls["n"] += 1
+        logits = m(images)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        return (loss * float("nan") if ctx.rank == 1 and calls["n"] > steps + 1 else loss), logits
+
+    return StageResult(model, fit(model, TrainingOptions(epochs=3, lr=0.05, lr_scaling="linear"), ctx,
+                                   loss_fn=loss_fn, tag="train"))
+'''
+
+
+@pytest.mark.slow
+def test_divergence_on_one_rank_stops_every_rank_with_one_error_line(tmp_path, tiny):
+    (tmp_path / "nanfit.py").write_text(NAN_ON_ONE_RANK)
+    raw = tiny(model={"arch": "seed_cnn"}, data={"dataset": "synthetic", "image_size": 20, "num_samples": 160,
+                                                  "num_classes": 4, "batch_size": 16},
+               stages=[{"nan_fit": {}}], plugins=["nanfit"], output=str(tmp_path / "runs"))
+    path = tmp_path / "n.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    done = compress(["run", str(path), "--quiet", "--nproc", "2"], tmp_path, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert out.count("error:") == 1 and "diverged" in out and "step 2 of epoch 2" in out, out
+    assert "scaled up to x2 for 2 processes" in out
+    assert "Traceback" not in out and "Connection closed" not in out

@@ -95,8 +95,12 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
         model.to(memory_format=torch.channels_last)
     modules = [model] + ([extra_modules.to(device)] if extra_modules is not None else [])
     train_model = ctx.wrap_for_training(model, opts.sync_batchnorm)
-    # Goyal et al. 2017: the global batch is world x batch, so the lr grows by world -- gradually (see optim)
+    # linear: Goyal et al. 2017, the global batch is world x batch, so the lr grows by world -- gradually (optim).
+    # split: the recipe's batch is the global one, so every process takes its share and nothing else changes.
     lr_scale = float(ctx.world_size) if ctx.world_size > 1 and opts.lr_scaling == "linear" else 1.0
+    if ctx.world_size > 1 and opts.lr_scaling == "split":
+        batch = opts.batch_size or ctx.data.batch_size
+        opts = opts.model_copy(update={"batch_size": max(1, -(-batch // ctx.world_size))})
     optimizer = make_optimizer(modules, opts)
     steps = ctx.data.train_steps(opts.batch_size, ctx.world_size)
     scheduler = make_scheduler(optimizer, opts, steps, lr_scale)

@@ -28,9 +28,11 @@ class TrainingFields(StrictModel):
                                                               "(e.g. 1.0; against divergence)")
     eval_every: int = Field(1, ge=0, description="validate every N epochs (0: only after the last)")
     augment: bool = Field(True, description="use the data set's train augmentation")
-    lr_scaling: Literal["linear", "none"] = Field(
-        "linear", description="several processes: lr x number of processes (the global batch grows with it), "
-                              "reached by a gradual ramp over max(warmup_epochs, min(5, epochs/4)) epochs")
+    lr_scaling: Literal["split", "linear", "none"] = Field(
+        "split", description="several processes -- split: the batch is the global batch, each process takes "
+                             "batch/N, lr unchanged (the one-process optimisation); linear: each process takes "
+                             "the batch and the lr grows xN over a gradual ramp of max(warmup_epochs, "
+                             "min(5, epochs/4)) epochs (Goyal et al. 2017); none: each takes the batch, lr unchanged")
     sync_batchnorm: bool = Field(False, description="several GPU processes: SyncBatchNorm across them (CUDA only)")
 
     @model_validator(mode="after")
