@@ -99,6 +99,9 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     out = Console()
     for table in summary_tables([{**s.metrics, "cached": s.cached} for s in result.stages]):
         out.print(table)
+    from toolkit.run_timing import timing_line
+
+    out.print(timing_line(result.run_dir), highlight=False)
     out.print(f"run folder: {result.run_dir}", highlight=False)
     if result.report_path:
         out.print(f"report: {result.report_path}", highlight=False)

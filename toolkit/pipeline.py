@@ -20,6 +20,7 @@ from toolkit.recipe import Recipe
 from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import OUTPUT_FILE, RunFolder
+from toolkit.run_timing import compute_time
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
 from toolkit.version import __version__
 
@@ -157,11 +158,13 @@ class Pipeline:
             log.info(f"run {run_info['status']}: {run_info['error']}")
             raise
         run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        seconds=round(time.perf_counter() - t0, 3), removed_stale=removed)
+                        seconds=round(time.perf_counter() - t0, 3), removed_stale=removed,
+                        **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
         report_path = self._report(run_info)
         folder.write_run(run_info)
-        log.info(f"run complete in {run_info['seconds']} s; report {report_path}")
+        log.info(f"run complete: {run_info['compute_seconds']} s of stage compute, this invocation "
+                 f"{run_info['seconds']} s; report {report_path}")
         return RunResult(folder.root, state.outcomes, "complete", report_path, state.loaders)
 
     def _step(self, index: int, name: str, data, device, state: _RunState) -> StageOutcome:

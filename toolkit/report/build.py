@@ -8,6 +8,7 @@ from toolkit.formatting import human
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
+from toolkit.run_timing import timing_summary
 
 
 def _human(n: float | None, unit: str = "") -> str:
@@ -92,7 +93,8 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "recommendations": recommend(run, budget), "stages": stage_rows(run), "latency": latency_rows(run),
             "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
-            "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget}
+            "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
+            "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 
 def device_charts(runs: list[RunView]) -> list[dict[str, str]]:
