@@ -110,13 +110,24 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
 @main.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--schema-only", is_flag=True, help="skip the pre-flight (building the data and the model)")
 @guarded
-def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Check a recipe (schema, names, paths, stage order) without running anything."""
+def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> None:
+    """Check a recipe (schema, names, paths, stage order), then run's pre-flight: data, model, one image."""
     from toolkit.recipe import load_recipe
 
     loaded = load_recipe(recipe, list(overrides))
-    click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())})")
+    checked = "schema only"
+    if not schema_only:
+        from toolkit.preflight import preflight, untrained_warning
+
+        _, data, _ = preflight(loaded, lazy_data=True)
+        checked = (f"pre-flight: {data.num_classes} classes, {data.image_size}x{data.image_size} image through "
+                   f"{loaded.model.arch}")
+        warning = untrained_warning(loaded)
+        if warning:
+            _stderr().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
+    click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())}; {checked})")
 
 
 @main.command()

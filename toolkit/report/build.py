@@ -94,6 +94,7 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
+            "warnings": list(run.run.get("warnings") or []),
             "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 
