@@ -71,7 +71,7 @@ class Pipeline:
 
     def _preflight(self):
         """Build data and the input model, and run one image through it, before anything is written."""
-        return preflight(self.recipe, user_data=self.user_data, user_model=self.user_model)
+        return preflight(self.recipe, user_data=self.user_data, user_model=self.user_model, say=self._say)
 
     def _model_spec(self, data) -> dict[str, Any]:
         spec = self.recipe.model.model_dump(mode="json")

@@ -7,6 +7,8 @@ is not an ImageFolder tree, a class count that differs) is checked here, before 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,12 +28,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | None = None,
-              lazy_data: bool = False) -> tuple[torch.device, Any, nn.Module]:
+              lazy_data: bool = False, say: Callable[[str], None] | None = None
+              ) -> tuple[torch.device, Any, nn.Module]:
     """Build the data and the input model and run one validation image through it.
 
     Returns (device, DataBundle, model). `lazy_data=True` (validate) keeps an ImageFolder tree on disk
     instead of decoding every image: the folders, classes and one image are still checked.
-    Raises RecipeError (with the recipe path) or the data/model errors of the builders.
+    `say` receives a line when data preparation starts and when it ends (decoding a large folder takes
+    minutes, and a terminal that is not a TTY shows no progress bar). Raises RecipeError (with the recipe path) or the data/model errors of the builders.
     """
     from toolkit.data import build_data
     from toolkit.models import build_model
@@ -39,7 +43,13 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
 
     device = resolve_device(recipe.device)
     spec = recipe.data.model_copy(update={"in_memory": False}) if lazy_data and recipe.data.root else recipe.data
+    if user_data is None and say is not None:
+        say(f"data: preparing {_describe_source(spec)} ...")
+    started = time.perf_counter()
     data = user_data or build_data(spec, recipe.seed)
+    if user_data is None and say is not None:
+        say(f"data: {len(data.train)} train / {len(data.val)} validation images, {data.num_classes} classes, "
+            f"{data.image_size}x{data.image_size}, ready in {time.perf_counter() - started:.1f} s")
     wanted = recipe.model.num_classes
     if wanted is not None and wanted != data.num_classes:
         raise RecipeError([("model.num_classes", f"is {wanted} but the data set has {data.num_classes} classes")])
@@ -55,6 +65,14 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
         raise RecipeError([("model", f"{recipe.model.arch} outputs shape {tuple(out.shape)}; "
                                      f"expected (batch, {data.num_classes}) logits")])
     return device, data, model
+
+
+def _describe_source(spec: Any) -> str:
+    if spec.root is None:
+        return f"the {spec.dataset} data set"
+    memory = {True: "decoding every image into memory once", False: "reading images from disk as needed",
+              None: "decoding the images into memory once if they fit"}[spec.in_memory]
+    return f"{spec.dataset} from {spec.root} ({memory}; a large tree takes minutes)"
 
 
 def untrained_warning(recipe: Recipe, user_model: nn.Module | None = None) -> str | None:

@@ -59,6 +59,7 @@ def test_an_untrained_model_is_warned_about_in_validate_run_and_report(tiny, tmp
     ran = CliRunner().invoke(main, ["run", str(path)])
     assert ran.exit_code == 0, ran.output
     assert "warning: the model is untrained" in ran.output
+    assert ran.output.index("data: preparing the synthetic data set") < ran.output.index("00-input")  # non-TTY
     run_dir = tmp_path / "runs" / "tiny"
     assert "untrained" in json.loads((run_dir / "run.json").read_text())["warnings"][0]
     assert "<b>Warning:</b> the model is untrained" in (run_dir / "report.html").read_text()
