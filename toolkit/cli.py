@@ -163,14 +163,10 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
         raise UserInputError("give a recipe or --model NAME (one of them)")
     ignored = list(ignore)
     if recipe is not None:
-        from toolkit.data import build_data
-        from toolkit.recipe import load_recipe
+        from toolkit.pruning.inspect_input import recipe_model_input
 
-        loaded = load_recipe(recipe)
-        data = build_data(loaded.data, loaded.seed)
-        model = build_model(loaded.model, data.num_classes, data.image_size)
-        example, classes, title = data.example_input(1), data.num_classes, f"{recipe} ({loaded.model.arch})"
-        ignored += [p for s in loaded.stages if s.stage_type == "prune" for p in s.ignore]
+        model, example, classes, title, from_recipe = recipe_model_input(recipe)
+        ignored += from_recipe
     else:
         problem = check_arch(arch)
         if problem:

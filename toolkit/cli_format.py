@@ -29,10 +29,11 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
             if (rec["runtime"], rec["batch_size"]) not in rows:
                 rows.append((rec["runtime"], rec["batch_size"]))
     latency = Table(title="latency p50 (ms)")
-    latency.add_column("runtime")
+    # Runtime names never shrink (`onnxrunt…` reads as nothing); stage headers take two short lines instead.
+    latency.add_column("runtime", no_wrap=True, min_width=max(len(r) for r, _ in rows) if rows else None)
     latency.add_column("batch", justify="right")
     for name in names:
-        latency.add_column(name, justify="right")
+        latency.add_column(name.replace("-", "\n", 1), justify="right", overflow="fold")
     for runtime, bs in rows:
         cells = []
         for metrics in stages:

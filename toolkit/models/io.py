@@ -123,6 +123,7 @@ def load_model(path: Path, base_model: nn.Module | None = None) -> nn.Module:
     from safetensors.torch import load_model as load_weights
 
     from toolkit.models import build_model
+    from toolkit.models.legacy import legacy_renames, load_renamed_weights, rename_modules
     from toolkit.specs import ModelSpec
 
     weights, structure_path = _locate(path)
@@ -136,9 +137,15 @@ def load_model(path: Path, base_model: nn.Module | None = None) -> nn.Module:
         except Exception as exc:  # noqa: BLE001 - pydantic error on a tampered file
             raise ArtifactError(f"{structure_path}: bad model spec ({exc})") from None
         model = build_model(model_spec, spec.get("num_classes"), int(spec.get("image_size", 32)), load_weights=False)
-    apply_structure(model, structure["modules"], structure_path)
+    modules = structure["modules"]
+    renames = {} if base_model is not None else \
+        legacy_renames(str((spec.get("model") or {}).get("arch")), modules, describe_structure(model))
+    apply_structure(model, rename_modules(modules, renames), structure_path)
     try:
-        load_weights(model, str(weights), strict=True)
+        if renames:
+            load_renamed_weights(model, str(weights), renames)
+        else:
+            load_weights(model, str(weights), strict=True)
     except Exception as exc:  # noqa: BLE001 - truncated, tampered or mismatched weights
         raise ArtifactError(f"{weights}: cannot load weights ({type(exc).__name__}: {str(exc)[:300]})") from None
     return model.eval()
