@@ -8,6 +8,7 @@ from toolkit.formatting import human
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
+from toolkit.report.readability import loss_kinds
 from toolkit.run_timing import timing_summary
 
 
@@ -91,7 +92,8 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
     return {"name": run.name, "path": str(run.path), "status": run.run.get("status"),
             "error": run.run.get("error"), "seconds": run.run.get("seconds"), "started": run.run.get("started"),
             "recommendations": recommend(run, budget), "stages": stage_rows(run), "latency": latency_rows(run),
-            "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
+            "curves_svg": plots.training_curves(histories, loss_kinds(run.stages, histories))
+            if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
             "warnings": list(run.run.get("warnings") or []),
