@@ -15,13 +15,15 @@ from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import ToolkitError
 from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
 from toolkit.measure.device import describe_device
-from toolkit.preflight import preflight, resolve_device, untrained_warning  # noqa: F401  (resolve_device: old import path)
+from toolkit.preflight import resolve_device  # noqa: F401  (its old import path)
+from toolkit.preflight import preflight, untrained_warning
 from toolkit.recipe import Recipe
 from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import OUTPUT_FILE, RunFolder
 from toolkit.run_timing import compute_time
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage
+from toolkit.stage_share import reuse_shared
 from toolkit.version import __version__
 
 
@@ -153,7 +155,8 @@ class Pipeline:
         state.key = self.next_key(state.key, cfg)
         measure_key = stable_hash(recipe.measure.model_dump(mode="json"))
         ctx = self._context(index, name, data, device, state.earlier)
-        cached = None if self.fresh else folder.cached(index, name, state.key)
+        cached = None if self.fresh else (folder.cached(index, name, state.key)
+                                          or reuse_shared(folder, index, name, state.key))  # another run's
         if cached is None:
             ctx.stage_dir = folder.begin(index, name, state.key, fresh=self.fresh)
         # The other ranks join the stage function only if it trains and has not already finished here

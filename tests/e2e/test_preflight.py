@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from tests_make_tree import make_tree
@@ -50,6 +51,7 @@ def test_validate_refuses_weights_missing_from_the_local_cache(tiny, tmp_path, m
     assert "not in the local cache" in " ".join(result.output.split())
 
 
+@pytest.mark.slow
 def test_an_untrained_model_is_warned_about_in_validate_run_and_report(tiny, tmp_path):
     raw = tiny(stages=[{"export": {}}])
     raw["measure"]["runtimes"] = ["onnxruntime-cpu"]

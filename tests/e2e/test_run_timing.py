@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from toolkit.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 from toolkit.report import render
@@ -16,6 +18,7 @@ def _quick(tiny):
     return raw
 
 
+@pytest.mark.slow
 def test_cached_rerun_keeps_compute_time_apart_from_its_own_wall_time(tiny):
     first = run_recipe(parse_recipe(_quick(tiny)))
     before = json.loads((first.run_dir / "run.json").read_text())

@@ -40,3 +40,15 @@ def test_bare_pytest_imports_the_benchmarks_package_from_the_checkout(tmp_path):
                            "-p", "no:cacheprovider", str(probe)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_gives_the_cpu_only_and_jetson_installs():
+    install = (ROOT / "README.md").read_text().split("## From install to report", 1)[0]
+    cpu = install.index("pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < install.index('pip install -e ".[dev]"', cpu)  # the CPU build first, then the toolkit
+    assert "Jetson" in install and "JetPack" in install and "--system-site-packages" in install
+
+
+def test_readme_comparison_step_keeps_both_runs():
+    step = (ROOT / "README.md").read_text().split("3. Change a stage", 1)[1].split("\n4. ", 1)[0]
+    assert "--set name=" in step and "compress report runs/quickstart runs/quickstart-3x" in step
