@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from toolkit.report.analysis import Point, pareto_front
-from toolkit.report.readability import accuracy_limits, draw_frontier, place_labels
+from toolkit.report.readability import accuracy_limits, draw_frontier, place_labels, tidy_log_axis
 
 MARKERS = "osD^v<>pPhX*"
 
@@ -56,6 +56,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+        tidy_log_axis(ax.xaxis)
         place_labels(ax, point_labels, obstacles=[(p.latency_ms, p.top1 * 100, 4.0) for p in everything]
                      + [(p.latency_ms, p.top1 * 100, 7.5) for p in front])
     return _uri(fig)

@@ -170,3 +170,23 @@ def readable_facts(run: Any, recommendations: list[dict[str, Any]]) -> dict[str,
     return {"val_samples": samples, "baseline_reasons": list(reasons.values()),
             "change_notes": [images_of(r.get("top1_change_points") or 0.0, samples)
                              if base is not None and r.get("stage") != base.label else "" for r in recommendations]}
+
+
+def tidy_log_axis(axis: Any) -> None:
+    """Plain tick labels on a log axis (0.05, 0.1, 0.2, 20): majors always, minors only at 2 and 5 and
+    only when the axis spans at most two decades, so that labels never run into each other."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    low, high = axis.get_view_interval()
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+
+    def minor(value: float, _pos: Any) -> str:
+        if value <= 0 or decades > 2:
+            return ""
+        mantissa = value / 10 ** math.floor(math.log10(value))
+        return f"{value:g}" if round(mantissa) in (2, 5) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
