@@ -71,10 +71,14 @@ def main() -> None:
                 stages.Distill(epochs=max(1, args.epochs // 2), lr=0.01),
                 stages.Quantize(calibration={"samples": 32, "batch_size": 16},
                                 cache_dir=args.out.parent / "calibration")])
-    run = pipe.run(args.out)
+    run = pipe.run(args.out)  # progress shows in a terminal or notebook; progress=False silences it
+    runtime, batch = "onnxruntime-cpu", 1  # the table's latency column: one runtime at one batch size
+    print(f"{'stage':10s} {'top-1':>7s} {'params':>8s}  p50 ms on {runtime}, batch {batch}")
     for name, metrics in run.metrics.items():
-        p50 = next((r["p50_ms"] for r in metrics.latency if r["status"] == "ok"), None)
-        print(f"{name:10s} top-1 {metrics.accuracy.top1:.4f}  params {metrics.model.params}  p50 {p50} ms")
+        p50 = next((r["p50_ms"] for r in metrics.latency
+                    if r["runtime"] == runtime and r["batch_size"] == batch and r["status"] == "ok"), None)
+        p50_text = f"{p50:.3f}" if p50 is not None else "-"
+        print(f"{name:10s} {metrics.accuracy.top1:7.4f} {str(metrics.model.params):>8s}  {p50_text}")
     print(f"report: {run.report_path}")
 
 

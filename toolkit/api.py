@@ -84,8 +84,17 @@ class Pipeline:
                              "val": len(self.bundle.val), "info": self.bundle.info.get("source")}
         return (stable_hash(parts) if parts else None), True
 
-    def run(self, run_dir: str | Path, *, fresh: bool = False, console=None, hooks=None) -> RunResult:
-        """Run into `run_dir` (same folder layout, caching, measurements and report as the CLI)."""
+    def run(self, run_dir: str | Path, *, fresh: bool = False, console=None, hooks=None,
+            progress: bool | None = None) -> RunResult:
+        """Run into `run_dir` (same folder layout, caching, measurements and report as the CLI).
+
+        Progress (stage lines, epochs, progress bars) shows by default in a terminal and in notebooks;
+        `progress=False` silences it, `progress=True` forces it; `console=` takes your own rich Console.
+        """
+        if console is None:
+            from toolkit.progress import default_console
+
+            console = default_console(progress)
         source_key, cacheable = self._source_key()
         if not cacheable:
             notice = ("caching is off for this run: in-memory datasets need data_version= to be cached safely")

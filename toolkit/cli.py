@@ -112,6 +112,9 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     rows = [{**s.metrics, "status": s.status, "reason": s.reason, "cached": s.cached} for s in result.stages]
     for table in summary_tables(rows):
         out.print(table)
+    from toolkit.run_timing import timing_line
+
+    out.print(timing_line(result.run_dir), highlight=False)
     out.print(f"run folder: {result.run_dir}", highlight=False)
     if result.report_path:
         out.print(f"report: {result.report_path}", highlight=False)
@@ -142,13 +145,24 @@ def _failed_run_summary(recipe: Path, overrides: list[str]) -> None:
 @main.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--schema-only", is_flag=True, help="skip the pre-flight (building the data and the model)")
 @guarded
-def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
-    """Check a recipe (schema, names, paths, stage order) without running anything."""
+def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> None:
+    """Check a recipe (schema, names, paths, stage order), then run's pre-flight: data, model, one image."""
     from toolkit.recipe import load_recipe
 
     loaded = load_recipe(recipe, list(overrides))
-    click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())})")
+    checked = "schema only"
+    if not schema_only:
+        from toolkit.preflight import preflight, untrained_warning
+
+        _, data, _ = preflight(loaded, lazy_data=True)
+        checked = (f"pre-flight: {data.num_classes} classes, {data.image_size}x{data.image_size} image through "
+                   f"{loaded.model.arch}")
+        warning = untrained_warning(loaded)
+        if warning:
+            _stderr().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
+    click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())}; {checked})")
 
 
 @main.command()
@@ -190,14 +204,10 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
         sys.exit(inspect_file(Path(arch), as_json, click.echo))
     ignored = list(ignore)
     if recipe is not None:
-        from toolkit.data import build_data
-        from toolkit.recipe import load_recipe
+        from toolkit.pruning.inspect_input import recipe_model_input
 
-        loaded = load_recipe(recipe)
-        data = build_data(loaded.data, loaded.seed)
-        model = build_model(loaded.model, data.num_classes, data.image_size)
-        example, classes, title = data.example_input(1), data.num_classes, f"{recipe} ({loaded.model.arch})"
-        ignored += [p for s in loaded.stages if s.stage_type == "prune" for p in s.ignore]
+        model, example, classes, title, from_recipe = recipe_model_input(recipe)
+        ignored += from_recipe
     else:
         problem = check_arch(arch)
         if problem:

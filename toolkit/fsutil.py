@@ -29,6 +29,9 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         os.chmod(tmp_path, 0o644)  # mkstemp makes 0600 files; results are meant to be shared like any output
         yield tmp_path
+        # mkstemp makes 0600 files, and writers such as safetensors recreate the file: set the mode last,
+        # so every result is shared like any other output
+        os.chmod(tmp_path, 0o644)
         os.replace(tmp_path, target)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)

@@ -8,20 +8,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
-from toolkit.errors import RecipeError, ToolkitError
+from toolkit.errors import ToolkitError
 from toolkit.finite import check_input_finite
 from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
 from toolkit.measure.device import describe_device
+from toolkit.preflight import resolve_device  # noqa: F401  (its old import path)
+from toolkit.preflight import preflight, untrained_warning
 from toolkit.recipe import Recipe
 from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import OUTPUT_FILE, RunFolder
-from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage, seed_everything
+from toolkit.run_timing import compute_time
+from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage
+from toolkit.stage_share import reuse_shared
 from toolkit.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
 from toolkit.version import __version__
 
@@ -46,15 +49,6 @@ class RunResult:
         if name not in self._loaders:
             raise KeyError(f"no stage '{name}' in this run; stages: {', '.join(self._loaders)}")
         return self._loaders[name]()
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; an unavailable CUDA request is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RecipeError([("device", f"'{name}' requested but torch sees no CUDA device")])
-    return torch.device(name)
 
 
 class Pipeline:
@@ -82,27 +76,10 @@ class Pipeline:
 
     def _preflight(self):
         """Build data and the input model, and run one image through it, before anything is written."""
-        from toolkit.data import build_data
-        from toolkit.models import build_model, logits_model
-
-        device = resolve_device(self.recipe.device)
-        data = self.user_data or build_data(self.recipe.data, self.recipe.seed)
-        wanted = self.recipe.model.num_classes
-        if wanted is not None and wanted != data.num_classes:
-            raise RecipeError([("model.num_classes", f"is {wanted} but the data set has {data.num_classes} classes")])
-        seed_everything(self.recipe.seed)  # the input model's initial weights depend on the seed only
-        if self.user_model is not None:  # a Python model with a tuple/dict output: the logits, wrapped once
-            self.user_model = logits_model(self.user_model, self.recipe.model.logits, data.image_size)
-        model = self.user_model or build_model(self.recipe.model, data.num_classes, data.image_size)
-        try:
-            with torch.no_grad():
-                out = model.eval()(data.example_input(1))
-        except RuntimeError as exc:
-            raise RecipeError([("data.image_size", f"{self.recipe.model.arch} cannot take {data.image_size}x"
-                                                   f"{data.image_size} inputs: {str(exc).splitlines()[0]}")]) from None
-        if out.ndim != 2 or out.shape[1] != data.num_classes:
-            raise RecipeError([("model", f"{self.recipe.model.arch} outputs shape {tuple(out.shape)}; "
-                                         f"expected (batch, {data.num_classes}) logits")])
+        device, data, model = preflight(self.recipe, user_data=self.user_data, user_model=self.user_model,
+                                        say=self._say)
+        if self.user_model is not None:  # wrapped for its logits: every stage uses the wrapped module
+            self.user_model = model
         return device, data, model
 
     def _model_spec(self, data) -> dict[str, Any]:
@@ -146,6 +123,12 @@ class Pipeline:
         if data.info.get("bad_file_count"):
             self._say(f"data: {data.info['bad_file_count']} unreadable or non-image file(s) skipped; "
                       f"listed in {folder.root / 'log.txt'}")
+        untrained = untrained_warning(recipe, self.user_model)
+        if untrained:  # in run.json for the report, in log.txt and on the terminal
+            run_info["warnings"] = [untrained]
+            folder.write_run(run_info)
+            log.warning(untrained)
+            self._say(f"warning: {untrained}")
         state = _RunState(current=input_model, previous=lambda: input_model, key=self._input_key())
         self.judge = StageJudge(recipe)
         try:
@@ -168,11 +151,13 @@ class Pipeline:
                 pass
             raise
         run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        seconds=round(time.perf_counter() - t0, 3), removed_stale=removed)
+                        seconds=round(time.perf_counter() - t0, 3), removed_stale=removed,
+                        **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
         report_path = self._report(run_info)
         folder.write_run(run_info)
-        log.info(f"run complete in {run_info['seconds']} s; report {report_path}")
+        log.info(f"run complete: {run_info['compute_seconds']} s of stage compute, this invocation "
+                 f"{run_info['seconds']} s; report {report_path}")
         return RunResult(folder.root, state.outcomes, "complete", report_path, state.loaders)
 
     def _step(self, index: int, name: str, data, device, state: _RunState) -> StageOutcome:
@@ -183,7 +168,8 @@ class Pipeline:
         state.key = self.next_key(state.key, cfg)
         measure_key = stable_hash(recipe.measure.model_dump(mode="json", exclude={"max_stage_drop"}))
         ctx = self._context(index, name, data, device, state.earlier)
-        cached = None if self.fresh else folder.cached(index, name, state.key)
+        cached = None if self.fresh else (folder.cached(index, name, state.key)
+                                          or reuse_shared(folder, index, name, state.key))  # another run's
         if cached is None:
             ctx.stage_dir = folder.begin(index, name, state.key, fresh=self.fresh)
         # The other ranks join the stage function only if it trains and has not already finished here

@@ -63,7 +63,8 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str = "
         path = join_path(prefix, loc)
         if item["type"] == "extra_forbidden":
             parent = _class_at(root, loc[:-1])
-            fields = list(parent.model_fields) if parent else []
+            # YAML keys: a field's alias where it has one (`global`, not `global_pruning`)
+            fields = [f.alias or name for name, f in parent.model_fields.items()] if parent else []
             hint = did_you_mean(str(loc[-1]), fields)
             allowed = f"; allowed keys: {', '.join(fields)}" if fields else ""
             problems.append((path, f"unknown key{hint}{allowed}"))

@@ -21,6 +21,7 @@ def run(args, cwd):
 def test_custom_model_on_imagefolder_then_plot_its_metrics(tmp_path):
     out = run([EXAMPLES / "custom_model_imagefolder.py", "--out", tmp_path / "run", "--epochs", "1"], tmp_path)
     assert "quantize" in out and (tmp_path / "run" / "report.html").is_file()
+    assert "p50 ms on onnxruntime-cpu, batch 1" in out  # the table names the runtime of its latency
     plotted = run([EXAMPLES / "plot_metrics.py", tmp_path / "run", "--runtime", "onnxruntime-cpu",
                    "--out", tmp_path / "plot.png"], tmp_path)
     assert "4 stages" in plotted and (tmp_path / "plot.png").stat().st_size > 1000

@@ -106,7 +106,7 @@ def test_the_python_api_checks_names_like_a_recipe():
 
 def test_the_stage_listing_uses_yaml_keys_and_shows_nested_options():
     output = CliRunner().invoke(main, ["stages"]).output
-    assert "    global = False" in output and "qat.epochs = 2" in output and "calibration.method" in output
+    assert "    global = false" in output and "qat.epochs = 2" in output and "calibration.method" in output
 
 
 def test_a_second_api_run_of_the_same_pipeline_is_cached(tiny, tmp_path):

@@ -44,8 +44,23 @@ def find_splits(root: Path) -> tuple[Path, Path]:
     train_dir = root / "train"
     val_dir = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
     if not train_dir.is_dir() or val_dir is None:
-        raise DataError(f"{root}: expected train/<class>/ and val/<class>/ (or test/<class>/) folders")
+        raise DataError(f"{root}: expected train/<class>/ and val/<class>/ (or test/<class>/) folders"
+                        + _nearby_root_hint(root))
     return train_dir, val_dir
+
+
+def _has_splits(folder: Path) -> bool:
+    return (folder / "train").is_dir() and any((folder / n).is_dir() for n in ("val", "test"))
+
+
+def _nearby_root_hint(root: Path) -> str:
+    """'; did you mean data.root: <parent>?' when a folder one level up (or one level down) is the tree."""
+    candidates = [root.parent] if root.parent != root else []
+    if root.is_dir():
+        candidates += sorted(p for p in root.iterdir() if p.is_dir())
+    found = next((c for c in candidates if _has_splits(c)), None)
+    return f"; did you mean data.root: {found} (it has train/ and {'val' if (found / 'val').is_dir() else 'test'}/)?" \
+        if found is not None else ""
 
 
 def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:

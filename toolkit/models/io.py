@@ -202,6 +202,7 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
     from safetensors.torch import load_model as load_weights
 
     from toolkit.models import build_model
+    from toolkit.models.legacy import legacy_renames, load_renamed_weights, rename_modules, rename_tensor
     from toolkit.specs import ModelSpec
 
     weights, structure_path = _locate(path)
@@ -238,15 +239,25 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
         except Exception as exc:  # noqa: BLE001 - a factory refusing values from a tampered file
             raise ArtifactError(f"{structure_path}: cannot rebuild the model ({type(exc).__name__}: "
                                 f"{str(exc)[:300]})") from None
+    modules = structure["modules"]
+    renames = {} if base_model is not None or not isinstance(modules, dict) else \
+        legacy_renames(str((spec.get("model") or {}).get("arch")), modules, describe_structure(model))
+    saved_shapes = weight_shapes(weights)
+    if renames:  # files saved before seed_cnn's layers had names: compare shapes under the current names
+        modules = rename_modules(modules, renames)
+        saved_shapes = {rename_tensor(key, renames): shape for key, shape in saved_shapes.items()}
     try:
-        apply_structure(model, structure["modules"], structure_path, weight_shapes(weights))
+        apply_structure(model, modules, structure_path, saved_shapes)
     except ArtifactError:
         raise
     except Exception as exc:  # noqa: BLE001 - wrong value types in a tampered structure
         raise ArtifactError(f"{structure_path}: the structure cannot be applied ({type(exc).__name__}: "
                             f"{str(exc)[:300]})") from None
     try:
-        load_weights(model, str(weights), strict=True)
+        if renames:
+            load_renamed_weights(model, str(weights), renames)
+        else:
+            load_weights(model, str(weights), strict=True)
     except Exception as exc:  # noqa: BLE001 - truncated, tampered or mismatched weights
         raise ArtifactError(f"{weights}: cannot load weights ({type(exc).__name__}: {str(exc)[:300]})") from None
     return model.eval()

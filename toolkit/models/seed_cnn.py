@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from torch import nn
+
+# Files saved before the layers had names use "0.weight", "3.bias", ...: old module name -> new name.
+# Loading maps them (toolkit.models.legacy), so earlier run folders and caches stay readable.
+LEGACY_MODULE_NAMES = {"0": "conv1", "1": "relu1", "2": "pool1", "3": "conv2", "4": "relu2", "5": "pool2",
+                       "6": "conv3", "7": "relu3", "8": "flatten", "9": "fc", "10": "relu4", "11": "classifier"}
 
 
 def _flat_size(input_size: int) -> int:
@@ -15,12 +22,18 @@ def _flat_size(input_size: int) -> int:
 
 
 def seed_cnn(num_classes: int = 10, input_size: int = 32, in_channels: int = 3) -> nn.Module:
-    """Build the seed article's small CNN for square inputs of `input_size` pixels."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(inplace=True),
-        nn.Flatten(),
-        nn.Linear(_flat_size(input_size), 64), nn.ReLU(inplace=True),
-        nn.Linear(64, num_classes),
-    )
+    """Build the seed article's small CNN for square inputs of `input_size` pixels.
+
+    Layers are named (conv1..conv3, fc, classifier) for pruning reports, `ignore:` globs and ONNX node
+    names; they are created in the same order as before, so a seed gives the same initial weights.
+    """
+    layers = [nn.Conv2d(in_channels, 32, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+              nn.Conv2d(32, 64, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+              nn.Conv2d(64, 64, 3), nn.ReLU(inplace=True),
+              nn.Flatten(),
+              nn.Linear(_flat_size(input_size), 64), nn.ReLU(inplace=True),
+              nn.Linear(64, num_classes)]
+    return nn.Sequential(OrderedDict(zip(LEGACY_MODULE_NAMES.values(), layers)))
+
+
+seed_cnn.legacy_module_names = LEGACY_MODULE_NAMES  # type: ignore[attr-defined]

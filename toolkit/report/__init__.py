@@ -10,6 +10,7 @@ from typing import Any
 from toolkit.fsutil import atomic_write_text
 from toolkit.report.build import device_charts, run_section
 from toolkit.report.collect import read_run
+from toolkit.report.readability import best_side_by_side, readable_facts
 from toolkit.version import __version__
 
 
@@ -34,6 +35,8 @@ def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
 
     runs = [read_run(Path(d)) for d in run_dirs]
     sections = [run_section(run, _budget(run.path)) for run in runs]
+    for run, section in zip(runs, sections):  # the summary's plain words: why the baseline stays, images
+        section.update(readable_facts(run, section["recommendations"]))
     env = Environment(loader=PackageLoader("toolkit.report", "templates"), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "-" if v is None else f"{v * 100:.2f}"
@@ -43,7 +46,7 @@ def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
     title = " vs ".join(s["name"] for s in sections)
     html = env.get_template("report.html.j2").render(
         title=title, runs=sections, charts=device_charts(runs), generated=time.strftime("%Y-%m-%d %H:%M %Z"),
-        version=__version__)
+        version=__version__, side_by_side=best_side_by_side(sections) if len(sections) > 1 else [])
     summary = {"title": title, "toolkit_version": __version__,
                "runs": [{"name": s["name"], "path": s["path"], "status": s["status"],
                          "recommendations": s["recommendations"],

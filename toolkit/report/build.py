@@ -9,7 +9,9 @@ from toolkit.measure.system import noise_warning
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
+from toolkit.report.readability import loss_kinds
 from toolkit.report.sensitivity import sensitivity_section
+from toolkit.run_timing import timing_summary
 
 
 def _human(n: float | None, unit: str = "") -> str:
@@ -95,10 +97,12 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "error": run.run.get("error"), "seconds": run.run.get("seconds"), "started": run.run.get("started"),
             "recommendations": recommend(run, budget), "stages": stage_rows(run), "latency": latency_rows(run),
             "noise_warning": noise_warning([r for s in run.stages for _, _, r in s.latency_records()]),
-            "curves_svg": plots.training_curves(histories) if histories else None, "pruning": _pruning(run),
+            "curves_svg": plots.training_curves(histories, loss_kinds(run.stages, histories))
+            if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
-            "sensitivity": sensitivity_section(run)}
+            "sensitivity": sensitivity_section(run), "warnings": list(run.run.get("warnings") or []),
+            "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 
 def device_charts(runs: list[RunView]) -> list[dict[str, str]]:

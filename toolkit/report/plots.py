@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 from toolkit.report.analysis import Point, pareto_front
+from toolkit.report.readability import accuracy_limits, draw_frontier, place_labels, tidy_log_axis
 
 MARKERS = "osD^v<>pPhX*"
 
@@ -36,7 +37,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     runtimes = sorted({p.runtime for pts in series.values() for p in pts})
     colors = {r: f"C{i % 10}" for i, r in enumerate(runtimes)}
     for ax, bs in zip(axes, batches):
-        everything = []
+        everything, point_labels = [], []
         for k, (run_name, pts) in enumerate(series.items()):
             mine = [p for p in pts if p.batch_size == bs]
             everything += mine
@@ -47,12 +48,11 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
                                 fmt="none", ecolor=colors[p.runtime], elinewidth=1, capsize=2, zorder=2)
                 ax.scatter(p.latency_ms, p.top1 * 100, color=colors[p.runtime], marker=MARKERS[k % len(MARKERS)],
                            s=36, zorder=3, label=f"{p.runtime}" + (f" ({run_name})" if len(series) > 1 else ""))
-                ax.annotate(p.stage.split("-", 1)[-1], (p.latency_ms, p.top1 * 100), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
+                point_labels.append((p.latency_ms, p.top1 * 100, p.stage.split("-", 1)[-1],
+                                     colors[p.runtime]))
         front = pareto_front(everything)
-        if front:
-            ax.step([p.latency_ms for p in front], [p.top1 * 100 for p in front], where="post", color="0.3",
-                    linewidth=1, linestyle="--", zorder=2, label="Pareto frontier")
+        draw_frontier(ax, front)
+        ax.set_ylim(*accuracy_limits([p.top1 * 100 for p in everything]))
         ax.set_xscale("log")
         ax.set_xlabel("p50 latency (ms, log scale)")
         ax.set_ylabel("top-1 (%)")
@@ -61,6 +61,9 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
         handles, labels = ax.get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+        tidy_log_axis(ax.xaxis)
+        place_labels(ax, point_labels, obstacles=[(p.latency_ms, p.top1 * 100, 4.0) for p in everything]
+                     + [(p.latency_ms, p.top1 * 100, 7.5) for p in front])
     return _uri(fig)
 
 
@@ -101,19 +104,24 @@ def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
     return _uri(fig)
 
 
-def training_curves(histories: dict[str, list[dict[str, Any]]]) -> str:
-    """Loss and validation top-1 per epoch for each training stage."""
-    fig = _figure(10, 3.6)
-    loss_ax, acc_ax = fig.subplots(1, 2)
+def training_curves(histories: dict[str, list[dict[str, Any]]],
+                    loss_kinds: dict[str, str] | None = None) -> str:
+    """Loss and validation top-1 per epoch for each training stage; losses of different kinds
+    (cross-entropy, distillation) on separate axes, since their scales are not comparable."""
+    kinds = list(dict.fromkeys((loss_kinds or {}).get(label, "train loss") for label in histories))
+    fig = _figure(5 * (len(kinds) + 1), 3.6)
+    *loss_axes, acc_ax = fig.subplots(1, len(kinds) + 1)
     for i, (label, history) in enumerate(histories.items()):
         epochs = [h["epoch"] for h in history]
+        loss_ax = loss_axes[kinds.index((loss_kinds or {}).get(label, "train loss"))]
         loss_ax.plot(epochs, [h["loss"] for h in history], marker=".", color=f"C{i}", label=label)
         val = [(h["epoch"], h["val_top1"] * 100) for h in history if h.get("val_top1") is not None]
         if val:
             acc_ax.plot(*zip(*val), marker=".", color=f"C{i}", label=label)
-    loss_ax.set(xlabel="epoch", ylabel="train loss")
+    for kind, loss_ax in zip(kinds, loss_axes):
+        loss_ax.set(xlabel="epoch", ylabel=kind)
     acc_ax.set(xlabel="epoch", ylabel="validation top-1 (%)")
-    for ax in (loss_ax, acc_ax):
+    for ax in (*loss_axes, acc_ax):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     return _uri(fig)

@@ -1,0 +1,69 @@
+"""`compress validate` runs run's pre-flight; an untrained model is warned about in terminal and report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from tests_make_tree import make_tree
+
+from toolkit.cli import main
+
+
+def write(tmp_path, raw):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def validate(path, *extra):
+    return CliRunner().invoke(main, ["validate", str(path), *extra])
+
+
+def test_validate_refuses_a_model_that_cannot_take_the_image_size(tiny, tmp_path):
+    raw = tiny(model={"arch": "inception_v3", "kwargs": {"init_weights": False}})
+    raw["data"]["image_size"] = 32
+    result = validate(write(tmp_path, raw))
+    assert result.exit_code == 2, result.output
+    assert "data.image_size" in result.output and "inception_v3 cannot take 32x32" in result.output
+    assert "Traceback" not in result.output
+    assert validate(write(tmp_path, raw), "--schema-only").exit_code == 0  # the schema alone is fine
+
+
+def test_validate_suggests_the_parent_of_a_data_root_one_level_too_deep(tiny, tmp_path):
+    tree = make_tree(tmp_path / "photos")
+    raw = tiny(data={"dataset": "imagefolder", "root": str(tree / "train"), "image_size": 16, "batch_size": 4})
+    result = validate(write(tmp_path, raw))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"did you mean data.root: {tree}" in " ".join(result.output.split())
+    raw["data"]["root"] = str(tree)
+    good = validate(write(tmp_path, raw))
+    assert good.exit_code == 0 and "2 classes" in good.output, good.output
+
+
+def test_validate_refuses_weights_missing_from_the_local_cache(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    raw = tiny(model={"arch": "resnet18", "weights": "DEFAULT"}, stages=[{"train": {"epochs": 1}}])
+    result = validate(write(tmp_path, raw))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "not in the local cache" in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_an_untrained_model_is_warned_about_in_validate_run_and_report(tiny, tmp_path):
+    raw = tiny(stages=[{"export": {}}])
+    raw["measure"]["runtimes"] = ["onnxruntime-cpu"]
+    path = write(tmp_path, raw)
+    checked = validate(path)
+    assert checked.exit_code == 0 and "warning: the model is untrained" in checked.output
+    ran = CliRunner().invoke(main, ["run", str(path)])
+    assert ran.exit_code == 0, ran.output
+    assert "warning: the model is untrained" in ran.output
+    assert ran.output.index("data: preparing the synthetic data set") < ran.output.index("00-input")  # non-TTY
+    run_dir = tmp_path / "runs" / "tiny"
+    assert "untrained" in json.loads((run_dir / "run.json").read_text())["warnings"][0]
+    assert "<b>Warning:</b> the model is untrained" in (run_dir / "report.html").read_text()
+    trained = tiny(stages=[{"train": {"epochs": 1}}, {"export": {}}])
+    assert "warning" not in validate(write(tmp_path, trained)).output

@@ -1,0 +1,140 @@
+"""The report says what it means: why the baseline stays, images behind a change, readable charts."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+
+import pytest
+from matplotlib.figure import Figure
+from report_runs import SAMPLES, quickstart_like_run
+
+from toolkit.report import render, write_report
+from toolkit.report.analysis import Point
+from toolkit.report.plots import training_curves
+from toolkit.report.readability import (accuracy_limits, baseline_reasons, draw_frontier, images_of, loss_kinds,
+                                        place_labels)
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """One rendering of two runs: alpha (a compressed model wins), beta (the baseline dominates)."""
+    root = tmp_path_factory.mktemp("runs")
+    a, b = quickstart_like_run(root, "alpha"), quickstart_like_run(root, "beta", baseline_wins=True)
+    return a, b, render([a, b])[0]
+
+
+def test_the_summary_says_plainly_why_the_baseline_is_recommended(compared):
+    assert ("The baseline (01-train on openvino-cpu) stays the recommendation for test-cpu, batch 1: "
+            "no compressed model ran faster than it here") in compared[2]
+
+
+def test_the_baseline_reason_names_the_fastest_model_that_lost_too_much():
+    pts = [Point("01-train", "ort", 1, 1.0, 0.90, "d"), Point("02-quantize", "ort", 1, 0.5, 0.85, "d")]
+    rec = {"stage": "01-train", "runtime": "ort", "device": "d", "batch_size": 1, "latency_ms": 1.0,
+           "baseline_top1": 0.90, "max_accuracy_drop": 1.0}
+    why = baseline_reasons([rec], pts, "01-train", 200)[("d", 1)]
+    assert "every faster model lost more than the 1.0 point(s) allowed" in why
+    assert "02-quantize on ort (0.500 ms), changed top-1 by -5.00 points (10 of 200 validation images)" in why
+
+
+def test_accuracy_changes_show_how_many_validation_images_they_are(compared):
+    html = compared[2]
+    assert "-0.55" in html and "(2 of 360 validation images)" in html  # 98.61% -> 98.06%
+    assert f"Top-1 on {SAMPLES} validation images: one image is 0.28 point(s)." in html
+    assert images_of(-0.556, 360) == "2 of 360 validation images" and images_of(1.0, None) == ""
+
+
+def test_the_accuracy_axis_is_not_stretched_over_a_tiny_range():
+    low, high = accuracy_limits([98.06, 98.61])
+    assert high - low >= 2.0 and low < 98.06 and high > 98.61
+    low, high = accuracy_limits([99.9, 100.0])
+    assert high <= 101 and high - low >= 2.0
+    low, high = accuracy_limits([40.0, 90.0])
+    assert low < 40.0 and high > 90.0 and high - low < 70
+
+
+def _boxes(fig, ax):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    return [t.get_window_extent(renderer) for t in ax.texts]
+
+
+def test_point_labels_do_not_collide_and_a_repeated_label_is_written_once():
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.subplots()
+    crowd = [(0.050, 98.33, "distill", "C0"), (0.0505, 98.33, "quantize", "C0"), (0.051, 98.33, "train", "C1"),
+             (0.050, 98.34, "prune", "C1"), (0.0502, 98.32, "input", "C0"), (0.050, 98.33, "distill", "C1")]
+    ax.scatter([c[0] for c in crowd], [c[1] for c in crowd])
+    ax.set_xscale("log")
+    ax.set_ylim(97, 99.5)
+    place_labels(ax, crowd, obstacles=[(x, y, 4.0) for x, y, _, _ in crowd])
+    assert sorted(t.get_text() for t in ax.texts) == ["distill", "input", "prune", "quantize", "train"]
+    boxes = _boxes(fig, ax)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
+def test_a_frontier_of_one_dominating_point_stays_visible():
+    fig = Figure()
+    ax = fig.subplots()
+    draw_frontier(ax, [Point("01-train", "ort", 1, 0.05, 0.986, "d")])
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["Pareto frontier (one model beats all others)"] and len(ax.collections) == 1
+
+
+def test_train_loss_and_distillation_loss_get_separate_axes(tmp_path):
+    run_dir = quickstart_like_run(tmp_path, "qs")
+    from toolkit.report.collect import read_run
+
+    run = read_run(run_dir)
+    histories = {s.label: s.metrics["extra"]["history"] for s in run.stages if s.metrics["extra"].get("history")}
+    kinds = loss_kinds(run.stages, histories)
+    assert kinds == {"01-train": "cross-entropy loss", "03-distill": "distillation loss"}
+    svg = base64.b64decode(training_curves(histories, kinds).split(",", 1)[1]).decode()
+    assert svg.count('<g id="axes_') == 3  # cross-entropy, distillation, validation top-1
+    one_kind = base64.b64decode(training_curves({"01-train": histories["01-train"]}, kinds).split(",", 1)[1])
+    assert one_kind.decode().count('<g id="axes_') == 2
+
+
+def test_a_comparison_sets_each_runs_best_model_side_by_side(compared):
+    html = compared[2]
+    table = html.split('<table class="side-by-side">', 1)[1].split("</table>", 1)[0]
+    assert "alpha" in table and "beta" in table
+    assert "02-prune" in table and "01-train" in table  # alpha's pick, beta's pick, in one row
+    assert table.count("<tr>") == 3  # two header rows, one (device, batch) row
+
+
+@pytest.mark.browser
+def test_the_readable_report_in_a_real_browser(tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get where it can)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright (the dev extra) is not installed")
+    a, b = quickstart_like_run(tmp_path, "alpha"), quickstart_like_run(tmp_path, "beta", baseline_wins=True)
+    report = write_report([a, b], tmp_path / "cmp.html")
+    errors = []
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(report.as_uri())
+        side = page.locator("table.side-by-side")
+        assert side.is_visible() and side.bounding_box()["width"] > 400
+        plain = page.locator("p.plain")
+        assert plain.count() == 1 and plain.first.is_visible()
+        assert "stays the recommendation" in plain.first.inner_text()
+        assert "2 of 360 validation images" in page.locator(".card").first.inner_text()
+        charts = page.locator("img.chart")
+        assert charts.count() >= 3 and all(charts.nth(i).evaluate("img => img.naturalWidth > 300")
+                                           for i in range(charts.count()))
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        side.screenshot(path=str(tmp_path / "side-by-side.png"))
+        chromium.close()
+    assert not errors
+    assert (tmp_path / "report.png").stat().st_size > 10_000 and (tmp_path / "side-by-side.png").stat().st_size > 2000

@@ -1,0 +1,41 @@
+"""What `compress inspect RECIPE` inspects: the recipe's model at its image size, with or without its data.
+
+Inspecting for pruning needs the model's structure, not the data set or the trained weights: the data is
+used for a real example image where it is present, and random images of the recipe's size otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from toolkit.errors import DataError
+
+
+def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int, str, list[str]]:
+    """(model with initial weights, example batch of 1, classes, title, prune stages' `ignore` patterns).
+
+    Input paths need not exist here (a recipe from another machine). Without the data set the class
+    count is `model.num_classes`, else 10: the classifier's outputs are never pruned, so it changes
+    nothing that inspection reports. Raises RecipeError for an invalid recipe.
+    """
+    from toolkit.data import build_data
+    from toolkit.models import build_model
+    from toolkit.recipe import load_recipe
+
+    recipe = load_recipe(recipe_path, check_paths=False)
+    size = recipe.data.image_size
+    note = ""
+    try:
+        spec = recipe.data.model_copy(update={"in_memory": False}) if recipe.data.root else recipe.data
+        data = build_data(spec, recipe.seed)
+        classes, example = data.num_classes, data.example_input(1)
+    except (DataError, OSError) as exc:
+        classes = recipe.model.num_classes or 10
+        example = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(recipe.seed))
+        note = f"; data not read ({str(exc).splitlines()[0][:120]}), random {size}x{size} images, {classes} classes"
+    model = build_model(recipe.model, classes, size, load_weights=False)  # structure only: no weights needed
+    ignored = [p for s in recipe.stages if s.stage_type == "prune" for p in s.ignore]
+    return model, example, classes, f"{recipe_path} ({recipe.model.arch}{note})", ignored

@@ -1,0 +1,192 @@
+"""Making the report's charts and conclusions read right: axis ranges, labels, frontier, plain reasons.
+
+Helpers only; plots.py and build.py call them. Nothing here changes what is recommended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolkit.report.analysis import Point
+
+MIN_ACCURACY_SPAN = 2.0  # top-1 points: a 0.5-point spread must not fill the whole axis
+
+
+def accuracy_limits(values_pct: list[float], min_span: float = MIN_ACCURACY_SPAN
+                    ) -> tuple[float, float]:
+    """y limits (top-1 %) spanning at least `min_span` points around the values, with a margin."""
+    if not values_pct:
+        return 0.0, 100.0
+    low, high = min(values_pct), max(values_pct)
+    span = max(high - low, min_span)
+    middle = (low + high) / 2
+    low, high = middle - span / 2, middle + span / 2
+    margin = 0.15 * span
+    low, high = low - margin, high + margin
+    if high > 100.0:
+        low, high = low - (high - 100.0), 100.0 + margin / 2
+    return max(low, 0.0), high
+
+
+def images_of(points_change: float, samples: int | None) -> str:
+    """'2 of 360 validation images' for a top-1 change in points; '' when the count is unknown."""
+    if not samples:
+        return ""
+    count = round(abs(points_change) / 100.0 * samples)
+    return f"{count} of {samples} validation images"
+
+
+def place_labels(ax: Any, labels: list[tuple[float, float, str, str]], fontsize: float = 7.0,
+                 obstacles: list[tuple[float, float, float]] = ()) -> None:
+    """Annotate points without overlapping labels: the same text at the same spot is written once, and
+    each label takes the first free position around its point (a leader line when moved further away),
+    avoiding other labels and `obstacles` ((x, y, radius in points): markers, frontier rings).
+    `labels` are (x, y, text, colour): a label takes its point's colour, so that it reads as its point's."""
+    fig = ax.figure
+    fig.draw_without_rendering()  # final layout, so that display coordinates are the drawn ones
+    scale = fig.dpi / 72.0
+    height, char = fontsize * scale * 1.25, fontsize * scale * 0.62
+    candidates = [(5, 3), (5, -11), (-5, 3), (-5, -11), (9, 4), (9, -12), (-9, 4), (-9, -12), (6, 13),
+                  (6, -21), (-6, 13), (-6, -21), (12, 22), (12, -30), (-12, 22), (-12, -30), (16, 32), (-16, -40)]
+    blocked: list[tuple[float, float, float, float, float, float]] = []  # box, then the centre it surrounds
+    for x, y, radius in obstacles:
+        ox, oy = ax.transData.transform((x, y))
+        r = radius * scale
+        blocked.append((ox - r, oy - r, ox + r, oy + r, ox, oy))
+    placed: list[tuple[float, float, float, float]] = []
+    written: list[tuple[float, float, str]] = []
+    frame = ax.get_window_extent()
+    for x, y, text, color in sorted(labels, key=lambda item: (item[0], -item[1])):
+        px, py = ax.transData.transform((x, y))
+        if any(t == text and abs(px - wx) < 6 and abs(py - wy) < 6 for wx, wy, t in written):
+            continue
+        width = char * len(text)
+        choice = None
+        for dx, dy in candidates:
+            left = px + dx * scale if dx > 0 else px + dx * scale - width
+            box = (left, py + dy * scale, left + width, py + dy * scale + height)
+            inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+            # the point's own marker is not in the way; its frontier ring is
+            others = [b[:4] for b in blocked
+                      if not (abs(b[4] - px) < 1 and abs(b[5] - py) < 1 and b[2] - b[0] < 6 * scale)]
+            if inside and not any(_overlap(box, other) for other in placed + others):
+                choice = (dx, dy, box)
+                break
+        if choice is None:
+            dx, dy = candidates[0]
+            left = px + dx * scale
+            choice = (dx, dy, (left, py + dy * scale, left + width, py + dy * scale + height))
+        dx, dy, box = choice
+        placed.append(box)
+        written.append((px, py, text))
+        far = abs(dy) > 12
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize, color=color,
+                    ha="left" if dx > 0 else "right",
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if far else None)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...], pad: float = 1.5) -> bool:
+    return a[0] - pad < b[2] and b[0] < a[2] + pad and a[1] - pad < b[3] and b[1] < a[3] + pad
+
+
+def draw_frontier(ax: Any, front: list[Point]) -> None:
+    """The Pareto frontier: a dashed step line through its points, each circled, so that a frontier of
+    one point (a model faster and more accurate than every other) stays visible."""
+    if not front:
+        return
+    xs, ys = [p.latency_ms for p in front], [p.top1 * 100 for p in front]
+    label = "Pareto frontier" if len(front) > 1 else "Pareto frontier (one model beats all others)"
+    if len(front) > 1:
+        ax.step(xs, ys, where="post", color="0.3", linewidth=1, linestyle="--", zorder=2)
+    ax.scatter(xs, ys, s=170, facecolors="none", edgecolors="0.25", linewidths=1.0, linestyle="--", zorder=2,
+               label=label)
+
+
+def loss_kind(stage_type: str, history_label: str, extra: dict[str, Any]) -> str:
+    """What a history's `loss` is: the distillation loss (KD) or cross-entropy."""
+    if history_label.endswith(" qat"):
+        return "distillation loss" if (extra or {}).get("teacher") else "cross-entropy loss"
+    return "distillation loss" if stage_type == "distill" else "cross-entropy loss"
+
+
+def baseline_reasons(recommendations: list[dict[str, Any]], all_points: list[Point], baseline_label: str,
+                     samples: int | None) -> dict[tuple[str, int], str]:
+    """Per (device, batch) where the baseline is the recommendation: why, in one plain sentence."""
+    out = {}
+    for rec in recommendations:
+        if rec.get("stage") != baseline_label:
+            continue
+        group = [p for p in all_points if p.device == rec["device"] and p.batch_size == rec["batch_size"]]
+        faster = sorted((p for p in group if p.stage != baseline_label and p.latency_ms < rec["latency_ms"]),
+                        key=lambda p: p.latency_ms)
+        budget = rec.get("max_accuracy_drop")
+        head = (f"The baseline ({baseline_label} on {rec['runtime']}) stays the recommendation for "
+                f"{rec['device']}, batch {rec['batch_size']}: ")
+        if not faster:
+            out[(rec["device"], rec["batch_size"])] = head + (
+                "no compressed model ran faster than it here, so compressing bought no speed on this device.")
+            continue
+        best = faster[0]
+        change = (best.top1 - rec["baseline_top1"]) * 100
+        images = images_of(change, samples)
+        out[(rec["device"], rec["batch_size"])] = head + (
+            f"every faster model lost more than the {budget} point(s) allowed; the fastest, {best.stage} on "
+            f"{best.runtime} ({best.latency_ms:.3f} ms), changed top-1 by {change:+.2f} points"
+            + (f" ({images})" if images else "") + ".")
+    return out
+
+
+def best_side_by_side(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For a comparison of runs: per (device, batch), each run's recommended model in one row."""
+    keys = sorted({(r["device"], r["batch_size"]) for s in sections for r in s.get("recommendations") or []})
+    rows = []
+    for device, batch in keys:
+        cells = []
+        for section in sections:
+            rec = next((r for r in section.get("recommendations") or []
+                        if (r["device"], r["batch_size"]) == (device, batch)), None)
+            cells.append(rec)
+        rows.append({"device": device, "batch_size": batch, "cells": cells})
+    return rows
+
+
+def loss_kinds(stages: list[Any], histories: dict[str, Any]) -> dict[str, str]:
+    """History label -> its loss kind, from the stage each history belongs to (StageView-like objects)."""
+    out = {}
+    for label in histories:
+        stage = next((s for s in stages if label == s.label or label.startswith(s.label + " ")), None)
+        if stage is not None:
+            out[label] = loss_kind(stage.type, label, stage.metrics.get("extra") or {})
+    return out
+
+
+def readable_facts(run: Any, recommendations: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the summary says in words: why the baseline stays, and how many images a change is."""
+    from toolkit.report.analysis import points
+
+    base = run.baseline()
+    samples = ((base.metrics.get("accuracy") or {}).get("samples") if base is not None else None) or None
+    reasons = baseline_reasons(recommendations, points(run), base.label, samples) if base is not None else {}
+    return {"val_samples": samples, "baseline_reasons": list(reasons.values()),
+            "change_notes": [images_of(r.get("top1_change_points") or 0.0, samples)
+                             if base is not None and r.get("stage") != base.label else "" for r in recommendations]}
+
+
+def tidy_log_axis(axis: Any) -> None:
+    """Plain tick labels on a log axis (0.05, 0.1, 0.2, 20): majors always, minors only at 2 and 5 and
+    only when the axis spans at most two decades, so that labels never run into each other."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    low, high = axis.get_view_interval()
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+
+    def minor(value: float, _pos: Any) -> str:
+        if value <= 0 or decades > 2:
+            return ""
+        mantissa = value / 10 ** math.floor(math.log10(value))
+        return f"{value:g}" if round(mantissa) in (2, 5) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))

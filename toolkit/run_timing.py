@@ -1,0 +1,66 @@
+"""A run's two times, kept apart: the compute its stages cost, and how long the last invocation took.
+
+A rerun that reads every stage from the cache takes a fraction of a second, but the models it shows
+still cost the minutes their stages took when they ran; the report and run.json say both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def compute_time(outcomes: Iterable[Any]) -> dict[str, Any]:
+    """run.json fields from stage outcomes (objects with `seconds` and `cached`): compute seconds are the
+    sum of every stage's own seconds, a cached stage's being the time it took when it was computed."""
+    outcomes = list(outcomes)
+    return {"compute_seconds": round(sum(float(o.seconds or 0.0) for o in outcomes), 3),
+            "cached_stages": sum(1 for o in outcomes if o.cached)}
+
+
+def timing_summary(run: Mapping[str, Any], stage_seconds: Iterable[float | None]) -> dict[str, Any]:
+    """The report's timing facts from run.json and the stages' metrics.json seconds.
+
+    Older run.json files lack `compute_seconds`; it is then summed from the stages' own seconds.
+    Returns {"compute_seconds", "wall_seconds", "cached_stages", "text"}; seconds may be None.
+    """
+    compute = run.get("compute_seconds")
+    if compute is None:
+        known = [float(s) for s in stage_seconds if s is not None]
+        compute = round(sum(known), 3) if known else None
+    wall = run.get("seconds")
+    cached = run.get("cached_stages")
+    if cached is None:
+        cached = sum(1 for s in run.get("stages") or [] if s.get("cached"))
+    parts = []
+    if compute is not None:
+        parts.append(f"stage compute {format_seconds(compute)} (every stage's own time, cached ones "
+                     f"counted at the time they took when computed)")
+    if wall is not None:
+        reused = f", {cached} stage(s) read from the cache" if cached else ""
+        parts.append(f"last invocation {format_seconds(wall)} of wall time{reused}")
+    return {"compute_seconds": compute, "wall_seconds": wall, "cached_stages": cached,
+            "text": "; ".join(parts) if parts else "time not recorded"}
+
+
+def format_seconds(seconds: float) -> str:
+    """'0.2 s', '47.0 s', '6 min 03 s', '1 h 02 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def timing_line(run_dir: Any) -> str:
+    """'time: stage compute ...; last invocation ...' from a run folder's run.json (for the terminal)."""
+    import json
+    from pathlib import Path
+
+    try:
+        run = json.loads((Path(run_dir) / "run.json").read_text())
+    except (OSError, ValueError):
+        return "time: not recorded"
+    return "time: " + timing_summary(run, [s.get("seconds") for s in run.get("stages") or []])["text"]
