@@ -27,6 +27,7 @@ def activation_scales(path):
     return {n.input[1]: inits[n.input[1]] for n in model.graph.node if n.op_type == "QuantizeLinear"}
 
 
+@pytest.mark.slow
 def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scales(tiny, tmp_path):
     raw = recipe(tiny, tmp_path)
     first = run_recipe(parse_recipe(raw)).stages[-1]
@@ -47,6 +48,7 @@ def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scal
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_the_onnxruntime_backend_for_tensorrt_is_flagged_by_the_placement_check(tiny, tmp_path):
     result = run_recipe(parse_recipe(recipe(tiny, tmp_path, backend="onnxruntime")))
     extra = result.stages[-1].metrics["extra"]
