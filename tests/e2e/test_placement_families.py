@@ -37,7 +37,8 @@ def _shallow(arch: str) -> nn.Module | None:
         return convnext.ConvNeXt([convnext.CNBlockConfig(16, 32, 1), convnext.CNBlockConfig(32, None, 1)],
                                  num_classes=10)
     if arch == "efficientnet_v2_s":
-        settings = [efficientnet.FusedMBConvConfig(1, 3, 1, 16, 16, 1), efficientnet.FusedMBConvConfig(4, 3, 2, 16, 24, 1),
+        settings = [efficientnet.FusedMBConvConfig(1, 3, 1, 16, 16, 1),
+                    efficientnet.FusedMBConvConfig(4, 3, 2, 16, 24, 1),
                     efficientnet.MBConvConfig(4, 3, 2, 24, 32, 1), efficientnet.MBConvConfig(6, 3, 1, 32, 40, 1)]
         return efficientnet.EfficientNet(settings, 0.2, num_classes=10, last_channel=64)
     return None

@@ -156,6 +156,7 @@ def test_export_stage_has_parity_dynamic_batch_and_openvino_runs_both_files(tiny
     assert quant["model"]["macs"] == export["model"]["macs"]
 
 
+@pytest.mark.slow
 def test_accuracy_gate_with_modelopt_keeps_the_planted_layer_in_float_without_qdq(planted):
     raw = planted(max_accuracy_drop=2.0, max_float_layers=3, scheme="tensorrt")
     raw["model"]["kwargs"] = {"width": 16}  # ModelOpt leaves 8-channel convs in float (TensorRT runs them no faster)

@@ -27,6 +27,7 @@ def activation_scales(path):
     return {n.input[1]: inits[n.input[1]] for n in model.graph.node if n.op_type == "QuantizeLinear"}
 
 
+@pytest.mark.slow
 def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scales(tiny, tmp_path):
     raw = recipe(tiny, tmp_path)
     first = run_recipe(parse_recipe(raw)).stages[-1]
@@ -35,6 +36,8 @@ def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scal
     assert extra["placement"]["ok"] and extra["qdq"]["nonzero_zero_points"] == 0
     assert not extra["calibration"]["cache_hit"] and extra["calibration"]["batches_read"] == 2
     assert extra["calibration"]["cache_file"].endswith(".modelopt.cache")
+    report = (first.directory.parent / "report.html").read_text()
+    assert "Made by <b>modelopt</b>" in report and "Q/DQ placement for TensorRT: <span class=\"ok\">ok" in report
     kept = tmp_path / "first.int8.onnx"
     shutil.copyfile(first.directory / "model.int8.onnx", kept)
     again = run_recipe(parse_recipe(raw), fresh=True).stages[-1]
@@ -45,10 +48,13 @@ def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scal
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_the_onnxruntime_backend_for_tensorrt_is_flagged_by_the_placement_check(tiny, tmp_path):
-    extra = run_recipe(parse_recipe(recipe(tiny, tmp_path, backend="onnxruntime"))).stages[-1].metrics["extra"]
+    result = run_recipe(parse_recipe(recipe(tiny, tmp_path, backend="onnxruntime")))
+    extra = result.stages[-1].metrics["extra"]
     assert extra["quantizer"]["backend"] == "onnxruntime" and not extra["placement"]["ok"]
     assert extra["placement"]["counts"]["qdq_before_activation"] > 0
+    assert "qdq_before_activation" in (result.run_dir / "report.html").read_text()
 
 
 def test_percentile_with_modelopt_is_refused_before_compute(tiny, tmp_path):

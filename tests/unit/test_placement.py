@@ -109,3 +109,14 @@ def test_inspect_model_onnx_prints_the_findings_and_exits_1(tmp_path):
     assert good.exit_code == 0 and '"ok": true' in good.output
     missing = CliRunner().invoke(main, ["inspect", "--model", str(tmp_path / "none.onnx")])
     assert missing.exit_code != 0 and "is not a file" in missing.output
+
+
+def test_qat_style_weights_with_constant_scales_are_checked(tmp_path):
+    """torch's QAT export: float weight -> Q -> DQ, scales and zero points as Constant nodes."""
+    nodes = [helper.make_node("Constant", [], ["ws"], value=numpy_helper.from_array(np.float32(0.01))),
+             helper.make_node("Constant", [], ["wz"], value=numpy_helper.from_array(np.int8(0))),
+             helper.make_node("QuantizeLinear", ["w", "ws", "wz"], ["wq"], name="wQ"),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wdq"], name="wDQ"),
+             helper.make_node("Conv", ["x", "wdq"], ["y"], name="conv")]
+    path = save(tmp_path, nodes, [_init("w", np.ones((4, 4, 1, 1), np.float32))], "y")
+    assert [(f["rule"], f["node"]) for f in check_placement(path)] == [("weight_not_per_channel", "conv")]

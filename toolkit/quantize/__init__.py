@@ -1,1 +1,1 @@
-"""INT8 quantization as Q/DQ ONNX: ONNX Runtime's static quantizer (PTQ), torch fake-quant (QAT)."""
+"""INT8 as Q/DQ ONNX: NVIDIA ModelOpt (tensorrt scheme) or ONNX Runtime (cpu scheme) PTQ, torch fake-quant QAT, placement check."""

@@ -44,100 +44,122 @@ def _attr(node, name: str, default: int) -> int:
     return next((a.i for a in node.attribute if a.name == name), default)
 
 
+class _QdqGraph:
+    """Producer/consumer maps and constant lookup over an ONNX graph, for the placement rules."""
+
+    def __init__(self, graph):
+        self.inits = {i.name: i for i in graph.initializer}
+        self.producer = {out: node for node in graph.node for out in node.output}
+        self.consumers: dict[str, list] = defaultdict(list)
+        for node in graph.node:
+            for name in node.input:
+                self.consumers[name].append(node)
+        # torch exports Q/DQ scales and zero points as Constant nodes
+        self.constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
+                          if a.name == "value"}
+
+    def array(self, name: str):
+        """The value of an initializer or Constant, or None."""
+        from onnx import numpy_helper
+
+        tensor = self.inits.get(name) or self.constants.get(name)
+        return numpy_helper.to_array(tensor) if tensor is not None else None
+
+    def weight_of(self, dq):
+        """The weight a DequantizeLinear makes: int8 initializer (PTQ) or Q of a float initializer (QAT)."""
+        if dq.input[0] in self.inits:
+            return self.array(dq.input[0])
+        q = self.producer.get(dq.input[0])
+        if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in self.inits:
+            return self.array(q.input[0])
+        return None
+
+    def only_for(self, tensor: str, node) -> bool:
+        """True when Q/DQ(x) = tensor exists only for `node`: x feeds just the Q, the DQ feeds just `node`.
+        (Otherwise another consumer needs the quantized tensor, e.g. the Mul of x * HardSigmoid(x).)"""
+        source = self.producer[self.producer[tensor].input[0]].input[0]
+        return len(self.consumers[source]) == 1 and all(c is node for c in self.consumers[tensor])
+
+    def dequantized_source(self, tensor: str):
+        """For tensor = DQ(Q(x)) return (x's producer or None, x); for DQ of a stored weight (None, weight);
+        else None."""
+        dq = self.producer.get(tensor)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            return None
+        q = self.producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear":
+            return (None, dq.input[0])
+        return (self.producer.get(q.input[0]), q.input[0])
+
+
+def _activation_rule(g: _QdqGraph, node) -> str | None:
+    source = g.dequantized_source(node.input[0]) if node.input else None
+    if source and source[0] is not None and source[0].op_type in (*LAYERS, "Add", "BatchNormalization") \
+            and g.only_for(node.input[0], node):
+        return f"Q/DQ between {source[0].op_type} '{source[0].name}' and this {node.op_type}: the activation " \
+               f"cannot fuse"
+    return None
+
+
+def _residual_rule(g: _QdqGraph, node) -> str | None:
+    sources = [g.dequantized_source(t) for t in node.input]
+    if len(sources) != 2 or not all(s is not None and s[1] not in g.inits for s in sources):
+        return None
+    layers = [s[0] for t, s in zip(node.input, sources)
+              if s[0] is not None and s[0].op_type in LAYERS and g.only_for(t, node)]
+    if layers:
+        return f"both inputs quantized, one from {layers[0].op_type} '{layers[0].name}': the Add cannot fuse into it"
+    return None
+
+
+def _zero_point_rule(g: _QdqGraph, node) -> str | None:
+    import numpy as np
+
+    zero = g.array(node.input[2]) if len(node.input) > 2 else None
+    if zero is None or not (np.any(zero != 0) or zero.dtype == np.uint8):
+        return None
+    kind = "non-zero" if np.any(zero != 0) else "unsigned"
+    return f"zero point {zero.dtype} {kind}: TensorRT takes symmetric int8 only"
+
+
+def _weight_rule(g: _QdqGraph, node) -> str | None:
+    dq = g.producer.get(node.input[1]) if len(node.input) > 1 else None
+    weight = g.weight_of(dq) if dq is not None and dq.op_type == "DequantizeLinear" else None
+    if weight is None:
+        return None
+    scale, axis, want = g.array(dq.input[1]), _attr(dq, "axis", 1), _output_channel_axis(node)
+    channels = weight.shape[want] if weight.ndim > want else 0
+    if scale is None or scale.size <= 1 and channels > 1:
+        return "per-tensor weight scale (TensorRT's int8 kernels expect per-output-channel scales)"
+    if scale.size > 1 and (axis % weight.ndim) != want:
+        return f"weight scales on axis {axis}, output channels are on axis {want}"
+    return None
+
+
 def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> list[dict[str, Any]]:
     """Every place in a Q/DQ ONNX file that breaks TensorRT's fusion rules, as {rule, node, op, detail}.
 
     `float_nodes`: node names meant to stay float. An empty list means the placement is fusion-friendly.
     Raises FileNotFoundError / onnx errors for a missing or unreadable file.
     """
-    import numpy as np
     import onnx
-    from onnx import numpy_helper
 
     graph = onnx.load(str(model_file), load_external_data=False).graph
-    inits = {i.name: i for i in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
-
-    constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
-                 if a.name == "value"}  # torch exports Q/DQ scales and zero points as Constant nodes
-
-    def array(name: str):
-        tensor = inits.get(name) or constants.get(name)
-        return numpy_helper.to_array(tensor) if tensor is not None else None
-
-    def weight_of(dq):
-        """The weight a DequantizeLinear makes: int8 initializer (PTQ) or Q of a float initializer (QAT)."""
-        if dq.input[0] in inits:
-            return array(dq.input[0])
-        q = producer.get(dq.input[0])
-        return array(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in inits \
-            else None
-
-    def only_for(tensor: str, node) -> bool:
-        """True when Q/DQ(x) = tensor exists only for `node`: x feeds just the Q, the DQ feeds just `node`.
-        (Otherwise another consumer needs the quantized tensor, e.g. the Mul of x * HardSigmoid(x).)"""
-        dq = producer[tensor]
-        source = producer[dq.input[0]].input[0]
-        return len(consumers[source]) == 1 and all(c is node for c in consumers[tensor])
-
-    def dequantized_source(tensor: str):
-        """For tensor = DQ(Q(x)) return (x's producer or None, x); else None."""
-        dq = producer.get(tensor)
-        if dq is None or dq.op_type != "DequantizeLinear":
-            return None
-        q = producer.get(dq.input[0])
-        if q is None or q.op_type != "QuantizeLinear":
-            return (None, dq.input[0])  # weights stored quantized: DQ of an initializer
-        return (producer.get(q.input[0]), q.input[0])
-
+    g = _QdqGraph(graph)
+    floats = set(float_nodes or [])
+    rules = (("qdq_before_activation", ACTIVATIONS, _activation_rule), ("residual_add_both_quantized", ("Add",),
+             _residual_rule), ("nonzero_zero_point", ("QuantizeLinear", "DequantizeLinear"), _zero_point_rule),
+             ("weight_not_per_channel", LAYERS, _weight_rule))
     findings: list[dict[str, Any]] = []
-
-    def add(rule: str, node, detail: str) -> None:
-        findings.append({"rule": rule, "node": node.name, "op": node.op_type, "detail": detail})
-
     for node in graph.node:
-        if node.op_type in ACTIVATIONS and node.input:
-            source = dequantized_source(node.input[0])
-            if source and source[0] is not None and source[0].op_type in (*LAYERS, "Add", "BatchNormalization") \
-                    and only_for(node.input[0], node):
-                add("qdq_before_activation", node, f"Q/DQ between {source[0].op_type} '{source[0].name}' and "
-                                                   f"this {node.op_type}: the activation cannot fuse")
-        if node.op_type == "Add" and len(node.input) == 2:
-            sources = [dequantized_source(t) for t in node.input]
-            if all(s is not None and s[1] not in inits for s in sources):
-                layers = [s[0] for t, s in zip(node.input, sources)
-                          if s[0] is not None and s[0].op_type in LAYERS and only_for(t, node)]
-                if layers:
-                    add("residual_add_both_quantized", node, f"both inputs quantized, one from {layers[0].op_type} "
-                                                             f"'{layers[0].name}': the Add cannot fuse into it")
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
-            zero = array(node.input[2])
-            if zero is not None and (np.any(zero != 0) or zero.dtype == np.uint8):
-                add("nonzero_zero_point", node, f"zero point {zero.dtype} "
-                                                f"{'non-zero' if np.any(zero != 0) else 'unsigned'}: "
-                                                f"TensorRT takes symmetric int8 only")
-        if node.op_type in LAYERS and len(node.input) > 1:
-            dq = producer.get(node.input[1])
-            weight = weight_of(dq) if dq is not None and dq.op_type == "DequantizeLinear" else None
-            if weight is not None:
-                scale, axis = array(dq.input[1]), _attr(dq, "axis", 1)
-                want = _output_channel_axis(node)
-                channels = weight.shape[want] if weight is not None and weight.ndim > want else None
-                if scale is None or scale.size <= 1 and (channels or 0) > 1:
-                    add("weight_not_per_channel", node, "per-tensor weight scale (TensorRT's int8 kernels "
-                                                        "expect per-output-channel scales)")
-                elif scale.size > 1 and (axis % weight.ndim) != want:
-                    add("weight_not_per_channel", node, f"weight scales on axis {axis}, output channels are "
-                                                        f"on axis {want}")
+        for rule, ops, check in rules:
+            detail = check(g, node) if node.op_type in ops else None
+            if detail:
+                findings.append({"rule": rule, "node": node.name, "op": node.op_type, "detail": detail})
     for node in graph.node:
-        if node.name in set(float_nodes or []):
-            if any(dequantized_source(t) is not None for t in node.input):
-                add("qdq_on_float_layer", node, "meant to stay float, but an input is dequantized: TensorRT "
-                                                "runs it in int8")
+        if node.name in floats and any(g.dequantized_source(t) is not None for t in node.input):
+            findings.append({"rule": "qdq_on_float_layer", "node": node.name, "op": node.op_type,
+                             "detail": "meant to stay float, but an input is dequantized: TensorRT runs it in int8"})
     return findings
 
 

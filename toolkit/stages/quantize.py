@@ -144,12 +144,13 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)
     result = run_backend(backend, prep, out, reader=reader, exclude=cfg.exclude, **common)
-    ctx.log.info(f"int8 ({scheme} by {backend.name} {backend.version}, {calib.method}): calibration cache {'hit' if result.cache_hit else 'written'}: "
-                 f"{cache_file}")
+    ctx.log.info(f"int8 ({scheme} by {backend.name} {backend.version}, {calib.method}): calibration cache "
+                 f"{'hit' if result.cache_hit else 'written'}: {cache_file}")
     fp32_top1 = onnx_top1(prep, ctx, cfg.sensitivity_samples)
     int8_top1 = onnx_top1(out, ctx, cfg.sensitivity_samples)
     extra: dict[str, Any] = {
-        "scheme": scheme, "scheme_reason": why, "quantizer": backend.record(), "per_channel": cfg.per_channel, "export": export_facts,
+        "scheme": scheme, "scheme_reason": why, "quantizer": backend.record(), "per_channel": cfg.per_channel,
+        "export": export_facts,
         "calibration": {**settings, "cache_file": str(cache_file), "cache_hit": result.cache_hit,
                         "batches_read": result.batches_read, "split": "train", **used},
         "fp32_top1": fp32_top1, "int8_top1_before_fallback": int8_top1,
