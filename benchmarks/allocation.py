@@ -39,8 +39,8 @@ def overrides(mode: str, target: float, runtime: str, batch: int, work: Path) ->
                          "stages.1.prune.round_to=null", "measure.min_iters=3", "measure.warmup_s=0",
                          "measure.min_time_s=0", "measure.batch_sizes=[1]"]
     if mode == "quick":
-        return common + ["data.limit_train=5000", "data.limit_val=1000", "stages.0.train.epochs=6",
-                         "stages.2.distill.epochs=2", "measure.min_iters=20", "measure.min_time_s=0.3",
+        return common + ["data.limit_train=2000", "data.limit_val=500", "stages.0.train.epochs=4",
+                         "stages.2.distill.epochs=1", "measure.min_iters=20", "measure.min_time_s=0.3",
                          "measure.warmup_s=0.1"]
     return common
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5k train images, short budgets")
+    parser.add_argument("--quick", action="store_true", help="2k train images, 4+1 epochs: fits a busy 2-core machine")
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data, for tests")
     parser.add_argument("--target", type=float, default=1.5, help="measured latency speedup")
     parser.add_argument("--runtime", default="openvino-cpu")
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["stages"] = raw["stages"][:3]  # train, prune, distill: quantization is not compared here
     recipe = parse_recipe(raw, base_dir=REPO / "recipes")
     uniform = run_recipe(recipe)
-    samples = 64 if mode == "smoke" else 1000
+    samples = 64 if mode == "smoke" else 500
     path, analysis = analyze_recipe(recipe, samples=samples, rounds=1 if mode == "smoke" else 5,
                                     command="benchmarks/allocation.py (analyze_recipe)", log=print)
     second = sensitivity_recipe(recipe, uniform, mode)
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{'MET' if gap >= 1.5 else 'NOT MET'}).",
              f"Analysis wall time (compress analyze, pruning + INT8, {samples} images, 5 timing rounds): "
              f"{analysis['seconds']['total']} s (pruning {analysis['seconds']['pruning']} s, INT8 "
-             f"{analysis['seconds'].get('int8')} s); reused by the sensitivity prune stage: {alloc['analysis']['reused']}.",
+             f"{analysis['seconds'].get('int8')} s); reused by the sensitivity prune stage: "
+             f"{alloc['analysis']['reused']}.",
              f"Sensitivity allocation on {args.runtime} b{args.batch}: predicted {alloc['predicted_latency_ms']} ms, "
              f"achieved {alloc['achieved_latency_ms']} ms (unpruned {alloc['base_latency_ms']} ms); ratios "
              f"{alloc['ratios']}.",

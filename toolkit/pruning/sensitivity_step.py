@@ -59,7 +59,23 @@ def _predicted_latency_saved(rows: list[dict[str, Any]], ratios: dict[str, float
 
 def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
                      ctx: StageContext) -> dict[str, Any]:
-    """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record."""
+    """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record.
+
+    With several processes only rank 0 analyzes and measures; the others apply the ratios it chose.
+    """
+    shared = ctx.dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
+    if shared and not ctx.is_main:
+        ratios = ctx.dist.broadcast(None)
+        prune_groups(model, example, plan, ratios)
+        return {"ratio": "per-group (sensitivity)", "allocation": {"ratios": ratios}}
+    record = _allocate_and_prune(model, cfg, plan, example, base, ctx)
+    if shared:
+        ctx.dist.broadcast(record["allocation"]["ratios"])
+    return record
+
+
+def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
+                        ctx: StageContext) -> dict[str, Any]:
     from toolkit.measure.paired import paired_round, runtime_callers, summarize_rounds
     from toolkit.pruning.allocation import allocate
 
