@@ -37,7 +37,8 @@ def overrides(mode: str, target: float, runtime: str, batch: int, work: Path) ->
         return common + ["data.dataset=synthetic", "data.num_samples=256", "data.num_classes=4", "data.root=null",
                          "data.batch_size=32", "stages.0.train.epochs=2", "stages.2.distill.epochs=1",
                          "stages.1.prune.round_to=null", "measure.min_iters=3", "measure.warmup_s=0",
-                         "measure.min_time_s=0", "measure.batch_sizes=[1]"]
+                         "measure.min_time_s=0", "measure.batch_sizes=[1]", "data.image_size=16",
+                         "model.kwargs={width: 8}"]
     if mode == "quick":
         return common + ["data.limit_train=2000", "data.limit_val=500", "stages.0.train.epochs=4",
                          "stages.2.distill.epochs=1", "measure.min_iters=20", "measure.min_time_s=0.3",
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     uniform = run_recipe(recipe)
     samples = 64 if mode == "smoke" else 500
     path, analysis = analyze_recipe(recipe, samples=samples, rounds=1 if mode == "smoke" else 5,
+                                    int8=mode != "smoke",
                                     command="benchmarks/allocation.py (analyze_recipe)", log=print)
     second = sensitivity_recipe(recipe, uniform, mode)
     (second.run_dir / "analysis").mkdir(parents=True, exist_ok=True)
@@ -138,12 +140,14 @@ def main(argv: list[str] | None = None) -> int:
              f"{recipe.stages[2].epochs} epoch(s) each.",
              f"Sensitivity minus uniform after recovery: {gap:+.2f} top-1 points (target >= +1.5: "
              f"{'MET' if gap >= 1.5 else 'NOT MET'}).",
-             f"Analysis wall time (compress analyze, pruning + INT8, {samples} images, 5 timing rounds): "
+             f"Analysis wall time (compress analyze, pruning{' + INT8' if 'int8' in analysis else ''}, {samples} "
+             f"images, {analysis['runtime']['rounds']} timing rounds): "
              f"{analysis['seconds']['total']} s (pruning {analysis['seconds']['pruning']} s, INT8 "
              f"{analysis['seconds'].get('int8')} s); reused by the sensitivity prune stage: "
              f"{alloc['analysis']['reused']}.",
              f"Sensitivity allocation on {args.runtime} b{args.batch}: predicted {alloc['predicted_latency_ms']} ms, "
-             f"achieved {alloc['achieved_latency_ms']} ms (unpruned {alloc['base_latency_ms']} ms); ratios "
+             f"achieved {alloc['achieved_latency_ms']} ms (unpruned {alloc['unpruned_latency_ms']} ms at the "
+             f"check, {alloc['base_latency_ms']} ms in the analysis); ratios "
              f"{alloc['ratios']}.",
              f"Load average (1, 5, 15 min) {tuple(round(v, 2) for v in load_before)} at the start, "
              f"{tuple(round(v, 2) for v in load_after)} at the end, on {os.cpu_count()} CPUs: the machine was "

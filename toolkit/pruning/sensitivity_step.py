@@ -85,10 +85,11 @@ def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.T
     with runtime_callers(t.runtime, t.batch_size, example, ctx.recipe.measure.threads) as load:
         base_call = load(model)
 
-        def measured_saved(ratios: dict[str, float], rounds: int) -> float:
-            pruned = prune_groups(copy.deepcopy(model), example, plan, ratios)
-            call = load(pruned)
-            return summarize_rounds([paired_round(base_call, {"x": call}) for _ in range(rounds)])[1]["x"]["saved_ms"]
+        def measured(ratios: dict[str, float], rounds: int) -> tuple[float, dict[str, float]]:
+            """(unpruned ms, {saved_ms, spread_ms, variant_ms}) from `rounds` paired rounds."""
+            call = load(prune_groups(copy.deepcopy(model), example, plan, ratios))
+            base_ms, timed = summarize_rounds([paired_round(base_call, {"x": call}) for _ in range(rounds)])
+            return base_ms, timed["x"]
 
         if t.latency_speedup is not None:
             base_ms = summarize_rounds([paired_round(base_call, {"base": base_call})])[0]
@@ -96,7 +97,7 @@ def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.T
             accept = (total * (1 - 1 / goal), total * (1 - 1 / (goal * (1 + tol))))
 
             def achieved(ratios):
-                return measured_saved(ratios, cfg.sensitivity.check_rounds)
+                return measured(ratios, cfg.sensitivity.check_rounds)[1]["saved_ms"]
         else:
             pruned_share = t.params_ratio is not None
             cost, total = ("params_saved", base_params) if pruned_share else ("macs_saved", base_macs)
@@ -115,8 +116,7 @@ def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.T
                           achieved_saved=achieved, log=ctx.log.info)
         before = channel_counts(model)
         prune_groups(model, example, plan, chosen["ratios"])
-        saved_ms = measured_saved(chosen["ratios"], cfg.sensitivity.rounds)
-        final_base_ms = summarize_rounds([paired_round(base_call, {"b": base_call})])[0]
+        final_base_ms, final = measured(chosen["ratios"], cfg.sensitivity.rounds)
     after = channel_counts(model)
     predicted_ms = info["base_ms"] - _predicted_latency_saved(rows, chosen["ratios"])
     allocation = {
@@ -125,11 +125,12 @@ def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.T
         "channels": {root: [before.get(root), after.get(root)] for root in chosen["ratios"]},
         "runtime": t.runtime, "batch_size": t.batch_size, "base_latency_ms": info["base_ms"],
         "predicted_latency_ms": round(predicted_ms, 5),
-        "achieved_latency_ms": round(final_base_ms - saved_ms, 5), "achieved_saved_ms": saved_ms,
+        "achieved_latency_ms": final["variant_ms"], "unpruned_latency_ms": final_base_ms,
+        "achieved_saved_ms": final["saved_ms"], "achieved_spread_ms": final["spread_ms"],
         "iterations": chosen["iterations"], "analysis": info, "moves": chosen["moves"]}
     record: dict[str, Any] = {"ratio": "per-group (sensitivity)", "allocation": allocation}
     if t.latency_speedup is not None:
-        speedup = final_base_ms / max(final_base_ms - saved_ms, 1e-9)
+        speedup = final_base_ms / final["variant_ms"]
         record.update(goal=t.latency_speedup, base_latency_ms=final_base_ms, runtime=t.runtime,
                       batch_size=t.batch_size, speedup=round(speedup, 4), target_met=speedup >= t.latency_speedup)
     ctx.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, predicted "
