@@ -1,6 +1,7 @@
 """Uniform against sensitivity-aware pruning allocation at the same measured latency target.
 
     python -m benchmarks.allocation [--quick | --smoke] [--target 1.5] [--runtime openvino-cpu] [--batch 1]
+    python -m benchmarks.allocation --quick --macs 2.0      # the same comparison at a MACs target
 
 One ResNet-20 baseline is trained on CIFAR-10 photographs (cached in benchmarks/work). Run A prunes it
 with `allocation: uniform` to the latency target, run B starts from the same weights with
@@ -29,9 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "work"
 
 
-def overrides(mode: str, target: float, runtime: str, batch: int, work: Path) -> list[str]:
+def overrides(mode: str, target: float, runtime: str, batch: int, work: Path, macs: float | None = None) -> list[str]:
     """--set overrides of recipes/frontier_resnet20.yaml: train -> prune (uniform) -> distill, no quantize."""
-    common = [f"output={work}", f"name=allocation-{mode}", f"stages.1.prune.target.latency_speedup={target}",
+    goal = ["stages.1.prune.target.latency_speedup=null", f"stages.1.prune.target.macs_speedup={macs}"] if macs \
+        else [f"stages.1.prune.target.latency_speedup={target}"]
+    common = [f"output={work}", f"name=allocation-{mode}", *goal,
               f"stages.1.prune.target.runtime={runtime}", f"stages.1.prune.target.batch_size={batch}"]
     if mode == "smoke":
         return common + ["data.dataset=synthetic", "data.num_samples=256", "data.num_classes=4", "data.root=null",
@@ -88,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2k train images, 4+1 epochs: fits a busy 2-core machine")
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data, for tests")
     parser.add_argument("--target", type=float, default=1.5, help="measured latency speedup")
+    parser.add_argument("--macs", type=float, default=None, help="a MACs speedup target instead of latency")
     parser.add_argument("--runtime", default="openvino-cpu")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -100,13 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()
     recipe = load_recipe(REPO / "recipes" / "frontier_resnet20.yaml",
-                         overrides(mode, args.target, args.runtime, args.batch, args.work))
+                         overrides(mode, args.target, args.runtime, args.batch, args.work, args.macs))
     raw = recipe.to_dict()
     raw["stages"] = raw["stages"][:3]  # train, prune, distill: quantization is not compared here
     recipe = parse_recipe(raw, base_dir=REPO / "recipes")
     uniform = run_recipe(recipe)
     samples = 64 if mode == "smoke" else 500
-    path, analysis = analyze_recipe(recipe, samples=samples, rounds=1 if mode == "smoke" else 5,
+    path, analysis = analyze_recipe(recipe, runtime=args.runtime, batch_size=args.batch, samples=samples,
+                                    rounds=1 if mode == "smoke" else 5,
                                     int8=mode != "smoke",
                                     command="benchmarks/allocation.py (analyze_recipe)", log=print)
     second = sensitivity_recipe(recipe, uniform, mode)
@@ -134,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     gap = (rows[1]["top1_after_recovery"] - rows[0]["top1_after_recovery"]) * 100
     alloc = sensitive.metrics["prune"]["extra"]["steps"][0]["allocation"]
     load_after = os.getloadavg()
+    goal = f"{args.macs}x fewer MACs" if args.macs else f"a measured {args.target}x on {args.runtime} batch {args.batch}"
     notes = [f"Mode {mode}: ResNet-20, {data.describe()['train_samples']} train / {data.describe()['val_samples']} "
-             f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: a measured {args.target}x on "
-             f"{args.runtime} batch {args.batch}; recovery: distill from the baseline, "
+             f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: {goal}; recovery: distill from the "
+             f"baseline, "
              f"{recipe.stages[2].epochs} epoch(s) each.",
              f"Sensitivity minus uniform after recovery: {gap:+.2f} top-1 points (target >= +1.5: "
              f"{'MET' if gap >= 1.5 else 'NOT MET'}).",
@@ -153,11 +159,12 @@ def main(argv: list[str] | None = None) -> int:
              f"{tuple(round(v, 2) for v in load_after)} at the end, on {os.cpu_count()} CPUs: the machine was "
              f"shared, so latencies are noisy and wall times inflated.",
              f"Whole benchmark {time.perf_counter() - started:.0f} s."]
-    name = "allocation" + ("" if mode == "full" else f"_{mode}")
+    name = "allocation" + ("" if mode == "full" else f"_{mode}") + ("_macs" if args.macs else "")
     columns = ["allocation", "top1_before_recovery", "top1_after_recovery", "macs_speedup", "search_speedup",
                "target_met", "groups_pruned"] + [f"{s}_b{bs}_{k}" for s in RUNTIMES for bs in recipe.measure.batch_sizes
                                                  for k in ("ms", "speedup")]
-    write_results(name, f"Pruning allocation: uniform vs sensitivity (ResNet-20, CIFAR-10, {mode})", rows, columns,
+    write_results(name, f"Pruning allocation: uniform vs sensitivity at {goal} (ResNet-20, CIFAR-10, {mode})", rows,
+                  columns,
                   notes, args.out, extra={"analysis": {k: analysis[k] for k in ("seconds", "runtime", "data",
                                                                               "load_average")},
                                           "allocation": alloc, "baseline": base})
