@@ -1,6 +1,7 @@
 """Uniform against sensitivity-aware pruning allocation at the same measured latency target.
 
     python -m benchmarks.allocation [--quick | --smoke] [--target 1.5] [--runtime openvino-cpu] [--batch 1]
+    python -m benchmarks.allocation --quick --macs 2.0      # the same comparison at a MACs target
 
 One ResNet-20 baseline is trained on CIFAR-10 photographs (cached in benchmarks/work). Run A prunes it
 with `allocation: uniform` to the latency target, run B starts from the same weights with
@@ -29,18 +30,21 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "work"
 
 
-def overrides(mode: str, target: float, runtime: str, batch: int, work: Path) -> list[str]:
+def overrides(mode: str, target: float, runtime: str, batch: int, work: Path, macs: float | None = None) -> list[str]:
     """--set overrides of recipes/frontier_resnet20.yaml: train -> prune (uniform) -> distill, no quantize."""
-    common = [f"output={work}", f"name=allocation-{mode}", f"stages.1.prune.target.latency_speedup={target}",
+    goal = ["stages.1.prune.target.latency_speedup=null", f"stages.1.prune.target.macs_speedup={macs}"] if macs \
+        else [f"stages.1.prune.target.latency_speedup={target}"]
+    common = [f"output={work}", f"name=allocation-{mode}", *goal,
               f"stages.1.prune.target.runtime={runtime}", f"stages.1.prune.target.batch_size={batch}"]
     if mode == "smoke":
         return common + ["data.dataset=synthetic", "data.num_samples=256", "data.num_classes=4", "data.root=null",
                          "data.batch_size=32", "stages.0.train.epochs=2", "stages.2.distill.epochs=1",
                          "stages.1.prune.round_to=null", "measure.min_iters=3", "measure.warmup_s=0",
-                         "measure.min_time_s=0", "measure.batch_sizes=[1]"]
+                         "measure.min_time_s=0", "measure.batch_sizes=[1]", "data.image_size=16",
+                         "model.kwargs={width: 8}"]
     if mode == "quick":
-        return common + ["data.limit_train=5000", "data.limit_val=1000", "stages.0.train.epochs=6",
-                         "stages.2.distill.epochs=2", "measure.min_iters=20", "measure.min_time_s=0.3",
+        return common + ["data.limit_train=2000", "data.limit_val=500", "stages.0.train.epochs=4",
+                         "stages.2.distill.epochs=1", "measure.min_iters=20", "measure.min_time_s=0.3",
                          "measure.warmup_s=0.1"]
     return common
 
@@ -84,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5k train images, short budgets")
+    parser.add_argument("--quick", action="store_true", help="2k train images, 4+1 epochs: fits a busy 2-core machine")
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data, for tests")
     parser.add_argument("--target", type=float, default=1.5, help="measured latency speedup")
+    parser.add_argument("--macs", type=float, default=None, help="a MACs speedup target instead of latency")
     parser.add_argument("--runtime", default="openvino-cpu")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -99,13 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = os.getloadavg()
     recipe = load_recipe(REPO / "recipes" / "frontier_resnet20.yaml",
-                         overrides(mode, args.target, args.runtime, args.batch, args.work))
+                         overrides(mode, args.target, args.runtime, args.batch, args.work, args.macs))
     raw = recipe.to_dict()
     raw["stages"] = raw["stages"][:3]  # train, prune, distill: quantization is not compared here
     recipe = parse_recipe(raw, base_dir=REPO / "recipes")
     uniform = run_recipe(recipe)
-    samples = 64 if mode == "smoke" else 1000
-    path, analysis = analyze_recipe(recipe, samples=samples, rounds=1 if mode == "smoke" else 5,
+    samples = 64 if mode == "smoke" else 500
+    path, analysis = analyze_recipe(recipe, runtime=args.runtime, batch_size=args.batch, samples=samples,
+                                    rounds=1 if mode == "smoke" else 5,
+                                    int8=mode != "smoke",
                                     command="benchmarks/allocation.py (analyze_recipe)", log=print)
     second = sensitivity_recipe(recipe, uniform, mode)
     (second.run_dir / "analysis").mkdir(parents=True, exist_ok=True)
@@ -132,27 +139,32 @@ def main(argv: list[str] | None = None) -> int:
     gap = (rows[1]["top1_after_recovery"] - rows[0]["top1_after_recovery"]) * 100
     alloc = sensitive.metrics["prune"]["extra"]["steps"][0]["allocation"]
     load_after = os.getloadavg()
+    goal = f"{args.macs}x fewer MACs" if args.macs else f"a measured {args.target}x on {args.runtime} batch {args.batch}"
     notes = [f"Mode {mode}: ResNet-20, {data.describe()['train_samples']} train / {data.describe()['val_samples']} "
-             f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: a measured {args.target}x on "
-             f"{args.runtime} batch {args.batch}; recovery: distill from the baseline, "
+             f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: {goal}; recovery: distill from the "
+             f"baseline, "
              f"{recipe.stages[2].epochs} epoch(s) each.",
              f"Sensitivity minus uniform after recovery: {gap:+.2f} top-1 points (target >= +1.5: "
              f"{'MET' if gap >= 1.5 else 'NOT MET'}).",
-             f"Analysis wall time (compress analyze, pruning + INT8, {samples} images, 5 timing rounds): "
+             f"Analysis wall time (compress analyze, pruning{' + INT8' if 'int8' in analysis else ''}, {samples} "
+             f"images, {analysis['runtime']['rounds']} timing rounds): "
              f"{analysis['seconds']['total']} s (pruning {analysis['seconds']['pruning']} s, INT8 "
-             f"{analysis['seconds'].get('int8')} s); reused by the sensitivity prune stage: {alloc['analysis']['reused']}.",
+             f"{analysis['seconds'].get('int8')} s); reused by the sensitivity prune stage: "
+             f"{alloc['analysis']['reused']}.",
              f"Sensitivity allocation on {args.runtime} b{args.batch}: predicted {alloc['predicted_latency_ms']} ms, "
-             f"achieved {alloc['achieved_latency_ms']} ms (unpruned {alloc['base_latency_ms']} ms); ratios "
+             f"achieved {alloc['achieved_latency_ms']} ms (unpruned {alloc['unpruned_latency_ms']} ms at the "
+             f"check, {alloc['base_latency_ms']} ms in the analysis); ratios "
              f"{alloc['ratios']}.",
              f"Load average (1, 5, 15 min) {tuple(round(v, 2) for v in load_before)} at the start, "
              f"{tuple(round(v, 2) for v in load_after)} at the end, on {os.cpu_count()} CPUs: the machine was "
              f"shared, so latencies are noisy and wall times inflated.",
              f"Whole benchmark {time.perf_counter() - started:.0f} s."]
-    name = "allocation" + ("" if mode == "full" else f"_{mode}")
+    name = "allocation" + ("" if mode == "full" else f"_{mode}") + ("_macs" if args.macs else "")
     columns = ["allocation", "top1_before_recovery", "top1_after_recovery", "macs_speedup", "search_speedup",
                "target_met", "groups_pruned"] + [f"{s}_b{bs}_{k}" for s in RUNTIMES for bs in recipe.measure.batch_sizes
                                                  for k in ("ms", "speedup")]
-    write_results(name, f"Pruning allocation: uniform vs sensitivity (ResNet-20, CIFAR-10, {mode})", rows, columns,
+    write_results(name, f"Pruning allocation: uniform vs sensitivity at {goal} (ResNet-20, CIFAR-10, {mode})", rows,
+                  columns,
                   notes, args.out, extra={"analysis": {k: analysis[k] for k in ("seconds", "runtime", "data",
                                                                               "load_average")},
                                           "allocation": alloc, "baseline": base})

@@ -317,7 +317,8 @@ def analyze(recipe: Path, point: str | None, runtime: str | None, batch_size: in
 
 def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8, overrides) -> str:
     """The analyze command line as given (recorded in the analysis JSON)."""
-    options = {"--at": point, "--runtime": runtime, "--batch-size": batch_size, "--samples": samples, "--rounds": rounds}
+    options = {"--at": point, "--runtime": runtime, "--batch-size": batch_size, "--samples": samples,
+               "--rounds": rounds}
     parts = ["compress", "analyze", str(recipe)] + [f"{k} {v}" for k, v in options.items() if v is not None]
     return " ".join(parts + (["--no-int8"] if no_int8 else []) + [f"--set {o}" for o in overrides])
 

@@ -138,3 +138,18 @@ def test_interrupted_analysis_resumes_without_redoing_finished_groups(planted):
     assert calls["n"] - first == 3  # only the third group
     fresh = analyze_pruning(model, example, plan(), accuracy_of=agreement, load_caller=None)
     assert pruning_table(resumed) == pruning_table(fresh)
+
+
+def test_sensitivity_allocation_options_are_checked_and_uniform_keys_are_unchanged():
+    from pydantic import ValidationError
+
+    from toolkit.stages.prune import Prune
+
+    with pytest.raises(ValidationError, match="ratio target"):
+        Prune(allocation="sensitivity", target={"ratio": 0.5})
+    with pytest.raises(ValidationError, match="steps: 1"):
+        Prune(allocation="sensitivity", steps=2)
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        Prune(allocation="sensitivity", sensitivity={"ratios": [1.5]})
+    assert "allocation" not in Prune().key_dict() and "sensitivity" not in Prune().key_dict()
+    assert Prune(allocation="sensitivity").key_dict()["allocation"] == "sensitivity"

@@ -96,8 +96,8 @@ def allocate(rows: list[dict[str, Any]], *, cost: str, goal: float, accept: tupl
         # Groups interact (pruning both sides of a layer saves less than the sum): rescale what is asked.
         factor = goal / achieved if achieved > 0 else 2.0
         ask = min(max(ask * factor, ask * 0.5), ask * 2.0)
+    reaching = [t for t in tried if t["achieved_saved"] >= accept[0]]
     chosen = next((t for t in tried if t["in_band"]), None) or \
-        min((t for t in tried if t["achieved_saved"] >= accept[0]), key=lambda t: t["achieved_saved"], default=None) or \
-        max(tried, key=lambda t: t["achieved_saved"])
+        min(reaching, key=lambda t: t["achieved_saved"], default=None) or max(tried, key=lambda t: t["achieved_saved"])
     return {**chosen, "iterations": [{k: t[k] for k in ("asked", "predicted_saved", "achieved_saved", "in_band")}
                                      for t in tried]}

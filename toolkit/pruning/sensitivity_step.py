@@ -59,7 +59,23 @@ def _predicted_latency_saved(rows: list[dict[str, Any]], ratios: dict[str, float
 
 def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
                      ctx: StageContext) -> dict[str, Any]:
-    """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record."""
+    """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record.
+
+    With several processes only rank 0 analyzes and measures; the others apply the ratios it chose.
+    """
+    shared = ctx.dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
+    if shared and not ctx.is_main:
+        ratios = ctx.dist.broadcast(None)
+        prune_groups(model, example, plan, ratios)
+        return {"ratio": "per-group (sensitivity)", "allocation": {"ratios": ratios}}
+    record = _allocate_and_prune(model, cfg, plan, example, base, ctx)
+    if shared:
+        ctx.dist.broadcast(record["allocation"]["ratios"])
+    return record
+
+
+def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
+                        ctx: StageContext) -> dict[str, Any]:
     from toolkit.measure.paired import paired_round, runtime_callers, summarize_rounds
     from toolkit.pruning.allocation import allocate
 
@@ -69,10 +85,11 @@ def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tens
     with runtime_callers(t.runtime, t.batch_size, example, ctx.recipe.measure.threads) as load:
         base_call = load(model)
 
-        def measured_saved(ratios: dict[str, float], rounds: int) -> float:
-            pruned = prune_groups(copy.deepcopy(model), example, plan, ratios)
-            call = load(pruned)
-            return summarize_rounds([paired_round(base_call, {"x": call}) for _ in range(rounds)])[1]["x"]["saved_ms"]
+        def measured(ratios: dict[str, float], rounds: int) -> tuple[float, dict[str, float]]:
+            """(unpruned ms, {saved_ms, spread_ms, variant_ms}) from `rounds` paired rounds."""
+            call = load(prune_groups(copy.deepcopy(model), example, plan, ratios))
+            base_ms, timed = summarize_rounds([paired_round(base_call, {"x": call}) for _ in range(rounds)])
+            return base_ms, timed["x"]
 
         if t.latency_speedup is not None:
             base_ms = summarize_rounds([paired_round(base_call, {"base": base_call})])[0]
@@ -80,7 +97,7 @@ def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tens
             accept = (total * (1 - 1 / goal), total * (1 - 1 / (goal * (1 + tol))))
 
             def achieved(ratios):
-                return measured_saved(ratios, cfg.sensitivity.check_rounds)
+                return measured(ratios, cfg.sensitivity.check_rounds)[1]["saved_ms"]
         else:
             pruned_share = t.params_ratio is not None
             cost, total = ("params_saved", base_params) if pruned_share else ("macs_saved", base_macs)
@@ -99,8 +116,7 @@ def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tens
                           achieved_saved=achieved, log=ctx.log.info)
         before = channel_counts(model)
         prune_groups(model, example, plan, chosen["ratios"])
-        saved_ms = measured_saved(chosen["ratios"], cfg.sensitivity.rounds)
-        final_base_ms = summarize_rounds([paired_round(base_call, {"b": base_call})])[0]
+        final_base_ms, final = measured(chosen["ratios"], cfg.sensitivity.rounds)
     after = channel_counts(model)
     predicted_ms = info["base_ms"] - _predicted_latency_saved(rows, chosen["ratios"])
     allocation = {
@@ -109,11 +125,12 @@ def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tens
         "channels": {root: [before.get(root), after.get(root)] for root in chosen["ratios"]},
         "runtime": t.runtime, "batch_size": t.batch_size, "base_latency_ms": info["base_ms"],
         "predicted_latency_ms": round(predicted_ms, 5),
-        "achieved_latency_ms": round(final_base_ms - saved_ms, 5), "achieved_saved_ms": saved_ms,
+        "achieved_latency_ms": final["variant_ms"], "unpruned_latency_ms": final_base_ms,
+        "achieved_saved_ms": final["saved_ms"], "achieved_spread_ms": final["spread_ms"],
         "iterations": chosen["iterations"], "analysis": info, "moves": chosen["moves"]}
     record: dict[str, Any] = {"ratio": "per-group (sensitivity)", "allocation": allocation}
     if t.latency_speedup is not None:
-        speedup = final_base_ms / max(final_base_ms - saved_ms, 1e-9)
+        speedup = final_base_ms / final["variant_ms"]
         record.update(goal=t.latency_speedup, base_latency_ms=final_base_ms, runtime=t.runtime,
                       batch_size=t.batch_size, speedup=round(speedup, 4), target_met=speedup >= t.latency_speedup)
     ctx.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, predicted "
