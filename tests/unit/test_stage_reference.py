@@ -58,3 +58,11 @@ def test_unknown_key_errors_list_yaml_keys_like_the_readme():
     recipe = parse_recipe({"name": "x", "model": {"arch": "seed_cnn"}, "data": {"dataset": "digits"},
                            "stages": [{"prune": {"global": True}}]})
     assert recipe.stages[0].global_pruning is True
+
+
+def test_a_partly_given_finetune_block_keeps_the_prune_stages_own_defaults():
+    from toolkit import stages
+
+    assert stages.Prune(finetune={"optimizer": "adamw"}).finetune.lr == 0.01
+    assert stages.Prune(finetune={"lr": 0.02}).finetune.lr == 0.02
+    assert stages.Prune().finetune.lr == 0.01

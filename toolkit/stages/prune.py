@@ -119,6 +119,12 @@ class Prune(StageConfig):
             out.pop("sensitivity", None)
         return out
 
+    @field_validator("finetune", mode="before")
+    @classmethod
+    def _finetune_keeps_its_defaults(cls, value: Any) -> Any:
+        """Options not given keep this stage's fine-tune defaults (lr 0.01), not the train stage's (0.05)."""
+        return {"epochs": 1, "lr": 0.01, **value} if isinstance(value, dict) else value
+
     def trains(self) -> bool:
         """Fine-tuning steps and sparsity training are training."""
         return self.finetune_epochs > 0 or (self.method == "bn_scale" and self.sparsity.epochs > 0)
