@@ -120,3 +120,12 @@ def test_qat_style_weights_with_constant_scales_are_checked(tmp_path):
              helper.make_node("Conv", ["x", "wdq"], ["y"], name="conv")]
     path = save(tmp_path, nodes, [_init("w", np.ones((4, 4, 1, 1), np.float32))], "y")
     assert [(f["rule"], f["node"]) for f in check_placement(path)] == [("weight_not_per_channel", "conv")]
+
+
+def test_modelopt_calibrates_on_the_providers_onnxruntime_has():
+    import onnxruntime as ort
+
+    from toolkit.quantize.modelopt_ptq import calibration_providers
+
+    eps = calibration_providers()
+    assert eps[-1] == "cpu" and ("cuda:0" in eps) == ("CUDAExecutionProvider" in ort.get_available_providers())

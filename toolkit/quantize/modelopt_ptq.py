@@ -8,6 +8,7 @@ generic quantizer does not. It calibrates through ONNX Runtime (CPU execution pr
 from __future__ import annotations
 
 import contextlib
+import io
 import shutil
 import struct
 import tempfile
@@ -69,6 +70,15 @@ def modelopt_version() -> str | None:
         return version("nvidia-modelopt")
     except PackageNotFoundError:
         return None
+
+
+def calibration_providers() -> list[str]:
+    """ModelOpt's calibration_eps in priority order: TensorRT and CUDA where ONNX Runtime has them, then CPU."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    wanted = [("TensorrtExecutionProvider", "trt"), ("CUDAExecutionProvider", "cuda:0")]
+    return [name for provider, name in wanted if provider in available] + ["cpu"]
 
 
 def check_method(method: str) -> None:
@@ -134,10 +144,10 @@ def quantize_modelopt(prep: Path, out: Path, *, method: str, reader: BatchReader
         source = Path(work) / "model.onnx"
         shutil.copyfile(prep, source)
         result = Path(work) / "model.int8.onnx"
-        with _quiet(), ort_patches_undone():
+        with _quiet(), contextlib.redirect_stderr(io.StringIO()), ort_patches_undone():  # stderr: tqdm bars
             modelopt_quantize(str(source), quantize_mode="int8", calibration_data_reader=reader,
                               calibration_method="max" if hit else METHODS[method],
-                              calibration_cache_path=str(cache_file) if hit else None, calibration_eps=["cpu"],
+                              calibration_cache_path=str(cache_file) if hit else None, calibration_eps=calibration_providers(),
                               nodes_to_exclude=[f"^{re.escape(n)}$" for n in exclude or []],
                               high_precision_dtype="fp32",  # float layers stay fp32: the file runs on ORT's CPU EP
                               output_path=str(result), log_level="ERROR")
