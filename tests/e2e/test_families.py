@@ -13,7 +13,7 @@ from toolkit.recipe import parse_recipe
 # family -> (arch, model options); the smallest member, narrowed where torchvision takes a width.
 FAMILIES = {
     "seed_cnn": ("seed_cnn", {}),
-    "resnet": ("resnet18", {"small_input": True}),
+    "resnet": ("resnet18", {}),
     "mobilenet_v2": ("mobilenet_v2", {"kwargs": {"width_mult": 0.25}}),
     "mobilenet_v3": ("mobilenet_v3_small", {"kwargs": {"width_mult": 0.25}}),
     "mnasnet": ("mnasnet0_5", {}),

@@ -206,7 +206,12 @@ def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, couplin
                             coupling=coupling, kept_whole=whole)
     extra["layers"] = {"asked_ratio": round(asked, 4), "off_target": off}
     if off:
-        ctx.log.warning(f"{len(off)} layer(s) lost a share of channels far from the {asked:.2f} asked: "
+        # Rounding to round_to moves small layers off the ratio all the time (said, not warned); coupling that
+        # keeps a layer whole or in coarse parts is what a user did not expect.
+        serious = any(o["layer"] in coupling or (o["removed"] == 0 and not o["why"].startswith("round_to"))
+                      for o in off)
+        (ctx.log.warning if serious else ctx.log.info)(
+                        f"{len(off)} layer(s) lost a share of channels far from the {asked:.2f} asked: "
                         + "; ".join(f"{o['layer']} {o['channels'][0]}->{o['channels'][1]} ({o['why']})"
                                     for o in off[:5]) + ("; ..." if len(off) > 5 else "")
                         + "; `compress inspect` explains the coupling and suggests settings")

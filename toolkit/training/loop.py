@@ -162,9 +162,10 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: L
     model.eval()
     ran = history[start:]
     # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
-    batchnorm = refresh_batchnorm(model, ctx.data, device, ctx.seed, lambda m: ctx.log.info(f"{tag}: {m}"),
-                                  lambda m: ctx.log.warning(f"{tag}: {m}"),
-                                  history[-1].get("train_top1") if history else None)
+    # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.
+    batchnorm = None if tag == "qat" else refresh_batchnorm(
+        model, ctx.data, device, ctx.seed, lambda m: ctx.log.info(f"{tag}: {m}"),
+        lambda m: ctx.log.warning(f"{tag}: {m}"), history[-1].get("train_top1") if history else None)
     return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,
             "final_val_top1": history[-1].get("val_top1") if history else None,
             "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
