@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{tuple(round(v, 2) for v in load_after)} at the end, on {os.cpu_count()} CPUs: the machine was "
              f"shared, so latencies are noisy and wall times inflated.",
              f"Whole benchmark {time.perf_counter() - started:.0f} s."]
-    name = "allocation" + ("" if mode == "full" else f"_{mode}") + ("_macs" if args.macs else "")
+    name = "allocation" + ("" if mode == "full" else f"_{mode}") + (f"_macs{args.macs:g}" if args.macs else "")
     columns = ["allocation", "top1_before_recovery", "top1_after_recovery", "macs_speedup", "search_speedup",
                "target_met", "groups_pruned"] + [f"{s}_b{bs}_{k}" for s in RUNTIMES for bs in recipe.measure.batch_sizes
                                                  for k in ("ms", "speedup")]
