@@ -17,20 +17,35 @@ def asked_ratio(target_ratio: float | None, steps: list[dict[str, Any]]) -> floa
     return 1 - kept
 
 
-def off_target_layers(channels: dict[str, list[int | None]], asked: float, *, max_layer_ratio: float,
+def allocated_ratios(steps: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The per-group ratios a sensitivity allocation chose (group root layer -> share asked), else None.
+
+    Such a step records `ratio` as a text ("per-group (sensitivity)"), not one number for every layer.
+    """
+    for step in steps:
+        if step.get("allocation"):
+            return {root: float(ratio) for root, ratio in step["allocation"]["ratios"].items()}
+    return None
+
+
+def off_target_layers(channels: dict[str, list[int | None]], asked: float | dict[str, float], *,
+                      max_layer_ratio: float,
                       round_to: int | None, coupling: dict[str, dict[str, Any]], kept_whole: set[str]
                       ) -> list[dict[str, Any]]:
     """Layers whose removed share is more than OFF_BY away from `asked`, each with the likely reason.
 
-    `channels` maps layer -> [before, after] output channels; `kept_whole` names the classifier and
+    `asked` is one share for every layer, or per layer (a sensitivity allocation's group roots: only those
+    are checked, since the other members of a group follow their root). `channels` maps layer -> [before, after] output channels; `kept_whole` names the classifier and
     ignored layers (not reported). Reasons: coupled parts, round_to, max_layer_ratio, or coupling
     with a layer that is kept whole.
     """
-    asked_capped = min(asked, max_layer_ratio)
     found = []
     for name, (before, after) in channels.items():
         if name in kept_whole or not before or after is None:
             continue
+        if isinstance(asked, dict) and name not in asked:
+            continue
+        asked_capped = min(asked[name] if isinstance(asked, dict) else asked, max_layer_ratio)
         removed = 1 - after / before
         if abs(removed - asked_capped) <= OFF_BY:
             continue

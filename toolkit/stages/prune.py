@@ -15,7 +15,7 @@ from toolkit.errors import ToolkitError
 from toolkit.measure.profile import count_macs_params
 from toolkit.pruning import PrunePlan, channel_counts, prune_once, search_ratio
 from toolkit.pruning.advice import coupled_parts
-from toolkit.pruning.layer_report import asked_ratio, off_target_layers
+from toolkit.pruning.layer_report import allocated_ratios, asked_ratio, off_target_layers
 from toolkit.registry import TORCH, register_stage
 from toolkit.specs import StageConfig, StrictModel
 from toolkit.training.batchnorm import refresh_batchnorm
@@ -199,19 +199,22 @@ def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, couplin
     """Record (and warn about) layers that lost a share of channels far from the one asked."""
     if cfg.target.latency_speedup is not None:
         return
-    asked = asked_ratio(cfg.target.ratio, extra["steps"])
+    per_group = allocated_ratios(extra["steps"])  # allocation: sensitivity asks each group its own share
+    asked = per_group if per_group is not None else asked_ratio(cfg.target.ratio, extra["steps"])
     whole = {n for n, (b, _) in extra["channels"].items() if b == ctx.data.num_classes}
     whole |= {n for n in extra["channels"] if any(fnmatch.fnmatchcase(n, p) for p in cfg.ignore)}
     off = off_target_layers(extra["channels"], asked, max_layer_ratio=cfg.max_layer_ratio, round_to=cfg.round_to,
                             coupling=coupling, kept_whole=whole)
-    extra["layers"] = {"asked_ratio": round(asked, 4), "off_target": off}
+    extra["layers"] = {"asked_ratio": {k: round(v, 4) for k, v in asked.items()} if per_group is not None
+                       else round(asked, 4), "off_target": off}
     if off:
         # Rounding to round_to moves small layers off the ratio all the time (said, not warned); coupling that
         # keeps a layer whole or in coarse parts is what a user did not expect.
         serious = any(o["layer"] in coupling or (o["removed"] == 0 and not o["why"].startswith("round_to"))
                       for o in off)
         (ctx.log.warning if serious else ctx.log.info)(
-                        f"{len(off)} layer(s) lost a share of channels far from the {asked:.2f} asked: "
+                        f"{len(off)} layer(s) lost a share of channels far from the "
+                        f"{'per-group share' if per_group is not None else f'{asked:.2f}'} asked: "
                         + "; ".join(f"{o['layer']} {o['channels'][0]}->{o['channels'][1]} ({o['why']})"
                                     for o in off[:5]) + ("; ..." if len(off) > 5 else "")
                         + "; `compress inspect` explains the coupling and suggests settings")

@@ -1,0 +1,31 @@
+"""Review fixes of issue 22: the prune stage's layer report and options under `allocation: sensitivity`."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from toolkit.stages.prune import Prune, _report_layers
+
+
+def _sensitivity_extra() -> dict:
+    """A prune stage's extra after a sensitivity allocation (as sensitivity_step records it)."""
+    allocation = {"ratios": {"conv1": 0.5, "layer1.conv": 0.25}, "cost": "macs_saved"}
+    return {"steps": [{"ratio": "per-group (sensitivity)", "allocation": allocation, "step": 1}],
+            "channels": {"conv1": [16, 8], "layer1.conv": [16, 16], "layer1.other": [16, 4], "fc": [10, 10]}}
+
+
+@pytest.mark.parametrize("target", [{"macs_speedup": 2.0}, {"params_ratio": 0.4}])
+def test_layer_report_after_sensitivity_allocation_uses_each_groups_ratio(target, caplog):
+    cfg = Prune(allocation="sensitivity", target=target, round_to=None)
+    ctx = SimpleNamespace(data=SimpleNamespace(num_classes=10), log=logging.getLogger("test-prune"))
+    extra = _sensitivity_extra()
+    with caplog.at_level(logging.INFO, logger="test-prune"):
+        _report_layers(extra, cfg, ctx, coupling={})
+    assert extra["layers"]["asked_ratio"] == {"conv1": 0.5, "layer1.conv": 0.25}
+    off = {o["layer"]: o for o in extra["layers"]["off_target"]}
+    assert set(off) == {"layer1.conv"}  # asked 0.25, kept whole; conv1 got its 0.5; members are not roots
+    assert off["layer1.conv"]["asked"] == 0.25 and off["layer1.conv"]["removed"] == 0
+    assert "per-group share asked" in caplog.text
