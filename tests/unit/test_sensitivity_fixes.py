@@ -29,3 +29,13 @@ def test_layer_report_after_sensitivity_allocation_uses_each_groups_ratio(target
     assert set(off) == {"layer1.conv"}  # asked 0.25, kept whole; conv1 got its 0.5; members are not roots
     assert off["layer1.conv"]["asked"] == 0.25 and off["layer1.conv"]["removed"] == 0
     assert "per-group share asked" in caplog.text
+
+
+def test_sensitivity_options_with_uniform_allocation_are_refused_but_a_dumped_recipe_loads():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="only with allocation: sensitivity"):
+        Prune(sensitivity={"samples": 64})
+    assert Prune(sensitivity={"samples": 64}, allocation="sensitivity").sensitivity.samples == 64
+    dumped = Prune().model_dump(mode="json", by_alias=True)  # what Recipe.to_yaml writes for a uniform stage
+    assert Prune.model_validate(dumped).allocation == "uniform"

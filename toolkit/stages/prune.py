@@ -102,6 +102,10 @@ class Prune(StageConfig):
 
     @model_validator(mode="after")
     def _sensitivity_allocation(self) -> Prune:
+        # default options are accepted: Recipe.to_yaml writes every field and must load again
+        if self.allocation == "uniform" and self.sensitivity != SensitivityOptions():
+            raise ValueError("sensitivity: options are used only with allocation: sensitivity (this stage's "
+                             "allocation is uniform): add `allocation: sensitivity` or remove `sensitivity:`")
         if self.allocation == "sensitivity":
             if self.target.ratio is not None:
                 raise ValueError("allocation: sensitivity needs a macs_speedup, params_ratio or latency_speedup "
