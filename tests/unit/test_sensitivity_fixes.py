@@ -39,3 +39,21 @@ def test_sensitivity_options_with_uniform_allocation_are_refused_but_a_dumped_re
     assert Prune(sensitivity={"samples": 64}, allocation="sensitivity").sensitivity.samples == 64
     dumped = Prune().model_dump(mode="json", by_alias=True)  # what Recipe.to_yaml writes for a uniform stage
     assert Prune.model_validate(dumped).allocation == "uniform"
+
+
+def test_analyze_times_on_the_runtime_of_the_sensitivity_prune_stage(tmp_path):
+    from conftest import tiny_recipe
+
+    from toolkit.analyze.run import target_of
+    from toolkit.recipe import parse_recipe
+
+    raw = tiny_recipe(tmp_path)
+    raw["measure"]["runtimes"] = ["torch-cpu"]
+    uniform = {"prune": {"name": "first", "target": {"ratio": 0.2}}}
+    sensitive = {"prune": {"name": "second", "allocation": "sensitivity",
+                           "target": {"macs_speedup": 1.5, "runtime": "openvino-cpu", "batch_size": 4}}}
+    raw["stages"] = raw["stages"] + [uniform, sensitive]
+    assert target_of(parse_recipe(raw, base_dir=tmp_path), None, None) == ("openvino-cpu", 4)
+    assert target_of(parse_recipe(raw, base_dir=tmp_path), "onnxruntime-cpu", None) == ("onnxruntime-cpu", 4)
+    raw["stages"] = raw["stages"][:2]  # no sensitivity prune stage: measure's first
+    assert target_of(parse_recipe(raw, base_dir=tmp_path), None, None)[0] == "torch-cpu"

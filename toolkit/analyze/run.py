@@ -38,11 +38,19 @@ def _stage_point(recipe: Recipe, at: str | None) -> tuple[int, str, str]:
     raise AssertionError("unreachable")
 
 
+def _prune_stage(recipe: Recipe):
+    """The prune stage an analysis serves: the first with allocation: sensitivity (it reuses the analysis only
+    when runtime, batch and plan match), else the first with a latency target, else the first, else None."""
+    prunes = [s for s in recipe.stages if s.stage_type == "prune"]
+    return next((s for s in prunes if s.allocation == "sensitivity"), None) or \
+        next((s for s in prunes if s.target.latency_speedup is not None), None) or next(iter(prunes), None)
+
+
 def _prune_settings(recipe: Recipe, data, seed: int):
     """The recipe's prune stage options as a plan (taylor falls back to l2: it needs labelled gradients)."""
     from toolkit.pruning.engine import PrunePlan
 
-    cfg = next((s for s in recipe.stages if s.stage_type == "prune"), None)
+    cfg = _prune_stage(recipe)
     if cfg is None:
         return PrunePlan(num_classes=data.num_classes, seed=seed), None
     method = "l2" if cfg.method == "taylor" else cfg.method
@@ -52,7 +60,7 @@ def _prune_settings(recipe: Recipe, data, seed: int):
 def target_of(recipe: Recipe, runtime: str | None, batch_size: int | None) -> tuple[str, int]:
     """The runtime and batch size to time on: given, else the prune stage's (with a latency target or sensitivity
     allocation), else the recipe's first measured runtime and batch size."""
-    prune = next((s for s in recipe.stages if s.stage_type == "prune"), None)
+    prune = _prune_stage(recipe)
     uses_target = prune is not None and (prune.target.latency_speedup is not None or prune.allocation == "sensitivity")
     t = prune.target if uses_target else None
     return (runtime or (t.runtime if t else recipe.measure.runtimes[0]),
