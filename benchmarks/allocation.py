@@ -79,6 +79,27 @@ def _uniform_speedup(step: dict[str, Any]) -> float | None:
     return curve.get(step.get("ratio"))
 
 
+def verdict(gap: float, rows: list[dict[str, Any]], timed: list[dict[str, Any]] | None, key: str | None) -> str:
+    """The target's verdict: MET / NOT MET only when the two arms are comparable, else NOT COMPARABLE.
+
+    `rows` are the uniform and sensitivity rows (their `target_met`); `timed` the two arms' interleaved
+    latencies and `key` the target's `{runtime}_b{batch}` (None for a MACs target, matched on MACs). The arms
+    are not comparable when either missed its own target, or when their measured p50 differ by more than the
+    sum of their p50-to-p90 spreads (not the same latency, so top-1 is not compared at equal cost).
+    """
+    reasons = [f"{r['allocation']} missed its target" for r in rows if r.get("target_met") is False]
+    if timed is not None and key is not None and all(f"{key}_p90" in t for t in timed):
+        (a, b) = timed
+        gap_ms = abs(a[f"{key}_p50"] - b[f"{key}_p50"])
+        spread = (a[f"{key}_p90"] - a[f"{key}_p50"]) + (b[f"{key}_p90"] - b[f"{key}_p50"])
+        if gap_ms > spread:
+            reasons.append(f"achieved {key} p50 {a[f'{key}_p50']} vs {b[f'{key}_p50']} ms differ by more than "
+                           f"their p50-p90 spreads ({spread:.4g} ms)")
+    if reasons:
+        return f"target >= +1.5: NOT COMPARABLE ({'; '.join(reasons)})"
+    return f"target >= +1.5: {'MET' if gap >= 1.5 else 'NOT MET'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both allocations, measure them together, write results/allocation[_mode].{md,json}."""
     from benchmarks.frontier_measure import RUNTIMES, _row as model_row, add_latencies
@@ -137,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{short}_b{bs}_ms"] = lat[f"{short}_b{bs}_p50"]
                 row[f"{short}_b{bs}_speedup"] = round(base[f"{short}_b{bs}_p50"] / lat[f"{short}_b{bs}_p50"], 3)
     gap = (rows[1]["top1_after_recovery"] - rows[0]["top1_after_recovery"]) * 100
+    short_of = {name: short for short, name in RUNTIMES.items()}
+    target_key = f"{short_of[args.runtime]}_b{args.batch}" if args.runtime in short_of else None
     alloc = sensitive.metrics["prune"]["extra"]["steps"][0]["allocation"]
     load_after = os.getloadavg()
     goal = f"{args.macs}x fewer MACs" if args.macs else f"a measured {args.target}x on {args.runtime} batch {args.batch}"
@@ -144,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
              f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: {goal}; recovery: distill from the "
              f"baseline, "
              f"{recipe.stages[2].epochs} epoch(s) each.",
-             f"Sensitivity minus uniform after recovery: {gap:+.2f} top-1 points (target >= +1.5: "
-             f"{'MET' if gap >= 1.5 else 'NOT MET'}).",
+             f"Sensitivity minus uniform after recovery: {gap:+.2f} top-1 points ("
+             f"{verdict(gap, rows, timed[1:], None if args.macs else target_key)}).",
              f"Analysis wall time (compress analyze, pruning{' + INT8' if 'int8' in analysis else ''}, {samples} "
              f"images, {analysis['runtime']['rounds']} timing rounds): "
              f"{analysis['seconds']['total']} s (pruning {analysis['seconds']['pruning']} s, INT8 "

@@ -57,3 +57,18 @@ def test_analyze_times_on_the_runtime_of_the_sensitivity_prune_stage(tmp_path):
     assert target_of(parse_recipe(raw, base_dir=tmp_path), "onnxruntime-cpu", None) == ("onnxruntime-cpu", 4)
     raw["stages"] = raw["stages"][:2]  # no sensitivity prune stage: measure's first
     assert target_of(parse_recipe(raw, base_dir=tmp_path), None, None)[0] == "torch-cpu"
+
+
+def test_allocation_benchmark_verdict_is_not_comparable_at_unmatched_latency():
+    from benchmarks.allocation import verdict
+
+    both_met = [{"allocation": "uniform", "target_met": True}, {"allocation": "sensitivity", "target_met": True}]
+    close = [{"ov_b1_p50": 1.00, "ov_b1_p90": 1.10}, {"ov_b1_p50": 1.05, "ov_b1_p90": 1.12}]
+    apart = [{"ov_b1_p50": 7.92, "ov_b1_p90": 8.00}, {"ov_b1_p50": 6.75, "ov_b1_p90": 6.80}]
+    assert verdict(4.2, both_met, close, "ov_b1") == "target >= +1.5: MET"
+    assert verdict(1.0, both_met, close, "ov_b1") == "target >= +1.5: NOT MET"
+    assert "NOT COMPARABLE" in verdict(4.2, both_met, apart, "ov_b1")
+    missed = [both_met[0], {"allocation": "sensitivity", "target_met": False}]
+    text = verdict(4.2, missed, close, "ov_b1")
+    assert "NOT COMPARABLE" in text and "sensitivity missed its target" in text
+    assert verdict(4.2, both_met, apart, None) == "target >= +1.5: MET"  # a MACs target: matched on MACs
