@@ -72,3 +72,70 @@ def test_allocation_benchmark_verdict_is_not_comparable_at_unmatched_latency():
     text = verdict(4.2, missed, close, "ov_b1")
     assert "NOT COMPARABLE" in text and "sensitivity missed its target" in text
     assert verdict(4.2, both_met, apart, None) == "target >= +1.5: MET"  # a MACs target: matched on MACs
+
+
+def _analysis(int8: bool = True) -> dict:
+    """An analysis result with one group that gained, one that saved no latency and one far more fragile."""
+    rows = []
+    for root, saved, loss in (("gainer", 0.05, -0.4), ("no_saving", -0.01, 1.0), ("fragile", 0.02, 60.0),
+                              ("zero", 0.03, -0.001)):
+        for ratio in (0.25, 0.5, 0.75):
+            rows.append({"root": root, "ratio": ratio, "channels": 16, "channels_after": 8, "members": 2,
+                         "top1": 0.5, "points_lost": loss * ratio * 2, "macs_saved": 10, "params_saved": 1,
+                         "macs_share": 0.1, "latency_saved_ms": saved * ratio, "latency_share": 0.1,
+                         "latency_spread_ms": 0.001, "points_per_ms": loss / saved})
+    layers = [{"node": "/a/Conv", "op": "Conv", "points_lost_alone": -3.0, "points_recovered_float": -1.0},
+              {"node": "/b/Conv", "op": "Conv", "points_lost_alone": 2.0, "points_recovered_float": 1.5}]
+    result = {"complete": True, "key": "k", "command": "compress analyze r.yaml", "ratios": [0.25, 0.5, 0.75],
+              "model": {"point": "01-train", "arch": "tiny"}, "data": {"samples": 10, "selection": "first 10"},
+              "runtime": {"name": "onnxruntime-cpu", "batch_size": 1, "base_ms": 0.5, "rounds": 1},
+              "baseline": {"top1": 0.5}, "pruning": rows, "seconds": {"total": 1.0}, "load_average": [1.0]}
+    if int8:
+        result["int8"] = {"settings": {"scheme": "cpu"}, "fp32_top1": 0.5, "int8_top1": 0.45, "layers": layers}
+    return result
+
+
+def test_one_sign_everywhere_points_lost_with_gains_marked_and_no_negative_zero():
+    from toolkit.analyze.chart import points_lost_text, top_tables
+    from toolkit.analyze.report_text import summary_lines
+
+    assert [points_lost_text(v) for v in (1.234, -0.001, -0.4)] == ["1.23", "0.00", "-0.40 (gain)"]
+    assert top_tables(_analysis())["cut_dropped"] == 1
+    text = "\n".join(summary_lines(_analysis()))
+    assert "-0.00" not in text and "-0.40 (gain) pts lost" in text and "fragile" in text.split("keep whole")[1]
+    assert "1 group(s) left out: zero or negative measured latency saving" in text
+    assert "-3.00 (gain) / -1.00 (lost) pts" in text and "2.00 / 1.50 pts" in text
+
+
+def test_chart_clips_int8_gains_has_a_group_legend_and_symlog_for_a_fragile_group():
+    from toolkit.analyze.chart import sensitivity_figure
+
+    left, right = sensitivity_figure(_analysis()).axes
+    assert left.get_yscale() == "symlog" and not left.texts  # no overlapping per-point labels
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["gainer", "no_saving", "fragile", "zero"]
+    assert all(bar.get_width() >= 0 for bar in right.patches)  # a gain is no long red bar
+    assert any("clipped" in t.get_text() for t in right.get_legend().get_texts())
+    small = _analysis()
+    small["pruning"] = [r for r in small["pruning"] if r["root"] != "fragile"]
+    assert sensitivity_figure(small).axes[0].get_yscale() == "linear"
+
+
+@pytest.mark.parametrize("int8", [True, False])
+def test_report_section_is_numbered_and_describes_the_right_panel_only_with_int8(int8, tmp_path):
+    import json
+
+    from toolkit.report import render
+
+    run_dir = tmp_path / "r"
+    (run_dir / "01-train").mkdir(parents=True)
+    (run_dir / "01-train" / "metrics.json").write_text(json.dumps({"stage": "train", "status": "ok", "index": 1}))
+    (run_dir / "run.json").write_text(json.dumps({"name": "r", "status": "complete", "stages": [
+        {"index": 1, "name": "train", "type": "train", "dir": "01-train", "status": "ok"}]}))
+    (run_dir / "recipe.yaml").write_text("name: r\n")
+    (run_dir / "analysis").mkdir()
+    (run_dir / "analysis" / "sensitivity-01-train.json").write_text(json.dumps(_analysis(int8)))
+    html, _ = render([run_dir])
+    section = html[html.index('id="sensitivity"'):html.index('id="training"')]
+    assert section.startswith('id="sensitivity">4.1 Sensitivity')
+    assert ("Right panel" in section) == int8 and "<td>-0.00</td>" not in section and "-0.40 (gain)" in section
+    assert "1 group(s) left out: zero or negative measured latency saving" in section

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.analyze.chart import top_tables
+from toolkit.analyze.chart import points_lost_text, top_tables
 
 
 def summary_lines(result: dict[str, Any], n: int = 10) -> list[str]:
@@ -15,16 +15,19 @@ def summary_lines(result: dict[str, Any], n: int = 10) -> list[str]:
     lines = [f"baseline top-1 {base.get('top1', 0) * 100:.2f}% on {result['data']['samples']} validation images; "
              f"{runtime.get('name')} batch {runtime.get('batch_size')}: {runtime.get('base_ms')} ms; "
              f"analysis {result['seconds'].get('total')} s"]
-    lines.append("cheapest to cut (ratio 0.5; points lost per ms saved):")
-    lines += [f"  {r['root']:<28} {-r['points_lost']:+.2f} pts  {r['latency_saved_ms']:.4f} ms saved "
-              f"({r['latency_share'] * 100:.1f}%)  MACs -{r['macs_share'] * 100:.1f}%" for r in tables["cut"]]
-    lines.append("keep whole (most top-1 lost at ratio 0.5):")
-    lines += [f"  {r['root']:<28} {-r['points_lost']:+.2f} pts" for r in tables["keep"]]
+    lines.append("cheapest to cut (ratio 0.5; fewest top-1 points lost per ms saved):")
+    lines += [f"  {r['root']:<28} {points_lost_text(r['points_lost']):>12} pts lost  {r['latency_saved_ms']:.4f} ms "
+              f"saved ({r['latency_share'] * 100:.1f}%)  MACs -{r['macs_share'] * 100:.1f}%" for r in tables["cut"]]
+    if tables["cut_dropped"]:
+        lines.append(f"  ({tables['cut_dropped']} group(s) left out: zero or negative measured latency saving)")
+    lines.append("keep whole (most top-1 points lost at ratio 0.5):")
+    lines += [f"  {r['root']:<28} {points_lost_text(r['points_lost']):>12} pts lost" for r in tables["keep"]]
     if result.get("int8"):
         q = result["int8"]
         lines.append(f"INT8 ({q['settings']['scheme']}): fp32 {q['fp32_top1'] * 100:.2f}%, all int8 "
-                     f"{q['int8_top1'] * 100:.2f}%; most sensitive layers (top-1 change alone in int8 / "
-                     f"recovered alone in float):")
-        lines += [f"  {r['node']:<28} {-r['points_lost_alone']:+.2f} / {r['points_recovered_float']:+.2f} pts"
+                     f"{q['int8_top1'] * 100:.2f}%; most sensitive layers (top-1 points lost with it alone in "
+                     f"int8 / points recovered with it alone in float):")
+        lines += [f"  {r['node']:<28} {points_lost_text(r['points_lost_alone']):>12} / "
+                  f"{points_lost_text(r['points_recovered_float']).replace('(gain)', '(lost)')} pts"
                   for r in tables["int8"]]
     return lines

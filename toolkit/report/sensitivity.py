@@ -19,7 +19,20 @@ def _analyses(run: RunView) -> list[dict[str, Any]]:
             continue
         if not isinstance(result, dict) or not result.get("complete") or "pruning" not in result:
             continue
-        out.append({"file": path.name, "result": result, "svg": chart_uri(result), "top": top_tables(result)})
+        out.append({"file": path.name, "result": result, "svg": chart_uri(result), "top": _formatted(top_tables(result))})
+    return out
+
+
+def _formatted(top: dict[str, Any]) -> dict[str, Any]:
+    """The tables' rows with their top-1 points as text in the one sign convention (points lost, gains marked)."""
+    from toolkit.analyze.chart import points_lost_text
+
+    out = dict(top)
+    for key in ("cut", "keep"):
+        out[key] = [{**r, "lost_text": points_lost_text(r["points_lost"])} for r in top[key]]
+    out["int8"] = [{**r, "lost_text": points_lost_text(r.get("points_lost_alone")),
+                    "recovered_text": points_lost_text(r.get("points_recovered_float")).replace("(gain)", "(lost)")}
+                   for r in top["int8"]]
     return out
 
 
