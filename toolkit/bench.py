@@ -111,23 +111,33 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
 
     stages = []
     entries = run.get("stages") if isinstance(run.get("stages"), list) else []
+    skipped: list[str] = []  # why each listed stage is not measured: the error when none is
     for entry in entries:
         if not isinstance(entry, dict):
             log(f"run.json lists {entry!r}, which is not a stage entry; skipped")
+            skipped.append(f"{str(entry)[:40]!r} is not a stage entry")
             continue
         name = str(entry.get("dir", ""))
         if not STAGE_DIR.match(name) or name.startswith("."):
             log(f"run.json names {name!r}, which is not a stage folder; skipped")
+            skipped.append(f"{name[:40]!r} is not a stage folder")
             continue
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
         if not metrics or metrics.get("status") not in ("ok", "degraded"):  # degraded models are measured too
+            skipped.append(f"{name} has no completed model (status {(metrics or {}).get('status', 'unknown')})")
             continue
         if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
             log(f"{name}: a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
                 f"here; skipped (its ONNX stages are measured; from Python: load_model(path, base_model=module))")
+            skipped.append(f"{name} is a torch model made from an in-memory module")
             continue
         stages.append((entry, directory, load_output(directory, metrics, None, trust_code=trust_code)))
+    if not stages:
+        stages_value = run.get("stages")
+        why = "; ".join(skipped[:5]) if skipped else "run.json lists no stages" if isinstance(stages_value, list) \
+            else f"run.json 'stages' is {type(stages_value).__name__}, not a list of stage entries"
+        raise UserInputError(f"{run_dir}: nothing to measure: {why}")
     with tempfile.TemporaryDirectory() as scratch:  # exports go to scratch: the stage folders stay as they were
         results = measure_interleaved([(d.name, model, d) for _, d, model in stages], data, spec,
                                       data_reason is None, Path(scratch))

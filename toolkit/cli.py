@@ -273,13 +273,11 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
     paths = bench_run(run_dir, list(runtimes) or None, list(batch_sizes) or None, timing, log=click.echo,
                       trust_code=trust_code)
     report = write_report([run_dir], run_dir / "report.html")
-    click.echo(f"{len(paths)} measurement file(s) written; {report} now shows them per device")
-    from toolkit.fsutil import read_json
-    from toolkit.measure.system import noise_warning
+    from toolkit.bench_summary import measured_stages
 
-    warning = noise_warning([r for p in paths for r in (read_json(p) or {}).get("latency") or []])
-    if warning:
-        click.echo(warning)
+    for table in summary_tables(measured_stages(paths)):  # the same table as `compress run`, its warning too
+        Console().print(table)
+    click.echo(f"{len(paths)} measurement file(s) written; {report} now shows them per device")
 
 
 @main.command()

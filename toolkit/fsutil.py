@@ -100,7 +100,7 @@ def stable_hash(data: Any, length: int = 16) -> str:
 
 
 def file_hash(path: Path, length: int = 16) -> str:
-    """SHA-256 of a file's bytes."""
+    """SHA-256 of a file's bytes, as its first `length` hex characters (16: 64 bits, enough to notice a change)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

@@ -120,6 +120,7 @@ class Pipeline:
         log.info(f"run {recipe.name} started: {len(plan)} stage(s), device {device}")
         for path, why in data.info.get("bad_files", []):
             log.warning(f"skipped data file {path}: {why}")
+        data.on_streamed_bad_file(lambda path, why: log.warning(f"skipped data file {path} (found while streaming): {why}"))
         if data.info.get("bad_file_count"):
             self._say(f"data: {data.info['bad_file_count']} unreadable or non-image file(s) skipped; "
                       f"listed in {folder.root / 'log.txt'}")

@@ -87,12 +87,15 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def read_yaml(path: Path) -> Any:
     """Read a YAML file safely (no Python tags, no duplicate keys); errors name the file and line."""
+    from toolkit.recipe_file import RecipeFileError, read_recipe_bytes
     from toolkit.yaml_limits import YamlTooLarge, load_bounded
 
     try:
-        data = Path(path).read_bytes()
+        data = read_recipe_bytes(Path(path))
     except OSError as exc:
         raise RecipeError([("", f"cannot read recipe: {exc.strerror or exc}")], source=str(path)) from None
+    except RecipeFileError as exc:
+        raise RecipeError([("", str(exc))], source=str(path)) from None
     try:
         text = data.decode("utf-8-sig")
         if "\x00" in text:

@@ -32,6 +32,10 @@ def check_run_folder(root: Path) -> None:
         raise UserInputError(f"{root} exists and is not a folder; choose another output: or name:")
     if (root / RUN).is_file() and not (root / RUN).is_symlink():
         return
+    if (root / RUN).is_symlink():  # a copied or edited folder: never written through, so never taken as ours
+        raise UserInputError(f"{root / RUN} is a symbolic link (to {os.readlink(root / RUN)}), not a file the "
+                             f"toolkit wrote; the toolkit never writes through links in a run folder. Replace it "
+                             f"with a copy of the file, or choose another output: or name:")
     foreign = sorted(e.name for e in root.iterdir() if not _ours(e))
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")

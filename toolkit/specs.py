@@ -23,7 +23,7 @@ class ModelSpec(StrictModel):
     """Which network to build: a registered or torchvision name, or 'package.module:function'."""
 
     arch: str = Field(description="seed_cnn, resnet20/32/44/56/110, any torchvision classifier, or 'pkg.mod:fn'")
-    num_classes: int | None = Field(None, ge=2, description="defaults to the data set's class count")
+    num_classes: int | None = Field(None, ge=2, le=1_000_000, description="defaults to the data set's class count")
     weights: str | None = Field(None, description="torchvision weights name, read from the local torch hub cache")
     checkpoint: Path | None = Field(None, description="state_dict file (.safetensors, .pt, .pth), relative to the recipe")
     small_input: bool = Field(False, description="adapt the stem of ImageNet models to 32x32 inputs")

@@ -56,6 +56,16 @@ def test_bench_writes_per_device_files_and_leaves_metrics_untouched(finished_run
     assert all("measurements" in p.parts for p in new_files)
     html = CliRunner().invoke(main, ["report", str(run_dir)])
     assert html.exit_code == 0 and "compress bench" in (run_dir / "report.html").read_text()
+    assert "latency p50 (ms)" in result.output and "onnxruntime-cpu" in result.output  # the run's table
+
+
+def test_bench_of_a_run_with_nothing_to_measure_is_an_input_error(finished_run):
+    run_json = finished_run.run_dir / "run.json"
+    for garbage in ("not a list", [1, "x"], [{"dir": "../etc"}]):
+        run_json.write_text(json.dumps({**json.loads(run_json.read_text()), "stages": garbage}))
+        result = CliRunner().invoke(main, ["bench", str(finished_run.run_dir), "--runtime", "onnxruntime-cpu",
+                                           "--min-iters", "3"])
+        assert result.exit_code == 2 and "nothing to measure" in result.output, (garbage, result.output)
 
 
 def test_bench_measures_a_single_model_file(finished_run):

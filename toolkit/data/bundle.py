@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,12 @@ class DataBundle:
         if x.shape[0] < batch_size:
             x = x.repeat((batch_size + x.shape[0] - 1) // x.shape[0], 1, 1, 1)[:batch_size]
         return x
+
+    def on_streamed_bad_file(self, sink: Callable[[str, str], None]) -> None:
+        """Send each file that streaming workers drop (damage found only by decoding) to sink(path, reason)."""
+        for images in (self.train, self.val):
+            if isinstance(images, FileImages):
+                images.drops.sink = sink
 
     def describe(self) -> dict[str, Any]:
         """Plain-data description for run.json: sizes, classes, preprocessing."""

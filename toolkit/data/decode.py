@@ -63,6 +63,32 @@ def _high_depth_to_rgb(image):
     return Image.fromarray(scaled.astype(np.uint8)).convert("RGB"), None
 
 
+def header_problem(path: Path) -> str | None:
+    """Why a file cannot be used, judged from its header without decoding pixels; None when it looks usable.
+
+    Used when a data set streams from disk, so bad files are listed at scan time as they are for an
+    in-memory set: unidentifiable or truncated headers, images over MAX_PIXELS (decompression bombs) and
+    32-bit integer images are refused with the same reasons `open_rgb_checked` gives. `verify()` checks
+    PNG chunk checksums without decompressing; damage found only by decoding (a JPEG cut in its scan
+    data, a float image out of range) is caught by the worker that decodes it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                return (f"too large: {image.width}x{image.height} pixels (limit {MAX_PIXELS}; "
+                        f"a decompression bomb or an image to downscale first)")
+            if image.mode == "I" and image.format != "PNG":
+                return f"unsupported: {image.mode} (32-bit integer) image; convert it to 8 or 16 bits per channel"
+            image.verify()
+    except Image.DecompressionBombError as exc:  # not an OSError
+        return f"decompression bomb: {exc}"
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError) as exc:
+        return f"cannot be decoded ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
+
+
 def open_rgb(path: Path):
     """Open an image as 8-bit RGB (see open_rgb_checked); None when it cannot be used."""
     return open_rgb_checked(path)[0]

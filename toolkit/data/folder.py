@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from toolkit.data.bundle import DataBundle, seeded_subset
-from toolkit.data.decode import IMAGE_SUFFIXES, decode_with_reasons
+from toolkit.data.decode import IMAGE_SUFFIXES, decode_with_reasons, header_problem
 from toolkit.data.images import FileImages, TensorImages
 from toolkit.errors import DataError
 from toolkit.specs import AugmentSpec, DataSpec
@@ -90,6 +90,13 @@ def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:
         train, bad_t = _decode(train, size)
         val, bad_v = _decode(val, size)
         bad += bad_t + bad_v
+    else:  # streamed: headers are checked now; what only decoding finds is recorded by the workers
+        train, bad_t = _check_headers(train)
+        val, bad_v = _check_headers(val)
+        bad += bad_t + bad_v
+        drops = train.drops
+        drops.root, drops.strict = str(root), spec.on_bad_file == "error"
+        val.drops = drops
     if bad and spec.on_bad_file == "error":
         listing = "\n".join(f"    {f}: {why}" for f, why in bad[:50])
         raise DataError(f"{root}: {len(bad)} unreadable or non-image file(s) (data.on_bad_file: error):\n{listing}")
@@ -102,6 +109,18 @@ def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:
                       spec.batch_size, spec.eval_batch_size,
                       {"source": str(root), "val_folder": val_dir.name, "bad_files": [list(b) for b in bad],
                        "bad_file_count": len(bad)})
+
+
+def _check_headers(images: FileImages) -> tuple[FileImages, list[tuple[str, str]]]:
+    """Drop files whose header shows they cannot be used (see decode.header_problem) and report them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [p for p, _ in images.files]
+    with ThreadPoolExecutor(max_workers=max(2, (torch.get_num_threads() or 1) * 2)) as pool:
+        problems = list(pool.map(header_problem, paths, chunksize=256))
+    keep = [f for f, why in zip(images.files, problems) if why is None]
+    bad = [(str(p), why) for p, why in zip(paths, problems) if why is not None]
+    return FileImages(keep, images.image_size, images.workers, images.drops), bad
 
 
 def _decode(images: FileImages, size: int) -> tuple[TensorImages, list[tuple[str, str]]]:

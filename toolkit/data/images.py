@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from toolkit.data.drops import Dropped, StreamDrops
 from toolkit.specs import AugmentSpec
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -100,13 +101,14 @@ class FileImages:
     files: list[tuple[Path, int]]
     image_size: int
     workers: int = 2
+    drops: StreamDrops = field(default_factory=StreamDrops)  # shared by subsets: one record per data set
 
     def __len__(self) -> int:
         return len(self.files)
 
     def subset(self, indices: torch.Tensor) -> FileImages:
         """A view restricted to `indices`."""
-        return FileImages([self.files[int(i)] for i in indices], self.image_size, self.workers)
+        return FileImages([self.files[int(i)] for i in indices], self.image_size, self.workers, self.drops)
 
     def batches(self, order: torch.Tensor, batch_size: int, mean, std, augment: AugmentSpec | None,
                 gen: torch.Generator | None, drop_last: bool = False, with_index: bool = False) -> Iterator[Batch]:
@@ -119,21 +121,23 @@ class FileImages:
         dataset = _FileDataset(self.files, self.image_size, mean, std, augment, seed)
         loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), num_workers=self.workers,
                             drop_last=drop_last, persistent_workers=False, collate_fn=_collate_valid)
-        for batch in loader:
+        for batch, dropped in loader:
+            self.drops.record(dropped)  # to the run's log.txt, or DataError with on_bad_file: error
             if batch is not None:
                 yield batch
 
 
-def _collate_valid(items: list[Any]) -> Batch | None:
-    """Collate, dropping images that failed to decode (they are listed in the data log)."""
-    good = [item for item in items if item is not None]
+def _collate_valid(items: list[Any]) -> tuple[Batch | None, list[Dropped]]:
+    """Collate the decoded images; files that failed to decode come back as Dropped, to be listed."""
+    dropped = [item for item in items if isinstance(item, Dropped)]
+    good = [item for item in items if not isinstance(item, Dropped)]
     if not good:
-        return None
-    return torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good], dtype=torch.long)
+        return None, dropped
+    return (torch.stack([g[0] for g in good]), torch.tensor([g[1] for g in good], dtype=torch.long)), dropped
 
 
 class _FileDataset(torch.utils.data.Dataset):
-    """Decodes one file per item with torchvision transforms; a broken file yields None."""
+    """Decodes one file per item with torchvision transforms; a broken file yields Dropped(path, reason)."""
 
     def __init__(self, files, image_size, mean, std, augment: AugmentSpec | None, seed: int):
         from torchvision.transforms import v2
@@ -157,12 +161,12 @@ class _FileDataset(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int):
-        from toolkit.data.decode import open_rgb
+        from toolkit.data.decode import open_rgb_checked
 
         path, label = self.files[index]
-        image = open_rgb(path)
+        image, why = open_rgb_checked(path)
         if image is None:
-            return None
+            return Dropped(str(path), why or "cannot be decoded")
         # Per-item seed, in a forked RNG: augmentation does not depend on worker count, and the
         # caller's random state is untouched when workers=0 decodes in this process.
         with torch.random.fork_rng(devices=[]):

@@ -41,9 +41,12 @@ def system_notes() -> dict[str, Any]:
 
 def busy(notes: dict[str, Any] | None) -> bool:
     """True when the 1-minute load average was above the number of logical CPUs."""
-    if not notes or not notes.get("load_avg") or not notes.get("logical_cpus"):
+    if not isinstance(notes, dict) or not notes.get("load_avg") or not notes.get("logical_cpus"):
         return False
-    return float(notes["load_avg"][0]) > float(notes["logical_cpus"])
+    try:  # notes read back from an edited file may hold anything
+        return float(notes["load_avg"][0]) > float(notes["logical_cpus"])
+    except (TypeError, ValueError, KeyError, IndexError):
+        return False
 
 
 def noise_warning(records: list[dict[str, Any]]) -> str | None:
@@ -54,7 +57,8 @@ def noise_warning(records: list[dict[str, Any]]) -> str | None:
     ok = [r for r in records if r.get("status") == "ok"]
     if not ok:
         return None
-    notes = [n for r in ok for n in ((r.get("system") or {}).get("before"), (r.get("system") or {}).get("after")) if n]
+    systems = [r.get("system") if isinstance(r.get("system"), dict) else {} for r in ok]
+    notes = [n for system in systems for n in (system.get("before"), system.get("after")) if n]
     loaded = [n for n in notes if busy(n)]
     unstable = sum(bool(r.get("unstable")) for r in ok)
     if not loaded and unstable * 2 <= len(ok):

@@ -15,6 +15,7 @@ from torch import nn
 
 from toolkit.errors import ArtifactError, ToolkitError
 from toolkit.fsutil import atomic_path, atomic_write_json, read_json
+from toolkit.models.spec_bounds import check_build_size, check_classes_in_weights
 
 STRUCTURE_FORMAT = "toolkit.torch-structure"
 STRUCTURE_VERSION = 1
@@ -230,6 +231,11 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
         except Exception as exc:  # noqa: BLE001 - pydantic error on a tampered file
             raise ArtifactError(f"{structure_path}: bad model spec ({exc})") from None
         _check_arch_source(model_spec.arch, structure_path, trust_code, allowed_arch)
+        # an edited spec must not allocate before the checks: compare it with the weights header first
+        header_shapes = weight_shapes(weights)
+        check_classes_in_weights(model_spec.num_classes or num_classes, header_shapes, structure_path)
+        check_build_size(lambda: build_model(model_spec, num_classes, image_size, load_weights=False),
+                         header_shapes, structure_path)
         try:
             model = build_model(model_spec, num_classes, image_size, load_weights=False)
         except ArtifactError:

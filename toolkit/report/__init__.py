@@ -29,6 +29,10 @@ def _budget(run_dir: Path) -> float:
         return 1.0
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
     """The report's HTML and the summary data, for one or several run folders."""
     from jinja2 import Environment, PackageLoader
@@ -39,9 +43,11 @@ def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
         section.update(readable_facts(run, section["recommendations"]))
     env = Environment(loader=PackageLoader("toolkit.report", "templates"), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v: "-" if v is None else f"{v * 100:.2f}"
-    env.filters["ms"] = lambda v: "-" if v is None else f"{v:.3f}"
-    env.filters["num"] = lambda v, d=2: "-" if v is None else f"{v:.{d}f}"
+    # a value of the wrong type (an edited file) is shown as missing, like None
+    env.filters["pct"] = lambda v: f"{v * 100:.2f}" if _is_number(v) else "-"
+    env.filters["ms"] = lambda v: f"{v:.3f}" if _is_number(v) else "-"
+    env.filters["num"] = lambda v, d=2: f"{v:.{d}f}" if _is_number(v) else "-"
+    env.filters["thousands"] = lambda v: f"{v:,}" if _is_number(v) else "-"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
     title = " vs ".join(s["name"] for s in sections)
     html = env.get_template("report.html.j2").render(

@@ -66,7 +66,7 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
     for s in run.stages:
         model = s.metrics.get("model") or {}
         for _, _, rec in s.latency_records():
-            if rec.get("status") == "ok" and model.get("macs") and rec.get("batch_size") == min(
+            if rec.get("status") == "ok" and model.get("macs") and rec.get("p50_ms") and rec.get("batch_size") == min(
                     r.get("batch_size", 1) for _, _, r in s.latency_records()):
                 macs_rows.append({"stage": s.label, "runtime": rec["runtime"], "macs": model["macs"],
                                   "latency_ms": rec["p50_ms"]})

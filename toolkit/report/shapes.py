@@ -56,9 +56,31 @@ def _fields(record: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _load_notes(value: Any) -> dict[str, Any] | None:
+    """System notes (measure.system.system_notes) with load averages as numbers and a CPU count; else None."""
+    if not isinstance(value, dict):
+        return None
+    notes = _fields(value, {"logical_cpus": _int, "cpu_mhz": _num, "cpu_max_mhz": _num, "governor": _str})
+    load = notes.get("load_avg")
+    notes["load_avg"] = load if isinstance(load, list) and load and all(_num(v) is not None for v in load) else None
+    return notes
+
+
+def _system(value: Any) -> dict[str, Any] | None:
+    system = _dict(value)
+    return {"before": _load_notes(system.get("before")), "after": _load_notes(system.get("after"))} \
+        if system else None
+
+
 LATENCY = {"runtime": _str, "batch_size": _int, "status": _str, "reason": _str, "precision": _str, "format": _str,
            "threads": _int, "unstable": _bool, "p50_ms": _positive, "p90_ms": _positive, "p99_ms": _positive,
-           "mean_ms": _positive, "throughput_ips": _num}
+           "mean_ms": _positive, "throughput_ips": _num, "ci_low_ms": _positive, "ci_high_ms": _positive,
+           "graph": _str, "system": _system}
+# the `extra` values the report prints with number formats: prune, quantize and engine stages
+PRUNE_EXTRA = {"method": _str, "macs_before": _int, "macs_after": _int, "params_before": _int, "params_after": _int,
+               "macs_speedup": _num, "params_removed": _fraction, "target_met": _bool, "target_reason": _str}
+QUANT_EXTRA = {"fp32_top1": _fraction, "int8_top1_before_fallback": _fraction, "drop_points": _num,
+               "max_accuracy_drop": _num, "bound_met": _bool, "scheme": _str, "scheme_reason": _str}
 MODEL = {"format": _str, "file": _str, "params": _int, "macs": _int, "size_bytes": _int, "sha256": _str}
 ACCURACY = {"top1": _fraction, "top5": _fraction, "samples": _int, "reason": _str}
 
@@ -89,7 +111,21 @@ def _history(value: Any) -> list[dict[str, Any]]:
 
 def clean_extra(value: Any) -> dict[str, Any]:
     """A stage's `extra` section: the training histories, steps and channel tables the report draws."""
-    extra = dict(_dict(value))
+    extra = _fields(_dict(value), {**PRUNE_EXTRA, **QUANT_EXTRA})
+    for key in ("kept_float", "engines", "sensitivity"):
+        if key in extra:
+            extra[key] = _records(extra[key])
+    for record in extra.get("engines", []):
+        record.update(_fields(record, {"build_seconds": _num, "p50_ms": _positive}))
+    for record in extra.get("sensitivity", []):
+        record.update(_fields(record, {"top1_if_float": _fraction, "recovered_points": _num}))
+    for key in ("layer_precisions", "calibration", "quantizer"):
+        if key in extra:
+            extra[key] = _dict(extra[key])
+    if "placement" in extra:
+        placement = dict(_dict(extra["placement"]))
+        placement["findings"] = _records(placement.get("findings"))
+        extra["placement"] = placement
     if "history" in extra:
         extra["history"] = _history(extra["history"])
     if "steps" in extra:

@@ -224,6 +224,15 @@ def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, couplin
                         + "; `compress inspect` explains the coupling and suggests settings")
 
 
+def target_missed_message(extra: dict[str, Any], cfg: Prune) -> str:
+    """The log line for a missed target: the search's own reason (an unstable measurement, a ratio cap) when
+    it gave one; otherwise the distance from the target, which channel rounding explains."""
+    done = f"{extra['macs_speedup']}x MACs, {extra['params_removed']:.1%} parameters removed"
+    if extra.get("target_reason"):
+        return f"target not met: {extra['target_reason']} ({done})"
+    return f"target not met within {cfg.tolerance:.0%}: {done} (channel rounding to {cfg.round_to})"
+
+
 @register_stage("prune", Prune, needs=(TORCH,), makes=TORCH)
 def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
@@ -271,8 +280,7 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     elif t.params_ratio is not None:
         extra["target_met"] = abs(extra["params_removed"] / t.params_ratio - 1) <= cfg.tolerance
     if extra.get("target_met") is False:
-        ctx.log.warning(f"target not met within {cfg.tolerance:.0%}: {extra['macs_speedup']}x MACs, "
-                        f"{extra['params_removed']:.1%} parameters removed (channel rounding to {cfg.round_to})")
+        ctx.log.warning(target_missed_message(extra, cfg))
     if params >= base[1]:
         raise ToolkitError("pruning removed nothing: every prunable layer is ignored or too small")
     return StageResult(model, extra)

@@ -1,0 +1,32 @@
+"""The rows `compress bench RUN` prints: its new measurement files as cli_format.summary_tables expects them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from toolkit.fsutil import read_json
+
+
+def measured_stages(paths: list[Path]) -> list[dict[str, Any]]:
+    """One summary row per measurements/<device>.json written by bench_run, in stage order.
+
+    Each row has the stage's index and name, status 'ok', and the record's latency, accuracy and model
+    sections; a file that cannot be read back (removed or edited meanwhile) is left out.
+    """
+    rows = []
+    for path in paths:
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        index = record.get("index")
+        latency = record.get("latency")
+        rows.append({"index": index if type(index) is int else 0,
+                     "name": str(record.get("stage") or path.parent.parent.name), "status": "ok",
+                     "accuracy": record.get("accuracy") if isinstance(record.get("accuracy"), dict) else {},
+                     "model": record.get("model") if isinstance(record.get("model"), dict) else {},
+                     "latency": [r for r in latency if isinstance(r, dict)] if isinstance(latency, list) else []})
+    return rows
