@@ -10,6 +10,7 @@ from torch import nn
 
 from toolkit.artifacts import Model, ModelArtifact
 from toolkit.context import StageContext, StageResult
+from toolkit.errors import UserInputError
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
@@ -79,16 +80,24 @@ class Quantize(StageConfig):
         if self.qat is not None and current != TORCH:
             return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
                             f"put quantize before export or drop qat")]
-        if self.scheme == "tensorrt" and self.backend != "onnxruntime" and self.qat is None and \
-                self.calibration.method == "percentile":
-            return [("calibration.method", "ModelOpt's INT8 PTQ (the tensorrt scheme's quantizer) offers minmax "
-                                           "and entropy, not percentile; or set backend: onnxruntime")]
         ref = self.qat.teacher if self.qat is not None else None
         names = [n for n, _, _ in earlier]
         if isinstance(ref, int) and not 0 <= ref < len(earlier):
             return [("qat.teacher", f"stage index {ref} is not an earlier stage (0..{len(earlier) - 1})")]
         if isinstance(ref, str) and ref != "input" and ref not in names:
             return [("qat.teacher", f"no earlier stage named '{ref}'{did_you_mean(ref, names)}; earlier: {names}")]
+        return []
+
+    def check_recipe(self, recipe) -> list[tuple[str, str]]:
+        """Refuse, before any compute, a backend that cannot make the scheme the stage will resolve (with
+        `auto`, tensorrt when the recipe has an engine stage or a GPU runtime): same functions as the stage."""
+        if self.qat is not None:  # QAT exports its own Q/DQ; no PTQ backend is chosen
+            return []
+        try:
+            choose_backend(self.backend, resolve_scheme(self, recipe)[0], self.calibration.method, self.per_channel)
+        except UserInputError as exc:
+            field, _, message = str(exc).partition(": ")
+            return [(field.removeprefix("quantize.") if field.startswith("quantize.") else "", message or str(exc))]
         return []
 
 
