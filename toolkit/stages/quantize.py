@@ -14,7 +14,7 @@ from toolkit.errors import UserInputError
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
-from toolkit.quantize.calibration_input import calibration_input
+from toolkit.quantize.calibration_input import calibration_input, calibration_message
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.quantize.speed_check import compare_int8_fp32
@@ -153,6 +153,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)
     result = run_backend(backend, prep, out, reader=reader, exclude=cfg.exclude, **common)
+    ctx.log.info(calibration_message(used, calib.method, result.cache_hit, result.batches_read))
     ctx.log.info(f"int8 ({scheme} by {backend.name} {backend.version}, {calib.method}): calibration cache "
                  f"{'hit' if result.cache_hit else 'written'}: {cache_file}")
     fp32_top1 = onnx_top1(prep, ctx, cfg.sensitivity_samples)
