@@ -38,6 +38,9 @@ def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scal
     assert extra["calibration"]["cache_file"].endswith(".modelopt.cache")
     report = (first.directory.parent / "report.html").read_text()
     assert "Made by <b>modelopt</b>" in report and "Q/DQ placement for TensorRT: <span class=\"ok\">ok" in report
+    own_float = extra["float_by_quantizer"]  # ModelOpt keeps e.g. the classifier Gemm in float by itself
+    assert any(r["op"] == "Gemm" for r in own_float) and not extra["kept_float"]
+    assert "left in float by modelopt itself" in report and all(r["node"] in report for r in own_float)
     kept = tmp_path / "first.int8.onnx"
     shutil.copyfile(first.directory / "model.int8.onnx", kept)
     again = run_recipe(parse_recipe(raw), fresh=True).stages[-1]

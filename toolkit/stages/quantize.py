@@ -15,6 +15,7 @@ from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
 from toolkit.quantize.calibration_input import calibration_input, calibration_message
+from toolkit.quantize.float_layers import float_by_quantizer, float_compute_nodes
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.quantize.speed_check import compare_int8_fp32
@@ -171,12 +172,13 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         extra["bound_met"] = extra["drop_points"] <= cfg.max_accuracy_drop
         if not extra["bound_met"]:
             ctx.log.info(f"int8 drops {extra['drop_points']} points > {cfg.max_accuracy_drop}; ranking layers")
+            already_float = cfg.exclude + [r["node"] for r in float_compute_nodes(out)]
             fallback = keep_sensitive_in_float(
                 lambda exclude, path: run_backend(backend, prep, path, exclude=cfg.exclude + exclude, **common,
                                                   reader=reader if backend.name == "modelopt" else None),
                 lambda path: onnx_top1(path, ctx, cfg.sensitivity_samples), prep, out, ctx.stage_dir,
                 fp32_top1=fp32_top1, int8_top1=int8_top1, max_drop_points=cfg.max_accuracy_drop,
-                max_float_layers=cfg.max_float_layers, log=ctx.log.info)
+                max_float_layers=cfg.max_float_layers, log=ctx.log.info, already_float=already_float)
             extra["kept_float"] += fallback["kept_float"]
             extra.update(bound_met=fallback["bound_met"], sensitivity=fallback["sensitivity"],
                          drop_points=round((fp32_top1 - fallback["int8_top1"]) * 100, 3))
@@ -185,6 +187,10 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
                                 f"with {len(fallback['kept_float'])} layer(s) in float; it is saved")
     prep.unlink(missing_ok=True)
     extra["qdq"] = qdq_summary(out)
+    extra["float_by_quantizer"] = float_by_quantizer(out, [k["node"] for k in extra["kept_float"]])
+    if extra["float_by_quantizer"]:
+        ctx.log.info(f"left in float by {backend.name} itself: "
+                     f"{', '.join(r['node'] for r in extra['float_by_quantizer'])}")
     if scheme == "tensorrt":
         from toolkit.quantize.placement import log_placement
 
