@@ -169,3 +169,6 @@ def test_accuracy_gate_with_modelopt_keeps_the_planted_layer_in_float_without_qd
     assert extra["int8_top1_before_fallback"] < extra["fp32_top1"] - 0.1
     assert [k["node"] for k in extra["kept_float"]][:1] == ["/conv2/Conv"] and extra["bound_met"]
     assert extra["placement"]["ok"] and extra["placement"]["counts"]["qdq_on_float_layer"] == 0
+    own_float = {r["node"] for r in extra["float_by_quantizer"]}  # e.g. the Gemm: ModelOpt's own choice
+    assert own_float and not own_float & {r["node"] for r in extra["sensitivity"]}  # not ranked as candidates
+    assert not own_float & {k["node"] for k in extra["kept_float"]}
