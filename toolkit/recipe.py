@@ -329,6 +329,11 @@ def parse_recipe(raw: Any, *, source: str | None = None, base_dir: Path | None =
         raise RecipeError(problems, source)
     recipe = Recipe(**dict(head), stages=stages)
     recipe._base_dir = base
+    for i, stage in enumerate(stages):  # checks that need the whole recipe (e.g. quantize's resolved scheme)
+        where = f"stages[{i}].{stage.stage_type}"
+        problems += [(join_path(where, [p]) if p else where, m) for p, m in stage.check_recipe(recipe)]
+    if problems:
+        raise RecipeError(problems, source)
     return recipe
 
 

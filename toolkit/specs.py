@@ -118,6 +118,10 @@ class StageConfig(StrictModel):
         """Cross-stage checks before compute; `earlier` is (name, type, format) of preceding stages."""
         return []
 
+    def check_recipe(self, recipe) -> list[tuple[str, str]]:
+        """Checks that need the whole validated recipe (runtimes, later stages); (field, problem) pairs."""
+        return []
+
     def trains(self) -> bool:
         """Whether this stage runs a training loop (then every rank of a distributed run takes part)."""
         return False

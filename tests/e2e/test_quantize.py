@@ -71,8 +71,12 @@ def test_a_rerun_hits_the_calibration_cache_without_calibrating(tiny, tmp_path, 
         raise AssertionError("calibration ran despite the cache")
 
     monkeypatch.setattr(ort_quantize, "create_calibrator", no_calibration)
-    again = run(raw, fresh=True).stages[-1].metrics["extra"]["calibration"]
+    again_stage = run(raw, fresh=True).stages[-1]
+    again = again_stage.metrics["extra"]["calibration"]
     assert again["cache_hit"] and again["batches_read"] == 0
+    log = (again_stage.directory / "log.txt").read_text()  # says the cache was used, not "64 train images"
+    assert "calibration: cache hit, scales from the cache; 0 of 2 batch(es) read" in log
+    assert "64 train images" not in log
     cpu_then_trt = run(quant_recipe(tiny, tmp_path, {"calibration": {"samples": 64}, "scheme": "tensorrt",
                                                      "backend": "onnxruntime"}),
                        fresh=True).stages[-1].metrics["extra"]["calibration"]
@@ -165,3 +169,6 @@ def test_accuracy_gate_with_modelopt_keeps_the_planted_layer_in_float_without_qd
     assert extra["int8_top1_before_fallback"] < extra["fp32_top1"] - 0.1
     assert [k["node"] for k in extra["kept_float"]][:1] == ["/conv2/Conv"] and extra["bound_met"]
     assert extra["placement"]["ok"] and extra["placement"]["counts"]["qdq_on_float_layer"] == 0
+    own_float = {r["node"] for r in extra["float_by_quantizer"]}  # e.g. the Gemm: ModelOpt's own choice
+    assert own_float and not own_float & {r["node"] for r in extra["sensitivity"]}  # not ranked as candidates
+    assert not own_float & {k["node"] for k in extra["kept_float"]}

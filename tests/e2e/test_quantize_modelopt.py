@@ -38,6 +38,9 @@ def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scal
     assert extra["calibration"]["cache_file"].endswith(".modelopt.cache")
     report = (first.directory.parent / "report.html").read_text()
     assert "Made by <b>modelopt</b>" in report and "Q/DQ placement for TensorRT: <span class=\"ok\">ok" in report
+    own_float = extra["float_by_quantizer"]  # ModelOpt keeps e.g. the classifier Gemm in float by itself
+    assert any(r["op"] == "Gemm" for r in own_float) and not extra["kept_float"]
+    assert "left in float by modelopt itself" in report and all(r["node"] in report for r in own_float)
     kept = tmp_path / "first.int8.onnx"
     shutil.copyfile(first.directory / "model.int8.onnx", kept)
     again = run_recipe(parse_recipe(raw), fresh=True).stages[-1]
@@ -61,6 +64,37 @@ def test_percentile_with_modelopt_is_refused_before_compute(tiny, tmp_path):
     with pytest.raises(RecipeError, match="percentile"):
         parse_recipe(recipe(tiny, tmp_path, calibration={"method": "percentile"}))
     parse_recipe(recipe(tiny, tmp_path, calibration={"method": "percentile"}, backend="onnxruntime"))
+
+
+def auto_recipe(tiny, tmp_path, engine: bool, **quantize):
+    """`scheme: auto` as the quickstart has it: tensorrt when the recipe builds an engine."""
+    raw = recipe(tiny, tmp_path, scheme="auto", **quantize)
+    raw["stages"] += [{"engine": {"precision": "int8"}}] if engine else []
+    return raw
+
+
+@pytest.mark.parametrize("quantize, field, message", [
+    ({"calibration": {"method": "percentile"}}, "stages[1].quantize.calibration.method", "not offered by ModelOpt"),
+    ({"per_channel": False}, "stages[1].quantize.per_channel", "per output channel"),
+])
+def test_modelopt_refusals_are_found_before_compute_when_auto_resolves_to_tensorrt(tiny, tmp_path, quantize,
+                                                                                   field, message):
+    with pytest.raises(RecipeError, match=message) as caught:
+        parse_recipe(auto_recipe(tiny, tmp_path, engine=True, **quantize))
+    assert field in str(caught.value)
+    parse_recipe(auto_recipe(tiny, tmp_path, engine=False, **quantize))  # auto -> cpu: ONNX Runtime, fine
+    gpu = auto_recipe(tiny, tmp_path, engine=False, **quantize)
+    gpu["measure"]["runtimes"] = ["onnxruntime-cpu", "torch-cuda"]  # a GPU runtime also resolves to tensorrt
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(gpu)
+
+
+def test_modelopt_backend_with_the_cpu_scheme_is_refused_before_compute(tiny, tmp_path):
+    with pytest.raises(RecipeError, match="symmetric int8 only") as caught:
+        parse_recipe(recipe(tiny, tmp_path, scheme="cpu", backend="modelopt"))
+    assert "stages[1].quantize.backend" in str(caught.value)
+    with pytest.raises(RecipeError, match="symmetric int8 only"):  # auto resolving to cpu, too
+        parse_recipe(auto_recipe(tiny, tmp_path, engine=False, backend="modelopt"))
 
 
 @pytest.mark.parametrize("backend, scheme, method, per_channel, message", [

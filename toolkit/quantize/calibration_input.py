@@ -26,8 +26,17 @@ def calibration_input(ctx: StageContext, calib: Any) -> tuple[list[torch.Tensor]
     if calib.method in HISTOGRAM_METHODS:
         batches = even_batches(batches, calib.batch_size)
     sizes = sorted({int(b.shape[0]) for b in batches})
-    ctx.log.info(f"calibration: {used} train images in {len(batches)} batch(es) of {'/'.join(map(str, sizes))} "
-                 f"({calib.method})")
     return batches, {"samples_requested": calib.samples, "samples_used": sum(int(b.shape[0]) for b in batches),
                      "clamped_to_train_split": used < calib.samples, "train_split_size": available,
                      "batch_sizes_used": sizes, "batches": len(batches)}
+
+
+def calibration_message(facts: dict[str, Any], method: str, cache_hit: bool, batches_read: int) -> str:
+    """The log line for what calibration actually read: on a cache hit the cached scales are used and only
+    `batches_read` batches ran (0 for ONNX Runtime, 1 for ModelOpt, which needs one to build its graph)."""
+    sizes = "/".join(map(str, facts["batch_sizes_used"]))
+    if cache_hit:
+        return (f"calibration: cache hit, scales from the cache; {batches_read} of {facts['batches']} batch(es) "
+                f"read ({method})")
+    return (f"calibration: {facts['samples_used']} train images in {facts['batches']} batch(es) of {sizes} "
+            f"({method}), {batches_read} read")

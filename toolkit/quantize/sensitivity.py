@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,16 @@ def quantizable_nodes(model_file: Path) -> list[tuple[str, str]]:
 def keep_sensitive_in_float(quantize_excluding: Callable[[list[str], Path], None],
                             accuracy_of: Callable[[Path], float], prep: Path, out: Path, work: Path, *,
                             fp32_top1: float, int8_top1: float, max_drop_points: float, max_float_layers: int,
-                            log: Callable[[str], None]) -> dict[str, Any]:
+                            log: Callable[[str], None], already_float: Collection[str] = ()) -> dict[str, Any]:
     """Greedy, re-ranked: keep in float the layer whose exclusion recovers most, given those already kept.
 
     Sensitivity of a layer = top-1 points recovered when it stays float (on top of the layers already kept);
     the ranking is redone after each choice because layers interact (a float layer changes what its
     neighbours' quantization costs). The best model found is written to `out` even when the bound is missed.
+    Layers in `already_float` (excluded by the recipe, or left float by the quantizer) are not candidates.
     """
     trial = work / "trial.int8.onnx"
-    nodes = dict(quantizable_nodes(prep))
+    nodes = {name: op for name, op in quantizable_nodes(prep) if name not in set(already_float)}
     kept: list[str] = []
     current = int8_top1
     rounds: list[list[dict[str, Any]]] = []

@@ -10,10 +10,12 @@ from torch import nn
 
 from toolkit.artifacts import Model, ModelArtifact
 from toolkit.context import StageContext, StageResult
+from toolkit.errors import UserInputError
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
-from toolkit.quantize.calibration_input import calibration_input
+from toolkit.quantize.calibration_input import calibration_input, calibration_message
+from toolkit.quantize.float_layers import float_by_quantizer, float_compute_nodes
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.quantize.speed_check import compare_int8_fp32
@@ -79,16 +81,24 @@ class Quantize(StageConfig):
         if self.qat is not None and current != TORCH:
             return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
                             f"put quantize before export or drop qat")]
-        if self.scheme == "tensorrt" and self.backend != "onnxruntime" and self.qat is None and \
-                self.calibration.method == "percentile":
-            return [("calibration.method", "ModelOpt's INT8 PTQ (the tensorrt scheme's quantizer) offers minmax "
-                                           "and entropy, not percentile; or set backend: onnxruntime")]
         ref = self.qat.teacher if self.qat is not None else None
         names = [n for n, _, _ in earlier]
         if isinstance(ref, int) and not 0 <= ref < len(earlier):
             return [("qat.teacher", f"stage index {ref} is not an earlier stage (0..{len(earlier) - 1})")]
         if isinstance(ref, str) and ref != "input" and ref not in names:
             return [("qat.teacher", f"no earlier stage named '{ref}'{did_you_mean(ref, names)}; earlier: {names}")]
+        return []
+
+    def check_recipe(self, recipe) -> list[tuple[str, str]]:
+        """Refuse, before any compute, a backend that cannot make the scheme the stage will resolve (with
+        `auto`, tensorrt when the recipe has an engine stage or a GPU runtime): same functions as the stage."""
+        if self.qat is not None:  # QAT exports its own Q/DQ; no PTQ backend is chosen
+            return []
+        try:
+            choose_backend(self.backend, resolve_scheme(self, recipe)[0], self.calibration.method, self.per_channel)
+        except UserInputError as exc:
+            field, _, message = str(exc).partition(": ")
+            return [(field.removeprefix("quantize.") if field.startswith("quantize.") else "", message or str(exc))]
         return []
 
 
@@ -144,6 +154,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)
     result = run_backend(backend, prep, out, reader=reader, exclude=cfg.exclude, **common)
+    ctx.log.info(calibration_message(used, calib.method, result.cache_hit, result.batches_read))
     ctx.log.info(f"int8 ({scheme} by {backend.name} {backend.version}, {calib.method}): calibration cache "
                  f"{'hit' if result.cache_hit else 'written'}: {cache_file}")
     fp32_top1 = onnx_top1(prep, ctx, cfg.sensitivity_samples)
@@ -161,12 +172,13 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         extra["bound_met"] = extra["drop_points"] <= cfg.max_accuracy_drop
         if not extra["bound_met"]:
             ctx.log.info(f"int8 drops {extra['drop_points']} points > {cfg.max_accuracy_drop}; ranking layers")
+            already_float = cfg.exclude + [r["node"] for r in float_compute_nodes(out)]
             fallback = keep_sensitive_in_float(
                 lambda exclude, path: run_backend(backend, prep, path, exclude=cfg.exclude + exclude, **common,
                                                   reader=reader if backend.name == "modelopt" else None),
                 lambda path: onnx_top1(path, ctx, cfg.sensitivity_samples), prep, out, ctx.stage_dir,
                 fp32_top1=fp32_top1, int8_top1=int8_top1, max_drop_points=cfg.max_accuracy_drop,
-                max_float_layers=cfg.max_float_layers, log=ctx.log.info)
+                max_float_layers=cfg.max_float_layers, log=ctx.log.info, already_float=already_float)
             extra["kept_float"] += fallback["kept_float"]
             extra.update(bound_met=fallback["bound_met"], sensitivity=fallback["sensitivity"],
                          drop_points=round((fp32_top1 - fallback["int8_top1"]) * 100, 3))
@@ -175,6 +187,10 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
                                 f"with {len(fallback['kept_float'])} layer(s) in float; it is saved")
     prep.unlink(missing_ok=True)
     extra["qdq"] = qdq_summary(out)
+    extra["float_by_quantizer"] = float_by_quantizer(out, [k["node"] for k in extra["kept_float"]])
+    if extra["float_by_quantizer"]:
+        ctx.log.info(f"left in float by {backend.name} itself: "
+                     f"{', '.join(r['node'] for r in extra['float_by_quantizer'])}")
     if scheme == "tensorrt":
         from toolkit.quantize.placement import log_placement
 
