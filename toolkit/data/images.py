@@ -120,7 +120,10 @@ class FileImages:
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen)) if gen is not None else 0
         dataset = _FileDataset(self.files, self.image_size, mean, std, augment, seed)
         loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), num_workers=self.workers,
-                            drop_last=drop_last, persistent_workers=False, collate_fn=_collate_valid)
+                            drop_last=drop_last, persistent_workers=False, collate_fn=_collate_valid,
+                            # fork() copies a process whose ONNX Runtime / OpenVINO / OpenMP threads hold locks;
+                            # the suite segfaulted there. A fork server starts workers from a clean process.
+                            multiprocessing_context="forkserver" if self.workers > 0 else None)
         for batch, dropped in loader:
             self.drops.record(dropped)  # to the run's log.txt, or DataError with on_bad_file: error
             if batch is not None:
