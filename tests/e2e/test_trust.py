@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,13 +99,14 @@ def test_a_stage_that_zeroes_a_layer_is_degraded_shown_red_never_recommended_and
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     assert "02-zero_head" not in json.dumps(summary.get("recommendations", []))
     shutil.rmtree(run_dir / "03-after")
-    strict = compress(["run", str(path), "--quiet", "--strict", "--fresh"], tmp_path)
+    strict = compress(["run", str(path), "--quiet", "--strict"], tmp_path)  # stops at the cached degraded stage
     assert strict.returncode == 4 and "--strict" in strict.stderr
     run = json.loads((run_dir / "run.json").read_text())
     # a --strict stop is its own status, and the stage after the degraded one (never run) is not blamed
     assert run["status"] == "stopped" and "failed_stage" not in run
     assert "02-zero_head" in strict.stderr and "after" not in strict.stderr.replace("--strict", "")
     assert not (run_dir / "03-after").exists()
+    assert re.search(r"01-train\s*│\s*ok \(cached\)", strict.stderr.replace("┃", "│"))  # cached stages are marked
     from toolkit.report.collect import read_run
 
     assert [s.status for s in read_run(run_dir).stages] == ["ok", "degraded"]
