@@ -47,6 +47,14 @@ class StageLog:
         if self.console is not None:
             self.console.print(f"{self.prefix} {message}", highlight=False, markup=False, soft_wrap=True)
 
+    def file_only(self, message: str) -> None:
+        """Write `message` to log.txt only (a traceback: the console gets the one-line error instead)."""
+        console, self.console = self.console, None
+        try:
+            self.info(message)
+        finally:
+            self.console = console
+
     def warning(self, message: str) -> None:
         """Log a warning line."""
         self.info(f"WARNING: {message}")

@@ -53,16 +53,33 @@ def nonfinite_weights(model: Any) -> list[str]:
     return []
 
 
-def check_input_finite(model: Any, producer: str | None, consumer: str) -> None:
+def input_model_source(model_spec: Any, user_model: bool = False) -> str:
+    """How the recipe's input model is named in errors: its checkpoint file, its weights name, or the caller's."""
+    if user_model:
+        return "the model passed to run_recipe"
+    if getattr(model_spec, "checkpoint", None) is not None:
+        return f"the checkpoint {model_spec.checkpoint} (model.checkpoint)"
+    if getattr(model_spec, "weights", None):
+        return f"the torchvision weights {model_spec.weights} (model.weights)"
+    return "the freshly initialized model"
+
+
+def check_input_finite(model: Any, producer: str | None, consumer: str, input_source: str | None = None) -> None:
     """Raise NonFiniteModelError naming the stage that made `model` when its weights are not all finite.
 
-    `producer` is the producing stage's folder name (None: the input model of the recipe).
+    `producer` is the producing stage's folder name (None: the input model of the recipe, described by
+    `input_source`, e.g. input_model_source()).
     """
     bad = nonfinite_weights(model)
     if not bad:
         return
-    source = f"stage {producer}" if producer else "the recipe's input model (model.checkpoint / model.weights)"
+    if producer is None:  # no stage of this run made it: the file itself is bad, lr advice would not apply
+        source = input_source or "the recipe's input model (model.checkpoint / model.weights)"
+        raise NonFiniteModelError(
+            f"the recipe's input model, {source}, has non-finite (NaN or inf) weights in {', '.join(bad)}; "
+            f"nothing can be measured or compressed from it. Point model.checkpoint at a file saved before "
+            f"its training diverged (or rerun that training), then run again.")
     raise NonFiniteModelError(
-        f"stage {consumer} cannot start: its input model, made by {source}, has non-finite (NaN or inf) weights "
-        f"in {', '.join(bad)}. Fix or rerun the stage that made it (a training stage that diverged: lower its lr, "
-        f"add warmup_epochs or grad_clip).")
+        f"stage {consumer} cannot start: its input model, made by stage {producer}, has non-finite (NaN or inf) "
+        f"weights in {', '.join(bad)}. Fix or rerun the stage that made it (a training stage that diverged: lower "
+        f"its lr, add warmup_epochs or grad_clip).")

@@ -58,6 +58,23 @@ def _quiet_agent() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def killed_message(rank: int, signum: int) -> str:
+    """'rank 1 was killed by signal 9 (SIGKILL); the other ranks stopped'."""
+    import signal
+
+    try:
+        name = f" ({signal.Signals(signum).name})"
+    except ValueError:
+        name = ""
+    return f"rank {rank} was killed by signal {signum}{name}; the other ranks stopped"
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"error: {message}", style="red", highlight=False, markup=False, soft_wrap=True)
+
+
 def launch(nproc: int, args: list[str]) -> int:
     """Run `python -m toolkit <args>` on `nproc` local processes; returns the first failed rank's exit code.
 
@@ -72,9 +89,12 @@ def launch(nproc: int, args: list[str]) -> int:
         with _quiet_agent():
             run(options)
     except ChildFailedError as exc:
-        _, failure = exc.get_first_failure()
+        rank, failure = exc.get_first_failure()
         code = int(failure.exitcode)
-        return code if code > 0 else 1  # a negative code is a signal
+        if code < 0:  # killed by a signal (out of memory, kill -9): the rank itself could say nothing
+            _say(killed_message(rank, -code))
+            return 128 - code  # the shell's convention for a process killed by a signal
+        return code if code > 0 else 1
     except SignalException:
         raise KeyboardInterrupt("terminated") from None
     return 0

@@ -13,7 +13,7 @@ from torch import nn
 from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import ToolkitError
-from toolkit.finite import check_input_finite
+from toolkit.finite import check_input_finite, input_model_source
 from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
 from toolkit.measure.device import describe_device
 from toolkit.preflight import resolve_device  # noqa: F401  (its old import path)
@@ -134,7 +134,9 @@ class Pipeline:
         self.judge = StageJudge(recipe)
         try:
             for index, name in plan:
+                run_info["failed_stage"] = f"{index:02d}-{name}"  # the stage an exception from here belongs to
                 outcome = self._step(index, name, data, device, state)
+                run_info.pop("failed_stage")
                 log.info(f"{outcome.directory.name}: {'cached' if outcome.cached else outcome.status}"
                          + (f" ({outcome.reason})" if outcome.reason else ""))
                 run_info["stages"] = [o.summary() for o in state.outcomes]
@@ -142,7 +144,9 @@ class Pipeline:
                 if self.strict and outcome.status == DEGRADED:
                     raise StageDegradedError(f"--strict: {degraded_message([outcome])}")
         except BaseException as exc:
-            run_info["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            # --strict stops after the degraded stage ran and was recorded: no stage failed
+            run_info["status"] = ("interrupted" if isinstance(exc, KeyboardInterrupt) else
+                                  "stopped" if isinstance(exc, StageDegradedError) else "failed")
             run_info["error"] = str(exc) or type(exc).__name__
             run_info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             try:  # best effort: on a full disk this fails too, and must not replace the original error
@@ -191,7 +195,8 @@ class Pipeline:
             state.current = None
         else:
             model = state.current if state.current is not None else state.previous()
-            check_input_finite(model, state.outcomes[-1].directory.name if state.outcomes else None, name)
+            check_input_finite(model, state.outcomes[-1].directory.name if state.outcomes else None, name,
+                               input_model_source(recipe.model, self.user_model is not None))
             ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
             fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
             outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,

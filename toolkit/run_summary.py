@@ -15,7 +15,9 @@ def problem_lines(stages: list[dict[str, Any]]) -> list[str]:
 
 
 def stages_from_folder(run_dir: Path) -> list[dict[str, Any]]:
-    """Each stage of a failed or interrupted run as summary_tables rows (the failed stage last, with its error).
+    """Each stage of a failed, interrupted or --strict-stopped run as summary_tables rows.
+
+    The stage the run failed in comes last with the run's error; stages that never ran are not listed.
 
     [] when the folder holds no such run (a recipe error stops before anything is written).
     """
@@ -26,7 +28,8 @@ def stages_from_folder(run_dir: Path) -> list[dict[str, Any]]:
         view = read_run(run_dir)
     except (ToolkitError, OSError):
         return []
-    if view.run.get("status") not in ("failed", "interrupted"):
+    if view.run.get("status") not in ("failed", "interrupted", "stopped"):
         return []
-    return [{**s.metrics, "index": s.index, "name": s.name, "status": s.status, "reason": s.reason}
-            for s in view.stages]
+    cached = {e.get("name"): bool(e.get("cached")) for e in view.run.get("stages") or [] if isinstance(e, dict)}
+    return [{**s.metrics, "index": s.index, "name": s.name, "status": s.status, "reason": s.reason,
+             "cached": cached.get(s.name, False)} for s in view.stages]

@@ -110,7 +110,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         except (ToolkitError, KeyboardInterrupt):
             raise
         except Exception as exc:
-            ctx.log.info("failed:\n" + traceback.format_exc())
+            ctx.log.file_only("failed:\n" + traceback.format_exc())  # the raised error is the console's one line
             raise ToolkitError(f"stage {ctx.name} failed: {type(exc).__name__}: {exc} "
                                f"(traceback in {ctx.stage_dir / 'log.txt'})") from exc
         extra = result.metrics

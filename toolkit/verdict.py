@@ -3,7 +3,8 @@
 A stage is compared with the model it received (its *reference*) and with chance level:
 
 - at chance: top-1 <= 1/classes + 3 binomial standard deviations over the validation images (a model
-  guessing cannot be told apart from it on that many images);
+  guessing cannot be told apart from it on that many images), judged only when the stage's input was
+  above chance (an untrained input model is the untrained-model warning's business, not the stage's);
 - too great a drop: top-1 more than `measure.max_stage_drop` points below the reference.
 
 A stage that does not train but is followed later in the recipe by one that does (prune without
@@ -73,7 +74,12 @@ class StageJudge:
         if ref.top1 is not None:
             result["drop_points"] = round((ref.top1 - top1) * 100, 3)
         problems = []
-        if index > 0 and top1 <= result["chance_top1"]:
+        # At chance is news only when the input was above it: a stage that keeps an at-chance input there
+        # (export of an untrained model) did no harm; the at-chance input itself is reported where it arises.
+        input_at_chance = ref.top1 is not None and ref.top1 <= result["chance_top1"]
+        if input_at_chance:
+            result["input_at_chance"] = True
+        if index > 0 and top1 <= result["chance_top1"] and not input_at_chance:
             problems.append(f"top-1 {top1:.4f} is at chance level ({1 / num_classes:.4f} for {num_classes} classes; "
                             f"<= {result['chance_top1']:.4f} on {samples} images)")
         if max_drop is not None and ref.top1 is not None and result["drop_points"] > max_drop:

@@ -11,7 +11,7 @@ from toolkit.recipe import parse_recipe
 
 
 def _quantize_only(tiny, tmp_path, calibration):
-    # trained first: an untrained input is at chance, which the stage verdict rightly calls degraded
+    # trained first: calibration of a model that classifies (an untrained input would stay at chance)
     raw = tiny(stages=[{"train": {"epochs": 2, "lr": 0.05}},
                        {"quantize": {"cache_dir": str(tmp_path / "calib"), "calibration": calibration}}])
     raw["measure"]["runtimes"] = ["onnxruntime-cpu"]

@@ -68,6 +68,29 @@ def boom(model, cfg: Boom, ctx):
         raise RuntimeError("rank 1 fails on purpose")
     time.sleep(600)
     return StageResult(model)
+
+
+class Killed(StageConfig):
+    """Rank 1 is killed by SIGKILL (as the kernel's out-of-memory killer would) (test)."""
+
+    def trains(self):
+        return True
+
+
+@register_stage("killed")
+def killed(model, cfg: Killed, ctx):
+    """Rank 1 dies without a word; rank 0 is inside a collective with it and loses its peer."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if ctx.rank == 1:
+        os.kill(os.getpid(), 9)
+    for _ in range(100):
+        dist.all_reduce(torch.ones(1))
+        time.sleep(0.1)
+    return StageResult(model)
 '''
 
 
@@ -117,3 +140,19 @@ def test_rank0_only_latency_search_sync_batchnorm_and_a_half_finished_stage_do_n
         assert (run_dir / "01-train" / "metrics.json").is_file()
     finally:
         os.environ.pop("TOOLKIT_DIST_TIMEOUT_S", None)
+
+
+@pytest.mark.slow
+def test_a_rank_killed_by_a_signal_is_named_in_one_line_without_a_traceback(tmp_path):
+    (tmp_path / "failing_plugin.py").write_text(FAILING_PLUGIN)
+    recipe = dict(RECIPE, plugins=["failing_plugin"], stages=[{"train": {"epochs": 1}}, {"killed": {}}])
+    path = tmp_path / "killed.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    done = compress(["run", str(path), "--nproc", "2"], tmp_path, timeout=300)  # not quiet: stage logs on screen
+    out = done.stdout + done.stderr
+    assert done.returncode == 137, out
+    assert "rank 1 was killed by signal 9 (SIGKILL); the other ranks stopped" in out
+    # the survivor's lost-peer error stays in its log.txt: no traceback, no gloo message on the console
+    assert "Traceback" not in out and "Connection" not in out and out.count("error:") == 1, out
+    logs = [p.read_text() for p in (tmp_path / "runs").rglob("log.txt")]
+    assert any("Traceback" in text and "killed" in text for text in logs)

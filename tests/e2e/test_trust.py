@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,7 +84,8 @@ def test_a_diverging_lr_fails_clearly_and_the_fixed_recipe_resumes_from_the_last
 
 @pytest.mark.slow
 def test_a_stage_that_zeroes_a_layer_is_degraded_shown_red_never_recommended_and_exits_non_zero(tmp_path, tiny):
-    path = _write(tmp_path, tiny(stages=[{"train": {"epochs": 2, "lr": 0.05}}, {"zero_head": {}}]))
+    path = _write(tmp_path, tiny(stages=[{"train": {"epochs": 2, "lr": 0.05}}, {"zero_head": {}},
+                                         {"zero_head": {"name": "after"}}]))
     done = compress(["run", str(path), "--quiet"], tmp_path)
     assert done.returncode == 4, done.stdout + done.stderr
     assert "degraded" in done.stdout
@@ -95,9 +98,18 @@ def test_a_stage_that_zeroes_a_layer_is_degraded_shown_red_never_recommended_and
     assert '<span class="degraded">degraded</span>' in html
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     assert "02-zero_head" not in json.dumps(summary.get("recommendations", []))
-    strict = compress(["run", str(path), "--quiet", "--strict"], tmp_path)
+    shutil.rmtree(run_dir / "03-after")
+    strict = compress(["run", str(path), "--quiet", "--strict"], tmp_path)  # stops at the cached degraded stage
     assert strict.returncode == 4 and "--strict" in strict.stderr
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    run = json.loads((run_dir / "run.json").read_text())
+    # a --strict stop is its own status, and the stage after the degraded one (never run) is not blamed
+    assert run["status"] == "stopped" and "failed_stage" not in run
+    assert "02-zero_head" in strict.stderr and "after" not in strict.stderr.replace("--strict", "")
+    assert not (run_dir / "03-after").exists()
+    assert re.search(r"01-train\s*│\s*ok \(cached\)", strict.stderr.replace("┃", "│"))  # cached stages are marked
+    from toolkit.report.collect import read_run
+
+    assert [s.status for s in read_run(run_dir).stages] == ["ok", "degraded"]
 
 
 @pytest.mark.slow

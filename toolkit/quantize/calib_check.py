@@ -1,7 +1,8 @@
 """Before calibrating: refuse a model whose weights or activations cannot give int8 ranges, naming the tensor.
 
-ONNX Runtime's calibrator otherwise fails deep inside with `AssertionError: scale issue` (NaN ranges) or
-quietly quantizes a tensor that carries no information (a constant activation gets a meaningless scale).
+ONNX Runtime's calibrator otherwise fails deep inside with `AssertionError: scale issue` (NaN ranges).
+A constant activation (a dead branch, e.g. a ReLU that is 0 for every image) quantizes fine (its range is
+widened to include 0; scale 1 when min == max), so it is only a warning: the layers up to it carry no information.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ FLOAT_TYPES = (1, 10)  # onnx.TensorProto.FLOAT, FLOAT16
 
 
 class CalibrationError(ToolkitError):
-    """Calibration cannot produce int8 ranges for a tensor (NaN/inf, empty or constant)."""
+    """Calibration cannot produce int8 ranges for a tensor (NaN/inf weights or activations, empty tensors)."""
 
 
 def _activations(proto) -> list[tuple[str, str, str]]:
@@ -36,12 +37,13 @@ def _activations(proto) -> list[tuple[str, str, str]]:
     return found
 
 
-def check_calibration(model_path: Path, batches: list[torch.Tensor], input_name: str = "input") -> None:
+def check_calibration(model_path: Path, batches: list[torch.Tensor], input_name: str = "input") -> list[str]:
     """Raise CalibrationError naming the first weight or activation that cannot be calibrated.
 
     Checks the model's initializers for NaN/inf, then runs the first calibration batch (N, C, H, W float32)
-    through ONNX Runtime and checks every float activation in graph order: NaN or inf values, an empty
-    tensor, or one value for every element of every image (a dead or zeroed layer).
+    through ONNX Runtime and checks every float activation in graph order: NaN or inf values or an empty
+    tensor raise. Returns warnings (one per tensor) for activations with one value for every element of every
+    image of that batch (a dead or zeroed layer): they quantize, but carry no information.
     """
     import onnx
     import onnxruntime as ort
@@ -62,6 +64,7 @@ def check_calibration(model_path: Path, batches: list[torch.Tensor], input_name:
     images = batches[0].numpy().astype(np.float32)
     outputs = dict(zip([o.name for o in session.get_outputs()],
                        session.run(None, {input_name: images})))
+    warnings: list[str] = []
     for name, node, op in activations:
         value = outputs.get(name)
         if value is None:
@@ -76,6 +79,7 @@ def check_calibration(model_path: Path, batches: list[torch.Tensor], input_name:
                                    f"calibration images; the layers up to it produce garbage (check the stage that "
                                    f"made this model)")
         if value.size > 1 and float(value.max()) == float(value.min()):
-            raise CalibrationError(f"calibration: {where} is constant ({float(value.flat[0]):.4g}) over all "
-                                   f"{len(images)} calibration images: the layers up to it carry no information, so "
-                                   f"no int8 range can be calibrated (a zeroed or dead layer?)")
+            warnings.append(f"calibration: {where} is constant ({float(value.flat[0]):.4g}) over the "
+                            f"{len(images)} images of the first calibration batch: the layers up to it carry no "
+                            f"information (a zeroed or dead layer?); it is quantized with a range that includes 0")
+    return warnings

@@ -117,9 +117,13 @@ def read_run(run_dir: Path) -> RunView:
     except (OSError, ValueError):  # missing, unreadable or not UTF-8 text
         recipe_text = ""
     stages = [_stage(run_dir, entry) for entry in run.get("stages") or []]
-    if run.get("status") in ("failed", "interrupted") and run.get("error"):
+    # Only the stage the run was inside when it failed gets the run's error; a --strict stop (status
+    # "stopped") happens after the degraded stage was recorded, and the stages after it never ran.
+    failed_stage = run.get("failed_stage")
+    if run.get("status") in ("failed", "interrupted") and run.get("error") and failed_stage:
         done = {s.name for s in stages}
-        pending = [s for s in (run.get("planned") or []) if s.get("name") not in done]
+        pending = [s for s in (run.get("planned") or []) if s.get("name") not in done
+                   and f"{int(s.get('index') or 0):02d}-{s.get('name')}" == failed_stage]
         for entry in pending[:1]:
             stages.append(StageView(int(entry.get("index") or 0), entry.get("name") or "?", entry.get("type") or "?",
                                     run["status"], run["error"], {}))

@@ -149,7 +149,8 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}{cache_suffix(backend)}"
     batches, used = calibration_input(ctx, calib)
     reader = BatchReader(batches, "input")
-    check_calibration(prep, reader.batches[:1])  # names a NaN/constant tensor instead of ORT's "scale issue"
+    for warning in check_calibration(prep, reader.batches[:1]):  # names a NaN tensor instead of ORT's "scale issue"
+        ctx.log.warning(warning)  # a constant (dead) activation quantizes; the user should still hear of it
     out = ctx.stage_dir / "model.int8.onnx"
     common = dict(scheme=scheme, method=calib.method, percentile=calib.percentile, per_channel=cfg.per_channel,
                   cache_file=cache_file)
