@@ -23,7 +23,7 @@ def test_tuple_output_model_runs_train_prune_quantize_and_reloads(tiny, tmp_path
     raw["measure"]["runtimes"] = ["onnxruntime-cpu"]
     result = run_recipe(parse_recipe(raw))
     assert [s.status for s in result.stages] == ["ok", "ok", "ok"]  # input, prune, quantize
-    pruned = load_model(result.stages[1].directory)
+    pruned = load_model(result.stages[1].directory, trust_code=True)  # our own module:function model
     assert isinstance(pruned, LogitsOutput) and pruned(torch.randn(2, 3, 16, 16)).shape == (2, 4)
     assert result.stages[1].metrics["extra"]["channels"]["model.features.0"] == [16, 8]
     assert result.stages[2].metrics["accuracy"]["top1"] is not None  # the INT8 ONNX outputs logits only
@@ -32,7 +32,10 @@ def test_tuple_output_model_runs_train_prune_quantize_and_reloads(tiny, tmp_path
 def test_dict_output_and_explicit_logits_selector(tiny, tmp_path):
     raw = tiny(model={"arch": "user_models:dict_net"}, stages=[{"train": {"epochs": 1}}])
     raw["measure"]["runtimes"] = ["torch-cpu"]
-    assert run_recipe(parse_recipe(raw)).stages[0].status == "ok"  # the 'out' key, by default
+    stage = run_recipe(parse_recipe(raw)).stages[0]  # the 'out' key, by default
+    # trained, exported and measured on the logits; one epoch may leave this tiny net at chance (degraded)
+    assert stage.status in ("ok", "degraded") and stage.metrics["accuracy"]["top1"] is not None
+    assert stage.metrics["latency"][0]["status"] == "ok"
     out = {"embedding": torch.zeros(1, 3), "scores": torch.ones(1, 5)}
     assert pick(out, "scores").shape == (1, 5) and pick((torch.ones(1, 2), torch.zeros(1, 7)), 1).shape == (1, 7)
     with pytest.raises(UserInputError, match=r"model.logits: .*'embedding': tensor \(1, 3\)"):
