@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.pruning.grouped import GroupAwarePruner
 from toolkit.pruning.engine import (PrunePlan, _producers_of_inputs, classifier_of, make_importance,
                                     resolve_ignored, shuffle_blocks)
 
@@ -60,8 +61,6 @@ def prune_groups(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio
     Channels are chosen inside each group by the plan's criterion; `plan.max_layer_ratio` and
     `plan.round_to` apply as in a uniform prune. Raises UserInputError for a root that is not a module.
     """
-    import torch_pruning as tp
-
     _check_supported(model, plan)
     model = model.cpu().eval()
     example = example[:1].cpu()
@@ -79,7 +78,7 @@ def prune_groups(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio
             plan.gradients(model)
         user_ignored = resolve_ignored(model, plan.ignore)
         try:
-            pruner = tp.pruner.BasePruner(
+            pruner = GroupAwarePruner(  # round_to in whole channels, as the uniform path counts them
                 model, example, importance=make_importance(plan.method), pruning_ratio=0.0,
                 pruning_ratio_dict={modules[root]: float(r) for root, r in wanted.items()},
                 max_pruning_ratio=plan.max_layer_ratio, round_to=plan.round_to,
