@@ -16,7 +16,7 @@ from toolkit.data.bundle import DataBundle
 from toolkit.data.images import TensorImages
 from toolkit.errors import ArtifactError, ToolkitError, UserInputError
 from toolkit.fsutil import atomic_write_json, read_json
-from toolkit.measure import measure_model
+from toolkit.measure import ONNX_FILE, measure_model
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.registry import ONNX, ONNX_INT8, TENSORRT
 from toolkit.specs import MeasureSpec
@@ -112,6 +112,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     stages = []
     entries = run.get("stages") if isinstance(run.get("stages"), list) else []
     skipped: list[str] = []  # why each listed stage is not measured: the error when none is
+    onnx_only: set[str] = set()  # torch stages of an in-memory module: measured through their model.onnx
     for entry in entries:
         if not isinstance(entry, dict):
             log(f"run.json lists {entry!r}, which is not a stage entry; skipped")
@@ -128,9 +129,17 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
             skipped.append(f"{name} has no completed model (status {(metrics or {}).get('status', 'unknown')})")
             continue
         if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
+            exported = directory / ONNX_FILE
+            if not exported.is_file():
+                log(f"{name}: a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
+                    f"here and has no {ONNX_FILE}; skipped (from Python: load_model(path, base_model=module))")
+                skipped.append(f"{name} is a torch model made from an in-memory module, without {ONNX_FILE}")
+                continue
             log(f"{name}: a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
-                f"here; skipped (its ONNX stages are measured; from Python: load_model(path, base_model=module))")
-            skipped.append(f"{name} is a torch model made from an in-memory module")
+                f"here; its {ONNX_FILE} is measured on the ONNX runtimes, torch runtimes are skipped "
+                f"(from Python: load_model(path, base_model=module))")
+            onnx_only.add(name)
+            stages.append((entry, directory, ModelArtifact(ONNX, exported)))
             continue
         stages.append((entry, directory, load_output(directory, metrics, None, trust_code=trust_code)))
     if not stages:
@@ -144,6 +153,8 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     written = []
     for entry, directory, _ in stages:
         result = results[directory.name]
+        if directory.name in onnx_only:
+            _skip_torch_runtimes(result)
         if data_reason:
             result["accuracy"]["reason"] = data_reason
         record = {"stage": str(entry.get("name", directory.name)), "index": entry.get("index"),
@@ -185,6 +196,19 @@ def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: Measu
     for key in results:
         results[key]["latency"] = latency[key]
     return results
+
+
+def _skip_torch_runtimes(result: dict[str, Any]) -> None:
+    """Say why a torch stage of an in-memory module has no torch-runtime latency (only its model.onnx ran)."""
+    from toolkit.registry import TORCH
+    from toolkit.runtimes import get_runtime
+
+    result.setdefault("model", {})["measured_file"] = ONNX_FILE
+    for rec in result.get("latency") or []:
+        if TORCH in get_runtime(rec["runtime"]).formats and rec.get("status") != "ok":
+            rec["status"] = "skipped"
+            rec["reason"] = ("a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
+                             f"here; its {ONNX_FILE} was measured on the ONNX runtimes")
 
 
 def _device() -> torch.device:

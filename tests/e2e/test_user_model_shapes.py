@@ -7,6 +7,7 @@ import torch
 from user_models import fixed_view_net, groupnorm_cnn, grouped_conv_cnn, small_cnn
 
 from toolkit.errors import ArtifactError, UserInputError
+from toolkit.fsutil import read_json
 from toolkit.models import load_model
 from toolkit.models.outputs import LogitsOutput, pick
 from toolkit.pipeline import run_recipe
@@ -99,6 +100,10 @@ def test_a_run_made_from_a_python_module_names_base_model_and_benches_its_onnx(t
         load_model(run_dir / "00-input")
     assert load_model(run_dir / "00-input", base_model=module)(X16).shape == (1, 4)
     said: list[str] = []
-    written = bench_run(run_dir, log=said.append)
-    assert [p.parent.parent.name for p in written] == ["01-quantize"]
+    written = bench_run(run_dir, runtimes=["onnxruntime-cpu", "torch-cpu"], log=said.append)
+    # the torch stage is measured through its model.onnx on ONNX runtimes; only torch runtimes are skipped
+    assert [p.parent.parent.name for p in written] == ["00-input", "01-quantize"]
     assert any("00-input" in line and "base_model=" in line for line in said)
+    latency = {rec["runtime"]: rec for rec in read_json(written[0])["latency"]}
+    assert latency["onnxruntime-cpu"]["status"] == "ok" and latency["onnxruntime-cpu"]["format"] == "onnx"
+    assert latency["torch-cpu"]["status"] == "skipped" and "in-memory module" in latency["torch-cpu"]["reason"]
