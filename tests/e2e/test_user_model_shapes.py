@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from user_models import fixed_view_net, groupnorm_cnn, grouped_conv_cnn, small_cnn
+from user_models import GroupNormCnn, fixed_view_net, groupnorm_cnn, grouped_conv_cnn, small_cnn
 
 from toolkit.errors import ArtifactError, UserInputError
 from toolkit.fsutil import read_json
@@ -73,6 +73,18 @@ def test_inspector_explains_groupnorm_coupling_and_suggests_round_to():
     assert coupling["conv1"]["parts"] == 8 and coupling["conv1"]["per_part"] == 4 and coupling["conv1"]["by"] == "gn1"
     assert report["suggested"]["round_to"] == 8
     assert "coupled in equal parts" in format_inspection(report, "gn")
+
+
+def test_inspector_suggests_the_round_to_that_reaches_macs_targets_the_default_cannot():
+    # GroupNorm(3 groups) on 24/48 channels: the default round_to 8 keeps 8-channel steps per part (MACs 1.65x
+    # at most); round_to 3 (one channel per part) reaches a 2x MACs target, and the inspector says so.
+    report = inspect_model(GroupNormCnn(10, 24, 3), X16, 10)
+    reach = {r["round_to"]: r for r in report["reachable"]}
+    assert reach[8]["max_macs_speedup"] < 2 <= reach[3]["max_macs_speedup"]
+    assert report["suggested"]["round_to"] == 3
+    assert "Suggested round_to: 3, which makes macs_speedup targets up to" in format_inspection(report, "gn3")
+    assert channel_counts(prune_once(GroupNormCnn(10, 24, 3), X16, PrunePlan(num_classes=10, round_to=3), 0.5)) \
+        ["conv1"] < 24  # the suggestion really prunes
 
 
 def test_prune_stage_records_layers_far_from_the_asked_ratio(tiny, tmp_path):

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from toolkit.pruning.blocking import describe_reshape, hardcoded_reshapes
+from toolkit.pruning.engine import PrunePlan
+from toolkit.pruning.reach import describe_reach, pick_round_to, reachable_speedups
 
 
 def coupled_parts(model: nn.Module, example: torch.Tensor) -> dict[str, dict[str, Any]]:
@@ -51,8 +53,11 @@ def coupled_parts(model: nn.Module, example: torch.Tensor) -> dict[str, dict[str
 
 
 def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch.Tensor,
-                        head: nn.Module | None) -> None:
-    """Explain channel coupling found in the model and suggest ratio/round_to values that prune it."""
+                        head: nn.Module | None, num_classes: int = 10, ignore: list[str] | None = None) -> None:
+    """Explain channel coupling found in the model and suggest ratio/round_to values that prune it.
+
+    The suggested round_to comes from test prunes: the default, the parts' least common multiple (one
+    channel per part) and null are tried, and `report["reachable"]` says how far each gets in MACs."""
     try:
         parts = coupled_parts(model, example)
     except Exception:  # noqa: BLE001 - explanations must not break the inspection
@@ -73,14 +78,29 @@ def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch
         f"round_to counts whole channels (parts x kept-per-part). Settings that prune them: ratios that are "
         f"multiples of 1/{smallest} (e.g. {0.5 if smallest % 2 == 0 else round(1 / smallest, 3)}), round_to "
         f"{round_to} or a divisor of it, max_layer_ratio below {1 - 1 / smallest:.2f}")
-    report["suggested"] = {**report.get("suggested", {}), "round_to": round_to}
+    default = PrunePlan().round_to
+    candidates = list(dict.fromkeys([default, round_to, None]))
+    try:
+        reach = reachable_speedups(model, example, num_classes, list(ignore or []), candidates)
+    except Exception:  # noqa: BLE001 - explanations must not break the inspection
+        reach = []
+    best = pick_round_to(reach)
+    report["reachable"] = reach
+    if best is None:
+        report["suggested"] = {**report.get("suggested", {}), "round_to": round_to}
+        return
+    report["suggested"] = {**report.get("suggested", {}), "round_to": best["round_to"]}
+    chosen = "null" if best["round_to"] is None else best["round_to"]
+    report["notes"].append(
+        f"test prunes: {describe_reach(reach, default)}. Suggested round_to: {chosen}"
+        + (" (the default already prunes the coupled parts)" if best["round_to"] == default else "")
+        + (f", which makes macs_speedup targets up to {best['max_macs_speedup']:g} reachable"
+           if best["at_ratio"] is not None else "; no setting removes channels here"))
 
 
 def add_reshape_advice(report: dict[str, Any], model: nn.Module, example: torch.Tensor, ignore: list[str],
                        method: str, num_classes: int, test_prune: Callable[..., dict[str, Any]]) -> None:
     """After a failed test prune: name hard-coded reshapes, their layer, and the `ignore:` that fixes them."""
-    from toolkit.pruning.engine import PrunePlan
-
     reshapes = hardcoded_reshapes(model, example)
     if not reshapes:
         return

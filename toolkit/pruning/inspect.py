@@ -101,7 +101,7 @@ def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ign
             report["prunable"] = False
             report["test_prune"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
             add_reshape_advice(report, model, example, list(ignore or []), method, num_classes, _test_prune)
-    add_coupling_advice(report, model, example, head)
+    add_coupling_advice(report, model, example, head, num_classes, list(ignore or []))
     return report
 
 
