@@ -2,8 +2,10 @@
 
 INT8 Q/DQ models are not always faster on CPU runtimes: where the kernels lack int8 support for an
 operator (DenseNet's concatenations, grouped convolutions) the runtime adds quantize/dequantize
-around float kernels and the INT8 model can be 1.5-3x slower than fp32. Both models are timed here,
-one after the other under the same conditions, with the recipe's timing settings.
+around float kernels and the INT8 model can be 1.5-3x slower than fp32. Both models are timed here in
+interleaved rounds (fp32 INT8 fp32 INT8 ...) with the recipe's timing settings, each with a bootstrap
+interval over its round medians (toolkit.measure.rounds), as `compress bench` times stages: INT8 is called
+slower only when its whole interval lies above fp32's, so a busy machine does not flag it on noise.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.artifacts import ModelArtifact
-from toolkit.measure.latency import time_calls
+from toolkit.measure.rounds import ROUNDS, Sampler, cpu_sampler, time_rounds
 from toolkit.registry import ONNX, ONNX_INT8
 from toolkit.runtimes import get_runtime, runtime_names
 from toolkit.specs import MeasureSpec
 
-SLOWER_BY = 1.05  # INT8 p50 above fp32 p50 by more than this factor (5%: above timing noise) is flagged
+INTERVAL_KEYS = ("p50_ms", "ci_low_ms", "ci_high_ms", "rounds", "unstable")
 
 
 def cpu_runtimes(spec: MeasureSpec) -> list[str]:
@@ -32,11 +34,35 @@ def cpu_runtimes(spec: MeasureSpec) -> list[str]:
     return names
 
 
-def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> dict[str, Any]:
-    """Per CPU runtime and batch size: fp32 and INT8 p50 latency (ms), the speedup and a slower flag.
+def _samplers(sessions: dict[str, Any], images) -> dict[str, Sampler]:
+    """perf_counter samplers of each loaded session on `images` (its own function: tests fake the timer here)."""
+    return {key: cpu_sampler(lambda s=session: s.predict(images), session.sync) for key, session in sessions.items()}
 
-    Returns {"records": [...], "slower_on": ["runtime@bs", ...], "timing": ...}; a runtime that fails to
-    load either model is recorded with its reason and not flagged.
+
+def time_pair(samplers: dict[str, Sampler], spec: MeasureSpec, rounds: int = ROUNDS) -> dict[str, Any]:
+    """Time the "fp32" and "int8" samplers interleaved in `rounds`; p50s, 95% intervals (ms) and the verdict.
+
+    `int8_slower` is True only when INT8's interval lies wholly above fp32's (`decided: "int8 slower"`);
+    `decided` is "int8 faster" when it lies wholly below and "within noise" when the intervals overlap.
+    """
+    timed = time_rounds(samplers, spec, rounds)
+    fp32, int8 = ({k: timed[key][k] for k in INTERVAL_KEYS} for key in ("fp32", "int8"))
+    slower = int8["ci_low_ms"] > fp32["ci_high_ms"]
+    faster = int8["ci_high_ms"] < fp32["ci_low_ms"]
+    return {"fp32_p50_ms": fp32["p50_ms"], "int8_p50_ms": int8["p50_ms"],
+            "fp32_interval_ms": [fp32["ci_low_ms"], fp32["ci_high_ms"]],
+            "int8_interval_ms": [int8["ci_low_ms"], int8["ci_high_ms"]], "rounds": fp32["rounds"],
+            "unstable": bool(fp32["unstable"] or int8["unstable"]),
+            "int8_speedup": round(fp32["p50_ms"] / int8["p50_ms"], 3) if int8["p50_ms"] else None,
+            "int8_slower": bool(slower),
+            "decided": "int8 slower" if slower else "int8 faster" if faster else "within noise"}
+
+
+def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> dict[str, Any]:
+    """Per CPU runtime and batch size: fp32 and INT8 p50 latency (ms) with 95% intervals, speedup and verdict.
+
+    Returns {"records": [...], "slower_on": ["runtime@bs", ...], "note": ...}; a record's fields are those of
+    `time_pair`. A runtime that fails to load either model is recorded with its reason and not flagged.
     """
     records, slower = [], []
     for name in cpu_runtimes(spec):
@@ -48,16 +74,14 @@ def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> d
             records.append({"runtime": name, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300]})
             continue
         for bs in spec.batch_sizes:
-            images = data.example_input(bs).numpy()
-            p50 = {k: time_calls(lambda s=s: s.predict(images), spec, s.sync)["p50_ms"] for k, s in sessions.items()}
-            flagged = p50["int8"] > p50["fp32"] * SLOWER_BY
-            records.append({"runtime": name, "batch_size": bs, "fp32_p50_ms": p50["fp32"], "int8_p50_ms": p50["int8"],
-                            "int8_speedup": round(p50["fp32"] / p50["int8"], 3) if p50["int8"] else None,
-                            "int8_slower": flagged})
-            if flagged:
+            pair = time_pair(_samplers(sessions, data.example_input(bs).numpy()), spec)
+            records.append({"runtime": name, "batch_size": bs, **pair})
+            if pair["int8_slower"]:
                 slower.append(f"{name}@{bs}")
-                log.warning(f"INT8 is slower than fp32 on {name} at batch {bs}: {p50['int8']:.3f} ms vs "
-                            f"{p50['fp32']:.3f} ms p50; this runtime lacks fast int8 kernels for some of the "
-                            f"model's operators: use the fp32 model there, or TensorRT (engine stage)")
-    return {"records": records, "slower_on": slower, "slower_by": SLOWER_BY,
-            "note": "timed one after the other with the recipe's measure settings"}
+                log.warning(f"INT8 is slower than fp32 on {name} at batch {bs}: {pair['int8_p50_ms']:.3f} ms "
+                            f"(95% interval {pair['int8_interval_ms']}) vs {pair['fp32_p50_ms']:.3f} ms "
+                            f"({pair['fp32_interval_ms']}) p50; this runtime lacks fast int8 kernels for some of "
+                            f"the model's operators: use the fp32 model there, or TensorRT (engine stage)")
+    return {"records": records, "slower_on": slower,
+            "note": "fp32 and INT8 timed in interleaved rounds with the recipe's measure settings; INT8 is "
+                    "flagged slower only when its 95% interval lies above fp32's"}
