@@ -34,6 +34,10 @@ def test_tensorrt_scheme_is_made_by_modelopt_and_a_cache_hit_reproduces_its_scal
     extra = first.metrics["extra"]
     assert extra["quantizer"]["backend"] == "modelopt" and extra["quantizer"]["package"] == "nvidia-modelopt"
     assert extra["placement"]["ok"] and extra["qdq"]["nonzero_zero_points"] == 0
+    # dq_only: weights stored as int8 behind DequantizeLinear (not float behind Q/DQ), so the file is ~4x smaller
+    assert first.status == "ok" and first.metrics["accuracy"]["top1"] is not None
+    fp32_bytes = (first.directory.parent / "01-train" / "model.onnx").stat().st_size
+    assert (first.directory / "model.int8.onnx").stat().st_size <= 0.4 * fp32_bytes
     assert not extra["calibration"]["cache_hit"] and extra["calibration"]["batches_read"] == 2
     assert extra["calibration"]["cache_file"].endswith(".modelopt.cache")
     report = (first.directory.parent / "report.html").read_text()
