@@ -40,5 +40,12 @@ def test_api_run_shows_data_preparation_and_epochs_by_default_when_interactive(m
     pipe.run(tmp_path / "runs" / "shown")
     shown = capsys.readouterr().out
     assert "data: preparing the synthetic data set" in shown and "epoch 1/1" in shown
+    assert "train 1/1" in shown and "train train" not in shown  # the stage's name once in its progress bar
     pipe.run(tmp_path / "runs" / "shown", progress=False)  # cached: would print "01-train: cached"
     assert capsys.readouterr().out == ""
+
+
+def test_an_epoch_progress_title_names_the_stage_once():
+    assert progress.epoch_title("distill", "distill", 1, 1) == "distill 1/1"
+    assert progress.epoch_title("prune", "finetune-2", 1, 3) == "prune finetune-2 1/3"
+    assert progress.epoch_title("quantize", "qat", 2, 2) == "quantize qat 2/2"
