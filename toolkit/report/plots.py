@@ -101,6 +101,7 @@ def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
     ax.set_ylabel("p50 latency (ms, log scale)")
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
+    tidy_log_axis(ax.yaxis)  # 0.05, not 5x10^-2
     legend_outside(fig, [ax])
     # coinciding points (a stage that left the graph as it was) share one label: "prune = distill"
     place_labels(ax, point_labels, obstacles=[(x, y, 4.0) for x, y, _, _ in point_labels])
