@@ -120,12 +120,26 @@ def test_the_comparison_legend_never_covers_a_point_label(monkeypatch, tmp_path)
     legends = [fig.legends[0].get_window_extent(renderer)] if fig.legends else []
     legends += [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
     assert legends, "the chart has a legend"
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sum(name.startswith("Pareto frontier") for name in names) == 1, names  # one entry for all panels
     labels = [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts]
     assert labels
     panels = [ax.get_window_extent(renderer) for ax in fig.axes]
     for legend in legends:  # outside every panel, so it can cover neither a point nor a label
         assert not any(legend.overlaps(panel) for panel in panels), (legend, panels)
         assert not any(legend.overlaps(label) for label in labels), (legend, labels)
+
+
+def test_one_legend_entry_for_frontiers_of_one_point_and_of_several():
+    from toolkit.report.readability import legend_outside
+
+    fig = Figure(layout="constrained")
+    lone, several = fig.subplots(1, 2)
+    draw_frontier(lone, [Point("01-train", "ort", 1, 0.05, 0.986, "d")])
+    draw_frontier(several, [Point("01-train", "ort", 32, 1.0, 0.98, "d"), Point("02-prune", "ort", 32, 0.5, 0.97, "d")])
+    legend_outside(fig, [lone, several])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "Pareto frontier (a lone circle: that model beats all others)"]
 
 
 def test_a_frontier_of_one_dominating_point_stays_visible():

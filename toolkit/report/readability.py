@@ -111,6 +111,11 @@ def legend_outside(fig: Any, axes: list[Any], fontsize: float = 7.0) -> None:
         handles, names = ax.get_legend_handles_labels()
         for handle, name in zip(handles, names):
             entries.setdefault(name, handle)
+    fronts = [name for name in entries if name.startswith("Pareto frontier")]
+    if len(fronts) > 1:  # panels with a frontier of one point and of several: one entry that explains both
+        handle = entries[fronts[0]]
+        entries = {name: h for name, h in entries.items() if name not in fronts}
+        entries["Pareto frontier (a lone circle: that model beats all others)"] = handle
     if entries:
         fig.legend(list(entries.values()), list(entries), loc="outside lower center", fontsize=fontsize,
                    ncols=min(3, len(entries)), frameon=False)
