@@ -88,6 +88,7 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
 
     from toolkit.cli_format import summary_tables
     from toolkit.pipeline import run_recipe
+    from toolkit.run_timing import process_start_time
 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from toolkit.launch import launch
@@ -101,7 +102,8 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     rank0 = int(os.environ.get("RANK", "0")) == 0
     console = Console() if rank0 and not quiet else None
     try:
-        result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console, strict=strict)
+        result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console, strict=strict,
+                            command_started=process_start_time())
     except ToolkitError:
         if rank0:
             _failed_run_summary(recipe, list(overrides))

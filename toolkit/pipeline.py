@@ -22,7 +22,7 @@ from toolkit.recipe import Recipe
 from toolkit.records import Record
 from toolkit.registry import get_stage
 from toolkit.runfolder import OUTPUT_FILE, RunFolder
-from toolkit.run_timing import compute_time
+from toolkit.run_timing import compute_time, invocation_start, wall_time
 from toolkit.stage_runner import StageOutcome, load_output, remeasure, run_stage
 from toolkit.stage_share import reuse_shared
 from toolkit.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
@@ -87,8 +87,12 @@ class Pipeline:
         spec.update(weights=None, checkpoint=None)  # weights come from the saved file, not from these
         return {"model": spec, "num_classes": data.num_classes, "image_size": data.image_size}
 
-    def run(self) -> RunResult:
-        """Run every stage (cached ones are loaded, not recomputed); returns the RunResult."""
+    def run(self, command_started: float | None = None) -> RunResult:
+        """Run every stage (cached ones are loaded, not recomputed); returns the RunResult.
+
+        `command_started` (seconds since the epoch): when the command began, so that run.json's wall time
+        includes start-up and data preparation; None counts from this call."""
+        self.invocation = invocation_start(command_started)  # before the pre-flight: data preparation counts
         device, data, input_model = self._preflight()
         if not self.main:
             from toolkit.pipeline_follow import follow
@@ -107,7 +111,6 @@ class Pipeline:
 
     def _run_locked(self, device, data, input_model) -> RunResult:
         recipe, folder, plan = self.recipe, self.folder, self._plan()
-        t0 = time.perf_counter()
         run_info = {"name": recipe.name, "toolkit_version": __version__, "status": "running",
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None, "seconds": None,
                     "device": describe_device(), "data": data.describe(), "stages": [], "report": None,
@@ -156,7 +159,7 @@ class Pipeline:
                 pass
             raise
         run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                        seconds=round(time.perf_counter() - t0, 3), removed_stale=removed,
+                        **wall_time(self.invocation), removed_stale=removed,
                         **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
         report_path = self._report(run_info)
@@ -261,8 +264,8 @@ class _RunState:
 
 
 def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = None, fresh: bool = False,
-               console=None, hooks=None, strict: bool = False) -> RunResult:
-    """Load (if a path) and run a recipe."""
+               console=None, hooks=None, strict: bool = False, command_started: float | None = None) -> RunResult:
+    """Load (if a path) and run a recipe; `command_started` as in Pipeline.run."""
     from toolkit.recipe import load_recipe
 
     from toolkit.distributed import from_env
@@ -274,7 +277,7 @@ def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = Non
     dist = from_env()  # set up by torchrun; None in a single process
     try:
         return Pipeline(recipe, console=console if dist is None or dist.is_main else None, fresh=fresh,
-                        hooks=hooks, dist=dist, strict=strict).run()
+                        hooks=hooks, dist=dist, strict=strict).run(command_started)
     finally:
         if dist is not None:
             dist.close()

@@ -38,6 +38,7 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
     minutes, and a terminal that is not a TTY shows no progress bar). Raises RecipeError (with the recipe path) or the data/model errors of the builders.
     """
     from toolkit.data import build_data
+    from toolkit.data.folder import DataRootError
     from toolkit.models import build_model, logits_model
     from toolkit.stage_runner import seed_everything
 
@@ -46,7 +47,10 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
     if user_data is None and say is not None:
         say(f"data: preparing {_describe_source(spec)} ...")
     started = time.perf_counter()
-    data = user_data or build_data(spec, recipe.seed)
+    try:
+        data = user_data or build_data(spec, recipe.seed)
+    except DataRootError as exc:  # suggest data.root as the recipe would have it, not as resolved
+        raise exc.for_recipe(recipe.base_dir) from None
     if user_data is None and say is not None:
         say(f"data: {len(data.train)} train / {len(data.val)} validation images, {data.num_classes} classes, "
             f"{data.image_size}x{data.image_size}, ready in {time.perf_counter() - started:.1f} s")

@@ -27,3 +27,10 @@ def default_console(progress: bool | None) -> Any:
     from rich.console import Console
 
     return Console()
+
+
+def epoch_title(stage: str, tag: str, epoch: int, epochs: int) -> str:
+    """A progress bar's title: "distill 1/3" for a stage's own training, "prune finetune-2 1/3" for a part of
+    it; the stage's name is not repeated when the training is the stage ("distill distill 1/3")."""
+    parts = [stage] if tag == stage else [stage, tag]
+    return " ".join([*parts, f"{epoch}/{epochs}"])

@@ -37,10 +37,23 @@ def test_validate_suggests_the_parent_of_a_data_root_one_level_too_deep(tiny, tm
     raw = tiny(data={"dataset": "imagefolder", "root": str(tree / "train"), "image_size": 16, "batch_size": 4})
     result = validate(write(tmp_path, raw))
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert f"did you mean data.root: {tree}" in " ".join(result.output.split())
+    # as a recipe writes it: relative to the recipe's folder (tmp_path), where data.root is resolved from
+    assert "did you mean data.root: photos (relative to the recipe's folder" in " ".join(result.output.split())
     raw["data"]["root"] = str(tree)
     good = validate(write(tmp_path, raw))
     assert good.exit_code == 0 and "2 classes" in good.output, good.output
+
+
+def test_the_suggested_data_root_works_when_pasted_into_a_recipe_in_another_folder(tiny, tmp_path):
+    tree = make_tree(tmp_path / "data" / "cifar")
+    (tmp_path / "recipes").mkdir()
+    raw = tiny(data={"dataset": "imagefolder", "root": "../data/cifar/train", "image_size": 16, "batch_size": 4})
+    result = validate(write(tmp_path / "recipes", raw))
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "did you mean data.root: ../data/cifar (" in message, message
+    assert str(tree) not in message.split("did you mean", 1)[1].split(";", 1)[0]  # not the absolute path
+    raw["data"]["root"] = "../data/cifar"  # the suggestion, pasted
+    assert validate(write(tmp_path / "recipes", raw)).exit_code == 0
 
 
 def test_validate_refuses_weights_missing_from_the_local_cache(tiny, tmp_path, monkeypatch):

@@ -34,11 +34,23 @@ def test_progress_defaults_on_in_a_terminal_or_notebook_and_off_in_a_pipe(monkey
 @pytest.mark.slow
 def test_api_run_shows_data_preparation_and_epochs_by_default_when_interactive(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(progress, "interactive", lambda: True)
+    from rich.progress import Progress
+
+    titles, add_task = [], Progress.add_task  # the bars' titles: rich draws no bar into a captured stdout
+    monkeypatch.setattr(Progress, "add_task", lambda self, description, *a, **k:
+                        titles.append(description) or add_task(self, description, *a, **k))
     pipe = Pipeline(model={"arch": "resnet20", "kwargs": {"width": 8}},
                     data={"dataset": "synthetic", "image_size": 16, "num_samples": 96, "num_classes": 4,
                           "batch_size": 32}, measure=MEASURE, stages=[stages.Train(epochs=1)])
     pipe.run(tmp_path / "runs" / "shown")
     shown = capsys.readouterr().out
     assert "data: preparing the synthetic data set" in shown and "epoch 1/1" in shown
+    assert titles and all(t.startswith("train ") and "train train" not in t for t in titles), titles
     pipe.run(tmp_path / "runs" / "shown", progress=False)  # cached: would print "01-train: cached"
     assert capsys.readouterr().out == ""
+
+
+def test_an_epoch_progress_title_names_the_stage_once():
+    assert progress.epoch_title("distill", "distill", 1, 1) == "distill 1/1"
+    assert progress.epoch_title("prune", "finetune-2", 1, 3) == "prune finetune-2 1/3"
+    assert progress.epoch_title("quantize", "qat", 2, 2) == "quantize qat 2/2"

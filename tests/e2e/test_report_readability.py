@@ -11,7 +11,7 @@ from report_runs import SAMPLES, quickstart_like_run
 
 from toolkit.report import render, write_report
 from toolkit.report.analysis import Point
-from toolkit.report.plots import training_curves
+from toolkit.report.plots import accuracy_vs_latency, macs_vs_latency, training_curves
 from toolkit.report.readability import (accuracy_limits, baseline_reasons, draw_frontier, images_of, loss_kinds,
                                         place_labels)
 
@@ -65,7 +65,7 @@ def test_point_labels_do_not_collide_and_a_repeated_label_is_written_once():
     fig = Figure(figsize=(5, 4), layout="constrained")
     ax = fig.subplots()
     crowd = [(0.050, 98.33, "distill", "C0"), (0.0505, 98.33, "quantize", "C0"), (0.051, 98.33, "train", "C1"),
-             (0.050, 98.34, "prune", "C1"), (0.0502, 98.32, "input", "C0"), (0.050, 98.33, "distill", "C1")]
+             (0.050, 98.45, "prune", "C1"), (0.0502, 98.32, "input", "C0"), (0.050, 98.33, "distill", "C1")]
     ax.scatter([c[0] for c in crowd], [c[1] for c in crowd])
     ax.set_xscale("log")
     ax.set_ylim(97, 99.5)
@@ -75,6 +75,71 @@ def test_point_labels_do_not_collide_and_a_repeated_label_is_written_once():
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert not a.overlaps(b), (a, b)
+
+
+def _drawn(monkeypatch, chart, *args):
+    """Draw `chart` and hand back its figure (captured as it is saved), laid out as in the report."""
+    from toolkit.report import plots
+
+    figures = []
+    real_uri = plots._uri
+    monkeypatch.setattr(plots, "_uri", lambda fig: figures.append(fig) or real_uri(fig))
+    chart(*args)
+    return figures[0]
+
+
+def test_macs_chart_merges_labels_of_coinciding_points_and_keeps_labels_apart(monkeypatch):
+    # prune and distill left the same graph: same MACs and (nearly) the same latency; drawn one on top of
+    # the other they used to print as "pirstill"
+    rows = [{"runtime": rt, "stage": stage, "macs": macs, "latency_ms": ms * scale}
+            for rt, scale in (("onnxruntime-cpu", 1.0), ("openvino-cpu", 0.8))
+            for stage, macs, ms in (("01-train", 4.6e6, 0.054), ("02-prune", 2.3e6, 0.031),
+                                    ("03-distill", 2.3e6, 0.0311), ("04-quantize", 2.3e6, 0.045))]
+    fig = _drawn(monkeypatch, macs_vs_latency, rows)
+    ax = fig.axes[0]
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts.count("prune = distill") == 2 and "prune" not in texts and "distill" not in texts, texts
+    assert texts.count("train") == 2 and texts.count("quantize") == 2
+    boxes = _boxes(fig, ax)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
+def test_the_comparison_legend_never_covers_a_point_label(monkeypatch, tmp_path):
+    from toolkit.report.analysis import points
+    from toolkit.report.collect import read_run
+
+    runs = [read_run(quickstart_like_run(tmp_path, "alpha")),
+            read_run(quickstart_like_run(tmp_path, "beta", baseline_wins=True))]
+    series = {run.name: points(run) for run in runs}
+    fig = _drawn(monkeypatch, accuracy_vs_latency, series, "test-cpu")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    legends = [fig.legends[0].get_window_extent(renderer)] if fig.legends else []
+    legends += [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
+    assert legends, "the chart has a legend"
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert sum(name.startswith("Pareto frontier") for name in names) == 1, names  # one entry for all panels
+    labels = [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts]
+    assert labels
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes]
+    for legend in legends:  # outside every panel, so it can cover neither a point nor a label
+        assert not any(legend.overlaps(panel) for panel in panels), (legend, panels)
+        assert not any(legend.overlaps(label) for label in labels), (legend, labels)
+
+
+def test_one_legend_entry_for_frontiers_of_one_point_and_of_several():
+    from toolkit.report.readability import legend_outside
+
+    fig = Figure(layout="constrained")
+    lone, several = fig.subplots(1, 2)
+    draw_frontier(lone, [Point("01-train", "ort", 1, 0.05, 0.986, "d")])
+    draw_frontier(several, [Point("01-train", "ort", 32, 1.0, 0.98, "d"), Point("02-prune", "ort", 32, 0.5, 0.97, "d")])
+    legend_outside(fig, [lone, several])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "Pareto frontier (a lone circle: that model beats all others)"]
 
 
 def test_a_frontier_of_one_dominating_point_stays_visible():

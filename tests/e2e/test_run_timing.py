@@ -39,3 +39,55 @@ def test_an_old_run_json_without_compute_seconds_sums_its_stages():
     summary = timing_summary({"seconds": 0.2, "stages": [{"cached": True}, {"cached": True}]}, [300.0, 63.0, None])
     assert summary["compute_seconds"] == 363.0 and summary["wall_seconds"] == 0.2
     assert summary["text"].startswith("stage compute 6 min 03 s") and "last invocation 0.2 s" in summary["text"]
+
+
+@pytest.mark.slow
+def test_the_invocation_time_includes_data_preparation_and_says_what_it_covers(tiny, monkeypatch):
+    import time
+
+    import toolkit.pipeline as pipeline
+    from toolkit.run_timing import FROM_CALL, FROM_COMMAND
+
+    run_recipe(parse_recipe(_quick(tiny)))
+    real = pipeline.preflight
+
+    def slow_preflight(*args, **kwargs):  # data preparation the user waits for (13.9 s shown as 0.7 s)
+        time.sleep(1.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "preflight", slow_preflight)
+    again = run_recipe(parse_recipe(_quick(tiny)))  # cached: only the pre-flight takes time
+    after = json.loads((again.run_dir / "run.json").read_text())
+    assert after["cached_stages"] == 1 and after["seconds"] >= 1.5 and after["seconds_cover"] == FROM_CALL
+    from_command = run_recipe(parse_recipe(_quick(tiny)), command_started=time.time() - 20.0)
+    info = json.loads((from_command.run_dir / "run.json").read_text())
+    assert info["seconds"] >= 21.5 and info["seconds_cover"] == FROM_COMMAND
+    html = render([from_command.run_dir])[0]  # the report says what the seconds cover
+    assert "last invocation" in html and FROM_COMMAND.split(": ", 1)[1] in html
+
+
+def test_the_command_counts_from_the_process_start(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    code = ("import time; time.sleep(0.6); from toolkit.run_timing import process_start_time; "
+            "print(time.time() - process_start_time())")
+    elapsed = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 0.6 <= elapsed < 30.0
+
+    import toolkit.pipeline as pipeline
+    from click.testing import CliRunner
+
+    from toolkit.cli import main
+
+    seen = {}
+
+    def record(*args, **kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt  # stop here: only the arguments matter
+
+    monkeypatch.setattr(pipeline, "run_recipe", record)
+    (tmp_path / "r.yaml").write_text("name: r\n")
+    CliRunner().invoke(main, ["run", str(tmp_path / "r.yaml")])
+    assert seen.get("command_started") is not None and seen["command_started"] <= time.time()

@@ -44,23 +44,49 @@ def find_splits(root: Path) -> tuple[Path, Path]:
     train_dir = root / "train"
     val_dir = next((root / n for n in ("val", "test") if (root / n).is_dir()), None)
     if not train_dir.is_dir() or val_dir is None:
-        raise DataError(f"{root}: expected train/<class>/ and val/<class>/ (or test/<class>/) folders"
-                        + _nearby_root_hint(root))
+        raise DataRootError(root, _nearby_root(root))
     return train_dir, val_dir
+
+
+class DataRootError(DataError):
+    """data.root is not an ImageFolder tree; `nearby` is the folder one level up or down that is one, or None.
+
+    The message suggests `nearby` as an absolute path; `for_recipe` words it as the recipe would have it."""
+
+    def __init__(self, root: Path, nearby: Path | None, recipe_dir: Path | None = None):
+        self.root, self.nearby = root, nearby
+        super().__init__(f"{root}: expected train/<class>/ and val/<class>/ (or test/<class>/) folders"
+                         + _root_hint(nearby, recipe_dir))
+
+    def for_recipe(self, recipe_dir: Path) -> DataRootError:
+        """The same error, its suggestion relative to `recipe_dir` (where data.root is resolved from)."""
+        return DataRootError(self.root, self.nearby, recipe_dir)
 
 
 def _has_splits(folder: Path) -> bool:
     return (folder / "train").is_dir() and any((folder / n).is_dir() for n in ("val", "test"))
 
 
-def _nearby_root_hint(root: Path) -> str:
-    """'; did you mean data.root: <parent>?' when a folder one level up (or one level down) is the tree."""
+def _nearby_root(root: Path) -> Path | None:
+    """The folder one level up (or one level down) that is an ImageFolder tree, if any."""
     candidates = [root.parent] if root.parent != root else []
     if root.is_dir():
         candidates += sorted(p for p in root.iterdir() if p.is_dir())
-    found = next((c for c in candidates if _has_splits(c)), None)
-    return f"; did you mean data.root: {found} (it has train/ and {'val' if (found / 'val').is_dir() else 'test'}/)?" \
-        if found is not None else ""
+    return next((c for c in candidates if _has_splits(c)), None)
+
+
+def _root_hint(found: Path | None, recipe_dir: Path | None = None) -> str:
+    """'; did you mean data.root: ../data/cifar (...)?': relative to the recipe's folder when it is known,
+    as a user writes data.root in a recipe (it is resolved from there), else absolute."""
+    if found is None:
+        return ""
+    import os
+
+    splits = f"it has train/ and {'val' if (found / 'val').is_dir() else 'test'}/"
+    if recipe_dir is None:
+        return f"; did you mean data.root: {found} ({splits})?"
+    relative = Path(os.path.relpath(found, Path(recipe_dir).resolve())).as_posix()
+    return f"; did you mean data.root: {relative} (relative to the recipe's folder {recipe_dir}; {splits})?"
 
 
 def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:

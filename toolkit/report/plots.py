@@ -7,7 +7,8 @@ import io
 from typing import Any
 
 from toolkit.report.analysis import Point, pareto_front
-from toolkit.report.readability import accuracy_limits, draw_frontier, place_labels, tidy_log_axis
+from toolkit.report.readability import (accuracy_limits, draw_frontier, legend_outside, place_labels,
+                                        tidy_log_axis)
 
 MARKERS = "osD^v<>pPhX*"
 
@@ -36,6 +37,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     axes = fig.subplots(1, max(1, len(batches)), squeeze=False)[0]
     runtimes = sorted({p.runtime for pts in series.values() for p in pts})
     colors = {r: f"C{i % 10}" for i, r in enumerate(runtimes)}
+    placements = []
     for ax, bs in zip(axes, batches):
         everything, point_labels = [], []
         for k, (run_name, pts) in enumerate(series.items()):
@@ -52,18 +54,18 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
                                      colors[p.runtime]))
         front = pareto_front(everything)
         draw_frontier(ax, front)
+        placements.append((point_labels, [(p.latency_ms, p.top1 * 100, 4.0) for p in everything]
+                           + [(p.latency_ms, p.top1 * 100, 7.5) for p in front]))
         ax.set_ylim(*accuracy_limits([p.top1 * 100 for p in everything]))
         ax.set_xscale("log")
         ax.set_xlabel("p50 latency (ms, log scale)")
         ax.set_ylabel("top-1 (%)")
         ax.set_title(f"{device}, batch {bs}", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        unique = dict(zip(labels, handles))
-        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
         tidy_log_axis(ax.xaxis)
-        place_labels(ax, point_labels, obstacles=[(p.latency_ms, p.top1 * 100, 4.0) for p in everything]
-                     + [(p.latency_ms, p.top1 * 100, 7.5) for p in front])
+    legend_outside(fig, list(axes))  # before the labels: it changes the layout they are placed in
+    for ax, (point_labels, obstacles) in zip(axes, placements):
+        place_labels(ax, point_labels, obstacles=obstacles)
     return _uri(fig)
 
 
@@ -89,18 +91,20 @@ def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
     """MACs against measured p50 latency per runtime (batch 1 where measured): is the proxy honest?"""
     fig = _figure(6, 4)
     ax = fig.subplots()
+    point_labels: list[tuple[float, float, str, str]] = []
     for i, runtime in enumerate(sorted({r["runtime"] for r in rows})):
         mine = sorted((r for r in rows if r["runtime"] == runtime), key=lambda r: r["macs"])
         ax.plot([r["macs"] / 1e6 for r in mine], [r["latency_ms"] for r in mine], marker="o", color=f"C{i}",
                 label=runtime)
-        for r in mine:
-            ax.annotate(r["stage"].split("-", 1)[-1], (r["macs"] / 1e6, r["latency_ms"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+        point_labels += [(r["macs"] / 1e6, r["latency_ms"], r["stage"].split("-", 1)[-1], f"C{i}") for r in mine]
     ax.set_xlabel("MMACs per image")
     ax.set_ylabel("p50 latency (ms, log scale)")
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    tidy_log_axis(ax.yaxis)  # 0.05, not 5x10^-2
+    legend_outside(fig, [ax])
+    # coinciding points (a stage that left the graph as it was) share one label: "prune = distill"
+    place_labels(ax, point_labels, obstacles=[(x, y, 4.0) for x, y, _, _ in point_labels])
     return _uri(fig)
 
 

@@ -54,12 +54,9 @@ def place_labels(ax: Any, labels: list[tuple[float, float, str, str]], fontsize:
         r = radius * scale
         blocked.append((ox - r, oy - r, ox + r, oy + r, ox, oy))
     placed: list[tuple[float, float, float, float]] = []
-    written: list[tuple[float, float, str]] = []
     frame = ax.get_window_extent()
-    for x, y, text, color in sorted(labels, key=lambda item: (item[0], -item[1])):
+    for x, y, text, color in merge_coinciding(ax, labels):
         px, py = ax.transData.transform((x, y))
-        if any(t == text and abs(px - wx) < 6 and abs(py - wy) < 6 for wx, wy, t in written):
-            continue
         width = char * len(text)
         choice = None
         for dx, dy in candidates:
@@ -78,11 +75,50 @@ def place_labels(ax: Any, labels: list[tuple[float, float, str, str]], fontsize:
             choice = (dx, dy, (left, py + dy * scale, left + width, py + dy * scale + height))
         dx, dy, box = choice
         placed.append(box)
-        written.append((px, py, text))
         far = abs(dy) > 12
         ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=fontsize, color=color,
                     ha="left" if dx > 0 else "right",
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5} if far else None)
+
+
+def merge_coinciding(ax: Any, labels: list[tuple[float, float, str, str]], within_px: float = 6.0
+                     ) -> list[tuple[float, float, str, str]]:
+    """One label per spot: labels whose points lie within `within_px` display pixels of each other become
+    one, their distinct texts joined by " = " ("prune = distill": the two stages gave the same model), so
+    that texts drawn on top of each other never blend into one unreadable word. A merged label of points
+    of different colours is drawn in dark grey. Texts keep the order given (pipeline order); the labels come
+    back sorted left to right, top first (the placement order)."""
+    groups: list[tuple[float, float, float, float, list[str], set[str]]] = []  # x, y, px, py, texts, colours
+    for x, y, text, color in labels:
+        px, py = ax.transData.transform((x, y))
+        group = next((g for g in groups if abs(px - g[2]) < within_px and abs(py - g[3]) < within_px), None)
+        if group is None:
+            groups.append((x, y, px, py, [text], {color}))
+            continue
+        if text not in group[4]:
+            group[4].append(text)
+        group[5].add(color)
+    merged = [(x, y, " = ".join(texts), next(iter(colours)) if len(colours) == 1 else "0.25")
+              for x, y, _, _, texts, colours in groups]
+    return sorted(merged, key=lambda item: (item[0], -item[1]))
+
+
+def legend_outside(fig: Any, axes: list[Any], fontsize: float = 7.0) -> None:
+    """One legend for the whole figure, below the panels, so that it can never hide a point or a label
+    (a legend inside the axes, even at loc="best", is placed before the labels and can cover one)."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        handles, names = ax.get_legend_handles_labels()
+        for handle, name in zip(handles, names):
+            entries.setdefault(name, handle)
+    fronts = [name for name in entries if name.startswith("Pareto frontier")]
+    if len(fronts) > 1:  # panels with a frontier of one point and of several: one entry that explains both
+        handle = entries[fronts[0]]
+        entries = {name: h for name, h in entries.items() if name not in fronts}
+        entries["Pareto frontier (a lone circle: that model beats all others)"] = handle
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center", fontsize=fontsize,
+                   ncols=min(3, len(entries)), frameon=False)
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...], pad: float = 1.5) -> bool:

@@ -15,6 +15,7 @@ from toolkit.context import StageContext
 from toolkit.fsutil import atomic_path
 from toolkit.measure import torch_predict
 from toolkit.measure.accuracy import evaluate
+from toolkit.progress import epoch_title
 from toolkit.runfolder import CHECKPOINT_SUFFIX
 from toolkit.training.batchnorm import refresh_batchnorm
 from toolkit.training.divergence import DivergenceWatch
@@ -180,7 +181,8 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    task = progress.add_task(f"{ctx.name} {tag} {epoch + 1}/{opts.epochs}", total=steps, stats="") if progress else None
+    task = progress.add_task(epoch_title(ctx.name, tag, epoch + 1, opts.epochs), total=steps,
+                             stats="") if progress else None
     t0 = time.perf_counter()
     with_index = bool(getattr(loss_fn, "wants_index", False))
     batches = ctx.data.train_batches(epoch, ctx.seed, batch_size=opts.batch_size, augment=opts.augment,
