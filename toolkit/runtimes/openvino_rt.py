@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,8 +28,8 @@ class OpenVinoSession:
             compiled = self.core.compile_model(model, "CPU", self.config)
             if not self.threads:
                 self.threads = int(compiled.get_property("INFERENCE_NUM_THREADS")) or None
-            self._compiled[shape] = compiled.create_infer_request()
-        return self._compiled[shape]
+            self._compiled[shape] = (compiled, compiled.create_infer_request())  # the model outlives its request
+        return self._compiled[shape][1]
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits for a float32 batch."""
@@ -60,8 +61,21 @@ class OpenVinoRuntime(Runtime):
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        return OpenVinoSession(ov.Core(), str(model.path), config, threads,
+        return OpenVinoSession(shared_core(), str(model.path), config, threads,
                                "int8" if model.format == ONNX_INT8 else "fp32")
+
+
+@lru_cache(maxsize=1)
+def shared_core():
+    """One OpenVINO Core for the process, created on first use and never destroyed before exit.
+
+    A Core per session was garbage-collected before the compiled models and infer requests made from it
+    (attribute order, cycles); destroying it unloads the CPU plugin, and the requests' destructors then
+    segfaulted inside libopenvino (seen after a few hundred sessions in one test process).
+    """
+    import openvino as ov
+
+    return ov.Core()
 
 
 def openvino_runtimes() -> list[Runtime]:
