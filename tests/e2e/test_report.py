@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import chromium_or_skip
 from click.testing import CliRunner
 
 from toolkit.cli import main
@@ -111,19 +111,9 @@ def test_report_cli_rebuilds_a_run_report(tmp_path):
     assert bad.exit_code == 2 and "not a run folder" in bad.output
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.browser
 def test_report_loads_in_a_real_browser_without_errors_or_network(tmp_path):
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get where it can)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright (the dev extra) is not installed")
+    browser, sync_playwright = chromium_or_skip()
     report = write_report([fake_run(tmp_path)], tmp_path / "report.html")
     requests, console, errors = [], [], []
     with sync_playwright() as p:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
-import shutil
 
 import pytest
+from browser import chromium_or_skip
 from matplotlib.figure import Figure
 from report_runs import SAMPLES, quickstart_like_run
 
@@ -174,13 +174,7 @@ def test_a_comparison_sets_each_runs_best_model_side_by_side(compared):
 
 @pytest.mark.browser
 def test_the_readable_report_in_a_real_browser(tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get where it can)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright (the dev extra) is not installed")
+    browser, sync_playwright = chromium_or_skip()
     a, b = quickstart_like_run(tmp_path, "alpha"), quickstart_like_run(tmp_path, "beta", baseline_wins=True)
     report = write_report([a, b], tmp_path / "cmp.html")
     errors = []

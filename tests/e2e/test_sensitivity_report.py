@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from browser import chromium_or_skip
 
 from toolkit.report import render, write_report
 
@@ -87,13 +88,7 @@ def test_report_without_analysis_says_how_to_get_one(tmp_path):
 
 @pytest.mark.browser
 def test_sensitivity_chart_renders_in_a_real_browser(tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get where it can)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright (the dev extra) is not installed")
+    browser, sync_playwright = chromium_or_skip()
     report = write_report([run_with_analysis(tmp_path)], tmp_path / "report.html")
     requests, errors = [], []
     with sync_playwright() as p:
