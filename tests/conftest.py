@@ -37,3 +37,19 @@ def tiny_recipe(tmp_path: Path, **changes: Any) -> dict[str, Any]:
 def tiny(tmp_path):
     """Factory for tiny recipe dicts rooted in this test's tmp folder."""
     return lambda **changes: tiny_recipe(tmp_path, **changes)
+
+
+@pytest.fixture
+def count_fits(monkeypatch):
+    """Names of the stages whose training loop (toolkit.stages.train.fit) actually ran in this test."""
+    import toolkit.stages.train as train_module
+
+    calls = []
+    real = train_module.fit
+
+    def counting(model, cfg, ctx, **kw):
+        calls.append(ctx.name)
+        return real(model, cfg, ctx, **kw)
+
+    monkeypatch.setattr(train_module, "fit", counting)
+    return calls

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-import toolkit.stages.train as train_module
 from toolkit.errors import RecipeError, RunLockedError
 from toolkit.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
@@ -17,19 +16,6 @@ from toolkit.registry import STAGES
 
 METRIC_FIELDS = {"stage", "index", "status", "reason", "seconds", "key", "model", "accuracy", "latency", "device",
                  "extra"}
-
-
-@pytest.fixture
-def count_fits(monkeypatch):
-    calls = []
-    real = train_module.fit
-
-    def counting(model, cfg, ctx, **kw):
-        calls.append(ctx.name)
-        return real(model, cfg, ctx, **kw)
-
-    monkeypatch.setattr(train_module, "fit", counting)
-    return calls
 
 
 def run(raw, **kw):

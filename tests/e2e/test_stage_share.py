@@ -7,22 +7,8 @@ import os
 
 import pytest
 
-import toolkit.stages.train as train_module
 from toolkit.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
-
-
-@pytest.fixture
-def count_fits(monkeypatch):
-    calls = []
-    real = train_module.fit
-
-    def counting(model, cfg, ctx, **kw):
-        calls.append(ctx.name)
-        return real(model, cfg, ctx, **kw)
-
-    monkeypatch.setattr(train_module, "fit", counting)
-    return calls
 
 
 def _recipe(tiny, name, second_lr):
