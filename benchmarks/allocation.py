@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.frontier_measure import RUNTIMES, _row as model_row, add_latencies
     from toolkit.analyze.run import analyze_recipe
     from toolkit.data import build_data
-    from toolkit.onnxutil import export_onnx
-    from toolkit.pipeline import run_recipe
+    from toolkit.export.onnx import export_onnx
+    from toolkit.run.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2k train images, 4+1 epochs: fits a busy 2-core machine")

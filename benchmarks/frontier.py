@@ -81,7 +81,7 @@ def overhead_floor(run) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the toolkit recipe and the peers, measure everything, write results/frontier[_mode].{md,json,svg}."""
     from toolkit.data import build_data
-    from toolkit.pipeline import run_recipe
+    from toolkit.run.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="resnet20, 20k images, short budgets (< 30 min)")

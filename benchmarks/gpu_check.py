@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import write_results
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 REPO = Path(__file__).resolve().parents[1]

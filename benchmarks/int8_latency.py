@@ -19,11 +19,11 @@ from benchmarks.common import RESULTS, write_results
 from toolkit.artifacts import ModelArtifact
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.latency import time_calls
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.quantize.ptq import BatchReader, preprocess, quantize
 from toolkit.recipe import load_recipe, parse_recipe
 from toolkit.runtimes import get_runtime
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "work"
@@ -53,7 +53,7 @@ def trained_models(quick: bool):
 
 def main(argv: list[str] | None = None) -> int:
     """Quantize both ways, measure, write benchmarks/results/int8_latency[_quick].{md,json}."""
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a shorter ResNet-18 training, fewer timed runs")

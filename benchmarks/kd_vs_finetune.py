@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.cifar import cifar10_root
 from benchmarks.common import RESULTS, write_results
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 WORK = Path(__file__).parent / "work"

@@ -17,9 +17,9 @@ from torch import nn
 from benchmarks.common import RESULTS, write_results
 from toolkit.data import build_data
 from toolkit.models import build_model
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import load_recipe, parse_recipe
-from toolkit.specs import DataSpec, ModelSpec
+from toolkit.config import DataSpec, ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "work"
@@ -88,7 +88,7 @@ def rerun_overhead(mode: str, work: Path) -> list[dict]:
 
 def step_times(mode: str, work: Path) -> list[dict]:
     """Export, calibration (and a cached second pass) and report generation times."""
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
     from toolkit.quantize.ptq import BatchReader, preprocess, quantize
     from toolkit.report import write_report
 

@@ -21,10 +21,10 @@ from toolkit.artifacts import ModelArtifact
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
 from toolkit.models import build_model
-from toolkit.onnxutil import export_onnx
-from toolkit.pruning import PrunePlan, prune_once, search_ratio
+from toolkit.export.onnx import export_onnx
+from toolkit.prune import PrunePlan, prune_once, search_ratio
 from toolkit.runtimes import get_runtime
-from toolkit.specs import MeasureSpec, ModelSpec
+from toolkit.config import MeasureSpec, ModelSpec
 
 CASES = [("seed_cnn (quickstart)", "seed_cnn", 32, 2), ("resnet18", "resnet18", 224, 8)]
 RUNTIMES = ("onnxruntime-cpu", "openvino-cpu")

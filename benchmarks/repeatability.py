@@ -30,11 +30,11 @@ from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.latency import time_calls
 from toolkit.measure.system import noise_warning, system_notes
 from toolkit.models import build_model
-from toolkit.onnxutil import export_onnx
+from toolkit.export.onnx import export_onnx
 from toolkit.report.analysis import recommend
 from toolkit.report.collect import RunView, StageView
 from toolkit.runtimes import get_runtime
-from toolkit.specs import MeasureSpec, ModelSpec
+from toolkit.config import MeasureSpec, ModelSpec
 
 STAGES = (("01-train", 16, 0), ("02-prune", 8, 1), ("03-distill", 8, 2))  # label, width, weight seed
 TOP1 = {"01-train": 0.92, "02-prune": 0.915, "03-distill": 0.915}

@@ -41,8 +41,8 @@ def tiny(tmp_path):
 
 @pytest.fixture
 def count_fits(monkeypatch):
-    """Names of the stages whose training loop (toolkit.stages.train.fit) actually ran in this test."""
-    import toolkit.stages.train as train_module
+    """Names of the stages whose training loop (toolkit.train.stage.fit) actually ran in this test."""
+    import toolkit.train.stage as train_module
 
     calls = []
     real = train_module.fit

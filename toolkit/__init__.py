@@ -15,18 +15,18 @@ from toolkit.version import __version__
 
 _EXPORTS = {
     "Pipeline": "toolkit.api", "model_fingerprint": "toolkit.api",
-    "RunResult": "toolkit.pipeline", "run_recipe": "toolkit.pipeline",
+    "RunResult": "toolkit.run.pipeline", "run_recipe": "toolkit.run.pipeline",
     "Recipe": "toolkit.recipe", "load_recipe": "toolkit.recipe", "parse_recipe": "toolkit.recipe",
     "recipe_json_schema": "toolkit.recipe",
-    "StageConfig": "toolkit.specs", "ModelSpec": "toolkit.specs", "DataSpec": "toolkit.specs",
-    "MeasureSpec": "toolkit.specs", "AugmentSpec": "toolkit.specs",
+    "StageConfig": "toolkit.config", "ModelSpec": "toolkit.config", "DataSpec": "toolkit.config",
+    "MeasureSpec": "toolkit.config", "AugmentSpec": "toolkit.config",
     "StageResult": "toolkit.context", "StageContext": "toolkit.context",
     "ModelArtifact": "toolkit.artifacts",
     "register_stage": "toolkit.registry", "get_stage": "toolkit.registry", "stage_names": "toolkit.registry",
     "register_model": "toolkit.models", "build_model": "toolkit.models", "load_model": "toolkit.models",
     "register_dataset": "toolkit.data", "build_data": "toolkit.data", "DataBundle": "toolkit.data",
     "register_runtime": "toolkit.runtimes", "get_runtime": "toolkit.runtimes",
-    "write_report": "toolkit.report", "fit": "toolkit.training.loop", "TrainingFields": "toolkit.training.options",
+    "write_report": "toolkit.report", "fit": "toolkit.train.loop", "TrainingFields": "toolkit.train.options",
     "ToolkitError": "toolkit.errors", "RecipeError": "toolkit.errors", "StageSkipped": "toolkit.errors",
 }
 

@@ -13,10 +13,10 @@ from torch import nn
 from toolkit.errors import RecipeError
 from toolkit.fsutil import stable_hash
 from toolkit.models.io import describe_structure
-from toolkit.pipeline import Pipeline as _Runner
-from toolkit.pipeline import RunResult
+from toolkit.run.pipeline import Pipeline as _Runner
+from toolkit.run.pipeline import RunResult
 from toolkit.recipe import Recipe, check_names, check_stage_chain
-from toolkit.specs import DataSpec, MeasureSpec, ModelSpec, StageConfig
+from toolkit.config import DataSpec, MeasureSpec, ModelSpec, StageConfig
 
 IN_MEMORY = "<in-memory>"
 

@@ -19,7 +19,7 @@ from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure import ONNX_FILE, measure_model
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.registry import ONNX, ONNX_INT8, TENSORRT
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 
 def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataBundle:
@@ -88,9 +88,9 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     """Measure every completed stage of a run; write NN-<stage>/measurements/<device-slug>.json (metrics.json
     is left as it is). Code named by the run folder (plugins, 'module:function' models) runs only with
     `trust_code`; raises UserInputError/ArtifactError for a folder that is not a readable run."""
-    from toolkit.runfolder import RunFolder
-    from toolkit.runfolder_safety import check_no_links
-    from toolkit.stage_runner import load_output
+    from toolkit.run.folder import RunFolder
+    from toolkit.run.folder_safety import check_no_links
+    from toolkit.run.stage_runner import load_output
 
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
@@ -107,7 +107,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     data, data_reason = _data_for(run_dir, recipe, log, loaded.in_memory_data)
     device = describe_device()
     slug = device_slug(device)
-    from toolkit.runfolder import STAGE_DIR
+    from toolkit.run.folder import STAGE_DIR
 
     stages = []
     entries = run.get("stages") if isinstance(run.get("stages"), list) else []
@@ -229,7 +229,7 @@ def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, int]:
     if path.suffix == ".onnx":
         import onnx
 
-        from toolkit.onnxutil import check_onnx_file
+        from toolkit.export.onnx import check_onnx_file
 
         check_onnx_file(path)
         proto = onnx.load(str(path))

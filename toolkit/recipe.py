@@ -10,7 +10,7 @@ from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError, create
 
 from toolkit.errors import RecipeError
 from toolkit.registry import MODEL_FORMATS, TORCH, UnknownNameError, get_stage
-from toolkit.specs import NAME_PATTERN, DataSpec, MeasureSpec, ModelSpec, StageConfig, StrictModel
+from toolkit.config import NAME_PATTERN, DataSpec, MeasureSpec, ModelSpec, StageConfig, StrictModel
 from toolkit.validation import join_path, problems_from
 
 

@@ -114,7 +114,7 @@ def register_stage(
     A stage that trains says so with its config's `trains()` method (then every rank of a distributed run
     takes part in it).
     """
-    from toolkit.specs import StageConfig
+    from toolkit.config import StageConfig
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         cls = config_cls or _config_class_of(fn)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 
 PRUNE = {"prune": {"allocation": "sensitivity", "target": {"macs_speedup": 1.5}, "round_to": None,
                    "sensitivity": {"samples": 32, "rounds": 1, "check_rounds": 1}}}

@@ -13,9 +13,9 @@ from torch import nn
 
 import toolkit
 from toolkit import Pipeline, StageConfig, StageResult, register_stage, stages
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.errors import RecipeError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 from toolkit.registry import STAGES
 

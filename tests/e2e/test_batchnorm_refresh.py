@@ -10,10 +10,10 @@ from torch import nn
 
 from toolkit.data import build_data
 from toolkit.data.images import TensorImages
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
-from toolkit.specs import DataSpec
-from toolkit.training.batchnorm import refresh_batchnorm
+from toolkit.config import DataSpec
+from toolkit.train.batchnorm import refresh_batchnorm
 
 
 @pytest.mark.slow

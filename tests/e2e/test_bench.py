@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import main
-from toolkit.pipeline import run_recipe
+from toolkit.cli.main import main
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 RECORD_FIELDS = {"runtime", "device", "batch_size", "status", "precision", "p50_ms", "p90_ms", "p99_ms", "mean_ms",

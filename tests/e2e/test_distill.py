@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from toolkit.distill import kd_loss
+from toolkit.distill.kd import kd_loss
 from toolkit.errors import RecipeError, UserInputError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 
@@ -62,7 +62,7 @@ def test_bad_teacher_references_are_schema_errors_naming_the_path(tiny):
 
 def test_external_teacher_from_a_spec_and_checkpoint(tiny, tmp_path):
     from toolkit.models import build_model
-    from toolkit.specs import ModelSpec
+    from toolkit.config import ModelSpec
 
     spec = ModelSpec(arch="resnet20", kwargs={"width": 8})
     torch.save(build_model(spec, 4).state_dict(), tmp_path / "teacher.pt")
@@ -99,7 +99,7 @@ def test_cached_teacher_logits_need_unaugmented_training(tiny):
 def test_distill_cannot_follow_a_stage_that_made_only_onnx(tiny):
     from toolkit.context import StageResult
     from toolkit.registry import ONNX, STAGES, register_stage
-    from toolkit.specs import StageConfig
+    from toolkit.config import StageConfig
 
     class OnnxOnly(StageConfig):
         """Makes ONNX (test)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from toolkit.errors import RecipeError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
-from toolkit.stages.engine import tensorrt_unavailable
+from toolkit.engine.stage import tensorrt_unavailable
 
 
 def engine_recipe(tiny, tmp_path, engine=None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 # family -> (arch, model options); the smallest member, narrowed where torchvision takes a width.

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from toolkit.cli import main
-from toolkit.pipeline import run_recipe
+from toolkit.cli.main import main
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 

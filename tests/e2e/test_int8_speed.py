@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from toolkit.cli_format import summary_tables
-from toolkit.pipeline import run_recipe
+from toolkit.cli.format import summary_tables
+from toolkit.run.pipeline import run_recipe
 from toolkit.quantize import speed_check
 from toolkit.recipe import parse_recipe
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 
 def _const(ms: float):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from toolkit.errors import RecipeError, RunLockedError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 from toolkit.registry import STAGES
 
@@ -118,7 +118,7 @@ def test_input_model_is_measured_when_nothing_trains_first(tiny):
 
     from toolkit.context import StageResult
     from toolkit.registry import register_stage
-    from toolkit.specs import StageConfig
+    from toolkit.config import StageConfig
 
     class Noop(StageConfig):
         """Does nothing (test)."""

@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from toolkit.models import build_model
-from toolkit.onnxutil import export_onnx
+from toolkit.export.onnx import export_onnx
 from toolkit.quantize.modelopt_ptq import quantize_modelopt
 from toolkit.quantize.placement import check_placement, summarize
 from toolkit.quantize.ptq import BatchReader, preprocess, qdq_summary
-from toolkit.specs import ModelSpec
+from toolkit.config import ModelSpec
 
 FAMILIES = {  # family -> (torchvision name, input size)
     "resnet": ("resnet18", 32), "vgg": ("vgg11", 32), "alexnet": ("alexnet", 64), "googlenet": ("googlenet", 32),

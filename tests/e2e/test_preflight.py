@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 from tests_make_tree import make_tree
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 
 
 def write(tmp_path, raw):

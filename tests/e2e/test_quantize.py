@@ -8,10 +8,10 @@ import torch
 
 from toolkit.context import StageResult
 from toolkit.errors import RecipeError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 from toolkit.registry import STAGES, register_stage
-from toolkit.specs import StageConfig
+from toolkit.config import StageConfig
 
 
 def quant_recipe(tiny, tmp_path, quantize=None, before=None, **changes):

@@ -10,7 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 from toolkit.errors import RecipeError, UserInputError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.quantize.backend import choose_backend
 from toolkit.recipe import parse_recipe
 

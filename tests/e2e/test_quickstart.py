@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "quickstart.yaml"
 

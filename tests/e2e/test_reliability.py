@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from toolkit.errors import ArtifactError, RecipeError, ToolkitError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 BASE = {"name": "prop", "model": {"arch": "seed_cnn"}, "data": {"dataset": "digits", "image_size": 32},
@@ -117,8 +117,8 @@ def test_a_changed_cached_artifact_is_recomputed_not_trusted(tiny):
 def test_tampered_artifacts_fail_naming_the_file(tiny, tmp_path):
     from click.testing import CliRunner
 
-    from toolkit.cli import main
-    from toolkit.stage_runner import load_output
+    from toolkit.cli.main import main
+    from toolkit.run.stage_runner import load_output
 
     bad = tmp_path / "broken.onnx"
     bad.write_bytes(b"\x08\x07 not a protobuf")
@@ -143,7 +143,7 @@ def _cmyk_and_broken_tree(root: Path):
 
 def test_streamed_cmyk_and_broken_images_do_not_crash_workers(tmp_path):
     from toolkit.data import build_data
-    from toolkit.specs import DataSpec
+    from toolkit.config import DataSpec
 
     _cmyk_and_broken_tree(tmp_path)
     bundle = build_data(DataSpec(dataset="imagefolder", root=tmp_path, image_size=8, in_memory=False, workers=1))

@@ -10,7 +10,7 @@ import pytest
 from browser import chromium_or_skip
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.report import render, write_report
 from toolkit.report.analysis import Point, pareto_front
 

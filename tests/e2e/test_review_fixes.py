@@ -10,9 +10,9 @@ import yaml
 from click.testing import CliRunner
 
 from toolkit import Pipeline, stages
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.errors import RecipeError
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 
@@ -131,7 +131,7 @@ def test_skipped_and_pass_through_stages_after_an_onnx_stage_keep_the_file_reach
     from toolkit.context import StageResult
     from toolkit.errors import StageSkipped
     from toolkit.registry import ONNX, ONNX_INT8, STAGES, TORCH
-    from toolkit.specs import StageConfig
+    from toolkit.config import StageConfig
 
     class Skip(StageConfig):
         """Always skipped (test)."""

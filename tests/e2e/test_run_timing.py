@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 from toolkit.report import render
-from toolkit.run_timing import format_seconds, timing_summary
+from toolkit.run.timing import format_seconds, timing_summary
 
 
 def _quick(tiny):
@@ -45,8 +45,8 @@ def test_an_old_run_json_without_compute_seconds_sums_its_stages():
 def test_the_invocation_time_includes_data_preparation_and_says_what_it_covers(tiny, monkeypatch):
     import time
 
-    import toolkit.pipeline as pipeline
-    from toolkit.run_timing import FROM_CALL, FROM_COMMAND
+    import toolkit.run.pipeline as pipeline
+    from toolkit.run.timing import FROM_CALL, FROM_COMMAND
 
     run_recipe(parse_recipe(_quick(tiny)))
     real = pipeline.preflight
@@ -71,15 +71,15 @@ def test_the_command_counts_from_the_process_start(monkeypatch, tmp_path):
     import sys
     import time
 
-    code = ("import time; time.sleep(0.6); from toolkit.run_timing import process_start_time; "
+    code = ("import time; time.sleep(0.6); from toolkit.run.timing import process_start_time; "
             "print(time.time() - process_start_time())")
     elapsed = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert 0.6 <= elapsed < 30.0
 
-    import toolkit.pipeline as pipeline
+    import toolkit.run.pipeline as pipeline
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from toolkit.cli.main import main
 
     seen = {}
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 

@@ -147,8 +147,8 @@ def test_the_quickstart_on_two_processes_ends_within_one_and_a_half_points_of_on
 NAN_ON_ONE_RANK = '''
 import torch
 from toolkit import StageConfig, StageResult, register_stage
-from toolkit.training.loop import fit
-from toolkit.training.options import TrainingOptions
+from toolkit.train.loop import fit
+from toolkit.train.options import TrainingOptions
 
 
 class NanFit(StageConfig):

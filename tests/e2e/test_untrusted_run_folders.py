@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.errors import ArtifactError, RunLockedError, ToolkitError, UserInputError
 from toolkit.models.io import load_model
-from toolkit.pipeline import run_recipe
+from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
 HUBCONF = """
@@ -131,7 +131,7 @@ def test_a_folder_of_the_users_is_never_emptied_or_used_as_a_run_folder(tiny, tm
 
 
 def test_stale_stage_cleanup_removes_only_folders_the_toolkit_wrote(run_copy):
-    from toolkit.runfolder import RunFolder
+    from toolkit.run.folder import RunFolder
 
     (run_copy / "05-notes").mkdir()
     (run_copy / "05-notes" / "mine.txt").write_text("keep me")
@@ -227,7 +227,7 @@ def test_a_full_disk_while_writing_weights_is_a_plain_error_that_is_not_replaced
     import safetensors.torch
     from safetensors import SafetensorError
 
-    from toolkit.runfolder import RunFolder
+    from toolkit.run.folder import RunFolder
 
     def full(*args, **kwargs):
         raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '

@@ -10,9 +10,9 @@ from toolkit.errors import ArtifactError, UserInputError
 from toolkit.fsutil import read_json
 from toolkit.models import load_model
 from toolkit.models.outputs import LogitsOutput, pick
-from toolkit.pipeline import run_recipe
-from toolkit.pruning import PrunePlan, channel_counts, prune_once
-from toolkit.pruning.inspect import format_inspection, inspect_model
+from toolkit.run.pipeline import run_recipe
+from toolkit.prune import PrunePlan, channel_counts, prune_once
+from toolkit.prune.inspect import format_inspection, inspect_model
 from toolkit.recipe import parse_recipe
 
 X16 = torch.randn(1, 3, 16, 16)

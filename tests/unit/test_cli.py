@@ -7,7 +7,7 @@ import json
 import yaml
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.version import __version__
 
 

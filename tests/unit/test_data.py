@@ -11,7 +11,7 @@ from PIL import Image
 
 from toolkit.data import build_data
 from toolkit.errors import DataError
-from toolkit.specs import DataSpec
+from toolkit.config import DataSpec
 
 from tests_make_tree import make_tree  # noqa: E402  (tests/helpers is on sys.path)
 

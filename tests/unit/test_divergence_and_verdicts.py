@@ -13,11 +13,11 @@ from torch import nn
 from toolkit.context import StageContext, StageLog
 from toolkit.data import build_data
 from toolkit.recipe import parse_recipe
-from toolkit.training.divergence import DivergenceError
-from toolkit.training.loop import fit
-from toolkit.training.optim import make_optimizer, make_scheduler
-from toolkit.training.options import TrainingOptions
-from toolkit.verdict import StageJudge, chance_top1
+from toolkit.train.divergence import DivergenceError
+from toolkit.train.loop import fit
+from toolkit.train.optim import make_optimizer, make_scheduler
+from toolkit.train.options import TrainingOptions
+from toolkit.run.verdict import StageJudge, chance_top1
 
 
 def _context(tmp_path: Path, tiny) -> StageContext:
@@ -118,7 +118,7 @@ def test_max_stage_drop_null_keeps_only_the_chance_check():
 
 
 def test_parity_ignores_float_noise_on_huge_logits_and_warns_only_when_predictions_change():
-    from toolkit.onnxutil import parity, parity_warning
+    from toolkit.export.onnx import parity, parity_warning
 
     torch.manual_seed(0)
     model = nn.Linear(8, 5)
@@ -146,7 +146,7 @@ def test_parity_ignores_float_noise_on_huge_logits_and_warns_only_when_predictio
 
 
 def _onnx(tmp_path: Path, model: nn.Module) -> Path:
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
 
     path = tmp_path / "m.onnx"
     export_onnx(model, path, torch.rand(1, 3, 8, 8))
@@ -216,7 +216,7 @@ def test_a_constant_dead_branch_is_quantized_by_onnx_runtime_with_a_warning_not_
 
 def test_a_worker_stays_silent_about_errors_that_echo_another_ranks(monkeypatch):
     from toolkit.errors import ToolkitError
-    from toolkit.launch import secondary_failure
+    from toolkit.run.launch import secondary_failure
 
     lost = ToolkitError("stage train failed: RuntimeError: [gloo/pair.cc:534] Connection closed by peer")
     own = ToolkitError("stage boom failed: RuntimeError: rank 1 fails on purpose")

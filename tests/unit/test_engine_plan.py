@@ -69,9 +69,9 @@ def test_fp16_onnx_conversion_stays_numerically_close_on_onnxruntime(tmp_path):
     from toolkit.artifacts import ModelArtifact
     from toolkit.engine.fp16 import convert_to_fp16
     from toolkit.models import build_model
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
     from toolkit.runtimes import get_runtime
-    from toolkit.specs import ModelSpec
+    from toolkit.config import ModelSpec
 
     torch.manual_seed(0)
     model = build_model(ModelSpec(arch="resnet20", kwargs={"width": 8}), 10).eval()

@@ -11,11 +11,11 @@ from torch import nn
 from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.rounds import bootstrap_interval, time_rounds
 from toolkit.measure.system import noise_warning
-from toolkit.pruning.latency_probe import ProbeTimer
-from toolkit.pruning.latency_search import search_latency_ratio
+from toolkit.prune.latency_probe import ProbeTimer
+from toolkit.prune.latency_search import search_latency_ratio
 from toolkit.report.analysis import Point, pareto_front, recommend
 from toolkit.report.collect import RunView, StageView
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 FAST = MeasureSpec(runtimes=["noisy-fake"], batch_sizes=[1], warmup_s=0.0, min_iters=50, min_time_s=0.0)
 
@@ -135,7 +135,7 @@ def test_noise_warning_names_a_busy_machine_and_mostly_unstable_records():
 def test_cli_table_marks_unstable_cells_and_warns():
     from rich.console import Console
 
-    from toolkit.cli_format import summary_tables
+    from toolkit.cli.format import summary_tables
 
     rec = {"runtime": "onnxruntime-cpu", "batch_size": 1, "status": "ok", "p50_ms": 0.5, "unstable": True}
     tables = summary_tables([{"index": 1, "name": "train", "status": "ok", "latency": [rec]}])
@@ -148,7 +148,7 @@ def test_cli_table_marks_unstable_cells_and_warns():
 
 def test_graph_fingerprint_ignores_weights_and_names_but_not_shapes(tmp_path):
     from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
 
     example = torch.zeros(1, 3, 8, 8)
     for name, model in (("a", net(8, 1)), ("b", net(8, 2)), ("c", net(12, 1))):

@@ -11,7 +11,7 @@ from toolkit.measure.accuracy import evaluate
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.latency import time_calls
 from toolkit.models import build_model
-from toolkit.specs import DataSpec, MeasureSpec, ModelSpec
+from toolkit.config import DataSpec, MeasureSpec, ModelSpec
 
 
 def test_time_calls_reports_percentiles_after_warmup():

@@ -11,7 +11,7 @@ import torch
 from toolkit.errors import ArtifactError, UserInputError
 from toolkit.models import build_model, check_arch, load_model
 from toolkit.models.io import save_model
-from toolkit.specs import ModelSpec
+from toolkit.config import ModelSpec
 
 
 @pytest.mark.parametrize("arch,size,kwargs", [

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from rich.console import Console
 from torch import nn
 
-from toolkit.cli import main
-from toolkit.cli_format import summary_tables
+from toolkit.cli.main import main
+from toolkit.cli.format import summary_tables
 from toolkit.models import build_model, load_model
 from toolkit.models.io import save_model
 from toolkit.models.seed_cnn import _flat_size, seed_cnn
-from toolkit.specs import ModelSpec
+from toolkit.config import ModelSpec
 
 RUNTIMES = ("torch-cpu", "onnxruntime-cpu", "openvino-cpu")
 

@@ -101,7 +101,7 @@ def test_qdq_on_a_layer_meant_to_stay_float_is_found(tmp_path):
 def test_inspect_model_onnx_prints_the_findings_and_exits_1(tmp_path):
     from click.testing import CliRunner
 
-    from toolkit.cli import main
+    from toolkit.cli.main import main
 
     bad = CliRunner().invoke(main, ["inspect", "--model", str(block(tmp_path, qdq_before_relu=True))])
     assert bad.exit_code == 1 and "qdq_before_activation: Relu 'relu'" in bad.output

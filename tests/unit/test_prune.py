@@ -13,9 +13,9 @@ from toolkit.errors import ToolkitError, UserInputError
 from toolkit.measure.profile import count_macs_params
 from toolkit.models import build_model, load_model
 from toolkit.models.io import save_model
-from toolkit.pruning import PrunePlan, channel_counts, prune_once, search_ratio
-from toolkit.pruning.engine import shuffle_blocks
-from toolkit.specs import ModelSpec
+from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio
+from toolkit.prune.engine import shuffle_blocks
+from toolkit.config import ModelSpec
 
 
 def tv(arch, classes=10, **kwargs):
@@ -112,7 +112,7 @@ FAMILIES = [
 @pytest.mark.parametrize("arch,size,kwargs", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_every_cnn_family_prunes_and_exports_to_onnx(arch, size, kwargs, tmp_path):
     from toolkit.artifacts import ModelArtifact
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
     from toolkit.runtimes import get_runtime
 
     torch.manual_seed(0)
@@ -140,7 +140,7 @@ def test_shufflenet_prunes_inside_blocks_and_keeps_shuffled_channels():
 
 
 def test_inspector_explains_groups_and_blocked_models():
-    from toolkit.pruning.inspect import format_inspection, inspect_model
+    from toolkit.prune.inspect import format_inspection, inspect_model
 
     report = inspect_model(tv("resnet18"), torch.randn(1, 3, 32, 32), 10)
     assert report["prunable"] and report["groups"] and report["ignored"][0]["module"] == "fc"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.stages.prune import Prune, target_missed_message
+from toolkit.prune.stage import Prune, target_missed_message
 
 EXTRA = {"macs_speedup": 1.62, "params_removed": 0.41}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.registry import STAGES, get_stage, register_stage
-from toolkit.specs import StageConfig
+from toolkit.config import StageConfig
 
 
 class _Shared(StageConfig):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.errors import UserInputError
-from toolkit.runfolder_safety import check_run_folder
+from toolkit.run.folder_safety import check_run_folder
 
 
 def test_a_symlinked_run_json_is_named_as_a_link_not_as_missing(tmp_path):

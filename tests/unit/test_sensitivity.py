@@ -10,11 +10,11 @@ from torch import nn
 
 from toolkit.measure.paired import paired_round
 from toolkit.measure.profile import count_macs_params
-from toolkit.pruning.allocation import allocate, greedy_allocation
-from toolkit.pruning.engine import PrunePlan
-from toolkit.pruning.groups import prunable_groups, prune_groups
-from toolkit.pruning.sensitivity import analyze_pruning, pruning_table
-from toolkit.specs import MeasureSpec
+from toolkit.prune.allocation import allocate, greedy_allocation
+from toolkit.prune.engine import PrunePlan
+from toolkit.prune.groups import prunable_groups, prune_groups
+from toolkit.prune.sensitivity import analyze_pruning, pruning_table
+from toolkit.config import MeasureSpec
 
 FAST = MeasureSpec(warmup_s=0.0, min_iters=3, min_time_s=0.0, max_time_s=1.0)
 
@@ -143,7 +143,7 @@ def test_interrupted_analysis_resumes_without_redoing_finished_groups(planted):
 def test_sensitivity_allocation_options_are_checked_and_uniform_keys_are_unchanged():
     from pydantic import ValidationError
 
-    from toolkit.stages.prune import Prune
+    from toolkit.prune.stage import Prune
 
     with pytest.raises(ValidationError, match="ratio target"):
         Prune(allocation="sensitivity", target={"ratio": 0.5})

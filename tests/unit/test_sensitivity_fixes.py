@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.stages.prune import Prune, _report_layers
+from toolkit.prune.stage import Prune, _report_layers
 
 
 def _sensitivity_extra() -> dict:

@@ -9,7 +9,7 @@ import pytest
 from toolkit.errors import ArtifactError
 from toolkit.models import build_model
 from toolkit.models.io import load_model, save_model
-from toolkit.specs import ModelSpec
+from toolkit.config import ModelSpec
 
 
 def _saved(tmp_path):

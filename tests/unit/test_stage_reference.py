@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.errors import RecipeError
 from toolkit.recipe import parse_recipe
-from toolkit.stage_reference import type_name, yaml_value
+from toolkit.cli.stage_reference import type_name, yaml_value
 
 ROOT = Path(__file__).resolve().parents[2]
 

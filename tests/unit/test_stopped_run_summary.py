@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toolkit.run_summary import stages_from_folder
+from toolkit.cli.run_summary import stages_from_folder
 
 PLANNED = [{"index": 1, "name": "train", "type": "train"}, {"index": 2, "name": "zero_head", "type": "zero_head"},
            {"index": 3, "name": "after", "type": "zero_head"}]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from toolkit.data import build_data
 from toolkit.errors import DataError
-from toolkit.specs import DataSpec
+from toolkit.config import DataSpec
 
 from tests_make_tree import make_tree  # noqa: E402  (tests/helpers is on sys.path)
 
@@ -88,7 +88,7 @@ def test_files_that_only_decoding_finds_reach_the_sink_or_fail(tmp_path):
 
 @pytest.mark.slow
 def test_streamed_run_lists_scan_and_decode_failures_in_log_txt(tmp_path, tiny):
-    from toolkit.pipeline import run_recipe
+    from toolkit.run.pipeline import run_recipe
     from toolkit.recipe import parse_recipe
 
     make_tree(tmp_path / "imgs")

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from torch import nn
 
-from toolkit.training.optim import make_optimizer, make_scheduler, param_groups
-from toolkit.training.options import TrainingOptions
+from toolkit.train.optim import make_optimizer, make_scheduler, param_groups
+from toolkit.train.options import TrainingOptions
 
 
 def test_weight_decay_skips_norms_and_biases():
@@ -39,10 +39,10 @@ def test_warmup_must_be_shorter_than_training():
 def test_sync_batchnorm_is_reverted_so_models_rebuild_from_code():
     import torch
 
-    from toolkit.distributed import revert_sync_batchnorm
+    from toolkit.run.distributed import revert_sync_batchnorm
     from toolkit.models import build_model
     from toolkit.models.io import describe_structure
-    from toolkit.specs import ModelSpec
+    from toolkit.config import ModelSpec
 
     model = build_model(ModelSpec(arch="resnet20", kwargs={"width": 4}), 10)
     before = describe_structure(model)

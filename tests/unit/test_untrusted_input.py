@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from toolkit.cli import main
+from toolkit.cli.main import main
 from toolkit.errors import RecipeError
 from toolkit.recipe import load_recipe, parse_recipe
 
@@ -86,7 +86,7 @@ def _png_header_only(path: Path, width: int, height: int) -> None:
 
 def test_decompression_bombs_and_unsupported_depths_are_skipped_and_listed(tmp_path):
     from toolkit.data import build_data
-    from toolkit.specs import DataSpec
+    from toolkit.config import DataSpec
 
     for split in ("train", "val"):
         for cls in ("a", "b"):

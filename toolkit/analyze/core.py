@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.fsutil import atomic_write_json, read_json, stable_hash
-from toolkit.pruning.engine import PrunePlan
+from toolkit.prune.engine import PrunePlan
 from toolkit.version import __version__
 
 FORMAT = 1
@@ -68,7 +68,7 @@ def run_pruning_analysis(model: nn.Module, example: torch.Tensor, plan: PrunePla
                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run (or resume from `state_file`) the pruning analysis; returns (pruning_table rows, state)."""
     from toolkit.measure.paired import runtime_callers
-    from toolkit.pruning.sensitivity import analyze_pruning, pruning_table
+    from toolkit.prune.sensitivity import analyze_pruning, pruning_table
 
     state = load_state(state_file, key)
     if state:

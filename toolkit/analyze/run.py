@@ -13,14 +13,14 @@ from toolkit.analyze.core import (ANALYSIS_DIR, FORMAT, load_state, plan_dict, p
                                   state_saver, torch_accuracy)
 from toolkit.errors import UserInputError
 from toolkit.fsutil import atomic_write_json, read_json, stable_hash
-from toolkit.pruning.sensitivity import DEFAULT_RATIOS
+from toolkit.prune.sensitivity import DEFAULT_RATIOS
 from toolkit.recipe import Recipe
 from toolkit.version import __version__
 
 
 def _stage_point(recipe: Recipe, at: str | None) -> tuple[int, str, str]:
     """(index, name, cache key) of the chosen point; default: the first train stage, else the input."""
-    from toolkit.pipeline import Pipeline
+    from toolkit.run.pipeline import Pipeline
 
     runner = Pipeline(recipe)
     stages = recipe.stages
@@ -48,7 +48,7 @@ def _prune_stage(recipe: Recipe):
 
 def _prune_settings(recipe: Recipe, data, seed: int):
     """The recipe's prune stage options as a plan (taylor falls back to l2: it needs labelled gradients)."""
-    from toolkit.pruning.engine import PrunePlan
+    from toolkit.prune.engine import PrunePlan
 
     cfg = _prune_stage(recipe)
     if cfg is None:
@@ -78,8 +78,8 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
     """
     from toolkit.api import model_fingerprint
     from toolkit.data import build_data
-    from toolkit.runfolder import RunFolder
-    from toolkit.stage_runner import load_output
+    from toolkit.run.folder import RunFolder
+    from toolkit.run.stage_runner import load_output
 
     index, name, stage_key = _stage_point(recipe, at)
     folder = RunFolder(recipe.run_dir)
@@ -175,7 +175,7 @@ def _write_charts(result: dict[str, Any], final: Path) -> None:
 
 
 def _int8_settings(recipe: Recipe) -> dict[str, Any]:
-    from toolkit.stages.quantize import Quantize, resolve_scheme
+    from toolkit.quantize.stage import Quantize, resolve_scheme
 
     cfg = next((s for s in recipe.stages if s.stage_type == "quantize"), None) or Quantize()
     calib = cfg.calibration
@@ -188,7 +188,7 @@ def _int8_analysis(model, recipe: Recipe, data, quant: dict[str, Any], samples: 
     """Export, pre-process and calibrate once, then rank every quantizable layer on ONNX Runtime."""
     from toolkit.artifacts import ModelArtifact
     from toolkit.measure.accuracy import evaluate
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
     from toolkit.quantize.layer_sensitivity import analyze_int8, int8_table
     from toolkit.quantize.ptq import BatchReader, preprocess, quantize
     from toolkit.registry import ONNX

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from toolkit.data.bundle import DataBundle
 from toolkit.registry import Registry
-from toolkit.specs import DataSpec
+from toolkit.config import DataSpec
 
 
 @dataclass(frozen=True)

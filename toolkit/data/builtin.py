@@ -10,7 +10,7 @@ from toolkit.data import register_dataset
 from toolkit.data.bundle import DataBundle, seeded_subset
 from toolkit.data.images import TensorImages
 from toolkit.errors import DataError
-from toolkit.specs import AugmentSpec, DataSpec
+from toolkit.config import AugmentSpec, DataSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

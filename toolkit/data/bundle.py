@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from toolkit.data.images import Batch, FileImages, TensorImages
-from toolkit.specs import AugmentSpec
+from toolkit.config import AugmentSpec
 
 
 @dataclass

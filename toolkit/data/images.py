@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.data.drops import Dropped, StreamDrops
-from toolkit.specs import AugmentSpec
+from toolkit.config import AugmentSpec
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -16,7 +16,7 @@ from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.profile import count_macs_params
 from toolkit.registry import ONNX, ONNX_INT8, TENSORRT, TORCH
 from toolkit.runtimes import get_runtime, runtime_names
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 ONNX_FILE = "model.onnx"
 PARITY_SAMPLES = 256
@@ -56,9 +56,9 @@ def ensure_onnx(model: nn.Module, stage_dir: Path, data, log=None, *, filename: 
     """Export a torch model to stage_dir/filename and check parity against torch on `samples` real images.
 
     The one export-plus-parity path (the export stage calls it too); `log` gets a warning only when the
-    ONNX model changes predictions (thresholds in toolkit.onnxutil.parity).
+    ONNX model changes predictions (thresholds in toolkit.export.onnx.parity).
     """
-    from toolkit.onnxutil import export_onnx, parity, parity_warning
+    from toolkit.export.onnx import export_onnx, parity, parity_warning
 
     path = stage_dir / filename
     facts = export_onnx(model, path, data.example_input(1), opset=opset, exporter=exporter, simplify=simplify)

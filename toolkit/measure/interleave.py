@@ -14,7 +14,7 @@ from toolkit.measure.graph import graph_hash
 from toolkit.measure.rounds import ROUNDS, cpu_sampler, time_rounds
 from toolkit.registry import ONNX
 from toolkit.runtimes import get_runtime
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 MATCH_KEYS = ("runtime", "batch_size", "graph_hash", "threads", "precision", "format")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 UNSTABLE_P90_OVER_P50 = 1.5
 

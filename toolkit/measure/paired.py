@@ -14,7 +14,7 @@ from torch import nn
 
 from toolkit.errors import ToolkitError
 from toolkit.measure.latency import time_calls
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 # Short timings: many variants are compared, and pairing plus rounds (not long runs) beat the noise.
 PAIR_TIMING = MeasureSpec(warmup_s=0.05, min_iters=20, min_time_s=0.1, max_time_s=5.0)
@@ -29,7 +29,7 @@ def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, t
     Raises ToolkitError when the runtime is unavailable here or runs neither torch nor ONNX models.
     """
     from toolkit.artifacts import ModelArtifact
-    from toolkit.onnxutil import export_onnx
+    from toolkit.export.onnx import export_onnx
     from toolkit.registry import ONNX, TORCH
     from toolkit.runtimes import get_runtime
 

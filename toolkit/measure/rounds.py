@@ -18,7 +18,7 @@ import numpy as np
 
 from toolkit.measure.latency import summarize
 from toolkit.measure.system import system_notes
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 ROUNDS = 5
 BOOTSTRAP_RESAMPLES = 2000

@@ -13,7 +13,7 @@ from toolkit.errors import UserInputError
 from toolkit.models.cifar_resnet import cifar_resnet
 from toolkit.models.seed_cnn import seed_cnn
 from toolkit.registry import Registry, UnknownNameError
-from toolkit.specs import ModelSpec
+from toolkit.config import ModelSpec
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 MODELS.add("seed_cnn", seed_cnn)

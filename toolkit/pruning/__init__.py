@@ -1,6 +1,3 @@
-"""Structured channel pruning with Torch-Pruning's dependency graph (real, smaller tensors)."""
+"""Old import path of `toolkit.prune` (kept for one release)."""
 
-from toolkit.pruning.engine import PrunePlan, channel_counts, prune_once
-from toolkit.pruning.search import search_ratio
-
-__all__ = ["PrunePlan", "channel_counts", "prune_once", "search_ratio"]
+from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio  # noqa: F401

@@ -10,13 +10,13 @@ from torch import nn
 
 from toolkit.artifacts import ModelArtifact
 from toolkit.context import StageContext, StageResult
-from toolkit.distill import kd_loss
-from toolkit.onnxutil import export_onnx
+from toolkit.distill.kd import kd_loss
+from toolkit.export.onnx import export_onnx
 from toolkit.quantize.ptq import qdq_summary
 from toolkit.quantize.qat import freeze_qat, prepare_qat
 from toolkit.registry import ONNX_INT8
 from toolkit.runtimes import get_runtime
-from toolkit.training.loop import fit
+from toolkit.train.loop import fit
 
 
 def _teacher_ref(cfg, ctx: StageContext):
@@ -34,7 +34,7 @@ def _teacher_ref(cfg, ctx: StageContext):
 
 def run_qat(model: nn.Module, cfg, ctx: StageContext, scheme: str, why: str) -> StageResult:
     """Fine-tune with fake quantization, export Q/DQ ONNX, check it against the fake-quant torch model."""
-    from toolkit.stages.distill import teacher_logits_fn, load_teacher
+    from toolkit.distill.stage import teacher_logits_fn, load_teacher
 
     example = ctx.example_input(2)
     prepared = prepare_qat(model, scheme, example)

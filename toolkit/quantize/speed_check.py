@@ -17,7 +17,7 @@ from toolkit.artifacts import ModelArtifact
 from toolkit.measure.rounds import ROUNDS, Sampler, cpu_sampler, time_rounds
 from toolkit.registry import ONNX, ONNX_INT8
 from toolkit.runtimes import get_runtime, runtime_names
-from toolkit.specs import MeasureSpec
+from toolkit.config import MeasureSpec
 
 INTERVAL_KEYS = ("p50_ms", "ci_low_ms", "ci_high_ms", "rounds", "unstable")
 

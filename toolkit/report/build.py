@@ -11,7 +11,7 @@ from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
 from toolkit.report.readability import loss_kinds
 from toolkit.report.sensitivity import sensitivity_section
-from toolkit.run_timing import timing_summary
+from toolkit.run.timing import timing_summary
 
 
 def _human(n: float | None, unit: str = "") -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.artifacts import Model, ModelArtifact
-from toolkit.onnxutil import check_onnx_file
+from toolkit.export.onnx import check_onnx_file
 from toolkit.registry import ONNX, ONNX_INT8
 from toolkit.runtimes.base import Runtime, missing_package
 

@@ -1,11 +1,11 @@
 """Built-in stages; importing this package registers them. Config classes double as the Python API."""
 
 # Registration order is the order `compress stages` and docs/recipes.md list them: pipeline order.
-from toolkit.stages.train import Train  # noqa: I001
-from toolkit.stages.prune import Prune
-from toolkit.stages.distill import Distill
-from toolkit.stages.export import Export
-from toolkit.stages.quantize import Quantize
-from toolkit.stages.engine import Engine
+from toolkit.train.stage import Train  # noqa: I001
+from toolkit.prune.stage import Prune
+from toolkit.distill.stage import Distill
+from toolkit.export.stage import Export
+from toolkit.quantize.stage import Quantize
+from toolkit.engine.stage import Engine
 
 __all__ = ["Train", "Prune", "Distill", "Export", "Quantize", "Engine"]

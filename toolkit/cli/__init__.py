@@ -1,0 +1,5 @@
+"""The `compress` command line."""
+
+from toolkit.cli.main import main
+
+__all__ = ["main"]

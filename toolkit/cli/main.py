@@ -1,0 +1,335 @@
+"""The `compress` command: run, validate, stages, schema (and more as stages land)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from toolkit.errors import ToolkitError
+from toolkit.version import __version__
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def guarded(fn):
+    """Turn toolkit errors into a short message and exit code, and Ctrl-C/SIGTERM into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            raise KeyboardInterrupt("terminated")
+
+        signal.signal(signal.SIGTERM, on_term)
+        try:
+            return fn(*args, **kwargs)
+        except ToolkitError as exc:
+            from toolkit.run.launch import secondary_failure
+
+            if not secondary_failure(exc):  # in a multi-process run, only the rank that failed first speaks
+                _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            from toolkit.run.launch import in_worker
+
+            if not in_worker():  # torchrun stopping the other ranks after one failed: the launcher reports
+                _stderr().print("interrupted: the run folder is consistent; run the same command again to resume",
+                                highlight=False)
+            sys.exit(130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="compress")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="import a Python module of yours first (custom stages, models, data sets)")
+def main(plugins: tuple[str, ...]) -> None:
+    """Compress image-classification CNNs: train, prune, distill, quantize, build engines, measure."""
+    if plugins:
+        from toolkit.errors import RecipeError
+        from toolkit.recipe import load_plugins
+
+        problems = load_plugins(list(plugins), Path.cwd())
+        if problems:
+            _stderr().print(f"error: {RecipeError(problems, '--plugin')}", style="red", markup=False)
+            sys.exit(2)
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a field, e.g. stages.0.train.epochs=1")
+@click.option("--fresh", is_flag=True, help="ignore cached stage results")
+@click.option("--quiet", "-q", is_flag=True, help="no progress output")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1,
+              help="train on N processes of this machine (starts torchrun: GPUs with NCCL, CPUs with gloo)")
+@click.option("--strict", is_flag=True, help="a degraded stage (at chance level, or more than "
+                                             "measure.max_stage_drop below its input) stops the run")
+@guarded
+@click.pass_context
+def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int,
+        strict: bool) -> None:
+    """Run a recipe into runs/<name>/ (cached stages are reused); exit 4 if a stage is degraded."""
+    import os
+
+    from rich.console import Console
+
+    from toolkit.cli.format import summary_tables
+    from toolkit.run.pipeline import run_recipe
+    from toolkit.run.timing import process_start_time
+
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from toolkit.run.launch import launch
+        from toolkit.recipe import load_recipe
+
+        load_recipe(recipe, list(overrides))  # refuse a bad recipe before starting N processes
+        plugins = [a for p in (ctx.parent.params.get("plugins") or ()) for a in ("--plugin", p)]
+        args = [*plugins, "run", str(recipe), *[f"--set={o}" for o in overrides], *(["--fresh"] if fresh else []),
+                *(["--quiet"] if quiet else []), *(["--strict"] if strict else [])]
+        sys.exit(launch(nproc, args))
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    console = Console() if rank0 and not quiet else None
+    try:
+        result = run_recipe(recipe, overrides=list(overrides), fresh=fresh, console=console, strict=strict,
+                            command_started=process_start_time())
+    except ToolkitError:
+        if rank0:
+            _failed_run_summary(recipe, list(overrides))
+        raise
+    if not rank0:
+        return
+    out = Console()
+    rows = [{**s.metrics, "status": s.status, "reason": s.reason, "cached": s.cached} for s in result.stages]
+    for table in summary_tables(rows):
+        out.print(table)
+    from toolkit.run.timing import timing_line
+
+    out.print(timing_line(result.run_dir), highlight=False)
+    out.print(f"run folder: {result.run_dir}", highlight=False)
+    if result.report_path:
+        out.print(f"report: {result.report_path}", highlight=False)
+    from toolkit.cli.run_summary import problem_lines
+    from toolkit.run.verdict import StageDegradedError
+
+    problems = problem_lines(rows)
+    if problems:  # exit 4: the run completed, but a stage's model is not usable
+        raise StageDegradedError("\n".join(problems))
+
+
+def _failed_run_summary(recipe: Path, overrides: list[str]) -> None:
+    """After a failed run: the stage table read back from its folder, so it says which stage failed and why."""
+    from rich.console import Console
+
+    from toolkit.cli.format import summary_tables
+    from toolkit.recipe import load_recipe
+    from toolkit.cli.run_summary import stages_from_folder
+
+    try:
+        rows = stages_from_folder(load_recipe(recipe, overrides).run_dir)
+    except ToolkitError:
+        return
+    for table in summary_tables(rows) if rows else []:
+        Console(stderr=True).print(table)
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--schema-only", is_flag=True, help="skip the pre-flight (building the data and the model)")
+@guarded
+def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> None:
+    """Check a recipe (schema, names, paths, stage order), then run's pre-flight: data, model, one image."""
+    from toolkit.recipe import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    checked = "schema only"
+    if not schema_only:
+        from toolkit.run.preflight import preflight, untrained_warning
+
+        _, data, _ = preflight(loaded, lazy_data=True)
+        checked = (f"pre-flight: {data.num_classes} classes, {data.image_size}x{data.image_size} image through "
+                   f"{loaded.model.arch}")
+        warning = untrained_warning(loaded)
+        if warning:
+            _stderr().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
+    click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())}; {checked})")
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="Markdown reference (docs/recipes.md)")
+def stages(markdown: bool) -> None:
+    """List every stage with its options, defaults and help."""
+    from toolkit.cli.format import stage_reference
+
+    click.echo(stage_reference(markdown))
+
+
+@main.command()
+@click.argument("recipe", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18; or a Q/DQ FILE.onnx to "
+                                     "check its placement for TensorRT")
+@click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input image size (default 224; 32 with "
+                                                           "--small-input); a recipe uses its data's")
+@click.option("--num-classes", type=click.IntRange(2, 100_000), default=1000, show_default=True, help="--model: classifier outputs")
+@click.option("--small-input", is_flag=True, help="--model: adapt the stem for 32x32 inputs")
+@click.option("--ignore", multiple=True, help="module name or glob to keep whole")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@guarded
+def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_classes: int, small_input: bool,
+            ignore: tuple[str, ...], as_json: bool) -> None:
+    """Pre-flight a model for pruning (groups, kept layers, a test prune and export), or check the Q/DQ placement of
+    an int8 ONNX file for TensorRT (exit 1 when a fusion rule is broken)."""
+    import torch
+
+    from toolkit.errors import UserInputError
+    from toolkit.models import build_model, check_arch
+    from toolkit.prune.inspect import format_inspection, inspect_model
+    from toolkit.config import ModelSpec
+
+    if (recipe is None) == (arch is None):
+        raise UserInputError("give a recipe or --model NAME (one of them)")
+    if arch is not None and arch.lower().endswith(".onnx"):  # a Q/DQ file: TensorRT placement check
+        from toolkit.quantize.placement import inspect_file
+
+        sys.exit(inspect_file(Path(arch), as_json, click.echo))
+    ignored = list(ignore)
+    if recipe is not None:
+        from toolkit.prune.inspect_input import recipe_model_input
+
+        model, example, classes, title, from_recipe = recipe_model_input(recipe)
+        ignored += from_recipe
+    else:
+        problem = check_arch(arch)
+        if problem:
+            raise UserInputError(f"--model: {problem}")
+        size = input_size or (32 if small_input else 224)
+        model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, size)
+        example, classes, title = torch.randn(1, 3, size, size), num_classes, f"{arch} at {size}x{size}"
+    report = inspect_model(model, example, classes, ignored)
+    click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report, title))
+    if not report["prunable"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="HTML file (default: RUN_DIR/report.html for one run, reports/<names>.html for several)")
+@guarded
+def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
+    """(Re)build the HTML report of one run, or compare several runs in one page."""
+    from toolkit.report import write_report
+
+    if output is None:
+        output = run_dirs[0] / "report.html" if len(run_dirs) == 1 else \
+            Path("reports") / ("-vs-".join(d.name for d in run_dirs) + ".html")
+    path = write_report(list(run_dirs), output)
+    click.echo(f"report: {path}")
+
+
+@main.command()
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--model", "model_file", type=click.Path(path_type=Path), help="measure one model file instead")
+@click.option("--runtime", "runtimes", multiple=True, help="runtime to measure on (repeatable; default: the recipe's)")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1, 4096), help="batch size (repeatable)")
+@click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input size (engines need it)")
+@click.option("--min-iters", type=click.IntRange(min=1), default=None,
+              help="timed runs per record (default: the recipe's, or 50)")
+@click.option("--trust-code", is_flag=True,
+              help="run code the run folder names (its plugins:, 'module:function' models); only for folders you trust")
+@guarded
+def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...],
+          input_size: int | None, min_iters: int | None, trust_code: bool = False) -> None:
+    """Measure a run's models on this machine (e.g. a Jetson): writes NN-<stage>/measurements/<device>.json."""
+    from rich.console import Console
+
+    from toolkit.bench import bench_file, bench_run
+    from toolkit.cli.format import summary_tables
+    from toolkit.errors import UserInputError
+    from toolkit.config import MeasureSpec
+
+    if (run_dir is None) == (model_file is None):
+        raise UserInputError("give a run folder or --model FILE (one of them)")
+    timing = {"min_iters": min_iters} if min_iters else {}
+    if model_file is not None:
+        spec = MeasureSpec(**{k: v for k, v in {"runtimes": list(runtimes) or None,
+                                                "batch_sizes": list(batch_sizes) or None, **timing}.items() if v})
+        result = bench_file(model_file, spec, input_size, trust_code=trust_code)
+        for table in summary_tables([{"index": 0, "name": model_file.name, "status": "ok", **result}]):
+            Console().print(table)
+        return
+    from toolkit.report import write_report
+
+    paths = bench_run(run_dir, list(runtimes) or None, list(batch_sizes) or None, timing, log=click.echo,
+                      trust_code=trust_code)
+    report = write_report([run_dir], run_dir / "report.html")
+    from toolkit.cli.bench_summary import measured_stages
+
+    for table in summary_tables(measured_stages(paths)):  # the same table as `compress run`, its warning too
+        Console().print(table)
+    click.echo(f"{len(paths)} measurement file(s) written; {report} now shows them per device")
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--at", "point", default=None, help="stage whose model to analyze (default: the trained baseline)")
+@click.option("--runtime", default=None, help="runtime to time on (default: the prune target's, else measure's first)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="batch size to time at")
+@click.option("--samples", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="validation images for top-1 (the first N)")
+@click.option("--rounds", type=click.IntRange(min=1, max=50), default=5, show_default=True,
+              help="timing rounds (each variant right after the unpruned model)")
+@click.option("--no-int8", is_flag=True, help="pruning only: skip the per-layer INT8 ranking")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a recipe field")
+@click.option("--fresh", is_flag=True, help="ignore a cached or partial analysis")
+@guarded
+def analyze(recipe: Path, point: str | None, runtime: str | None, batch_size: int | None, samples: int,
+            rounds: int, no_int8: bool, overrides: tuple[str, ...], fresh: bool) -> None:
+    """Sensitivity analysis: per prunable group and per quantizable layer, accuracy lost vs latency saved."""
+    from toolkit.analyze.report_text import summary_lines
+    from toolkit.analyze.run import analyze_recipe
+    from toolkit.recipe import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    path, result = analyze_recipe(loaded, at=point, runtime=runtime, batch_size=batch_size, samples=samples,
+                                  rounds=rounds, int8=not no_int8, fresh=fresh,
+                                  command=_analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8,
+                                                           overrides), log=click.echo)
+    click.echo("\n".join(summary_lines(result)))
+    click.echo(f"analysis: {path} (chart: {path.with_suffix('.svg').name}, {path.with_suffix('.png').name})")
+    if (loaded.run_dir / "run.json").is_file():
+        from toolkit.report import write_report
+
+        click.echo(f"report: {write_report([loaded.run_dir], loaded.run_dir / 'report.html')}")
+
+
+def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int8, overrides) -> str:
+    """The analyze command line as given (recorded in the analysis JSON)."""
+    options = {"--at": point, "--runtime": runtime, "--batch-size": batch_size, "--samples": samples,
+               "--rounds": rounds}
+    parts = ["compress", "analyze", str(recipe)] + [f"{k} {v}" for k, v in options.items() if v is not None]
+    return " ".join(parts + (["--no-int8"] if no_int8 else []) + [f"--set {o}" for o in overrides])
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON schema of recipe files (for editor completion)."""
+    from toolkit.recipe import recipe_json_schema
+
+    click.echo(json.dumps(recipe_json_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Pydantic specs shared by recipes and the Python API: model, data, measurement and the stage-config base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+STAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
+MAX_MEASURE_BATCH = 4096  # a timed batch is allocated whole: a typo like 1000000 must not exhaust memory
+
+
+class StrictModel(BaseModel):
+    """Base for every spec: unknown keys are errors, values are checked on assignment too, and a float
+    must be finite (a NaN mean or learning rate would silently train on NaN)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class ModelSpec(StrictModel):
+    """Which network to build: a registered or torchvision name, or 'package.module:function'."""
+
+    arch: str = Field(description="seed_cnn, resnet20/32/44/56/110, any torchvision classifier, or 'pkg.mod:fn'")
+    num_classes: int | None = Field(None, ge=2, le=1_000_000, description="defaults to the data set's class count")
+    weights: str | None = Field(None, description="torchvision weights name, read from the local torch hub cache")
+    checkpoint: Path | None = Field(None, description="state_dict file (.safetensors, .pt, .pth), relative to the recipe")
+    small_input: bool = Field(False, description="adapt the stem of ImageNet models to 32x32 inputs")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments for the factory")
+    logits: int | str | None = Field(None, description="which output is the logits when forward returns several: "
+                                                       "an index or a dict key; null: the first tensor of a "
+                                                       "tuple, or the 'logits'/'out' key of a dict")
+
+
+class AugmentSpec(StrictModel):
+    """Train-time augmentation; evaluation never augments."""
+
+    crop: Literal["none", "pad", "random_resized"] = "pad"
+    padding: int = Field(4, ge=0, le=64)
+    flip: bool = True
+
+
+class DataSpec(StrictModel):
+    """Where images come from and how they are batched."""
+
+    dataset: str = Field("digits", description="digits, imagefolder, cifar10, cifar100, synthetic, or a registered name")
+    root: Path | None = Field(None, description="data folder (imagefolder, cifar*), relative to the recipe")
+    image_size: int = Field(32, ge=8, le=1024)
+    batch_size: int = Field(64, ge=1, le=65536)
+    eval_batch_size: int = Field(256, ge=1, le=65536)
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="validation share for data sets without a split")
+    mean: tuple[float, float, float] | None = Field(None, description="per-channel normalisation mean")
+    std: tuple[float, float, float] | None = Field(None, description="per-channel normalisation std")
+    augment: AugmentSpec | None = Field(None, description="null: the data set's default augmentation")
+    in_memory: bool | None = Field(None, description="decode once into RAM; null: when it fits (< 2 GiB)")
+    workers: int = Field(2, ge=0, le=64, description="DataLoader workers for streamed data sets")
+    download: bool = Field(False, description="let torchvision download cifar10/cifar100 (needs a network)")
+    limit_train: int | None = Field(None, ge=1, description="use a seeded subset of this many train images")
+    limit_val: int | None = Field(None, ge=1, description="use a seeded subset of this many validation images")
+    num_samples: int = Field(512, ge=2, description="synthetic: number of images")
+    num_classes: int = Field(10, ge=2, description="synthetic: number of classes")
+    on_bad_file: Literal["skip", "error"] = Field("skip", description="unreadable image files: skip and list, or fail")
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for custom data sets")
+
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, value: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if value is not None and min(value) <= 0:
+            raise ValueError("every std must be > 0")
+        return value
+
+
+class MeasureSpec(StrictModel):
+    """How every stage's model is measured: runtimes, batch sizes and the timing method."""
+
+    runtimes: list[str] = Field(
+        default_factory=lambda: ["torch-cpu", "onnxruntime-cpu", "openvino-cpu"],
+        description="runtimes to time each model on; unavailable ones are recorded as skipped",
+    )
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1)
+    warmup_s: float = Field(0.5, ge=0.0, le=60.0, description="time-based warm-up before timing")
+    min_iters: int = Field(50, ge=1, le=100000, description="at least this many timed runs")
+    min_time_s: float = Field(1.0, ge=0.0, le=600.0, description="and at least this long")
+    max_time_s: float = Field(30.0, gt=0.0, le=3600.0, description="stop timing after this long (flagged)")
+    threads: int | None = Field(None, ge=1, le=512, description="CPU threads; null: the runtime's default")
+    accuracy: bool = Field(True, description="evaluate top-1/top-5 on the validation split")
+    max_stage_drop: float | None = Field(
+        10.0, ge=0.0, le=100.0, description="top-1 points a stage may lose against its input before it is marked "
+                                            "degraded (null: no bound; chance level is always checked)")
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _valid_batches(cls, value: list[int]) -> list[int]:
+        if any(b < 1 or b > MAX_MEASURE_BATCH for b in value):
+            raise ValueError(f"batch sizes must be from 1 to {MAX_MEASURE_BATCH}")
+        return sorted(set(value))
+
+    @field_validator("runtimes")
+    @classmethod
+    def _unique_runtimes(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class StageConfig(StrictModel):
+    """Base of every stage's options. `name` names its folder and lets later stages refer to it."""
+
+    stage_type: ClassVar[str] = ""
+    name: str | None = Field(
+        None, pattern=STAGE_NAME_PATTERN, description="folder and reference name; defaults to the stage type"
+    )
+
+    def key_dict(self) -> dict[str, Any]:
+        """The options that change the stage's result (the name only changes where it is stored)."""
+        return self.model_dump(mode="json", exclude={"name"})
+
+    def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        """Cross-stage checks before compute; `earlier` is (name, type, format) of preceding stages."""
+        return []
+
+    def check_recipe(self, recipe) -> list[tuple[str, str]]:
+        """Checks that need the whole validated recipe (runtimes, later stages); (field, problem) pairs."""
+        return []
+
+    def trains(self) -> bool:
+        """Whether this stage runs a training loop (then every rank of a distributed run takes part)."""
+        return False
+
+    def key_context(self, recipe) -> dict[str, Any]:
+        """Inputs from elsewhere in the recipe that change this stage's result (part of its cache key)."""
+        return {}
+
+    def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
+        """Make input paths absolute against the recipe's folder; return (field, problem) for missing ones."""
+        return []

@@ -1,0 +1,1 @@
+"""Knowledge distillation: `kd.py` the technique, `stage.py` the distill stage."""

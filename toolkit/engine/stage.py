@@ -1,0 +1,146 @@
+"""The engine stage: TensorRT engines from the run's ONNX models, for desktop GPUs and Jetson (TRT 10 and 11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from torch import nn
+
+from toolkit.artifacts import Model, ModelArtifact
+from toolkit.context import StageContext, StageResult
+from toolkit.engine.plan import build_plan, profile_shapes, trt_major, trtexec_command
+from toolkit.errors import StageSkipped, ToolkitError
+from toolkit.fsutil import atomic_write_json
+from toolkit.registry import ONNX, ONNX_INT8, TENSORRT, TORCH, register_stage
+from toolkit.config import StageConfig
+
+class Engine(StageConfig):
+    """Build a TensorRT engine (int8 from the Q/DQ model, or fp16/fp32), save model.engine, measure it."""
+
+    precision: Literal["fp32", "fp16", "int8"] = "int8"
+    compare: list[Literal["fp32", "fp16", "int8"]] = Field(
+        default_factory=lambda: ["fp16"], description="also build these and compare (int8 slower than fp16 is flagged)")
+    builder: Literal["api", "trtexec"] = "api"
+    calibration: Literal["explicit", "implicit"] = Field(
+        "explicit", description="implicit: entropy2 calibrator, TensorRT < 11 only (deprecated)")
+    fp16_by: Literal["auto", "onnx", "flag"] = Field(
+        "auto", description="auto: fp16 ONNX on TensorRT >= 11, the FP16 flag on 10")
+    workspace_mib: int = Field(1024, ge=16, le=1 << 20)
+    opt_level: int | None = Field(None, ge=0, le=5, description="builder optimisation level")
+    dla_core: int | None = Field(None, ge=0, le=8, description="Jetson DLA core, with GPU fallback")
+    batch_sizes: list[int] | None = Field(None, description="profile batch sizes; null: measure.batch_sizes")
+    timing_cache: bool = Field(True, description="persist TensorRT's timing cache under cache_dir")
+    cache_dir: Path = Field(Path("calibration"), description="timing caches (relative to the working dir)")
+
+    def key_context(self, recipe) -> dict[str, Any]:
+        """The optimisation profile follows measure.batch_sizes unless batch_sizes is set here."""
+        return {"batch_sizes": self.batch_sizes or recipe.measure.batch_sizes}
+
+    def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        """int8 (explicit) needs the Q/DQ model of a quantize stage."""
+        formats = [f for _, _, f in earlier]
+        if self.precision == "int8" and self.calibration == "explicit" and ONNX_INT8 not in formats:
+            return [("precision", "an int8 engine is built from the Q/DQ model of a quantize stage: add quantize "
+                                  "before engine, or choose precision fp16/fp32")]
+        return []
+
+
+def tensorrt_unavailable() -> str | None:
+    """Why no engine can be built here, or None."""
+    from toolkit.runtimes import get_runtime
+
+    return get_runtime("tensorrt").unavailable()
+
+
+def _fp32_onnx(model: Model, ctx: StageContext) -> Path:
+    """The fp32 ONNX of this model: from an earlier export/quantize folder, or exported now."""
+    for stage in reversed(ctx.earlier):
+        for name in ("model.fp32.onnx", "model.onnx"):
+            if (stage.directory / name).is_file():
+                return stage.directory / name
+    if isinstance(model, nn.Module):
+        from toolkit.export.stage import export_model
+
+        return export_model(model, ctx, "model.fp32.onnx")[0].path
+    raise ToolkitError("engine: no fp32 ONNX model in this run to build an fp16/fp32 engine from")
+
+
+def _source(precision: str, plan, model: Model, ctx: StageContext) -> Path:
+    if plan.onnx_source == "int8":
+        if isinstance(model, ModelArtifact) and model.format == ONNX_INT8:
+            return model.path
+        raise ToolkitError("engine: the int8 engine needs the Q/DQ model from a quantize stage")
+    fp32 = _fp32_onnx(model, ctx)
+    if plan.onnx_source == "fp16":
+        from toolkit.engine.fp16 import convert_to_fp16
+
+        target = ctx.stage_dir / "model.fp16.onnx"
+        if not target.is_file():
+            convert_to_fp16(fp32, target)
+        return target
+    return fp32
+
+
+@register_stage("engine", Engine, needs=(TORCH, ONNX, ONNX_INT8), makes=TENSORRT)
+def engine(model: Model, cfg: Engine, ctx: StageContext) -> StageResult:
+    """Build TensorRT engines (skipped, with the reason, where TensorRT or a GPU is missing)."""
+    reason = tensorrt_unavailable()
+    if reason:
+        raise StageSkipped(reason)
+    import tensorrt as trt
+
+    from toolkit.engine.build import build_engine
+    from toolkit.measure.device import describe_device, device_slug
+    from toolkit.measure.latency import time_device
+    from toolkit.runtimes.tensorrt_rt import TensorRTSession
+
+    major = trt_major(trt.__version__)
+    chw = tuple(ctx.example_input(1).shape[1:])
+    shapes = profile_shapes(cfg.batch_sizes or ctx.recipe.measure.batch_sizes, chw)
+    cache = Path(cfg.cache_dir) / f"tensorrt-{trt.__version__}-{device_slug(describe_device())}.timing" \
+        if cfg.timing_cache else None
+    built: list[dict[str, Any]] = []
+    for precision in dict.fromkeys([cfg.precision, *cfg.compare]):
+        plan = build_plan(precision, major, cfg.calibration, cfg.fp16_by)
+        for warning in plan.warnings:
+            ctx.log.warning(warning)
+        source = _source(precision, plan, model, ctx)
+        path = ctx.stage_dir / ("model.engine" if precision == cfg.precision else f"model.{precision}.engine")
+        if cfg.builder == "trtexec":
+            from toolkit.engine.trtexec import run_trtexec, trtexec_path
+
+            cmd = trtexec_command(plan, source, path, shapes, workspace_mib=cfg.workspace_mib, timing_cache=cache,
+                                  dla_core=cfg.dla_core, opt_level=cfg.opt_level,
+                                  export_dir=ctx.stage_dir / f"trtexec-{precision}")
+            cmd[0] = trtexec_path()
+            facts = {"precision": precision, "build_path": plan.path_name, "tensorrt_version": trt.__version__,
+                     **run_trtexec(cmd, ctx.stage_dir / f"trtexec-{precision}", ctx.log.info)}
+        else:
+            calib = ctx.data.calibration_batches(512, 32, ctx.seed) if plan.calibrator else None
+            facts = build_engine(source, path, plan, shapes, workspace_mib=cfg.workspace_mib, timing_cache=cache,
+                                 dla_core=cfg.dla_core, opt_level=cfg.opt_level, calibration_batches=calib,
+                                 calibration_cache=ctx.stage_dir / "int8.calibration", log=ctx.log.info)
+        session = TensorRTSession(path.read_bytes(), precision)
+        images = ctx.example_input(shapes["opt"][0]).numpy()
+        facts["p50_ms"] = time_device(lambda n: session.time_ms(images, n), ctx.recipe.measure)["p50_ms"]
+        facts["timed_batch"] = shapes["opt"][0]
+        facts["source"] = source.name
+        built.append(facts)
+    by_precision = {b["precision"]: b for b in built}
+    if "int8" in by_precision and "fp16" in by_precision and \
+            by_precision["int8"]["p50_ms"] >= by_precision["fp16"]["p50_ms"]:
+        note = (f"the int8 engine ({by_precision['int8']['p50_ms']:.3f} ms) is not faster than fp16 "
+                f"({by_precision['fp16']['p50_ms']:.3f} ms) at batch {shapes['opt'][0]}")
+        by_precision["int8"]["note"] = note
+        ctx.log.warning(note + ": check which layers run int8 (layer_precisions) and the Q/DQ placement")
+    main = by_precision[cfg.precision]
+    settings = {"precision": cfg.precision, "shapes": {k: list(v) for k, v in shapes.items()},
+                "workspace_mib": cfg.workspace_mib, "opt_level": cfg.opt_level, "dla_core": cfg.dla_core,
+                "builder": cfg.builder, "timing_cache": str(cache) if cache else None, "tensorrt": trt.__version__}
+    atomic_write_json(ctx.stage_dir / "engine.json", settings)
+    extra = {"engines": built, "layer_precisions": main.get("layer_precisions", {}), "settings": settings,
+             "tensorrt_version": trt.__version__}
+    return StageResult(ModelArtifact(TENSORRT, ctx.stage_dir / "model.engine", {"precision": cfg.precision}), extra,
+                       {"settings": "engine.json"})

@@ -1,0 +1,1 @@
+"""ONNX export with a parity check: `onnx.py` the technique, `stage.py` the export stage."""

@@ -1,0 +1,118 @@
+"""What the inspector explains and suggests: coupled channel parts and hard-coded reshapes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from toolkit.prune.blocking import describe_reshape, hardcoded_reshapes
+from toolkit.prune.engine import PrunePlan
+from toolkit.prune.reach import describe_reach, pick_round_to, reachable_speedups
+
+
+def coupled_parts(model: nn.Module, example: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Conv/Linear layers whose output channels are split into equal coupled parts, by layer name.
+
+    Finds GroupNorm (G groups: the conv feeding it) and grouped, non-depthwise convolutions (G groups:
+    the conv itself and the conv feeding it), in execution order of one forward pass on `example`.
+    Each entry: kind, parts (G), channels, per_part and the coupling module's name.
+    """
+    names = {m: n for n, m in model.named_modules()}
+    order: list[nn.Module] = []
+    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod)) for m in model.modules()
+             if isinstance(m, (nn.Conv2d, nn.Linear, nn.GroupNorm))]
+    try:
+        with torch.no_grad():
+            model.eval()(example[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    found: dict[str, dict[str, Any]] = {}
+    last: nn.Module | None = None
+
+    def mark(layer: nn.Module | None, kind: str, parts: int, by: nn.Module) -> None:
+        if layer is None or names.get(layer) in found or parts <= 1:
+            return
+        channels = int(getattr(layer, "out_channels", None) or layer.out_features)
+        found[names[layer]] = {"kind": kind, "parts": parts, "channels": channels,
+                               "per_part": channels // parts, "by": names.get(by, "")}
+
+    for module in order:
+        if isinstance(module, nn.GroupNorm):
+            mark(last, "GroupNorm", module.num_groups, module)
+            continue
+        if isinstance(module, nn.Conv2d) and 1 < module.groups != module.in_channels:  # depthwise is not split
+            mark(module, "grouped convolution", module.groups, module)
+            mark(last, "grouped convolution input", module.groups, module)
+        last = module
+    return found
+
+
+def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch.Tensor,
+                        head: nn.Module | None, num_classes: int = 10, ignore: list[str] | None = None) -> None:
+    """Explain channel coupling found in the model and suggest ratio/round_to values that prune it.
+
+    The suggested round_to comes from test prunes: the default, the parts' least common multiple (one
+    channel per part) and null are tried, and `report["reachable"]` says how far each gets in MACs."""
+    try:
+        parts = coupled_parts(model, example)
+    except Exception:  # noqa: BLE001 - explanations must not break the inspection
+        return
+    head_name = next((n for n, m in model.named_modules() if m is head), None)
+    parts.pop(head_name, None)
+    report["coupling"] = [{"module": name, **info} for name, info in parts.items()]
+    if not parts:
+        return
+    smallest = min(info["per_part"] for info in parts.values())
+    groups = sorted({info["parts"] for info in parts.values()})
+    round_to = math.lcm(*groups)
+    kinds = ", ".join(sorted({i["kind"] for i in parts.values()}))
+    report["notes"].append(
+        f"{len(parts)} layer(s) have channels coupled in equal parts ({kinds}, "
+        f"{'/'.join(map(str, groups))} parts; smallest part {smallest} channel(s)): channels are removed at the "
+        f"same positions in every part, so a layer's ratio moves in steps of 1/{smallest} (a channel per part) and "
+        f"round_to counts whole channels (parts x kept-per-part). Settings that prune them: ratios that are "
+        f"multiples of 1/{smallest} (e.g. {0.5 if smallest % 2 == 0 else round(1 / smallest, 3)}), round_to "
+        f"{round_to} or a divisor of it, max_layer_ratio below {1 - 1 / smallest:.2f}")
+    default = PrunePlan().round_to
+    candidates = list(dict.fromkeys([default, round_to, None]))
+    try:
+        reach = reachable_speedups(model, example, num_classes, list(ignore or []), candidates)
+    except Exception:  # noqa: BLE001 - explanations must not break the inspection
+        reach = []
+    best = pick_round_to(reach)
+    report["reachable"] = reach
+    if best is None:
+        report["suggested"] = {**report.get("suggested", {}), "round_to": round_to}
+        return
+    report["suggested"] = {**report.get("suggested", {}), "round_to": best["round_to"]}
+    chosen = "null" if best["round_to"] is None else best["round_to"]
+    report["notes"].append(
+        f"test prunes: {describe_reach(reach, default)}. Suggested round_to: {chosen}"
+        + (" (the default already prunes the coupled parts)" if best["round_to"] == default else "")
+        + (f", which makes macs_speedup targets up to {best['max_macs_speedup']:g} reachable"
+           if best["at_ratio"] is not None else "; no setting removes channels here"))
+
+
+def add_reshape_advice(report: dict[str, Any], model: nn.Module, example: torch.Tensor, ignore: list[str],
+                       method: str, num_classes: int, test_prune: Callable[..., dict[str, Any]]) -> None:
+    """After a failed test prune: name hard-coded reshapes, their layer, and the `ignore:` that fixes them."""
+    reshapes = hardcoded_reshapes(model, example)
+    if not reshapes:
+        return
+    suggested = sorted({r["producer"] for r in reshapes} - set(ignore))
+    for entry in reshapes:
+        report["blocking"].append({"module": entry["in_module"] or "(model forward)", "why": describe_reshape(entry)})
+    report["suggested"] = {**report.get("suggested", {}), "ignore": ignore + suggested}
+    try:
+        retry = test_prune(model, example, PrunePlan(method=method, ignore=ignore + suggested, num_classes=num_classes))
+        works = bool(retry["output_shape_kept"])
+    except Exception as exc:  # noqa: BLE001
+        works, retry = False, {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    report["suggested"]["test_prune"] = retry
+    report["notes"].append(f"with ignore: {ignore + suggested} the test prune "
+                           + ("works: the model can be pruned" if works else f"still fails ({retry.get('error')})"))

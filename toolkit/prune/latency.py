@@ -1,0 +1,93 @@
+"""Latency-targeted pruning: prune more until the pruned model is measured fast enough on a runtime."""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from toolkit.context import StageContext
+from toolkit.errors import ToolkitError
+from toolkit.measure.latency import time_calls
+from toolkit.measure.profile import count_macs_params
+from toolkit.prune.engine import PrunePlan, prune_once
+from toolkit.prune.latency_probe import PROBE_TIMING
+from toolkit.registry import ONNX, TORCH
+from toolkit.config import MeasureSpec
+
+
+def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, example: torch.Tensor,
+                       timing: MeasureSpec = PROBE_TIMING) -> float:
+    """p50 latency in ms of `model` alone on a runtime (exported to ONNX first where the runtime needs it).
+
+    The latency search does not use this single number: see `latency_probe.ProbeTimer`.
+    """
+    from toolkit.artifacts import ModelArtifact
+    from toolkit.export.onnx import export_onnx
+    from toolkit.runtimes import get_runtime
+
+    runtime = get_runtime(runtime_name)
+    reason = runtime.unavailable()
+    if reason:
+        raise ToolkitError(f"prune.target.runtime: {runtime_name} cannot run here: {reason}")
+    images = example[:1].repeat(batch_size, 1, 1, 1).numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        if TORCH in runtime.formats:
+            session = runtime.load(model)
+        elif ONNX in runtime.formats:
+            path = Path(tmp) / "probe.onnx"
+            export_onnx(model, path, example)
+            session = runtime.load(ModelArtifact(ONNX, path))
+        else:
+            raise ToolkitError(f"prune.target.runtime: {runtime_name} runs neither torch nor ONNX models")
+        return time_calls(lambda: session.predict(images), timing, session.sync)["p50_ms"]
+
+
+def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
+                 ctx: StageContext) -> dict[str, Any]:
+    """Walk the ratio up until the measured speedup reaches this step's goal, refine, then prune.
+
+    With several processes only rank 0 measures; the others apply the ratio it found.
+    """
+    shared = ctx.dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
+    if shared and not ctx.is_main:
+        chosen = ctx.dist.broadcast(None)
+        prune_once(model, example, plan, chosen)
+        return {"ratio": round(chosen, 5)}
+    record = _latency_search(model, cfg, plan, example, step, ctx)
+    if shared:
+        ctx.dist.broadcast(record["ratio_exact"])
+    record.pop("ratio_exact")
+    return record
+
+
+def _latency_search(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
+                    ctx: StageContext) -> dict[str, Any]:
+    from toolkit.prune.latency_probe import ProbeTimer
+    from toolkit.prune.latency_search import search_latency_ratio
+
+    t = cfg.target
+    goal = t.latency_speedup ** (step / cfg.steps)
+    # The unpruned model is the baseline of every step; it is timed again in the same rounds as each probe.
+    cache = ctx.__dict__.setdefault("_latency_base", {})
+    if "timer" not in cache:
+        cache["timer"] = ProbeTimer(copy.deepcopy(model).eval(), t.runtime, t.batch_size, example)
+        cache["macs"] = count_macs_params(model, example)[0]
+    timer = cache["timer"]
+    found = search_latency_ratio(
+        lambda ratio: prune_once(copy.deepcopy(model), example, plan, ratio) if ratio > 0 else model,
+        lambda pruned: count_macs_params(pruned, example)[0], cache["macs"], goal, timer, cfg.max_layer_ratio,
+        ctx.log.info)
+    if not found["target_met"]:
+        ctx.log.warning(f"latency target {goal:.2f}x on {t.runtime}: {found['target_reason']}")
+    chosen = found["ratio_exact"]
+    prune_once(model, example, plan, chosen)
+    base_ms = next((p["base_ms"] for p in found["curve"] if p.get("base_ms")), None)
+    return {"ratio": round(chosen, 5), "ratio_exact": chosen, "goal": round(goal, 4), "base_latency_ms": base_ms,
+            "runtime": t.runtime, "batch_size": t.batch_size, "curve": found["curve"],
+            "target_met": found["target_met"], "target_reason": found["target_reason"],
+            "probe_measurements": timer.measurements}

@@ -1,0 +1,23 @@
+"""Network slimming: train with an L1 penalty on BatchNorm scales so unimportant channels go to zero."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from toolkit.context import StageContext
+from toolkit.prune.engine import PrunePlan, classifier_of
+from toolkit.train.loop import fit
+
+
+def sparsity_training(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageContext) -> dict:
+    """Train cfg.sparsity.epochs with Torch-Pruning's BNScalePruner.regularize after each backward pass."""
+    import torch_pruning as tp
+
+    head = classifier_of(model, example, plan.num_classes)
+    pruner = tp.pruner.BNScalePruner(model, example[:1].cpu(), importance=tp.importance.BNScaleImportance(),
+                                     reg=cfg.sparsity.reg, ignored_layers=[head] if head is not None else None)
+    opts = cfg.finetune.model_copy(update={"epochs": cfg.sparsity.epochs, "lr": cfg.sparsity.lr})
+    result = fit(model, opts, ctx, tag="sparsity", regularizer=pruner.regularize)
+    model.cpu().eval()
+    return result

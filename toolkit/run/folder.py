@@ -1,0 +1,182 @@
+"""The run folder: runs/<name>/NN-<stage>/{config.json, metrics.json, model files, log.txt} + run.json.
+
+A stage works in a hidden `.NN-<stage>.partial/` folder (checkpoints live there, so an interrupted
+stage resumes) and is renamed into place only when complete: a visible stage folder is always whole.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from toolkit.fsutil import atomic_write_json, file_hash, read_json
+
+STAGE_DIR = re.compile(r"^\.?(\d{2})-([a-z0-9_-]+)(\.partial|\.trash)?$")
+METRICS, CONFIG, RUN = "metrics.json", "config.json", "run.json"
+KEY_FILE, OUTPUT_FILE = "key.json", "output.json"
+CHECKPOINT_SUFFIX = ".ckpt"  # training checkpoints: kept while a stage is partial, dropped when it completes
+
+
+def safe_name(name: str) -> bool:
+    """A plain file name inside its folder: no separators, no '..' (names come from JSON that may be edited)."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+BOOKKEEPING = {METRICS, CONFIG, KEY_FILE, OUTPUT_FILE, "log.txt"}
+
+
+def content_hashes(directory: Path) -> dict[str, str]:
+    """SHA-256 of every regular file in a stage folder except its bookkeeping (model, structure, exports)."""
+    return {p.name: file_hash(p) for p in sorted(Path(directory).iterdir())
+            if p.name not in BOOKKEEPING and not p.name.startswith(".") and not p.name.endswith(CHECKPOINT_SUFFIX)
+            and p.is_file() and not p.is_symlink()}
+
+
+def _hashes_match(directory: Path, recorded: Any) -> bool:
+    """Whether every recorded file is present, a plain file, and unchanged."""
+    if not isinstance(recorded, dict) or not recorded:
+        return False
+    for name, digest in recorded.items():
+        path = directory / str(name)
+        if not safe_name(str(name)) or path.is_symlink() or not path.is_file() or file_hash(path) != digest:
+            return False
+    return True
+
+
+def written_by_toolkit(directory: Path) -> bool:
+    """Whether a stage-like folder provably holds a toolkit stage: its config.json or key.json records a key."""
+    if directory.is_symlink() or not directory.is_dir():
+        return False
+    for name in (CONFIG, KEY_FILE):
+        path = directory / name
+        if path.is_symlink():
+            continue
+        try:
+            data = read_json(path)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("key"), str) and re.fullmatch(r"[0-9a-f]{16}", data["key"]):
+            return True
+    return False
+
+
+def _drop_temporaries(directory: Path) -> None:
+    """Remove half-written temporary files left by a killed process (atomic writes never left anything else)."""
+    for tmp in directory.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+class RunFolder:
+    """Paths and atomic state changes inside one run folder."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def stage_dir(self, index: int, name: str) -> Path:
+        """The final folder of a stage."""
+        return self.root / f"{index:02d}-{name}"
+
+    def partial_dir(self, index: int, name: str) -> Path:
+        """The working folder of a stage that has not finished."""
+        return self.root / f".{index:02d}-{name}.partial"
+
+    def read_metrics(self, directory: Path) -> dict[str, Any] | None:
+        """A stage folder's metrics.json, or None when missing or unreadable."""
+        try:
+            data = read_json(directory / METRICS)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def cached(self, index: int, name: str, key: str) -> dict[str, Any] | None:
+        """Metrics of a complete stage folder with this key whose model file is present, else None."""
+        directory = self.stage_dir(index, name)
+        if directory.is_symlink():
+            return None
+        metrics = self.read_metrics(directory)
+        if not metrics or metrics.get("key") != key or metrics.get("status") not in ("ok", "degraded"):
+            return None
+        model = metrics.get("model")
+        if not isinstance(model, dict) or not isinstance(model.get("format"), str):
+            return None  # an edited metrics.json: recompute rather than guess
+        model_file = model.get("file")
+        if model_file and (not safe_name(model_file) or not (directory / model_file).is_file()):
+            return None
+        if model_file and model.get("sha256") and file_hash(directory / model_file) != model["sha256"]:
+            return None  # changed on disk since it was measured: recompute rather than trust it
+        if not _hashes_match(directory, metrics.get("files")):
+            return None  # structure.json or another file the model relies on changed (or was never hashed)
+        return metrics
+
+    def begin(self, index: int, name: str, key: str, fresh: bool = False) -> Path:
+        """Create (or reuse, when its key matches and not `fresh`) the partial folder of a stage."""
+        partial = self.partial_dir(index, name)
+        try:
+            same = not fresh and read_json(partial / KEY_FILE).get("key") == key
+        except (ValueError, AttributeError):
+            same = False
+        if partial.exists() and not same:
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True, exist_ok=True)
+        _drop_temporaries(partial)
+        if not same:
+            atomic_write_json(partial / KEY_FILE, {"key": key})
+        return partial
+
+    def finalize(self, index: int, name: str) -> Path:
+        """Drop checkpoints, then swap the partial folder into place (the old result goes in one rename)."""
+        partial, final = self.partial_dir(index, name), self.stage_dir(index, name)
+        for leftover in list(partial.glob(f"*{CHECKPOINT_SUFFIX}")) + [partial / KEY_FILE]:
+            leftover.unlink(missing_ok=True)
+        _drop_temporaries(partial)
+        trash = self.root / f".{index:02d}-{name}.trash"
+        for existing in (trash, final):
+            if (existing.exists() or existing.is_symlink()) and not written_by_toolkit(existing):
+                from toolkit.errors import UserInputError
+
+                raise UserInputError(f"{existing} is in the way and was not written by the toolkit; move it "
+                                     f"elsewhere (compress never removes files it did not write)")
+        if trash.exists():
+            shutil.rmtree(trash)
+        if final.exists():
+            final.rename(trash)
+        partial.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+        return final
+
+    def cleanup(self, plan: list[tuple[int, str]]) -> list[str]:
+        """Remove stage folders that are not in this recipe's plan (and leftover trash); return their names."""
+        keep = {f"{i:02d}-{n}" for i, n in plan}
+        removed = []
+        if not self.root.is_dir():
+            return removed
+        for entry in sorted(self.root.iterdir()):
+            match = STAGE_DIR.match(entry.name)
+            if not match or not entry.is_dir() or entry.is_symlink():
+                continue
+            base = f"{match.group(1)}-{match.group(2)}"
+            if (match.group(3) == ".trash" or base not in keep) and written_by_toolkit(entry):
+                shutil.rmtree(entry, ignore_errors=True)  # only folders the toolkit provably wrote
+                removed.append(entry.name)
+        return removed
+
+    def prepare(self, plan: list[tuple[int, str]]) -> list[str]:
+        """Check the folder is this toolkit's and has no links out, then remove stale stage folders."""
+        from toolkit.run.folder_safety import check_no_links, check_run_folder
+
+        check_run_folder(self.root)
+        check_no_links(self.root)
+        return self.cleanup(plan)
+
+    def write_run(self, data: dict[str, Any]) -> None:
+        """Write run.json atomically."""
+        atomic_write_json(self.root / RUN, data)
+
+    def read_run(self) -> dict[str, Any] | None:
+        """run.json, or None."""
+        try:
+            return read_json(self.root / RUN)
+        except ValueError:
+            return None

@@ -1,0 +1,99 @@
+"""Pre-flight: the checks that need the data and the model, shared by `compress run` and `compress validate`.
+
+Schema, names and paths are checked when a recipe is loaded; what only building things can reveal
+(a model that cannot take the image size, weights missing from the local cache, a data folder that
+is not an ImageFolder tree, a class count that differs) is checked here, before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from toolkit.errors import RecipeError
+from toolkit.recipe import Recipe
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; an unavailable CUDA request is a RecipeError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RecipeError([("device", f"'{name}' requested but torch sees no CUDA device")])
+    return torch.device(name)
+
+
+def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | None = None,
+              lazy_data: bool = False, say: Callable[[str], None] | None = None
+              ) -> tuple[torch.device, Any, nn.Module]:
+    """Build the data and the input model and run one validation image through it.
+
+    Returns (device, DataBundle, model). `lazy_data=True` (validate) keeps an ImageFolder tree on disk
+    instead of decoding every image: the folders, classes and one image are still checked.
+    `say` receives a line when data preparation starts and when it ends (decoding a large folder takes
+    minutes, and a terminal that is not a TTY shows no progress bar). Raises RecipeError (with the recipe path) or the data/model errors of the builders.
+    """
+    from toolkit.data import build_data
+    from toolkit.data.folder import DataRootError
+    from toolkit.models import build_model, logits_model
+    from toolkit.run.stage_runner import seed_everything
+
+    device = resolve_device(recipe.device)
+    spec = recipe.data.model_copy(update={"in_memory": False}) if lazy_data and recipe.data.root else recipe.data
+    if user_data is None and say is not None:
+        say(f"data: preparing {_describe_source(spec)} ...")
+    started = time.perf_counter()
+    try:
+        data = user_data or build_data(spec, recipe.seed)
+    except DataRootError as exc:  # suggest data.root as the recipe would have it, not as resolved
+        raise exc.for_recipe(recipe.base_dir) from None
+    if user_data is None and say is not None:
+        say(f"data: {len(data.train)} train / {len(data.val)} validation images, {data.num_classes} classes, "
+            f"{data.image_size}x{data.image_size}, ready in {time.perf_counter() - started:.1f} s")
+    wanted = recipe.model.num_classes
+    if wanted is not None and wanted != data.num_classes:
+        raise RecipeError([("model.num_classes", f"is {wanted} but the data set has {data.num_classes} classes")])
+    seed_everything(recipe.seed)  # the input model's initial weights depend on the seed only
+    if user_model is not None:  # a Python model with a tuple/dict output: the logits, wrapped once
+        user_model = logits_model(user_model, recipe.model.logits, data.image_size)
+    model = user_model or build_model(recipe.model, data.num_classes, data.image_size)
+    try:
+        with torch.no_grad():
+            out = model.eval()(data.example_input(1))
+    except RuntimeError as exc:
+        raise RecipeError([("data.image_size", f"{recipe.model.arch} cannot take {data.image_size}x"
+                                               f"{data.image_size} inputs: {str(exc).splitlines()[0]}")]) from None
+    if out.ndim != 2 or out.shape[1] != data.num_classes:
+        raise RecipeError([("model", f"{recipe.model.arch} outputs shape {tuple(out.shape)}; "
+                                     f"expected (batch, {data.num_classes}) logits")])
+    return device, data, model
+
+
+def _describe_source(spec: Any) -> str:
+    if spec.root is None:
+        return f"the {spec.dataset} data set"
+    memory = {True: "decoding every image into memory once", False: "reading images from disk as needed",
+              None: "decoding the images into memory once if they fit"}[spec.in_memory]
+    return f"{spec.dataset} from {spec.root} ({memory}; a large tree takes minutes)"
+
+
+def untrained_warning(recipe: Recipe, user_model: nn.Module | None = None) -> str | None:
+    """A warning when every model the run measures is an untrained network, else None.
+
+    That is: no `weights`, no `checkpoint`, no model object from the caller, and no stage that trains
+    (train, distill, a prune with fine-tuning, QAT). Its accuracy is chance and its speedups mean nothing.
+    A `pkg.mod:function` factory may load weights itself, so it is not warned about.
+    """
+    spec = recipe.model
+    if user_model is not None or spec.weights or spec.checkpoint is not None or ":" in spec.arch:
+        return None
+    if any(stage.trains() for stage in recipe.stages):
+        return None
+    return (f"the model is untrained: model.arch {spec.arch} has no `weights` or `checkpoint` and no stage "
+            f"trains ({', '.join(recipe.stage_names())}); every accuracy measured is chance level and its "
+            f"speedups compare random networks. Add a `train` stage first, or set model.weights (torchvision, "
+            f"from the local cache) or model.checkpoint.")

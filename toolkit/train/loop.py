@@ -1,0 +1,229 @@
+"""The one training loop: train, distill, prune fine-tuning and QAT all call `fit`."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from toolkit.context import StageContext
+from toolkit.fsutil import atomic_path
+from toolkit.measure import torch_predict
+from toolkit.measure.accuracy import evaluate
+from toolkit.progress import epoch_title
+from toolkit.run.folder import CHECKPOINT_SUFFIX
+from toolkit.train.batchnorm import refresh_batchnorm
+from toolkit.train.divergence import DivergenceWatch
+from toolkit.train.optim import make_optimizer, make_scheduler
+from toolkit.train.options import TrainingFields
+
+LossFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (model, images, labels, index) -> (loss, logits)
+
+
+def cross_entropy(label_smoothing: float = 0.0) -> LossFn:
+    """Plain classification loss: returns (loss, logits)."""
+    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, index=None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(images)
+        return criterion(logits, labels), logits
+
+    return loss_fn
+
+
+@contextlib.contextmanager
+def deterministic_on(device: torch.device) -> Iterator[None]:
+    """Deterministic kernels on the CPU for the duration of training (restored afterwards)."""
+    if device.type != "cpu":
+        yield
+        return
+    before, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn)
+
+
+def _amp(device: torch.device, enabled: bool) -> tuple[Any, torch.amp.GradScaler | None]:
+    if device.type != "cuda" or not enabled:
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged checkpoint only costs the epochs since the last good one
+        return None
+
+
+def _progress(ctx: StageContext, total: int):
+    if ctx.console is None or not ctx.is_main:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+                    TimeRemainingColumn(), console=ctx.console, transient=True)
+
+
+def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: LossFn | None = None,
+        extra_modules: nn.Module | None = None, tag: str = "train",
+        regularizer: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
+    """Train `model` in place for opts.epochs, resuming from this stage's checkpoint; returns metrics.
+
+    `loss_fn(model, images, labels) -> (loss, logits)` replaces cross-entropy (distillation);
+    `extra_modules` are trained along (feature adapters); `regularizer(model)` runs after each backward.
+    """
+    device = ctx.device
+    model.to(device)
+    if device.type == "cuda" and opts.channels_last:
+        model.to(memory_format=torch.channels_last)
+    modules = [model] + ([extra_modules.to(device)] if extra_modules is not None else [])
+    train_model = ctx.wrap_for_training(model, opts.sync_batchnorm)
+    # linear: Goyal et al. 2017, the global batch is world x batch, so the lr grows by world -- gradually (optim).
+    # split: the recipe's batch is the global one, so every process takes its share and nothing else changes.
+    lr_scale = float(ctx.world_size) if ctx.world_size > 1 and opts.lr_scaling == "linear" else 1.0
+    if ctx.world_size > 1 and opts.lr_scaling == "split":
+        batch = opts.batch_size or ctx.data.batch_size
+        opts = opts.model_copy(update={"batch_size": max(1, -(-batch // ctx.world_size))})
+    optimizer = make_optimizer(modules, opts)
+    steps = ctx.data.train_steps(opts.batch_size, ctx.world_size)
+    scheduler = make_scheduler(optimizer, opts, steps, lr_scale)
+    autocast, scaler = _amp(device, opts.amp)
+    loss_fn = loss_fn or cross_entropy(opts.label_smoothing)
+    checkpoint = ctx.stage_dir / f"{tag}{CHECKPOINT_SUFFIX}"
+    watch = DivergenceWatch(ctx, tag, checkpoint, f" (the recipe's {opts.lr:.4g}, scaled up to x{lr_scale:g} for "
+                                                  f"{ctx.world_size} processes)" if lr_scale > 1 else "")
+    history: list[dict[str, Any]] = []
+    start = 0
+    state = _load_checkpoint(checkpoint)
+    if state is not None and state.get("epochs") == opts.epochs:
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        try:
+            model.load_state_dict(state["model"])
+            if extra_modules is not None and "extra" in state:
+                extra_modules.load_state_dict(state["extra"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            if scaler is not None and "scaler" in state:
+                scaler.load_state_dict(state["scaler"])
+            history, start = list(state["history"]), int(state["epoch"])
+            ctx.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
+        except (RuntimeError, KeyError, ValueError) as exc:  # a checkpoint of another model shape: start over
+            model.load_state_dict(before)  # load_state_dict may have copied part of it before failing
+            ctx.log.warning(f"{tag}: ignoring checkpoint {checkpoint.name} ({str(exc)[:120]})")
+    progress = _progress(ctx, steps)
+    with deterministic_on(device), (progress or contextlib.nullcontext()):
+        for epoch in range(start, opts.epochs):
+            record = _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx,
+                                epoch, steps, progress, tag, regularizer, watch)
+            watch.check_weights(modules, epoch, record["lr"])  # before the checkpoint: it stays the last finite one
+            last = epoch + 1 == opts.epochs
+            if (opts.eval_every and (epoch + 1) % opts.eval_every == 0) or last:
+                model.eval()
+                record["val_top1"] = evaluate(torch_predict(model, device), ctx.data.val_batches(),
+                                              ctx.data.num_classes)["top1"]
+            history.append(record)
+            if ctx.is_main:
+                snapshot = {"epoch": epoch + 1, "epochs": opts.epochs, "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                            "history": history}
+                if extra_modules is not None:
+                    snapshot["extra"] = extra_modules.state_dict()
+                if scaler is not None:
+                    snapshot["scaler"] = scaler.state_dict()
+                _save_checkpoint(checkpoint, snapshot)
+            # Logged after the checkpoint is on disk: an interruption after this line resumes after this epoch.
+            ctx.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
+                         f"train top-1 {record['train_top1']:.4f} val top-1 {record.get('val_top1', float('nan')):.4f} "
+                         f"lr {record['lr']:.4g} {record['images_per_s']:.0f} img/s")
+            ctx.run_hooks("epoch_end", epoch=epoch + 1, record=record)
+    if device.type == "cuda":
+        model.to(memory_format=torch.contiguous_format)
+    if ctx.dist is not None and opts.sync_batchnorm:
+        from toolkit.run.distributed import revert_sync_batchnorm
+
+        revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
+    model.eval()
+    ran = history[start:]
+    # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
+    # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.
+    batchnorm = None if tag == "qat" else refresh_batchnorm(
+        model, ctx.data, device, ctx.seed, lambda m: ctx.log.info(f"{tag}: {m}"),
+        lambda m: ctx.log.warning(f"{tag}: {m}"), history[-1].get("train_top1") if history else None)
+    return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,
+            "final_val_top1": history[-1].get("val_top1") if history else None,
+            "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
+            "batchnorm": batchnorm}
+
+
+def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx, epoch, steps,
+               progress, tag, regularizer=None, watch: DivergenceWatch | None = None) -> dict[str, Any]:
+    for module in modules:
+        module.train()
+    device = ctx.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    task = progress.add_task(epoch_title(ctx.name, tag, epoch + 1, opts.epochs), total=steps,
+                             stats="") if progress else None
+    t0 = time.perf_counter()
+    with_index = bool(getattr(loss_fn, "wants_index", False))
+    batches = ctx.data.train_batches(epoch, ctx.seed, batch_size=opts.batch_size, augment=opts.augment,
+                                     rank=ctx.rank, world=ctx.world_size, with_index=with_index)
+    for step, batch in enumerate(batches):
+        images, labels = batch[0], batch[1]
+        index = batch[2] if with_index else None
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        if device.type == "cuda" and opts.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            loss, logits = loss_fn(train_model, images, labels, index)
+        if watch is not None:
+            watch.observe(loss, epoch, step, optimizer.param_groups[0]["lr"])
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        if regularizer is not None:
+            regularizer(modules[0])
+        if opts.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], opts.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        n = labels.shape[0]
+        seen += n
+        loss_sum += loss.detach().float() * n
+        correct += (logits.detach().argmax(1) == labels).sum()
+        if task is not None and (step % 10 == 0 or step + 1 == steps):
+            progress.update(task, completed=step + 1,
+                            stats=f"loss {loss_sum.item() / seen:.3f} {seen / (time.perf_counter() - t0):.0f} img/s")
+    if task is not None:
+        progress.remove_task(task)
+    seconds = time.perf_counter() - t0
+    return {"epoch": epoch + 1, "loss": round(loss_sum.item() / max(seen, 1), 6),
+            "train_top1": round(correct.item() / max(seen, 1), 6), "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": round(seen / max(seconds, 1e-9), 1), "seconds": round(seconds, 3)}

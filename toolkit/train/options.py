@@ -1,0 +1,50 @@
+"""Optimiser and schedule options shared by every stage that trains (train, distill, prune fine-tune, QAT)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from toolkit.config import StageConfig, StrictModel
+
+
+class TrainingFields(StrictModel):
+    """SGD or AdamW, cosine/one-cycle/constant schedule with warm-up, label smoothing, AMP on CUDA."""
+
+    epochs: int = Field(10, gt=0, le=100000)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0.0, le=10.0, description="peak learning rate")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0.0, le=1.0, description="not applied to norms and biases")
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0, description="linear warm-up from lr/10 (cosine, constant)")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    batch_size: int | None = Field(None, ge=1, description="null: data.batch_size")
+    amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported, else fp16)")
+    channels_last: bool = Field(True, description="channels_last memory format on CUDA")
+    grad_clip: float | None = Field(None, gt=0.0, description="clip the global L2 norm of the gradients to this "
+                                                              "(e.g. 1.0; against divergence)")
+    eval_every: int = Field(1, ge=0, description="validate every N epochs (0: only after the last)")
+    augment: bool = Field(True, description="use the data set's train augmentation")
+    lr_scaling: Literal["split", "linear", "none"] = Field(
+        "split", description="several processes -- split: the batch is the global batch, each process takes "
+                             "batch/N, lr unchanged (the one-process optimisation); linear: each process takes "
+                             "the batch and the lr grows xN over a gradual ramp of max(warmup_epochs, "
+                             "min(5, epochs/4)) epochs (Goyal et al. 2017); none: each takes the batch, lr unchanged")
+    sync_batchnorm: bool = Field(False, description="several GPU processes: SyncBatchNorm across them (CUDA only)")
+
+    @model_validator(mode="after")
+    def _warmup_shorter_than_training(self) -> TrainingFields:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be < epochs ({self.epochs})")
+        return self
+
+
+class TrainingOptions(TrainingFields, StageConfig):
+    """Training options of a stage (the shared fields plus the stage's name)."""
+
+    def trains(self) -> bool:
+        """Train and distill always train."""
+        return True
