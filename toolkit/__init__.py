@@ -22,7 +22,7 @@ _EXPORTS = {
     "MeasureSpec": "toolkit.config", "AugmentSpec": "toolkit.config",
     "StageResult": "toolkit.context", "StageContext": "toolkit.context",
     "ModelArtifact": "toolkit.artifacts",
-    "register_stage": "toolkit.registry", "get_stage": "toolkit.registry", "stage_names": "toolkit.registry",
+    "register_stage": "toolkit.registry", "get_stage": "toolkit.stages", "stage_names": "toolkit.stages",
     "register_model": "toolkit.models", "build_model": "toolkit.models", "load_model": "toolkit.models",
     "register_dataset": "toolkit.data", "build_data": "toolkit.data", "DataBundle": "toolkit.data",
     "register_runtime": "toolkit.runtimes", "get_runtime": "toolkit.runtimes",

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from toolkit.config import DataSpec, MeasureSpec, ModelSpec, StageConfig
 from toolkit.errors import RecipeError
 from toolkit.fsutil import stable_hash
-from toolkit.models.io import describe_structure
+from toolkit.models.fingerprint import model_fingerprint  # noqa: F401  (public here too)
+from toolkit.recipe import Recipe, check_names, check_stage_chain
 from toolkit.run.pipeline import Pipeline as _Runner
 from toolkit.run.pipeline import RunResult
-from toolkit.recipe import Recipe, check_names, check_stage_chain
-from toolkit.config import DataSpec, MeasureSpec, ModelSpec, StageConfig
 
 IN_MEMORY = "<in-memory>"
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """Content hash of a module: its class, structure (shapes) and every weight and buffer."""
-    digest = hashlib.sha256()
-    digest.update(type(model).__qualname__.encode())
-    digest.update(stable_hash(describe_structure(model)).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class Pipeline:

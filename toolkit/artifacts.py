@@ -1,14 +1,22 @@
-"""Model artifacts that are files rather than torch modules (ONNX, INT8 ONNX, TensorRT engines)."""
+"""Model formats, and model artifacts that are files rather than torch modules (ONNX, INT8 ONNX, engines).
+
+No torch import: the registry, the report and `compress validate` use the format names without loading it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from toolkit.registry import TORCH
+TORCH = "torch"
+ONNX = "onnx"
+ONNX_INT8 = "onnx-int8"
+TENSORRT = "tensorrt"
+MODEL_FORMATS = (TORCH, ONNX, ONNX_INT8, TENSORRT)
 
 
 @dataclass
@@ -24,9 +32,9 @@ class ModelArtifact:
         return ModelArtifact(self.format, Path(directory) / self.path.name, dict(self.meta))
 
 
-Model = nn.Module | ModelArtifact
+Model = Union["nn.Module", ModelArtifact]
 
 
 def model_format(model: Model) -> str:
     """'torch' for modules, else the artifact's format."""
-    return TORCH if isinstance(model, nn.Module) else model.format
+    return model.format if isinstance(model, ModelArtifact) else TORCH

@@ -10,16 +10,16 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
-from toolkit.artifacts import Model, ModelArtifact
+from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, Model, ModelArtifact
 from toolkit.bench_recipe import RunRecipe, load_run_recipe, replace_in_memory
+from toolkit.config import MeasureSpec
 from toolkit.data.bundle import DataBundle
 from toolkit.data.images import TensorImages
 from toolkit.errors import ArtifactError, ToolkitError, UserInputError
+from toolkit.export.onnx import ONNX_FILE
 from toolkit.fsutil import atomic_write_json, read_json
-from toolkit.measure import ONNX_FILE, measure_model
 from toolkit.measure.device import describe_device, device_slug
-from toolkit.registry import ONNX, ONNX_INT8, TENSORRT
-from toolkit.config import MeasureSpec
+from toolkit.measure.model import measure_model
 
 
 def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataBundle:
@@ -173,9 +173,9 @@ def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: Measu
 
     Timing all stages A B C A B C ... is what makes their differences mean something on a busy machine.
     """
-    from toolkit.measure import ensure_onnx
+    from toolkit.artifacts import TORCH
+    from toolkit.export.checked import ensure_onnx
     from toolkit.measure.interleave import Candidate, latency_records
-    from toolkit.registry import TORCH
     from toolkit.runtimes import get_runtime
 
     needs_onnx = any(ONNX in get_runtime(r).formats and TORCH not in get_runtime(r).formats for r in spec.runtimes)
@@ -200,7 +200,7 @@ def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: Measu
 
 def _skip_torch_runtimes(result: dict[str, Any]) -> None:
     """Say why a torch stage of an in-memory module has no torch-runtime latency (only its model.onnx ran)."""
-    from toolkit.registry import TORCH
+    from toolkit.artifacts import TORCH
     from toolkit.runtimes import get_runtime
 
     result.setdefault("model", {})["measured_file"] = ONNX_FILE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 STAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
@@ -126,9 +126,22 @@ class StageConfig(StrictModel):
         """Whether this stage runs a training loop (then every rank of a distributed run takes part)."""
         return False
 
+    _resolved: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     def key_context(self, recipe) -> dict[str, Any]:
         """Inputs from elsewhere in the recipe that change this stage's result (part of its cache key)."""
         return {}
+
+    def resolve(self, recipe) -> dict[str, Any]:
+        """Facts from elsewhere in the recipe this stage needs at run time (quantize's 'auto' scheme, a teacher's
+        position), as plain data. The recipe stores them as `resolved` when it is validated; they are part of
+        the stage's cache key. Default: `key_context(recipe)`."""
+        return self.key_context(recipe)
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        """What `resolve` returned for the recipe this config belongs to ({} outside a recipe)."""
+        return self._resolved
 
     def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
         """Make input paths absolute against the recipe's folder; return (field, problem) for missing ones."""

@@ -1,4 +1,8 @@
-"""What a stage receives besides its model and config: data, device, folders, logging, earlier stages."""
+"""What a stage receives besides its model and config: data, device, folders, logging, earlier stages.
+
+Not the recipe: what a stage needs from elsewhere in the recipe is resolved at validation into its config
+(`cfg.resolved`), so that its cache key follows from its config. Only a technique's `stage.py` sees this.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from toolkit.artifacts import Model
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from toolkit.config import MeasureSpec, ModelSpec
     from toolkit.data import DataBundle
-    from toolkit.recipe import Recipe
 
 
 @dataclass
@@ -76,7 +80,7 @@ class EarlierStage:
 class StageContext:
     """Everything a stage may use; nothing reaches a stage through globals."""
 
-    recipe: Recipe
+    measure: MeasureSpec  # how models are measured: runtimes, batch sizes, threads
     data: DataBundle
     device: torch.device
     seed: int
@@ -85,8 +89,9 @@ class StageContext:
     stage_dir: Path
     run_dir: Path
     log: StageLog
-    model_spec: dict[str, Any]
+    model_spec: dict[str, Any]  # how to rebuild this run's models: architecture, classes, image size
     earlier: list[EarlierStage]
+    input_spec: ModelSpec | None = None  # the recipe's input model, with its weights or checkpoint
     console: Console | None = None
     hooks: dict[str, list[Callable[..., Any]]] = field(default_factory=dict)
     rank: int = 0
@@ -94,6 +99,13 @@ class StageContext:
     dist: Any = None  # toolkit.run.distributed.Dist when several processes run
     data_key: str = ""  # identity of the data (spec, in-memory source, seed): part of derived caches' keys
     cache_ok: bool = True  # False when in-memory inputs cannot be keyed safely: no derived cache may be reused
+    stage_type: str = ""  # the registered stage name (its YAML key), e.g. 'prune'
+    memo: dict[str, Any] = field(default_factory=dict)  # values a stage computes once per run step
+
+    @property
+    def options_path(self) -> str:
+        """Where this stage's options are in the recipe: 'stages[2].prune'."""
+        return f"stages[{self.index - 1}].{self.stage_type or self.name}"
 
     def earlier_stage(self, ref: str | int) -> EarlierStage:
         """Find an earlier stage by name or by recipe index (0-based, as in `stages[i]`)."""

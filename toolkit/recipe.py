@@ -8,9 +8,18 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError, create_model
 
+from toolkit.artifacts import MODEL_FORMATS, TORCH
+from toolkit.config import (
+    NAME_PATTERN,
+    DataSpec,
+    MeasureSpec,
+    ModelSpec,
+    StageConfig,
+    StrictModel,
+)
 from toolkit.errors import RecipeError
-from toolkit.registry import MODEL_FORMATS, TORCH, UnknownNameError, get_stage
-from toolkit.config import NAME_PATTERN, DataSpec, MeasureSpec, ModelSpec, StageConfig, StrictModel
+from toolkit.registry import UnknownNameError
+from toolkit.stages import get_stage
 from toolkit.validation import join_path, problems_from
 
 
@@ -50,6 +59,11 @@ class Recipe(RecipeHead):
     def run_dir(self) -> Path:
         """The run folder of this recipe."""
         return Path(self.output) / self.name
+
+    def model_post_init(self, context: Any) -> None:
+        """Resolve each stage's cross-stage facts into its config (`cfg.resolved`), once the recipe is whole."""
+        for stage in self.stages:
+            stage._resolved = stage.resolve(self)
 
     def stage_names(self) -> list[str]:
         """Names of the stages in order (every name is set after validation)."""
@@ -350,7 +364,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, *, check_p
 
 def recipe_json_schema() -> dict[str, Any]:
     """JSON schema of recipe files (for editor completion), stages included."""
-    from toolkit.registry import STAGES, stage_names
+    from toolkit.registry import STAGES
+    from toolkit.stages import stage_names
 
     entries = []
     for name in stage_names():

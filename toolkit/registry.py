@@ -1,4 +1,8 @@
-"""Name -> factory registries for stages, models, datasets and runtimes (duplicate names are errors)."""
+"""Name -> factory registries for stages, models, datasets and runtimes (duplicate names are errors).
+
+A leaf: it imports nothing of the toolkit above `config`, `artifacts` and `errors`. Looking stages up by
+name (which first imports the built-in stages and plugins) is the catalogue's job: `toolkit.stages`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from toolkit.artifacts import MODEL_FORMATS, ONNX, ONNX_INT8, TENSORRT, TORCH  # noqa: F401  (old import path)
+from toolkit.config import StageConfig
 
 T = TypeVar("T")
 
@@ -81,11 +88,7 @@ class StageInfo:
 STAGES: Registry[StageInfo] = Registry("stage")
 STAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
-TORCH = "torch"
-ONNX = "onnx"
-ONNX_INT8 = "onnx-int8"
-TENSORRT = "tensorrt"
-MODEL_FORMATS = (TORCH, ONNX, ONNX_INT8, TENSORRT)
+CONFIG_TO_STAGE: dict[type, str] = {}  # config class -> stage name (the class itself is not renamed)
 
 
 def _config_class_of(fn: Callable[..., Any]) -> type:
@@ -114,52 +117,33 @@ def register_stage(
     A stage that trains says so with its config's `trains()` method (then every rank of a distributed run
     takes part in it).
     """
-    from toolkit.config import StageConfig
-
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         cls = config_cls or _config_class_of(fn)
         if not (isinstance(cls, type) and issubclass(cls, StageConfig)):
             raise TypeError(f"register_stage('{name}'): {cls!r} is not a StageConfig subclass")
         if not STAGE_NAME.match(name):
             raise ValueError(f"register_stage: '{name}' is not a valid stage name (lowercase, digits, _ and -)")
-        owner = cls.__dict__.get("stage_type")  # its own, not inherited from a registered parent class
+        owner = CONFIG_TO_STAGE.get(cls)
         if owner and owner in STAGES and owner != name:
-            # stage_type is written onto the class: a second stage would silently rename the first one
             raise ValueError(f"register_stage('{name}'): {cls.__name__} is already the config of stage "
                              f"'{owner}'; give each stage its own config class (a subclass is enough)")
         doc = (fn.__doc__ or cls.__doc__ or "").strip().splitlines()
         STAGES.add(name, StageInfo(name, cls, fn, frozenset(needs), makes, doc[0] if doc else ""))
-        cls.stage_type = name
+        CONFIG_TO_STAGE[cls] = name
+        cls.stage_type = name  # read as cfg.stage_type; set once, since a second owner is refused above
         return fn
 
     return wrap
 
 
-PLUGIN_GROUP = "cnn_edge_toolkit.plugins"
+def unregister_stage(name: str) -> None:
+    """Forget stage `name` and its config class (tests and plugins that re-register use this)."""
+    info = STAGES._items.get(name)
+    if info is not None and CONFIG_TO_STAGE.get(info.config_cls) == name:
+        del CONFIG_TO_STAGE[info.config_cls]
+    STAGES.remove(name)
 
 
-def load_entry_point_plugins() -> None:
-    """Import installed packages' plugins (entry-point group `cnn_edge_toolkit.plugins`), once."""
-    from importlib import metadata
-
-    if getattr(load_entry_point_plugins, "done", False):
-        return
-    load_entry_point_plugins.done = True  # type: ignore[attr-defined]
-    for entry in metadata.entry_points(group=PLUGIN_GROUP):
-        entry.load()
-
-
-def get_stage(name: str) -> StageInfo:
-    """Look up a registered stage (built-in stages and installed plugins are loaded on first use)."""
-    import toolkit.stages  # noqa: F401  (registers the built-in stages)
-
-    load_entry_point_plugins()
-    return STAGES.get(name)
-
-
-def stage_names() -> list[str]:
-    """Names of all registered stages."""
-    import toolkit.stages  # noqa: F401
-
-    load_entry_point_plugins()
-    return STAGES.names()
+def stage_of_config(config_cls: type) -> str | None:
+    """The stage name a config class is registered to, or None."""
+    return CONFIG_TO_STAGE.get(config_cls)

@@ -98,7 +98,8 @@ def test_cached_teacher_logits_need_unaugmented_training(tiny):
 
 def test_distill_cannot_follow_a_stage_that_made_only_onnx(tiny):
     from toolkit.context import StageResult
-    from toolkit.registry import ONNX, STAGES, register_stage
+    from toolkit.artifacts import ONNX
+    from toolkit.registry import STAGES, register_stage
     from toolkit.config import StageConfig
 
     class OnnxOnly(StageConfig):

@@ -130,7 +130,8 @@ def _register(name, cls, fn, **kw):
 def test_skipped_and_pass_through_stages_after_an_onnx_stage_keep_the_file_reachable(tiny):
     from toolkit.context import StageResult
     from toolkit.errors import StageSkipped
-    from toolkit.registry import ONNX, ONNX_INT8, STAGES, TORCH
+    from toolkit.artifacts import ONNX, ONNX_INT8, TORCH
+    from toolkit.registry import STAGES
     from toolkit.config import StageConfig
 
     class Skip(StageConfig):

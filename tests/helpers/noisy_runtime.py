@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from toolkit.registry import TORCH
+from toolkit.artifacts import TORCH
 from toolkit.runtimes import RUNTIMES, Runtime
 
 

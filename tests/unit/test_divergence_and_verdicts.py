@@ -25,7 +25,8 @@ def _context(tmp_path: Path, tiny) -> StageContext:
     data = build_data(recipe.data, recipe.seed)
     stage_dir = tmp_path / ".01-train.partial"
     stage_dir.mkdir()
-    return StageContext(recipe=recipe, data=data, device=torch.device("cpu"), seed=0, index=1, name="train",
+    return StageContext(measure=recipe.measure, stage_type="train", data=data, device=torch.device("cpu"), seed=0,
+                        index=1, name="train",
                         stage_dir=stage_dir, run_dir=tmp_path, log=StageLog(None, None, ""), model_spec={},
                         earlier=[])
 

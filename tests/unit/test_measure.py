@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from toolkit.data import build_data
-from toolkit.measure import ensure_onnx, measure_model
+from toolkit.export.checked import ensure_onnx
+from toolkit.measure.model import measure_model
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.latency import time_calls

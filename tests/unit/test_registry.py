@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.registry import STAGES, get_stage, register_stage
+from toolkit.registry import STAGES, register_stage
+from toolkit.stages import get_stage
 from toolkit.config import StageConfig
 
 

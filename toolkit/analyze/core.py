@@ -51,8 +51,7 @@ def state_saver(path: Path, key: str) -> Callable[[dict[str, Any]], None]:
 def torch_accuracy(val_batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]], num_classes: int
                    ) -> Callable[[nn.Module], float]:
     """accuracy_of(model): top-1 (fraction) of a torch model on the CPU over `val_batches()`."""
-    from toolkit.measure import torch_predict
-    from toolkit.measure.accuracy import evaluate
+    from toolkit.measure.accuracy import evaluate, torch_predict
 
     def accuracy_of(model: nn.Module) -> float:
         result = evaluate(torch_predict(model, torch.device("cpu")), val_batches(), num_classes)

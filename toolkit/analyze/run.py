@@ -9,8 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from toolkit.analyze.core import (ANALYSIS_DIR, FORMAT, load_state, plan_dict, pruning_key, run_pruning_analysis,
-                                  state_saver, torch_accuracy)
+from toolkit.analyze.core import (
+    ANALYSIS_DIR,
+    FORMAT,
+    load_state,
+    plan_dict,
+    pruning_key,
+    run_pruning_analysis,
+    state_saver,
+    torch_accuracy,
+)
 from toolkit.errors import UserInputError
 from toolkit.fsutil import atomic_write_json, read_json, stable_hash
 from toolkit.prune.sensitivity import DEFAULT_RATIOS
@@ -30,7 +38,7 @@ def _stage_point(recipe: Recipe, at: str | None) -> tuple[int, str, str]:
     names = [n for _, n in plan]
     if at not in names:
         raise UserInputError(f"--at: no point named {at!r} in {recipe.name}; points: {', '.join(names)}")
-    key = runner._input_key()
+    key = runner.input_key()
     for index, name in plan:
         key = runner.next_key(key, stages[index - 1] if index else None)
         if name == at:
@@ -186,12 +194,11 @@ def _int8_settings(recipe: Recipe) -> dict[str, Any]:
 def _int8_analysis(model, recipe: Recipe, data, quant: dict[str, Any], samples: int, work: Path,
                    log: Callable[[str], None]) -> dict[str, Any]:
     """Export, pre-process and calibrate once, then rank every quantizable layer on ONNX Runtime."""
-    from toolkit.artifacts import ModelArtifact
-    from toolkit.measure.accuracy import evaluate
+    from toolkit.artifacts import ONNX, ModelArtifact
     from toolkit.export.onnx import export_onnx
+    from toolkit.measure.accuracy import evaluate
     from toolkit.quantize.layer_sensitivity import analyze_int8, int8_table
     from toolkit.quantize.ptq import BatchReader, preprocess, quantize
-    from toolkit.registry import ONNX
     from toolkit.runtimes import get_runtime
 
     fp32, prep = work / "model.fp32.onnx", work / "model.prep.onnx"

@@ -91,8 +91,8 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     from toolkit.run.timing import process_start_time
 
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from toolkit.run.launch import launch
         from toolkit.recipe import load_recipe
+        from toolkit.run.launch import launch
 
         load_recipe(recipe, list(overrides))  # refuse a bad recipe before starting N processes
         plugins = [a for p in (ctx.parent.params.get("plugins") or ()) for a in ("--plugin", p)]
@@ -133,8 +133,8 @@ def _failed_run_summary(recipe: Path, overrides: list[str]) -> None:
     from rich.console import Console
 
     from toolkit.cli.format import summary_tables
-    from toolkit.recipe import load_recipe
     from toolkit.cli.run_summary import stages_from_folder
+    from toolkit.recipe import load_recipe
 
     try:
         rows = stages_from_folder(load_recipe(recipe, overrides).run_dir)
@@ -193,10 +193,10 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
     an int8 ONNX file for TensorRT (exit 1 when a fusion rule is broken)."""
     import torch
 
+    from toolkit.config import ModelSpec
     from toolkit.errors import UserInputError
     from toolkit.models import build_model, check_arch
     from toolkit.prune.inspect import format_inspection, inspect_model
-    from toolkit.config import ModelSpec
 
     if (recipe is None) == (arch is None):
         raise UserInputError("give a recipe or --model NAME (one of them)")
@@ -257,8 +257,8 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
 
     from toolkit.bench import bench_file, bench_run
     from toolkit.cli.format import summary_tables
-    from toolkit.errors import UserInputError
     from toolkit.config import MeasureSpec
+    from toolkit.errors import UserInputError
 
     if (run_dir is None) == (model_file is None):
         raise UserInputError("give a run folder or --model FILE (one of them)")

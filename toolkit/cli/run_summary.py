@@ -21,8 +21,8 @@ def stages_from_folder(run_dir: Path) -> list[dict[str, Any]]:
 
     [] when the folder holds no such run (a recipe error stops before anything is written).
     """
-    from toolkit.report.collect import read_run
     from toolkit.errors import ToolkitError
+    from toolkit.report.collect import read_run
 
     try:
         view = read_run(run_dir)

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toolkit.data import register_dataset
+from toolkit.config import AugmentSpec, DataSpec
 from toolkit.data.bundle import DataBundle, seeded_subset
 from toolkit.data.images import TensorImages
+from toolkit.data.registry import register_dataset
 from toolkit.errors import DataError
-from toolkit.config import AugmentSpec, DataSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

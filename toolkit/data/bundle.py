@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from toolkit.data.images import Batch, FileImages, TensorImages
 from toolkit.config import AugmentSpec
+from toolkit.data.images import Batch, FileImages, TensorImages
 
 
 @dataclass

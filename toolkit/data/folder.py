@@ -6,11 +6,11 @@ from pathlib import Path
 
 import torch
 
+from toolkit.config import AugmentSpec, DataSpec
 from toolkit.data.bundle import DataBundle, seeded_subset
 from toolkit.data.decode import IMAGE_SUFFIXES, decode_with_reasons, header_problem
 from toolkit.data.images import FileImages, TensorImages
 from toolkit.errors import DataError
-from toolkit.config import AugmentSpec, DataSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

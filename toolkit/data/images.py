@@ -11,8 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from toolkit.data.drops import Dropped, StreamDrops
 from toolkit.config import AugmentSpec
+from toolkit.data.drops import Dropped, StreamDrops
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -9,11 +9,13 @@ import torch
 from pydantic import Field, ValidationError, field_validator
 from torch import nn
 
+from toolkit.artifacts import TORCH
+from toolkit.config import ModelSpec, StrictModel
 from toolkit.context import StageContext, StageResult
 from toolkit.distill.kd import FeatureHints, default_teacher, kd_loss
+from toolkit.distill.teacher import load_teacher, teacher_logits_fn, teacher_position
 from toolkit.errors import UserInputError
-from toolkit.registry import TORCH, did_you_mean, register_stage
-from toolkit.config import ModelSpec, StrictModel
+from toolkit.registry import did_you_mean, register_stage
 from toolkit.train.loop import fit
 from toolkit.train.options import TrainingOptions
 
@@ -96,52 +98,16 @@ class Distill(TrainingOptions):
         return []
 
 
-def teacher_position(ref: Any, recipe) -> int | str | None:
-    """The recipe index a teacher name refers to (so that renaming stages changes a distill stage's key)."""
-    if isinstance(ref, str) and ref != "input":
-        return next((i for i, s in enumerate(recipe.stages) if s.name == ref), ref)
-    return ref
-
-
-def load_teacher(ref: str | int | ModelSpec | None, ctx: StageContext) -> nn.Module:
-    """Resolve a teacher reference to a torch model (earlier stage, the input model, or a model spec)."""
-    from toolkit.models import build_model
-
-    if isinstance(ref, ModelSpec):
-        return build_model(ref, ctx.data.num_classes, ctx.data.image_size)
-    if ref is None:
-        ref = default_teacher([(e.name, e.type, e.format) for e in ctx.earlier if e.index > 0])
-        if ref is None:
-            ref = "input"
-    if ref == "input":
-        input_stage = next((e for e in ctx.earlier if e.index == 0), None)
-        if input_stage is not None:
-            return input_stage.load()
-        if ctx.recipe.model.arch.startswith("<"):
-            raise UserInputError("distill.teacher: 'input' names the untrained input model, which an in-memory "
-                                 "model cannot be rebuilt as; name a stage instead")
-        return build_model(ctx.recipe.model, ctx.data.num_classes, ctx.data.image_size)
-    return ctx.earlier_torch_model(ref)
-
-
-def teacher_logits_fn(teacher: nn.Module, ctx: StageContext, fp16: bool):
-    device = ctx.device
-    teacher = teacher.to(device).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    half = fp16 and device.type == "cuda"
-
-    def logits(images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), torch.autocast("cuda", dtype=torch.float16, enabled=half):
-            return teacher(images).float()
-
-    return teacher, logits
+def stage_teacher(ref: str | int | ModelSpec | None, ctx: StageContext) -> nn.Module:
+    """load_teacher with this run's earlier stages and input model."""
+    return load_teacher(ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
+                        ctx.data.num_classes, ctx.data.image_size)
 
 
 @register_stage("distill", Distill, needs=(TORCH,), makes=TORCH)
 def distill(model: nn.Module, cfg: Distill, ctx: StageContext) -> StageResult:
     """Train the current model as a student of a teacher (KL on softened logits + CE, optional hints)."""
-    teacher, teacher_logits = teacher_logits_fn(load_teacher(cfg.teacher, ctx), ctx, cfg.teacher_fp16)
+    teacher, teacher_logits = teacher_logits_fn(stage_teacher(cfg.teacher, ctx), ctx.device, cfg.teacher_fp16)
     model.to(ctx.device)  # the hints probe both networks with one input, so both must sit on one device
     hints = None
     if cfg.features:

@@ -8,13 +8,14 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import nn
 
-from toolkit.artifacts import Model, ModelArtifact
+from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, TORCH, Model, ModelArtifact
+from toolkit.config import StageConfig
 from toolkit.context import StageContext, StageResult
 from toolkit.engine.plan import build_plan, profile_shapes, trt_major, trtexec_command
 from toolkit.errors import StageSkipped, ToolkitError
 from toolkit.fsutil import atomic_write_json
-from toolkit.registry import ONNX, ONNX_INT8, TENSORRT, TORCH, register_stage
-from toolkit.config import StageConfig
+from toolkit.registry import register_stage
+
 
 class Engine(StageConfig):
     """Build a TensorRT engine (int8 from the Q/DQ model, or fp16/fp32), save model.engine, measure it."""
@@ -61,9 +62,9 @@ def _fp32_onnx(model: Model, ctx: StageContext) -> Path:
             if (stage.directory / name).is_file():
                 return stage.directory / name
     if isinstance(model, nn.Module):
-        from toolkit.export.stage import export_model
+        from toolkit.export.checked import export_model
 
-        return export_model(model, ctx, "model.fp32.onnx")[0].path
+        return export_model(model, ctx.stage_dir, ctx.data, ctx.log, "model.fp32.onnx")[0].path
     raise ToolkitError("engine: no fp32 ONNX model in this run to build an fp16/fp32 engine from")
 
 
@@ -98,7 +99,7 @@ def engine(model: Model, cfg: Engine, ctx: StageContext) -> StageResult:
 
     major = trt_major(trt.__version__)
     chw = tuple(ctx.example_input(1).shape[1:])
-    shapes = profile_shapes(cfg.batch_sizes or ctx.recipe.measure.batch_sizes, chw)
+    shapes = profile_shapes(cfg.batch_sizes or ctx.measure.batch_sizes, chw)
     cache = Path(cfg.cache_dir) / f"tensorrt-{trt.__version__}-{device_slug(describe_device())}.timing" \
         if cfg.timing_cache else None
     built: list[dict[str, Any]] = []
@@ -124,7 +125,7 @@ def engine(model: Model, cfg: Engine, ctx: StageContext) -> StageResult:
                                  calibration_cache=ctx.stage_dir / "int8.calibration", log=ctx.log.info)
         session = TensorRTSession(path.read_bytes(), precision)
         images = ctx.example_input(shapes["opt"][0]).numpy()
-        facts["p50_ms"] = time_device(lambda n: session.time_ms(images, n), ctx.recipe.measure)["p50_ms"]
+        facts["p50_ms"] = time_device(lambda n: session.time_ms(images, n), ctx.measure)["p50_ms"]
         facts["timed_batch"] = shapes["opt"][0]
         facts["source"] = source.name
         built.append(facts)

@@ -19,6 +19,8 @@ from toolkit.errors import ArtifactError, ToolkitError
 from toolkit.fsutil import atomic_path
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
+ONNX_FILE = "model.onnx"
+PARITY_SAMPLES = 256  # real validation images compared between torch and ONNX Runtime
 
 
 def _export(model: nn.Module, example: torch.Tensor, target: Path, opset: int, exporter: str,

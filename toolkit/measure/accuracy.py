@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def evaluate(predict: Callable[[np.ndarray], np.ndarray], batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
@@ -26,3 +27,13 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], batches: Iterable[tupl
         return {"top1": None, "top5": None, "samples": 0}
     return {"top1": round(correct1 / total, 6), "top5": round(correct5 / total, 6) if k else None,
             "samples": total}
+
+def torch_predict(model: nn.Module, device: torch.device):
+    """A numpy-in, numpy-out predict function for a torch model on `device` (fp32, eval)."""
+    model = model.to(device).eval()
+
+    def predict(images):
+        with torch.inference_mode():
+            return model(torch.as_tensor(images).to(device)).float().cpu().numpy()
+
+    return predict

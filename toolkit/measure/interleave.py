@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.artifacts import Model, ModelArtifact, model_format
+from toolkit.artifacts import ONNX, Model, ModelArtifact, model_format
+from toolkit.config import MeasureSpec
 from toolkit.measure.graph import graph_hash
 from toolkit.measure.rounds import ROUNDS, cpu_sampler, time_rounds
-from toolkit.registry import ONNX
 from toolkit.runtimes import get_runtime
-from toolkit.config import MeasureSpec
 
 MATCH_KEYS = ("runtime", "batch_size", "graph_hash", "threads", "precision", "format")
 

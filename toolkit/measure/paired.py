@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.latency import time_calls
-from toolkit.config import MeasureSpec
 
 # Short timings: many variants are compared, and pairing plus rounds (not long runs) beat the noise.
 PAIR_TIMING = MeasureSpec(warmup_s=0.05, min_iters=20, min_time_s=0.1, max_time_s=5.0)
@@ -28,9 +28,8 @@ def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, t
     Models are exported to ONNX (in a temporary folder kept open for the block) where the runtime needs it.
     Raises ToolkitError when the runtime is unavailable here or runs neither torch nor ONNX models.
     """
-    from toolkit.artifacts import ModelArtifact
+    from toolkit.artifacts import ONNX, TORCH, ModelArtifact
     from toolkit.export.onnx import export_onnx
-    from toolkit.registry import ONNX, TORCH
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from toolkit.config import MeasureSpec
 from toolkit.measure.latency import summarize
 from toolkit.measure.system import system_notes
-from toolkit.config import MeasureSpec
 
 ROUNDS = 5
 BOOTSTRAP_RESAMPLES = 2000

@@ -169,7 +169,7 @@ def _locate(path: Path) -> tuple[Path, Path]:
 
 def _check_arch_source(arch: str, source: Path, trust_code: bool, allowed_arch: str | None) -> None:
     """Refuse to let a file choose code: only registered/torchvision names, or a vouched-for 'module:function'."""
-    from toolkit.models import MODELS
+    from toolkit.models.factory import MODELS
     from toolkit.models.zoo import torchvision_names
 
     if ":" in arch:
@@ -202,9 +202,14 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
 
     from safetensors.torch import load_model as load_weights
 
-    from toolkit.models import build_model
-    from toolkit.models.legacy import legacy_renames, load_renamed_weights, rename_modules, rename_tensor
     from toolkit.config import ModelSpec
+    from toolkit.models.factory import build_model
+    from toolkit.models.legacy import (
+        legacy_renames,
+        load_renamed_weights,
+        rename_modules,
+        rename_tensor,
+    )
 
     weights, structure_path = _locate(path)
     structure = read_structure(structure_path)
@@ -212,7 +217,7 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
     if base_model is not None:
         model = copy.deepcopy(base_model)
         if structure.get("class") == "LogitsOutput":  # saved with its logits wrapper; the caller's is bare
-            from toolkit.models import logits_model
+            from toolkit.models.factory import logits_model
 
             model = logits_model(model, spec.get("model", {}).get("logits"), int(spec.get("image_size", 32)))
     elif spec.get("model", {}).get("arch") == IN_MEMORY_ARCH:

@@ -15,7 +15,7 @@ def legacy_renames(arch: str, saved: dict[str, Any], built: dict[str, Any]) -> d
     """{old: new} module names when `saved` (structure.json modules) uses the old names of `arch`, else {}."""
     if set(saved) == set(built):
         return {}
-    from toolkit.models import MODELS
+    from toolkit.models.factory import MODELS
 
     if arch not in MODELS.names():
         return {}

@@ -8,9 +8,15 @@ import torch
 from torch import nn
 
 from toolkit.errors import ToolkitError, UserInputError
+from toolkit.prune.engine import (
+    PrunePlan,
+    _producers_of_inputs,
+    classifier_of,
+    make_importance,
+    resolve_ignored,
+    shuffle_blocks,
+)
 from toolkit.prune.grouped import GroupAwarePruner
-from toolkit.prune.engine import (PrunePlan, _producers_of_inputs, classifier_of, make_importance,
-                                    resolve_ignored, shuffle_blocks)
 
 
 def _ignored(model: nn.Module, example: torch.Tensor, plan: PrunePlan) -> list[nn.Module]:

@@ -13,7 +13,14 @@ from torch import nn
 
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.advice import add_coupling_advice, add_reshape_advice
-from toolkit.prune.engine import PRUNABLE, PrunePlan, classifier_of, prune_once, resolve_ignored, shuffle_blocks
+from toolkit.prune.engine import (
+    PRUNABLE,
+    PrunePlan,
+    classifier_of,
+    prune_once,
+    resolve_ignored,
+    shuffle_blocks,
+)
 
 BLOCKING_MODULES = {"PixelShuffle": "pixel shuffle moves channels into space", "PixelUnshuffle":
                     "pixel unshuffle moves space into channels", "ChannelShuffle": "channel shuffle permutes channels "

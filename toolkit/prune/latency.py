@@ -10,14 +10,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.context import StageContext
+from toolkit.artifacts import ONNX, TORCH
+from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.engine import PrunePlan, prune_once
 from toolkit.prune.latency_probe import PROBE_TIMING
-from toolkit.registry import ONNX, TORCH
-from toolkit.config import MeasureSpec
+from toolkit.site import StageSite
 
 
 def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, example: torch.Tensor,
@@ -48,7 +48,7 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
 
 
 def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
-                 ctx: StageContext) -> dict[str, Any]:
+                 ctx: StageSite) -> dict[str, Any]:
     """Walk the ratio up until the measured speedup reaches this step's goal, refine, then prune.
 
     With several processes only rank 0 measures; the others apply the ratio it found.
@@ -66,14 +66,14 @@ def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, 
 
 
 def _latency_search(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
-                    ctx: StageContext) -> dict[str, Any]:
+                    ctx: StageSite) -> dict[str, Any]:
     from toolkit.prune.latency_probe import ProbeTimer
     from toolkit.prune.latency_search import search_latency_ratio
 
     t = cfg.target
     goal = t.latency_speedup ** (step / cfg.steps)
     # The unpruned model is the baseline of every step; it is timed again in the same rounds as each probe.
-    cache = ctx.__dict__.setdefault("_latency_base", {})
+    cache = ctx.memo.setdefault("latency_base", {})
     if "timer" not in cache:
         cache["timer"] = ProbeTimer(copy.deepcopy(model).eval(), t.runtime, t.batch_size, example)
         cache["macs"] = count_macs_params(model, example)[0]

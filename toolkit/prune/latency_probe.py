@@ -15,11 +15,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from toolkit.artifacts import ONNX, TORCH
+from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
-from toolkit.measure.rounds import UNSTABLE_INTERVAL_REL, bootstrap_interval, cpu_sampler, time_rounds
-from toolkit.registry import ONNX, TORCH
-from toolkit.config import MeasureSpec
+from toolkit.measure.rounds import (
+    UNSTABLE_INTERVAL_REL,
+    bootstrap_interval,
+    cpu_sampler,
+    time_rounds,
+)
 
 PROBE_TIMING = MeasureSpec(warmup_s=0.1, min_iters=30, min_time_s=0.3, max_time_s=10.0)
 PROBE_ROUNDS = 5

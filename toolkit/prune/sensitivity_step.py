@@ -9,18 +9,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.context import StageContext
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.engine import PrunePlan, channel_counts
 from toolkit.prune.groups import prune_groups
+from toolkit.site import StageSite
 
 
-def _analysis_rows(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageContext
+def _analysis_rows(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageSite
                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The pruning table of this model: from a finished `compress analyze` with the same key, else computed."""
-    from toolkit.analyze.core import find_cached, pruning_key, run_pruning_analysis, torch_accuracy
-    from toolkit.api import model_fingerprint
+    from toolkit.analyze.core import (
+        find_cached,
+        pruning_key,
+        run_pruning_analysis,
+        torch_accuracy,
+    )
     from toolkit.fsutil import atomic_write_json
+    from toolkit.models.fingerprint import model_fingerprint
 
     opts, t = cfg.sensitivity, cfg.target
     samples = min(opts.samples, len(ctx.data.val))
@@ -36,7 +41,7 @@ def _analysis_rows(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor
     rows, state = run_pruning_analysis(model, example, plan, accuracy_of=accuracy_of, runtime=t.runtime,
                                        batch_size=t.batch_size, ratios=ratios, rounds=opts.rounds,
                                        state_file=ctx.stage_dir / "sensitivity.partial.json", key=key,
-                                       threads=ctx.recipe.measure.threads, log=ctx.log.info)
+                                       threads=ctx.measure.threads, log=ctx.log.info)
     from toolkit.measure.paired import summarize_rounds
 
     info = {"reused": False, "seconds": round(state.get("seconds", 0.0), 2),
@@ -58,7 +63,7 @@ def _predicted_latency_saved(rows: list[dict[str, Any]], ratios: dict[str, float
 
 
 def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
-                     ctx: StageContext) -> dict[str, Any]:
+                     ctx: StageSite) -> dict[str, Any]:
     """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record.
 
     With several processes only rank 0 analyzes and measures; the others apply the ratios it chose.
@@ -75,14 +80,14 @@ def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tens
 
 
 def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
-                        ctx: StageContext) -> dict[str, Any]:
+                        ctx: StageSite) -> dict[str, Any]:
     from toolkit.measure.paired import paired_round, runtime_callers, summarize_rounds
     from toolkit.prune.allocation import allocate
 
     t, tol = cfg.target, cfg.tolerance
     rows, info = _analysis_rows(model, cfg, plan, example, ctx)
     base_macs, base_params = base
-    with runtime_callers(t.runtime, t.batch_size, example, ctx.recipe.measure.threads) as load:
+    with runtime_callers(t.runtime, t.batch_size, example, ctx.measure.threads) as load:
         base_call = load(model)
 
         def measured(ratios: dict[str, float], rounds: int) -> tuple[float, dict[str, float]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from toolkit.context import StageContext
 from toolkit.prune.engine import PrunePlan, classifier_of
+from toolkit.site import StageSite
 from toolkit.train.loop import fit
 
 
-def sparsity_training(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageContext) -> dict:
+def sparsity_training(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageSite) -> dict:
     """Train cfg.sparsity.epochs with Torch-Pruning's BNScalePruner.regularize after each backward pass."""
     import torch_pruning as tp
 

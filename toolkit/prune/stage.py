@@ -10,14 +10,15 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
+from toolkit.artifacts import TORCH
+from toolkit.config import StageConfig, StrictModel
 from toolkit.context import StageContext, StageResult
 from toolkit.errors import ToolkitError
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio
 from toolkit.prune.advice import coupled_parts
 from toolkit.prune.layer_report import allocated_ratios, asked_ratio, off_target_layers
-from toolkit.registry import TORCH, register_stage
-from toolkit.config import StageConfig, StrictModel
+from toolkit.registry import register_stage
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.loop import fit
 from toolkit.train.options import TrainingFields

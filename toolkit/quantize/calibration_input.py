@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
-from toolkit.context import StageContext
 from toolkit.quantize.ptq import HISTOGRAM_METHODS, even_batches
+from toolkit.site import StageSite
 
 
-def calibration_input(ctx: StageContext, calib: Any) -> tuple[list[torch.Tensor], dict[str, Any]]:
+def calibration_input(ctx: StageSite, calib: Any) -> tuple[list[torch.Tensor], dict[str, Any]]:
     """Seeded train images for `calib` (samples, batch_size, method) and what was actually used.
 
     Returns the batches ((b, C, H, W) float tensors) and facts for the stage's `extra.calibration`:

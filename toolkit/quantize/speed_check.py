@@ -13,11 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from toolkit.artifacts import ModelArtifact
-from toolkit.measure.rounds import ROUNDS, Sampler, cpu_sampler, time_rounds
-from toolkit.registry import ONNX, ONNX_INT8
-from toolkit.runtimes import get_runtime, runtime_names
+from toolkit.artifacts import ONNX, ONNX_INT8, ModelArtifact
 from toolkit.config import MeasureSpec
+from toolkit.measure.rounds import ROUNDS, Sampler, cpu_sampler, time_rounds
+from toolkit.runtimes import get_runtime, runtime_names
 
 INTERVAL_KEYS = ("p50_ms", "ci_low_ms", "ci_high_ms", "rounds", "unstable")
 

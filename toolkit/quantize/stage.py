@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import nn
 
-from toolkit.artifacts import Model, ModelArtifact
+from toolkit.artifacts import ONNX, ONNX_INT8, TORCH, Model, ModelArtifact
+from toolkit.config import StageConfig, StrictModel
 from toolkit.context import StageContext, StageResult
 from toolkit.errors import UserInputError
 from toolkit.measure.accuracy import evaluate
@@ -19,9 +20,8 @@ from toolkit.quantize.float_layers import float_by_quantizer, float_compute_node
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
 from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.quantize.speed_check import compare_int8_fp32
-from toolkit.registry import ONNX, ONNX_INT8, TORCH, did_you_mean, register_stage
+from toolkit.registry import did_you_mean, register_stage
 from toolkit.runtimes import get_runtime
-from toolkit.config import StageConfig, StrictModel
 from toolkit.train.options import TrainingFields
 
 
@@ -67,13 +67,24 @@ class Quantize(StageConfig):
         """QAT is training."""
         return self.qat is not None
 
-    def key_context(self, recipe) -> dict[str, Any]:
-        """The resolved scheme (with `auto` it depends on the recipe's engine stage and runtimes), and QAT's
-        teacher by position."""
-        from toolkit.distill.stage import teacher_position
+    def resolve(self, recipe) -> dict[str, Any]:
+        """The scheme (with `auto` it depends on the recipe's engine stage and runtimes) and why; QAT's teacher:
+        an explicit qat.teacher, else the teacher of the last distill stage before this one, else none."""
+        from toolkit.distill.teacher import teacher_position
 
+        scheme, why = resolve_scheme(self, recipe)
+        ref = None
+        if self.qat is not None and self.qat.distill:
+            ref = self.qat.teacher
+            if ref is None:
+                mine = next((i for i, s in enumerate(recipe.stages) if s is self), len(recipe.stages))
+                distills = [s for s in recipe.stages[:mine] if s.stage_type == "distill"]
+                ref = (distills[-1].teacher if distills[-1].teacher is not None else "__default__") if distills \
+                    else None
+            if hasattr(ref, "model_dump"):
+                ref = ref.model_dump(mode="json")
         teacher = teacher_position(self.qat.teacher, recipe) if self.qat is not None else None
-        return {"scheme": resolve_scheme(self, recipe)[0], "qat_teacher": teacher}
+        return {"scheme": scheme, "scheme_reason": why, "qat_teacher": teacher, "qat_teacher_ref": ref}
 
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """QAT trains, so it needs a torch model."""
@@ -106,6 +117,8 @@ def resolve_scheme(cfg: Quantize, recipe) -> tuple[str, str]:
     """The scheme and why it was chosen."""
     if cfg.scheme != "auto":
         return cfg.scheme, "set in the recipe"
+    if recipe is None:
+        return "cpu", "auto: outside a recipe, CPU runtimes"
     if any(s.stage_type == "engine" for s in recipe.stages):
         return "tensorrt", "auto: the recipe builds a TensorRT engine"
     if any("cuda" in r or "tensorrt" in r for r in recipe.measure.runtimes):
@@ -121,9 +134,9 @@ def onnx_top1(path: Path, ctx: StageContext, limit: int | None) -> float:
 
 def _fp32_onnx(model: Model, ctx: StageContext) -> tuple[Path, dict[str, Any]]:
     if isinstance(model, nn.Module):
-        from toolkit.export.stage import export_model
+        from toolkit.export.checked import export_model
 
-        artifact, facts = export_model(model, ctx, "model.fp32.onnx")
+        artifact, facts = export_model(model, ctx.stage_dir, ctx.data, ctx.log, "model.fp32.onnx")
         return artifact.path, facts
     return model.path, {"source": str(model.path)}
 
@@ -131,11 +144,12 @@ def _fp32_onnx(model: Model, ctx: StageContext) -> tuple[Path, dict[str, Any]]:
 @register_stage("quantize", Quantize, needs=(TORCH, ONNX), makes=ONNX_INT8)
 def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResult:
     """INT8 Q/DQ ONNX: calibrate (cached), quantize, and keep sensitive layers in float if accuracy demands."""
-    scheme, why = resolve_scheme(cfg, ctx.recipe)
+    scheme, why = (cfg.resolved["scheme"], cfg.resolved["scheme_reason"]) if cfg.resolved else \
+        resolve_scheme(cfg, None)
     if cfg.qat is not None:
-        from toolkit.quantize.qat_stage import run_qat
+        from toolkit.quantize.qat_train import run_qat
 
-        return run_qat(model, cfg, ctx, scheme, why)
+        return StageResult(*run_qat(model, cfg, ctx, scheme, why))
     fp32, export_facts = _fp32_onnx(model, ctx)
     prep = ctx.stage_dir / "model.prep.onnx"
     preprocess(fp32, prep)
@@ -196,5 +210,5 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         from toolkit.quantize.placement import log_placement
 
         extra["placement"] = log_placement(out, [k["node"] for k in extra["kept_float"]], ctx.log)
-    extra["int8_vs_fp32"] = compare_int8_fp32(fp32, out, ctx.data, ctx.recipe.measure, ctx.log)
+    extra["int8_vs_fp32"] = compare_int8_fp32(fp32, out, ctx.data, ctx.measure, ctx.log)
     return StageResult(ModelArtifact(ONNX_INT8, out), extra)

@@ -6,60 +6,26 @@ stage resumes) and is renamed into place only when complete: a visible stage fol
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import atomic_write_json, file_hash, read_json
-
-STAGE_DIR = re.compile(r"^\.?(\d{2})-([a-z0-9_-]+)(\.partial|\.trash)?$")
-METRICS, CONFIG, RUN = "metrics.json", "config.json", "run.json"
-KEY_FILE, OUTPUT_FILE = "key.json", "output.json"
-CHECKPOINT_SUFFIX = ".ckpt"  # training checkpoints: kept while a stage is partial, dropped when it completes
-
-
-def safe_name(name: str) -> bool:
-    """A plain file name inside its folder: no separators, no '..' (names come from JSON that may be edited)."""
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
-
-
-BOOKKEEPING = {METRICS, CONFIG, KEY_FILE, OUTPUT_FILE, "log.txt"}
-
-
-def content_hashes(directory: Path) -> dict[str, str]:
-    """SHA-256 of every regular file in a stage folder except its bookkeeping (model, structure, exports)."""
-    return {p.name: file_hash(p) for p in sorted(Path(directory).iterdir())
-            if p.name not in BOOKKEEPING and not p.name.startswith(".") and not p.name.endswith(CHECKPOINT_SUFFIX)
-            and p.is_file() and not p.is_symlink()}
-
-
-def _hashes_match(directory: Path, recorded: Any) -> bool:
-    """Whether every recorded file is present, a plain file, and unchanged."""
-    if not isinstance(recorded, dict) or not recorded:
-        return False
-    for name, digest in recorded.items():
-        path = directory / str(name)
-        if not safe_name(str(name)) or path.is_symlink() or not path.is_file() or file_hash(path) != digest:
-            return False
-    return True
-
-
-def written_by_toolkit(directory: Path) -> bool:
-    """Whether a stage-like folder provably holds a toolkit stage: its config.json or key.json records a key."""
-    if directory.is_symlink() or not directory.is_dir():
-        return False
-    for name in (CONFIG, KEY_FILE):
-        path = directory / name
-        if path.is_symlink():
-            continue
-        try:
-            data = read_json(path)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("key"), str) and re.fullmatch(r"[0-9a-f]{16}", data["key"]):
-            return True
-    return False
+from toolkit.run.folder_safety import check_no_links, check_run_folder
+from toolkit.run.layout import (  # noqa: F401
+    BOOKKEEPING,
+    CHECKPOINT_SUFFIX,
+    CONFIG,
+    KEY_FILE,
+    METRICS,
+    OUTPUT_FILE,
+    RUN,
+    STAGE_DIR,
+    _hashes_match,
+    content_hashes,
+    safe_name,
+    written_by_toolkit,
+)
 
 
 def _drop_temporaries(directory: Path) -> None:
@@ -164,8 +130,6 @@ class RunFolder:
 
     def prepare(self, plan: list[tuple[int, str]]) -> list[str]:
         """Check the folder is this toolkit's and has no links out, then remove stale stage folders."""
-        from toolkit.run.folder_safety import check_no_links, check_run_folder
-
         check_run_folder(self.root)
         check_no_links(self.root)
         return self.cleanup(plan)

@@ -6,26 +6,25 @@ from typing import Any
 
 from toolkit.context import EarlierStage, StageLog
 from toolkit.errors import ToolkitError
-from toolkit.registry import get_stage
+from toolkit.run.plan import RunResult, RunState
 from toolkit.run.stage_runner import StageOutcome, seed_everything
+from toolkit.stages import get_stage
 
 
-def follow(pipeline: Any, device, data, input_model) -> Any:
-    """Walk the same stage chain as rank 0: join its training stages, wait at its barriers, read its results.
+def follow(pipeline: Any, device, data, input_model) -> RunResult:
+    """Walk the same stage chain as rank 0 (`pipeline`: the toolkit.run.pipeline.Pipeline of this rank): join its training stages, wait at its barriers, read its results.
 
     Rank 0 decides what is cached (broadcast), prepares each stage folder, measures and writes; this rank
     writes nothing. After every stage it reloads rank 0's result from the run folder, so every rank goes on
     from the same model.
     """
-    from toolkit.run.pipeline import RunResult, _RunState
-
     folder, dist = pipeline.folder, pipeline.dist
-    state = _RunState(current=input_model, previous=lambda: input_model, key=pipeline._input_key())
-    for index, name in pipeline._plan():
+    state = RunState(current=input_model, previous=lambda: input_model, key=pipeline.input_key())
+    for index, name in pipeline.plan():
         cfg = pipeline.recipe.stages[index - 1] if index else None
         stage_type = cfg.stage_type if cfg else "input"
         state.key = pipeline.next_key(state.key, cfg)
-        ctx = pipeline._context(index, name, data, device, state.earlier)
+        ctx = pipeline.stage_context(index, name, data, device, state.earlier)
         cached, joins = dist.broadcast(None)  # rank 0's decision; its partial folder exists from here on
         if joins:
             ctx.stage_dir, ctx.log = folder.partial_dir(index, name), StageLog(None, None, "")
@@ -41,7 +40,7 @@ def follow(pipeline: Any, device, data, input_model) -> Any:
         directory = folder.stage_dir(index, name)
         metrics = folder.read_metrics(directory) or {}
         status = metrics.get("status", "ok")
-        loader = pipeline._disk_loader(directory, metrics) if status in ("ok", "degraded") else state.previous
+        loader = pipeline.disk_loader(directory, metrics) if status in ("ok", "degraded") else state.previous
         outcome = StageOutcome(index, name, stage_type, directory, state.key, status, bool(cached),
                                float(metrics.get("seconds") or 0.0), metrics.get("reason"),
                                (metrics.get("model") or {}).get("format"), metrics)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,41 +13,35 @@ from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import ToolkitError
 from toolkit.finite import check_input_finite, input_model_source
-from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
+from toolkit.fsutil import (
+    atomic_write_text,
+    disk_error,
+    file_hash,
+    run_lock,
+    stable_hash,
+)
 from toolkit.measure.device import describe_device
-from toolkit.run.preflight import resolve_device  # noqa: F401  (its old import path)
-from toolkit.run.preflight import preflight, untrained_warning
 from toolkit.recipe import Recipe
-from toolkit.records import Record
-from toolkit.registry import get_stage
 from toolkit.run.folder import OUTPUT_FILE, RunFolder
-from toolkit.run.timing import compute_time, invocation_start, wall_time
-from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, run_stage
+from toolkit.run.follow import follow
+from toolkit.run.plan import RunResult, RunState, stage_plan
+from toolkit.run.preflight import (
+    preflight,
+    resolve_device,  # noqa: F401  (its old import path)
+    untrained_warning,
+)
 from toolkit.run.share import reuse_shared
-from toolkit.run.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
+from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, run_stage
+from toolkit.run.timing import compute_time, invocation_start, wall_time
+from toolkit.run.verdict import (
+    DEGRADED,
+    StageDegradedError,
+    StageJudge,
+    degraded_message,
+    record_verdict,
+)
+from toolkit.stages import get_stage
 from toolkit.version import __version__
-
-
-@dataclass
-class RunResult:
-    """The outcome of a run: its folder, each stage's outcome and metrics, and the report path."""
-
-    run_dir: Path
-    stages: list[StageOutcome]
-    status: str
-    report_path: Path | None = None
-    _loaders: dict[str, Callable[[], Model]] = field(default_factory=dict, repr=False)
-
-    @property
-    def metrics(self) -> dict[str, Record]:
-        """metrics.json of each stage, by stage name, with attribute access (`.accuracy.top1`)."""
-        return {s.name: Record(s.metrics) for s in self.stages}
-
-    def model(self, name: str) -> Model:
-        """Load the model a stage produced (a torch module or a model file)."""
-        if name not in self._loaders:
-            raise KeyError(f"no stage '{name}' in this run; stages: {', '.join(self._loaders)}")
-        return self._loaders[name]()
 
 
 class Pipeline:
@@ -66,7 +59,8 @@ class Pipeline:
         self.user_model, self.user_data, self.source_key = model, data, source_key
         self.folder = RunFolder(recipe.run_dir)
 
-    def _input_key(self) -> str:
+    def input_key(self) -> str:
+        """The cache key of the run's input: model spec (and checkpoint hash), data spec, seed, toolkit version."""
         model = self.recipe.model.model_dump(mode="json")
         if self.recipe.model.checkpoint is not None:
             model["checkpoint_sha256"] = file_hash(Path(self.recipe.model.checkpoint))
@@ -95,8 +89,6 @@ class Pipeline:
         self.invocation = invocation_start(command_started)  # before the pre-flight: data preparation counts
         device, data, input_model = self._preflight()
         if not self.main:
-            from toolkit.run.follow import follow
-
             return follow(self, device, data, input_model)
         try:
             with run_lock(self.folder.root):
@@ -104,13 +96,12 @@ class Pipeline:
         except OSError as exc:  # disk full, read-only folder: complete stage folders are untouched
             raise disk_error(exc, Path(exc.filename) if exc.filename else self.folder.root) from None
 
-    def _plan(self) -> list[tuple[int, str]]:
-        stages = self.recipe.stages
-        with_input = stages[0].stage_type != "train"
-        return ([(0, "input")] if with_input else []) + [(i + 1, s.name) for i, s in enumerate(stages)]
+    def plan(self) -> list[tuple[int, str]]:
+        """(folder index, name) of every step of this run, the same on every rank."""
+        return stage_plan([s.stage_type for s in self.recipe.stages], [s.name for s in self.recipe.stages])
 
     def _run_locked(self, device, data, input_model) -> RunResult:
-        recipe, folder, plan = self.recipe, self.folder, self._plan()
+        recipe, folder, plan = self.recipe, self.folder, self.plan()
         run_info = {"name": recipe.name, "toolkit_version": __version__, "status": "running",
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None, "seconds": None,
                     "device": describe_device(), "data": data.describe(), "stages": [], "report": None,
@@ -133,7 +124,7 @@ class Pipeline:
             folder.write_run(run_info)
             log.warning(untrained)
             self._say(f"warning: {untrained}")
-        state = _RunState(current=input_model, previous=lambda: input_model, key=self._input_key())
+        state = RunState(current=input_model, previous=lambda: input_model, key=self.input_key())
         self.judge = StageJudge(recipe)
         try:
             for index, name in plan:
@@ -168,14 +159,14 @@ class Pipeline:
                  f"{run_info['seconds']} s; report {report_path}")
         return RunResult(folder.root, state.outcomes, "complete", report_path, state.loaders)
 
-    def _step(self, index: int, name: str, data, device, state: _RunState) -> StageOutcome:
+    def _step(self, index: int, name: str, data, device, state: RunState) -> StageOutcome:
         """Run, resume or reuse one stage; update the chain state."""
         recipe, folder = self.recipe, self.folder
         cfg = recipe.stages[index - 1] if index else None
         stage_type = cfg.stage_type if cfg else "input"
         state.key = self.next_key(state.key, cfg)
         measure_key = stable_hash(recipe.measure.model_dump(mode="json", exclude={"max_stage_drop"}))
-        ctx = self._context(index, name, data, device, state.earlier)
+        ctx = self.stage_context(index, name, data, device, state.earlier)
         cached = None if self.fresh else (folder.cached(index, name, state.key)
                                           or reuse_shared(folder, index, name, state.key))  # another run's
         if cached is None:
@@ -187,7 +178,7 @@ class Pipeline:
             self.dist.broadcast((cached is not None, joins))  # also the sync point: the partial folder exists
         if cached is not None:
             directory = folder.stage_dir(index, name)
-            loader = self._disk_loader(directory, cached)
+            loader = self.disk_loader(directory, cached)
             if cached.get("measure_key") != measure_key:
                 ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
                 cached = remeasure(directory, cached, loader(), ctx, measure_key)
@@ -204,7 +195,7 @@ class Pipeline:
             fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
             outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
                                                self.user_model)
-            loader = self._disk_loader(outcome.directory, outcome.metrics) if outcome.status in ("ok", DEGRADED) \
+            loader = self.disk_loader(outcome.directory, outcome.metrics) if outcome.status in ("ok", DEGRADED) \
                 else state.previous
         record_verdict(self.judge, outcome, data.num_classes)  # before the barrier: the other ranks read it
         state.previous = loader
@@ -221,7 +212,7 @@ class Pipeline:
         if cfg is None:
             return key
         return stable_hash({"input": key, "stage": cfg.stage_type, "config": cfg.key_dict(),
-                            "context": cfg.key_context(self.recipe), "toolkit": __version__})
+                            "context": cfg.resolved, "toolkit": __version__})
 
     def _report(self, run_info: dict[str, Any]) -> Path | None:
         try:
@@ -232,17 +223,18 @@ class Pipeline:
         run_info["report"] = path.name
         return path
 
-    def _context(self, index: int, name: str, data, device, earlier) -> StageContext:
+    def stage_context(self, index: int, name: str, data, device, earlier) -> StageContext:
         data_key = stable_hash({"data": self.recipe.data.model_dump(mode="json"), "source": self.source_key,
                                 "seed": self.recipe.seed})
         return StageContext(data_key=data_key, cache_ok=self.cacheable, dist=self.dist,
             rank=self.dist.rank if self.dist else 0, world_size=self.dist.world_size if self.dist else 1,
-            recipe=self.recipe, data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
+            measure=self.recipe.measure, stage_type=self.recipe.stages[index - 1].stage_type if index else "input",
+            data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
             name=name, stage_dir=self.folder.partial_dir(index, name), run_dir=self.folder.root,
             log=StageLog(self.folder.stage_dir(index, name) / "log.txt", None, name),
-            model_spec=self._model_spec(data), earlier=list(earlier), console=self.console, hooks=self.hooks)
+            model_spec=self._model_spec(data), input_spec=self.recipe.model, earlier=list(earlier), console=self.console, hooks=self.hooks)
 
-    def _disk_loader(self, directory: Path, metrics: dict[str, Any]) -> Callable[[], Model]:
+    def disk_loader(self, directory: Path, metrics: dict[str, Any]) -> Callable[[], Model]:
         """Load a stage's model from its folder on each call (callers may change what they get)."""
         return lambda: load_output(directory, metrics, self.user_model, allowed_arch=self.recipe.model.arch)
 
@@ -251,23 +243,10 @@ class Pipeline:
             self.console.print(message, highlight=False, markup=False)
 
 
-@dataclass
-class _RunState:
-    """What flows from one stage to the next during a run."""
-
-    current: Model | None
-    previous: Callable[[], Model]
-    key: str
-    outcomes: list[StageOutcome] = field(default_factory=list)
-    loaders: dict[str, Callable[[], Model]] = field(default_factory=dict)
-    earlier: list[EarlierStage] = field(default_factory=list)
-
-
 def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = None, fresh: bool = False,
                console=None, hooks=None, strict: bool = False, command_started: float | None = None) -> RunResult:
     """Load (if a path) and run a recipe; `command_started` as in Pipeline.run."""
     from toolkit.recipe import load_recipe
-
     from toolkit.run.distributed import from_env
 
     if not isinstance(recipe, Recipe):

@@ -17,7 +17,6 @@ from typing import Any
 from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.run.folder import METRICS, RUN, STAGE_DIR, RunFolder
 
-
 # Logs are appended to in place and JSON is small: those are copied; model files (large, only ever
 # replaced by rename) are hard-linked.
 SMALL_COPIED = {".txt", ".json", ".md", ".yaml"}

@@ -13,15 +13,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from toolkit.artifacts import MODEL_FORMATS as MODEL_FILE_FORMATS
 from toolkit.artifacts import Model, ModelArtifact, model_format
 from toolkit.context import StageContext, StageResult
 from toolkit.errors import ArtifactError, StageSkipped, ToolkitError
 from toolkit.fsutil import atomic_write_json, read_json
-from toolkit.measure import measure_model
+from toolkit.measure.model import measure_model
 from toolkit.measure.profile import count_macs_params
 from toolkit.models.io import load_model, save_model
-from toolkit.registry import MODEL_FORMATS as MODEL_FILE_FORMATS
-from toolkit.run.folder import CONFIG, METRICS, OUTPUT_FILE, RunFolder, content_hashes, safe_name
+from toolkit.run.folder import (
+    CONFIG,
+    METRICS,
+    OUTPUT_FILE,
+    RunFolder,
+    content_hashes,
+    safe_name,
+)
 
 
 @dataclass
@@ -97,7 +104,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         saved = None
     if saved and isinstance(saved, dict):  # the stage itself finished before an interruption: only measurement is left
         ctx.log.info("stage output found from an interrupted run; measuring it")
-        new_model = load_output(partial, saved, base_model, allowed_arch=ctx.recipe.model.arch)
+        new_model = load_output(partial, saved, base_model, allowed_arch=ctx.model_spec["model"]["arch"])
         extra, seconds_before = saved.get("extra", {}), float(saved.get("seconds", 0.0))
         artifacts = saved.get("artifacts", {})
     else:
@@ -123,12 +130,12 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
             output = _save(new_model, model, ctx)
             atomic_write_json(partial / OUTPUT_FILE, {**output, "extra": extra, "artifacts": artifacts,
                                                       "seconds": time.perf_counter() - start})
-            new_model = load_output(partial, output, base_model, allowed_arch=ctx.recipe.model.arch) if isinstance(new_model, ModelArtifact) else new_model
+            new_model = load_output(partial, output, base_model, allowed_arch=ctx.model_spec["model"]["arch"]) if isinstance(new_model, ModelArtifact) else new_model
     seconds = seconds_before + time.perf_counter() - start
     metrics: dict[str, Any] = {"stage": stage_type, "name": ctx.name, "index": ctx.index, "status": status,
                                "reason": reason, "seconds": round(seconds, 3), "key": key, "measure_key": measure_key}
     if status == "ok":
-        metrics.update(measure_model(new_model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=partial,
+        metrics.update(measure_model(new_model, data=ctx.data, spec=ctx.measure, stage_dir=partial,
                                      device=ctx.device, log=ctx.log, earlier=_earlier(folder.root, ctx, measure_key)))
         if isinstance(new_model, ModelArtifact):
             metrics["artifact_meta"] = new_model.meta
@@ -175,7 +182,7 @@ def _save(new_model: Model, input_model: Model, ctx: StageContext) -> dict[str, 
 def remeasure(directory: Path, metrics: dict[str, Any], model: Model, ctx: StageContext, measure_key: str) -> dict:
     """Measure a cached stage again after the recipe's `measure:` changed (its model is not recomputed)."""
     metrics = dict(metrics)
-    metrics.update(measure_model(model, data=ctx.data, spec=ctx.recipe.measure, stage_dir=directory,
+    metrics.update(measure_model(model, data=ctx.data, spec=ctx.measure, stage_dir=directory,
                                  device=ctx.device, log=ctx.log, earlier=_earlier(directory.parent, ctx, measure_key)))
     metrics["measure_key"] = measure_key
     metrics["files"] = content_hashes(directory)

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.artifacts import Model, ModelArtifact
+from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact
 from toolkit.export.onnx import check_onnx_file
-from toolkit.registry import ONNX, ONNX_INT8
 from toolkit.runtimes.base import Runtime, missing_package
-
 
 KEEP_FLOAT = "WeightBiasQuantization"
 

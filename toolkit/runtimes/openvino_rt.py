@@ -7,9 +7,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from toolkit.artifacts import Model, ModelArtifact
+from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact
 from toolkit.export.onnx import check_onnx_file
-from toolkit.registry import ONNX, ONNX_INT8
 from toolkit.runtimes.base import Runtime, missing_package
 
 
@@ -52,7 +51,6 @@ class OpenVinoRuntime(Runtime):
 
     def load(self, model: Model, threads: int | None = None) -> OpenVinoSession:
         """Prepare a session; compilation happens on first use of each input shape."""
-        import openvino as ov
 
         if not isinstance(model, ModelArtifact):
             raise TypeError(f"{self.name} runs ONNX files")

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.artifacts import Model, ModelArtifact
-from toolkit.registry import TENSORRT
+from toolkit.artifacts import TENSORRT, Model, ModelArtifact
 from toolkit.runtimes.base import Runtime, missing_package
 
 

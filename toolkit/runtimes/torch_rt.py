@@ -9,8 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.artifacts import Model
-from toolkit.registry import TORCH
+from toolkit.artifacts import TORCH, Model
 from toolkit.runtimes.base import Runtime
 
 

@@ -17,8 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.measure import torch_predict
-from toolkit.measure.accuracy import evaluate
+from toolkit.measure.accuracy import evaluate, torch_predict
 
 STATS_SAMPLES = 4096  # train images for the cumulative average: plenty for per-channel means and variances
 CHECK_SAMPLES = 1024  # train and val images for the before/after comparison

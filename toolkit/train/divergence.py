@@ -32,8 +32,7 @@ class DivergenceError(ToolkitError):
 
 def options_path(ctx: Any, tag: str) -> str:
     """Where the failing training options live in the recipe, e.g. `stages[2].prune.finetune`."""
-    stage_type = ctx.recipe.stages[ctx.index - 1].stage_type if ctx.index else "train"
-    base = f"stages[{ctx.index - 1}].{stage_type}"
+    base = ctx.options_path if ctx.index else "stages[0].train"
     if tag.startswith("finetune"):
         return f"{base}.finetune"
     if tag == "sparsity":

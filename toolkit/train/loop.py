@@ -11,12 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.context import StageContext
 from toolkit.fsutil import atomic_path
-from toolkit.measure import torch_predict
-from toolkit.measure.accuracy import evaluate
+from toolkit.measure.accuracy import evaluate, torch_predict
 from toolkit.progress import epoch_title
 from toolkit.run.folder import CHECKPOINT_SUFFIX
+from toolkit.site import StageSite
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.divergence import DivergenceWatch
 from toolkit.train.optim import make_optimizer, make_scheduler
@@ -73,16 +72,22 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _progress(ctx: StageContext, total: int):
+def _progress(ctx: StageSite, total: int):
     if ctx.console is None or not ctx.is_main:
         return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
                     TimeRemainingColumn(), console=ctx.console, transient=True)
 
 
-def fit(model: nn.Module, opts: TrainingFields, ctx: StageContext, *, loss_fn: LossFn | None = None,
+def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: LossFn | None = None,
         extra_modules: nn.Module | None = None, tag: str = "train",
         regularizer: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
     """Train `model` in place for opts.epochs, resuming from this stage's checkpoint; returns metrics.

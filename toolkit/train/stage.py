@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from toolkit.artifacts import TORCH
 from toolkit.context import StageContext, StageResult
-from toolkit.registry import TORCH, register_stage
+from toolkit.registry import register_stage
 from toolkit.train.loop import fit
 from toolkit.train.options import TrainingOptions
 

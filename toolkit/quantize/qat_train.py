@@ -8,40 +8,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.artifacts import ModelArtifact
-from toolkit.context import StageContext, StageResult
+from toolkit.artifacts import ONNX_INT8, ModelArtifact
+from toolkit.config import ModelSpec
 from toolkit.distill.kd import kd_loss
+from toolkit.distill.teacher import load_teacher, teacher_logits_fn
 from toolkit.export.onnx import export_onnx
 from toolkit.quantize.ptq import qdq_summary
 from toolkit.quantize.qat import freeze_qat, prepare_qat
-from toolkit.registry import ONNX_INT8
 from toolkit.runtimes import get_runtime
+from toolkit.site import StageSite
 from toolkit.train.loop import fit
 
 
-def _teacher_ref(cfg, ctx: StageContext):
-    """An explicit qat.teacher, else the teacher of the last earlier distill stage, else none."""
-    if not cfg.qat.distill:
-        return None
-    if cfg.qat.teacher is not None:
-        return cfg.qat.teacher
-    earlier_distills = [s for s in ctx.recipe.stages[: ctx.index - 1] if s.stage_type == "distill"]
-    if not earlier_distills:
-        return None
-    ref = earlier_distills[-1].teacher
-    return "__default__" if ref is None else ref
+def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str
+            ) -> tuple[ModelArtifact | None, dict[str, Any]]:
+    """Fine-tune with fake quantization, export Q/DQ ONNX, check it against the fake-quant torch model.
 
-
-def run_qat(model: nn.Module, cfg, ctx: StageContext, scheme: str, why: str) -> StageResult:
-    """Fine-tune with fake quantization, export Q/DQ ONNX, check it against the fake-quant torch model."""
-    from toolkit.distill.stage import teacher_logits_fn, load_teacher
-
+    Returns the INT8 Q/DQ model file and the stage's `extra` facts; (None, {}) on ranks other than 0."""
     example = ctx.example_input(2)
     prepared = prepare_qat(model, scheme, example)
-    ref = _teacher_ref(cfg, ctx)
+    ref = cfg.resolved.get("qat_teacher_ref") if cfg.qat.distill else None  # resolved with the recipe
     loss_fn = None
     if ref is not None:
-        teacher, logits = teacher_logits_fn(load_teacher(None if ref == "__default__" else ref, ctx), ctx, True)
+        input_spec = ctx.input_spec or ModelSpec(**ctx.model_spec["model"])
+        teacher = load_teacher(None if ref == "__default__" else ref, ctx.earlier, input_spec, ctx.data.num_classes,
+                               ctx.data.image_size)
+        teacher, logits = teacher_logits_fn(teacher, ctx.device, True)
         qat = cfg.qat
 
         def loss_fn(student, images, labels, index=None):
@@ -50,7 +42,7 @@ def run_qat(model: nn.Module, cfg, ctx: StageContext, scheme: str, why: str) -> 
 
     history = fit(prepared, cfg.qat, ctx, loss_fn=loss_fn, tag="qat")
     if not ctx.is_main:  # other ranks only trained; rank 0 exports and writes
-        return StageResult(None, {})
+        return None, {}
     prepared = freeze_qat(prepared.cpu())
     out = ctx.stage_dir / "model.int8.onnx"
     facts = export_onnx(prepared, out, example, exporter="torchscript", constant_folding=False, simplify=True)
@@ -69,4 +61,4 @@ def run_qat(model: nn.Module, cfg, ctx: StageContext, scheme: str, why: str) -> 
         extra["placement"] = log_placement(out, [], ctx.log)
     ctx.log.info(f"QAT int8 exported ({scheme}); max |onnx - fake-quant torch| "
                  f"{facts['max_abs_diff_vs_fake_quant']:.2e}")
-    return StageResult(ModelArtifact(ONNX_INT8, out), extra)
+    return ModelArtifact(ONNX_INT8, out), extra
