@@ -183,11 +183,11 @@ def _write_charts(result: dict[str, Any], final: Path) -> None:
 
 
 def _int8_settings(recipe: Recipe) -> dict[str, Any]:
-    from toolkit.quantize.stage import Quantize, resolve_scheme
+    from toolkit.stages import Quantize
 
     cfg = next((s for s in recipe.stages if s.stage_type == "quantize"), None) or Quantize()
     calib = cfg.calibration
-    return {"scheme": resolve_scheme(cfg, recipe)[0], "per_channel": cfg.per_channel, "method": calib.method,
+    return {"scheme": cfg.resolve(recipe)["scheme"], "per_channel": cfg.per_channel, "method": calib.method,
             "samples": calib.samples, "percentile": calib.percentile, "batch_size": calib.batch_size}
 
 

@@ -206,7 +206,7 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
         sys.exit(inspect_file(Path(arch), as_json, click.echo))
     ignored = list(ignore)
     if recipe is not None:
-        from toolkit.prune.inspect_input import recipe_model_input
+        from toolkit.cli.inspect_input import recipe_model_input
 
         model, example, classes, title, from_recipe = recipe_model_input(recipe)
         ignored += from_recipe
