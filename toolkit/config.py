@@ -25,7 +25,8 @@ class ModelSpec(StrictModel):
     arch: str = Field(description="seed_cnn, resnet20/32/44/56/110, any torchvision classifier, or 'pkg.mod:fn'")
     num_classes: int | None = Field(None, ge=2, le=1_000_000, description="defaults to the data set's class count")
     weights: str | None = Field(None, description="torchvision weights name, read from the local torch hub cache")
-    checkpoint: Path | None = Field(None, description="state_dict file (.safetensors, .pt, .pth), relative to the recipe")
+    checkpoint: Path | None = Field(None, description="state_dict file (.safetensors, .pt, .pth), relative to the "
+                                                      "recipe")
     small_input: bool = Field(False, description="adapt the stem of ImageNet models to 32x32 inputs")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="extra keyword arguments for the factory")
     logits: int | str | None = Field(None, description="which output is the logits when forward returns several: "
@@ -44,7 +45,8 @@ class AugmentSpec(StrictModel):
 class DataSpec(StrictModel):
     """Where images come from and how they are batched."""
 
-    dataset: str = Field("digits", description="digits, imagefolder, cifar10, cifar100, synthetic, or a registered name")
+    dataset: str = Field("digits", description="digits, imagefolder, cifar10, cifar100, synthetic, or a registered "
+                                               "name")
     root: Path | None = Field(None, description="data folder (imagefolder, cifar*), relative to the recipe")
     image_size: int = Field(32, ge=8, le=1024)
     batch_size: int = Field(64, ge=1, le=65536)

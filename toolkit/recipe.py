@@ -291,20 +291,28 @@ def _resolve_paths(head: RecipeHead, base_dir: Path) -> None:
 
 
 def load_plugins(modules: Any, base_dir: Path | None = None) -> list[tuple[str, str]]:
-    """Import the recipe's `plugins:` (the recipe's folder is importable too); problems name the entry."""
+    """Import the recipe's `plugins:` (its folder is importable while they import); problems name the entry."""
     import importlib
     import sys
 
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
         return [("plugins", "a list of Python module names")]
-    if base_dir is not None and str(Path(base_dir).resolve()) not in sys.path:
-        sys.path.append(str(Path(base_dir).resolve()))
+    # The recipe's folder is on sys.path only while its plugins import (a plugin's own top-level imports of
+    # sibling modules work); it is taken off again so that parsing a recipe leaves the process as it was.
+    folder = str(Path(base_dir).resolve()) if base_dir is not None else None
+    added = folder is not None and folder not in sys.path
+    if added:
+        sys.path.append(folder)
     problems = []
-    for i, module in enumerate(modules):
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - the user's module: report, do not crash
-            problems.append((f"plugins[{i}]", f"cannot import '{module}': {type(exc).__name__}: {exc}"))
+    try:
+        for i, module in enumerate(modules):
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # noqa: BLE001 - the user's module: report, do not crash
+                problems.append((f"plugins[{i}]", f"cannot import '{module}': {type(exc).__name__}: {exc}"))
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
     return problems
 
 

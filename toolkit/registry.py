@@ -7,6 +7,7 @@ name (which first imports the built-in stages and plugins) is the catalogue's jo
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -79,10 +80,18 @@ class StageInfo:
 
     name: str
     config_cls: type
-    fn: Callable[..., Any]
+    target: Callable[..., Any] | str  # the stage function, or 'package.module:function' imported on first use
     needs: frozenset[str]
     makes: str | None  # None: passes its input format through unchanged
     help: str
+
+    @property
+    def fn(self) -> Callable[..., Any]:
+        """The stage function `fn(model, cfg, ctx) -> StageResult` (its module is imported here, on first use)."""
+        if callable(self.target):
+            return self.target
+        module, _, attribute = self.target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
 
 STAGES: Registry[StageInfo] = Registry("stage")
@@ -111,6 +120,7 @@ def register_stage(
     *,
     needs: tuple[str, ...] = (TORCH,),
     makes: str | None = TORCH,
+    help: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register `fn(model, cfg: MyConfig, ctx) -> StageResult` as stage `name` (YAML key and API).
 
@@ -118,7 +128,7 @@ def register_stage(
     takes part in it).
     """
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        cls = config_cls or _config_class_of(fn)
+        cls = config_cls or _config_class_of(fn)  # a path target (register_stage_by_path) always names its class
         if not (isinstance(cls, type) and issubclass(cls, StageConfig)):
             raise TypeError(f"register_stage('{name}'): {cls!r} is not a StageConfig subclass")
         if not STAGE_NAME.match(name):
@@ -127,13 +137,22 @@ def register_stage(
         if owner and owner in STAGES and owner != name:
             raise ValueError(f"register_stage('{name}'): {cls.__name__} is already the config of stage "
                              f"'{owner}'; give each stage its own config class (a subclass is enough)")
-        doc = (fn.__doc__ or cls.__doc__ or "").strip().splitlines()
+        doc = (help or getattr(fn, "__doc__", None) or cls.__doc__ or "").strip().splitlines()
         STAGES.add(name, StageInfo(name, cls, fn, frozenset(needs), makes, doc[0] if doc else ""))
         CONFIG_TO_STAGE[cls] = name
         cls.stage_type = name  # read as cfg.stage_type; set once, since a second owner is refused above
         return fn
 
     return wrap
+
+
+def register_stage_by_path(name: str, config_cls: type, target: str, *, needs: tuple[str, ...], makes: str | None,
+                           help: str) -> None:
+    """Register stage `name` whose function is `target` ('package.module:function'), imported when it first runs.
+
+    The built-in stages register this way (toolkit.stages), so that validating a recipe, listing stages and
+    writing their reference load only the configs, not torch. Same checks as `register_stage`."""
+    register_stage(name, config_cls, needs=needs, makes=makes, help=help)(target)  # type: ignore[arg-type]
 
 
 def unregister_stage(name: str) -> None:

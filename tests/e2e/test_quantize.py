@@ -172,3 +172,13 @@ def test_accuracy_gate_with_modelopt_keeps_the_planted_layer_in_float_without_qd
     own_float = {r["node"] for r in extra["float_by_quantizer"]}  # e.g. the Gemm: ModelOpt's own choice
     assert own_float and not own_float & {r["node"] for r in extra["sensitivity"]}  # not ranked as candidates
     assert not own_float & {k["node"] for k in extra["kept_float"]}
+
+
+def test_calibration_caches_go_beside_the_run_folders_not_into_the_working_directory(tiny, tmp_path, monkeypatch):
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    raw = tiny(stages=[{"train": {"epochs": 2}}, {"quantize": {"calibration": {"samples": 32}}}])
+    run(raw)
+    assert list((tmp_path / "runs" / "calibration").iterdir())  # <output>/calibration
+    assert list(workdir.iterdir()) == []

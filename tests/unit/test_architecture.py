@@ -133,3 +133,14 @@ def test_every_technique_folder_has_a_stage_module():
 
 def test_no_module_inside_the_toolkit_imports_an_old_alias():
     assert [(m, sorted(t & ALIASES)) for m, t in GRAPH.items() if t & ALIASES and m not in ALIASES] == []
+
+
+@pytest.mark.parametrize("module", ["toolkit.report", "toolkit.stages", "toolkit.registry", "toolkit.records"])
+def test_reading_results_and_listing_stages_do_not_import_torch(module):
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'torchvision', 'onnx') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout
+    assert out.strip() == "[]"

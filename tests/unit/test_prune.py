@@ -14,7 +14,7 @@ from toolkit.measure.profile import count_macs_params
 from toolkit.models import build_model, load_model
 from toolkit.models.io import save_model
 from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio
-from toolkit.prune.engine import shuffle_blocks
+from toolkit.prune.channels import shuffle_blocks
 from toolkit.config import ModelSpec
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from toolkit.measure.paired import paired_round
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.allocation import allocate, greedy_allocation
-from toolkit.prune.engine import PrunePlan
+from toolkit.prune.channels import PrunePlan
 from toolkit.prune.groups import prunable_groups, prune_groups
 from toolkit.prune.sensitivity import analyze_pruning, pruning_table
 from toolkit.config import MeasureSpec

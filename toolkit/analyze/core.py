@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.fsutil import atomic_write_json, read_json, stable_hash
-from toolkit.prune.engine import PrunePlan
+from toolkit.prune.channels import PrunePlan
 from toolkit.version import __version__
 
 FORMAT = 1

@@ -56,7 +56,7 @@ def _prune_stage(recipe: Recipe):
 
 def _prune_settings(recipe: Recipe, data, seed: int):
     """The recipe's prune stage options as a plan (taylor falls back to l2: it needs labelled gradients)."""
-    from toolkit.prune.engine import PrunePlan
+    from toolkit.prune.channels import PrunePlan
 
     cfg = _prune_stage(recipe)
     if cfg is None:

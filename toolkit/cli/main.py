@@ -70,7 +70,8 @@ def main(plugins: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a field, e.g. stages.0.train.epochs=1")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a field, e.g. stages.0.train.epochs=1")
 @click.option("--fresh", is_flag=True, help="ignore cached stage results")
 @click.option("--quiet", "-q", is_flag=True, help="no progress output")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1,
@@ -180,9 +181,11 @@ def stages(markdown: bool) -> None:
 @click.argument("recipe", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18; or a Q/DQ FILE.onnx to "
                                      "check its placement for TensorRT")
-@click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input image size (default 224; 32 with "
+@click.option("--input-size", type=click.IntRange(8, 1024), default=None,
+              help="--model: input image size (default 224; 32 with "
                                                            "--small-input); a recipe uses its data's")
-@click.option("--num-classes", type=click.IntRange(2, 100_000), default=1000, show_default=True, help="--model: classifier outputs")
+@click.option("--num-classes", type=click.IntRange(2, 100_000), default=1000, show_default=True,
+              help="--model: classifier outputs")
 @click.option("--small-input", is_flag=True, help="--model: adapt the stem for 32x32 inputs")
 @click.option("--ignore", multiple=True, help="module name or glob to keep whole")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -243,7 +246,8 @@ def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "model_file", type=click.Path(path_type=Path), help="measure one model file instead")
 @click.option("--runtime", "runtimes", multiple=True, help="runtime to measure on (repeatable; default: the recipe's)")
-@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1, 4096), help="batch size (repeatable)")
+@click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1, 4096),
+              help="batch size (repeatable)")
 @click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input size (engines need it)")
 @click.option("--min-iters", type=click.IntRange(min=1), default=None,
               help="timed runs per record (default: the recipe's, or 50)")

@@ -13,15 +13,9 @@ import torch
 from torch import nn
 
 from toolkit.config import ModelSpec
+from toolkit.distill.config import teacher_position  # noqa: F401  (used by QAT's key)
 from toolkit.distill.kd import default_teacher
 from toolkit.errors import UserInputError
-
-
-def teacher_position(ref: Any, recipe) -> int | str | None:
-    """The recipe index a teacher name refers to (so that renaming stages changes a distill stage's key)."""
-    if isinstance(ref, str) and ref != "input":
-        return next((i for i, s in enumerate(recipe.stages) if s.name == ref), ref)
-    return ref
 
 
 def load_teacher(ref: str | int | ModelSpec | None, earlier: Sequence[Any], input_spec: ModelSpec,

@@ -3,49 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
 from torch import nn
 
-from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, TORCH, Model, ModelArtifact
-from toolkit.config import StageConfig
+from toolkit.artifacts import ONNX_INT8, TENSORRT, Model, ModelArtifact
 from toolkit.context import StageContext, StageResult
+from toolkit.engine.config import Engine
 from toolkit.engine.plan import build_plan, profile_shapes, trt_major, trtexec_command
 from toolkit.errors import StageSkipped, ToolkitError
 from toolkit.fsutil import atomic_write_json
-from toolkit.registry import register_stage
-
-
-class Engine(StageConfig):
-    """Build a TensorRT engine (int8 from the Q/DQ model, or fp16/fp32), save model.engine, measure it."""
-
-    precision: Literal["fp32", "fp16", "int8"] = "int8"
-    compare: list[Literal["fp32", "fp16", "int8"]] = Field(
-        default_factory=lambda: ["fp16"], description="also build these and compare (int8 slower than fp16 is flagged)")
-    builder: Literal["api", "trtexec"] = "api"
-    calibration: Literal["explicit", "implicit"] = Field(
-        "explicit", description="implicit: entropy2 calibrator, TensorRT < 11 only (deprecated)")
-    fp16_by: Literal["auto", "onnx", "flag"] = Field(
-        "auto", description="auto: fp16 ONNX on TensorRT >= 11, the FP16 flag on 10")
-    workspace_mib: int = Field(1024, ge=16, le=1 << 20)
-    opt_level: int | None = Field(None, ge=0, le=5, description="builder optimisation level")
-    dla_core: int | None = Field(None, ge=0, le=8, description="Jetson DLA core, with GPU fallback")
-    batch_sizes: list[int] | None = Field(None, description="profile batch sizes; null: measure.batch_sizes")
-    timing_cache: bool = Field(True, description="persist TensorRT's timing cache under cache_dir")
-    cache_dir: Path = Field(Path("calibration"), description="timing caches (relative to the working dir)")
-
-    def key_context(self, recipe) -> dict[str, Any]:
-        """The optimisation profile follows measure.batch_sizes unless batch_sizes is set here."""
-        return {"batch_sizes": self.batch_sizes or recipe.measure.batch_sizes}
-
-    def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-        """int8 (explicit) needs the Q/DQ model of a quantize stage."""
-        formats = [f for _, _, f in earlier]
-        if self.precision == "int8" and self.calibration == "explicit" and ONNX_INT8 not in formats:
-            return [("precision", "an int8 engine is built from the Q/DQ model of a quantize stage: add quantize "
-                                  "before engine, or choose precision fp16/fp32")]
-        return []
 
 
 def tensorrt_unavailable() -> str | None:
@@ -84,7 +51,6 @@ def _source(precision: str, plan, model: Model, ctx: StageContext) -> Path:
     return fp32
 
 
-@register_stage("engine", Engine, needs=(TORCH, ONNX, ONNX_INT8), makes=TENSORRT)
 def engine(model: Model, cfg: Engine, ctx: StageContext) -> StageResult:
     """Build TensorRT engines (skipped, with the reason, where TensorRT or a GPU is missing)."""
     reason = tensorrt_unavailable()
@@ -100,7 +66,8 @@ def engine(model: Model, cfg: Engine, ctx: StageContext) -> StageResult:
     major = trt_major(trt.__version__)
     chw = tuple(ctx.example_input(1).shape[1:])
     shapes = profile_shapes(cfg.batch_sizes or ctx.measure.batch_sizes, chw)
-    cache = Path(cfg.cache_dir) / f"tensorrt-{trt.__version__}-{device_slug(describe_device())}.timing" \
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else ctx.run_dir.parent / "calibration"
+    cache = cache_dir / f"tensorrt-{trt.__version__}-{device_slug(describe_device())}.timing" \
         if cfg.timing_cache else None
     built: list[dict[str, Any]] = []
     for precision in dict.fromkeys([cfg.precision, *cfg.compare]):

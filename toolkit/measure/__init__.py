@@ -1,3 +1,5 @@
-"""Measurement: accuracy, latency (rounds, interleaving, pairing), MACs, the device; `model.py` measures a stage's model.
+"""Measurement: accuracy, latency (rounds, interleaving, pairing), MACs, the device.
 
-Kept free of imports so that reading results (the report) does not load torch."""
+`model.py` measures a stage's model. This file imports nothing, so that reading results (the report) does
+not load torch.
+"""

@@ -185,8 +185,8 @@ def _check_arch_source(arch: str, source: Path, trust_code: bool, allowed_arch: 
                             f"trust_code=True to load_model or --trust-code to compress bench")
     if arch not in MODELS and arch not in torchvision_names():
         raise ArtifactError(f"{source}: unknown architecture {arch!r}: not a registered or torchvision model "
-                            f"(a plugin that registers it must be imported first; compress bench imports a run folder's "
-                            f"plugins only with --trust-code)")
+                            f"(a plugin that registers it must be imported first; compress bench imports a run "
+                            f"folder's plugins only with --trust-code)")
 
 
 def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: bool = False,

@@ -26,7 +26,8 @@ def _weights_enum(arch: str, name: str):
         return torchvision.models.get_model_weights(arch)[name]
     except (KeyError, ValueError, AttributeError):
         choices = [w.name for w in torchvision.models.get_model_weights(arch)]
-        raise UserInputError(f"model.weights: unknown weights '{name}' for {arch}; known: {', '.join(choices)}") from None
+        raise UserInputError(f"model.weights: unknown weights '{name}' for {arch}; "
+                             f"known: {', '.join(choices)}") from None
 
 
 def load_pretrained(model: nn.Module, arch: str, name: str) -> list[str]:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.prune.blocking import describe_reshape, hardcoded_reshapes
-from toolkit.prune.engine import PrunePlan
+from toolkit.prune.channels import PrunePlan
 from toolkit.prune.reach import describe_reach, pick_round_to, reachable_speedups
 
 

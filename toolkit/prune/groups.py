@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import ToolkitError, UserInputError
-from toolkit.prune.engine import (
+from toolkit.prune.channels import (
     PrunePlan,
     _producers_of_inputs,
     classifier_of,

@@ -13,7 +13,7 @@ from torch import nn
 
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.advice import add_coupling_advice, add_reshape_advice
-from toolkit.prune.engine import (
+from toolkit.prune.channels import (
     PRUNABLE,
     PrunePlan,
     classifier_of,

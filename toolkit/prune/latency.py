@@ -15,7 +15,7 @@ from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
-from toolkit.prune.engine import PrunePlan, prune_once
+from toolkit.prune.channels import PrunePlan, prune_once
 from toolkit.prune.latency_probe import PROBE_TIMING
 from toolkit.site import StageSite
 

@@ -35,7 +35,8 @@ def off_target_layers(channels: dict[str, list[int | None]], asked: float | dict
     """Layers whose removed share is more than OFF_BY away from `asked`, each with the likely reason.
 
     `asked` is one share for every layer, or per layer (a sensitivity allocation's group roots: only those
-    are checked, since the other members of a group follow their root). `channels` maps layer -> [before, after] output channels; `kept_whole` names the classifier and
+    are checked, since the other members of a group follow their root). `channels` maps layer -> [before, after]
+    output channels; `kept_whole` names the classifier and
     ignored layers (not reported). Reasons: coupled parts, round_to, max_layer_ratio, or coupling
     with a layer that is kept whole.
     """

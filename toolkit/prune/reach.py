@@ -21,7 +21,7 @@ def reachable_speedups(model: nn.Module, example: torch.Tensor, num_classes: int
     removed, None with "error" when the prune fails). `example` is one input batch (N, C, H, W).
     """
     from toolkit.measure.profile import count_macs_params
-    from toolkit.prune.engine import PrunePlan, prune_once
+    from toolkit.prune.channels import PrunePlan, prune_once
 
     base = count_macs_params(model, example)[0]
     out = []

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from toolkit.measure.profile import count_macs_params
-from toolkit.prune.engine import PrunePlan
+from toolkit.prune.channels import PrunePlan
 from toolkit.prune.groups import prunable_groups, prune_groups
 
 DEFAULT_RATIOS = (0.25, 0.5, 0.75)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.measure.profile import count_macs_params
-from toolkit.prune.engine import PrunePlan, channel_counts
+from toolkit.prune.channels import PrunePlan, channel_counts
 from toolkit.prune.groups import prune_groups
 from toolkit.site import StageSite
 

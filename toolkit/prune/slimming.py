@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from toolkit.prune.engine import PrunePlan, classifier_of
+from toolkit.prune.channels import PrunePlan, classifier_of
 from toolkit.site import StageSite
 from toolkit.train.loop import fit
 

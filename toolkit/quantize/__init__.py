@@ -1,1 +1,2 @@
-"""INT8 as Q/DQ ONNX: NVIDIA ModelOpt (tensorrt scheme) or ONNX Runtime (cpu scheme) PTQ, torch fake-quant QAT, placement check."""
+"""INT8 as Q/DQ ONNX: NVIDIA ModelOpt (tensorrt scheme) or ONNX Runtime (cpu scheme) PTQ, torch fake-quant QAT,
+placement check."""

@@ -147,7 +147,8 @@ def quantize_modelopt(prep: Path, out: Path, *, method: str, reader: BatchReader
         with _quiet(), contextlib.redirect_stderr(io.StringIO()), ort_patches_undone():  # stderr: tqdm bars
             modelopt_quantize(str(source), quantize_mode="int8", calibration_data_reader=reader,
                               calibration_method="max" if hit else METHODS[method],
-                              calibration_cache_path=str(cache_file) if hit else None, calibration_eps=calibration_providers(),
+                              calibration_cache_path=str(cache_file) if hit else None,
+                              calibration_eps=calibration_providers(),
                               nodes_to_exclude=[f"^{re.escape(n)}$" for n in exclude or []],
                               high_precision_dtype="fp32",  # float layers stay fp32: the file runs on ORT's CPU EP
                               dq_only=True,  # weights stored as int8 with DequantizeLinear only: ~4x smaller file

@@ -93,15 +93,26 @@ def preprocess(fp32: Path, out: Path) -> None:
 
 @contextlib.contextmanager
 def _quiet():
-    """ORT's quantizer logs advice at WARNING level through the root logger; keep the console clean."""
+    """ORT's quantizer logs advice at WARNING level through the root logger; keep the console clean.
+
+    Only records from ONNX Runtime's quantization package below ERROR are dropped (a filter, removed again):
+    the root logger's level and everyone else's records are left alone."""
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    drop = _OrtAdvice()
+    root.addFilter(drop)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(drop)
+
+
+class _OrtAdvice(logging.Filter):
+    """Drops ONNX Runtime quantizer records below ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        source = record.pathname.replace("\\", "/")
+        return record.levelno >= logging.ERROR or "onnxruntime/quantization" not in source
 
 
 def calibration_key(model_file: Path, calibration: dict[str, Any], data_identity: dict[str, Any]) -> str:

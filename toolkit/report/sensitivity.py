@@ -19,7 +19,8 @@ def _analyses(run: RunView) -> list[dict[str, Any]]:
             continue
         if not isinstance(result, dict) or not result.get("complete") or "pruning" not in result:
             continue
-        out.append({"file": path.name, "result": result, "svg": chart_uri(result), "top": _formatted(top_tables(result))})
+        out.append({"file": path.name, "result": result, "svg": chart_uri(result),
+                    "top": _formatted(top_tables(result))})
     return out
 
 

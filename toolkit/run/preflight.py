@@ -35,7 +35,8 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
     Returns (device, DataBundle, model). `lazy_data=True` (validate) keeps an ImageFolder tree on disk
     instead of decoding every image: the folders, classes and one image are still checked.
     `say` receives a line when data preparation starts and when it ends (decoding a large folder takes
-    minutes, and a terminal that is not a TTY shows no progress bar). Raises RecipeError (with the recipe path) or the data/model errors of the builders.
+    minutes, and a terminal that is not a TTY shows no progress bar). Raises RecipeError (with the recipe path)
+    or the data/model errors of the builders.
     """
     from toolkit.data import build_data
     from toolkit.data.folder import DataRootError

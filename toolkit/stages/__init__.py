@@ -1,23 +1,43 @@
 """The stage catalogue: importing it registers the built-in stages, in pipeline order, and re-exports their
 configs (the Python API: `stages.Prune(method="l2", ...)`). Lookup by name loads installed plugins too.
 
-Only this module imports a technique's `stage.py`; the registry it fills imports nothing above it.
+Each technique folder has `config.py` (its options, no torch) and `stage.py` (the function that runs it, the
+only file that sees the stage context). This module imports the configs and names the functions by path; a
+function's module is imported when the stage first runs, so validating a recipe or listing stages does not
+load torch through the stages. No other module refers to a `stage.py`.
 """
 
 from __future__ import annotations
 
-# ruff: noqa: I001  (the import order below is the registration order, so it is kept by hand)
 from importlib import metadata
 
-from toolkit.registry import STAGES, StageInfo
+from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, TORCH
+from toolkit.distill.config import Distill
+from toolkit.engine.config import Engine
+from toolkit.export.config import Export
+from toolkit.prune.config import Prune
+from toolkit.quantize.config import Quantize
+from toolkit.registry import STAGES, StageInfo, register_stage_by_path
+from toolkit.train.config import Train
 
 # Registration order is the order `compress stages` and docs/recipes.md list them: pipeline order.
-from toolkit.train.stage import Train
-from toolkit.prune.stage import Prune
-from toolkit.distill.stage import Distill
-from toolkit.export.stage import Export
-from toolkit.quantize.stage import Quantize
-from toolkit.engine.stage import Engine
+_BUILTIN = [
+    ("train", Train, "toolkit.train.stage:train", (TORCH,), TORCH,
+     "Train the model on the recipe's data (resumes from the last epoch checkpoint)."),
+    ("prune", Prune, "toolkit.prune.stage:prune", (TORCH,), TORCH,
+     "Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."),
+    ("distill", Distill, "toolkit.distill.stage:distill", (TORCH,), TORCH,
+     "Train the current model as a student of a teacher (KL on softened logits + CE, optional hints)."),
+    ("export", Export, "toolkit.export.stage:export", (TORCH,), ONNX,
+     "Export the model to ONNX and check it against torch on real validation images."),
+    ("quantize", Quantize, "toolkit.quantize.stage:quantize_stage", (TORCH, ONNX), ONNX_INT8,
+     "INT8 Q/DQ ONNX: calibrate (cached), quantize, and keep sensitive layers in float if accuracy demands."),
+    ("engine", Engine, "toolkit.engine.stage:engine", (TORCH, ONNX, ONNX_INT8), TENSORRT,
+     "Build TensorRT engines (skipped, with the reason, where TensorRT or a GPU is missing)."),
+]
+for _name, _config, _target, _needs, _makes, _help in _BUILTIN:
+    if _name not in STAGES:  # a test that reloads this module must not register twice
+        register_stage_by_path(_name, _config, _target, needs=_needs, makes=_makes, help=_help)
 
 __all__ = ["Train", "Prune", "Distill", "Export", "Quantize", "Engine", "get_stage", "stage_names",
            "load_entry_point_plugins", "PLUGIN_GROUP"]

@@ -83,8 +83,8 @@ def _progress(ctx: StageSite, total: int):
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                    TimeRemainingColumn(), console=ctx.console, transient=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=ctx.console, transient=True)
 
 
 def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: LossFn | None = None,

@@ -1,0 +1,103 @@
+"""The distill stage's options (no torch: recipes validate without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+
+from toolkit.artifacts import TORCH
+from toolkit.config import ModelSpec, StrictModel
+from toolkit.registry import did_you_mean
+from toolkit.train.options import TrainingOptions
+
+
+def check_teacher_ref(field: str, ref: str | int | None, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """(field, problem) when `ref` (an earlier stage's name or 0-based index, 'input' or None) does not name an
+    earlier stage that produced a torch model; `earlier` is (name, type, format) of the preceding stages.
+    Shared by distill.teacher and quantize.qat.teacher."""
+    names = [n for n, _, _ in earlier]
+    if ref is None or ref == "input":  # the default teacher or the input model: always there
+        return []
+    if isinstance(ref, int):
+        if not 0 <= ref < len(earlier):
+            return [(field, f"stage index {ref} is not an earlier stage (0..{len(earlier) - 1})")]
+        name, _, fmt = earlier[ref]
+    elif ref not in names:
+        return [(field, f"no earlier stage named '{ref}'{did_you_mean(ref, names)}; earlier: {names}")]
+    else:
+        name, _, fmt = earlier[names.index(ref)]
+    if fmt != TORCH:
+        return [(field, f"stage '{name}' produced {fmt}; a teacher must be a torch model")]
+    return []
+
+
+def teacher_position(ref: Any, recipe) -> int | str | None:
+    """The recipe index a teacher name refers to (so that renaming stages changes a distill stage's key)."""
+    if isinstance(ref, str) and ref != "input":
+        return next((i for i, s in enumerate(recipe.stages) if s.name == ref), ref)
+    return ref
+
+
+class FeaturePair(StrictModel):
+    """A hint: match the student's module output to the teacher's (1x1 adapter where channels differ)."""
+
+    student: str
+    teacher: str
+
+
+class Distill(TrainingOptions):
+    """Knowledge distillation from a teacher: an earlier stage (name or index) or an external model spec."""
+
+    teacher: str | int | ModelSpec | None = Field(
+        None, description="earlier stage name or index, 'input', or {arch, checkpoint|weights}; "
+                          "null: the last model before the first prune stage")
+    temperature: float = Field(4.0, gt=0.0, le=100.0)
+    alpha: float = Field(0.9, ge=0.0, le=1.0, description="weight of the soft-target (KL) term")
+    features: list[FeaturePair] = Field(default_factory=list, description="feature-hint pairs")
+    feature_weight: float = Field(1.0, ge=0.0, description="weight of the feature-hint MSE")
+    cache_teacher: bool = Field(False, description="compute teacher logits once (needs augmentation off)")
+    teacher_fp16: bool = Field(True, description="run the teacher in fp16 on CUDA")
+
+    @field_validator("teacher", mode="before")
+    @classmethod
+    def _teacher_spec(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # validated here so that errors name the spec's keys, not union members
+            try:
+                return ModelSpec.model_validate(value)
+            except ValidationError as exc:
+                detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"not a model spec ({detail})") from None
+        if isinstance(value, bool):
+            raise ValueError("a stage name, a stage index, 'input' or a model spec")
+        return value
+
+    def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
+        """A teacher checkpoint is relative to the recipe's folder."""
+        spec = self.teacher
+        if isinstance(spec, ModelSpec) and spec.checkpoint is not None:
+            if not Path(spec.checkpoint).is_absolute():
+                spec.checkpoint = (base_dir / spec.checkpoint).resolve()
+            if not Path(spec.checkpoint).is_file():
+                return [("teacher.checkpoint", f"no such file: {spec.checkpoint}")]
+        return []
+
+    def key_context(self, recipe) -> dict[str, Any]:
+        """Which model teaches: an earlier stage by position (names are not in keys), or a checkpoint's content."""
+        spec = self.teacher
+        if isinstance(spec, ModelSpec) and spec.checkpoint is not None and Path(spec.checkpoint).is_file():
+            from toolkit.fsutil import file_hash
+
+            return {"teacher_checkpoint_sha256": file_hash(Path(spec.checkpoint))}
+        return {"teacher_stage": teacher_position(spec, recipe)}
+
+    def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        """The teacher must be an earlier stage that produced a torch model (or a buildable model spec)."""
+        ref = self.teacher
+        if isinstance(ref, ModelSpec):
+            from toolkit.models import check_arch
+
+            problem = check_arch(ref.arch)
+            return [("teacher.arch", problem)] if problem else []
+        return check_teacher_ref("teacher", ref, earlier)

@@ -1,0 +1,121 @@
+"""The prune stage's options (no torch: recipes validate without it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from toolkit.config import StageConfig, StrictModel
+from toolkit.train.options import TrainingFields
+
+
+class PruneTarget(StrictModel):
+    """Exactly one of: ratio, macs_speedup, params_ratio, latency_speedup."""
+
+    ratio: float | None = Field(None, gt=0.0, lt=1.0, description="share of channels removed per prunable layer")
+    macs_speedup: float | None = Field(None, gt=1.0, le=100.0, description="original MACs / pruned MACs")
+    params_ratio: float | None = Field(None, gt=0.0, lt=1.0, description="share of parameters removed")
+    latency_speedup: float | None = Field(None, gt=1.0, le=100.0, description="measured latency speedup")
+    runtime: str = Field("onnxruntime-cpu", description="latency_speedup: the runtime to measure on")
+    batch_size: int = Field(1, ge=1, description="latency_speedup: the batch size to measure at")
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str) -> str:
+        from toolkit.registry import UnknownNameError
+        from toolkit.runtimes import runtime_names
+
+        if value not in runtime_names():
+            raise ValueError(str(UnknownNameError("runtime", value, runtime_names())))
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PruneTarget:
+        chosen = [k for k in ("ratio", "macs_speedup", "params_ratio", "latency_speedup") if getattr(self, k)]
+        if len(chosen) != 1:
+            raise ValueError(f"give exactly one of ratio, macs_speedup, params_ratio, latency_speedup (got {chosen})")
+        return self
+
+
+class Sparsity(StrictModel):
+    """bn_scale only: L1-regularised training of BatchNorm scales before pruning (network slimming)."""
+
+    epochs: int = Field(0, ge=0, description="0: prune by the current BatchNorm scales")
+    reg: float = Field(1e-4, gt=0.0, le=1.0)
+    lr: float = Field(0.01, gt=0.0)
+
+
+class SensitivityOptions(StrictModel):
+    """allocation: sensitivity: the analysis the per-group ratios are chosen from (see `compress analyze`)."""
+
+    samples: int = Field(2000, ge=1, description="validation images for top-1 (the first N)")
+    ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1,
+                                description="each group is pruned alone at these ratios")
+    rounds: int = Field(5, ge=1, le=50, description="timing rounds of the analysis")
+    check_rounds: int = Field(3, ge=1, le=50, description="timing rounds when checking an allocation")
+
+    @field_validator("ratios")
+    @classmethod
+    def _valid_ratios(cls, value: list[float]) -> list[float]:
+        if any(not 0 < r < 1 for r in value):
+            raise ValueError("ratios must be between 0 and 1 (exclusive)")
+        return sorted(set(value))
+
+
+class Prune(StageConfig):
+    """Remove whole channels with Torch-Pruning's dependency graph (coupled layers stay consistent)."""
+
+    method: Literal["l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random"] = "l2"
+    target: PruneTarget = Field(default_factory=lambda: PruneTarget(macs_speedup=2.0))
+    global_pruning: bool = Field(False, alias="global", description="rank channels across layers, not per layer")
+    max_layer_ratio: float = Field(0.8, gt=0.0, le=1.0, description="no layer loses more than this share")
+    round_to: int | None = Field(8, ge=1, le=256, description="channel counts become multiples of this")
+    ignore: list[str] = Field(default_factory=list, description="module names or globs kept whole")
+    steps: int = Field(1, ge=1, le=50, description="iterative pruning in this many steps")
+    finetune_epochs: int = Field(0, ge=0, description="fine-tune epochs after each step (train loop)")
+    finetune: TrainingFields = Field(default_factory=lambda: TrainingFields(epochs=1, lr=0.01),
+                                      description="options of the fine-tune (epochs come from finetune_epochs)")
+    taylor_batches: int = Field(4, ge=1, le=1000, description="taylor: calibration batches for gradients")
+    sparsity: Sparsity = Field(default_factory=Sparsity)
+    tolerance: float = Field(0.05, gt=0.0, lt=0.5, description="relative tolerance of searched targets")
+    allocation: Literal["uniform", "sensitivity"] = Field(
+        "uniform", description="uniform: one ratio for every group; sensitivity: per-group ratios from a "
+                               "sensitivity analysis, least predicted accuracy loss for the target (NetAdapt-style)")
+    sensitivity: SensitivityOptions = Field(default_factory=SensitivityOptions,
+                                            description="allocation: sensitivity only")
+
+    model_config = {**StageConfig.model_config, "populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _sensitivity_allocation(self) -> Prune:
+        # default options are accepted: Recipe.to_yaml writes every field and must load again
+        if self.allocation == "uniform" and self.sensitivity != SensitivityOptions():
+            raise ValueError("sensitivity: options are used only with allocation: sensitivity (this stage's "
+                             "allocation is uniform): add `allocation: sensitivity` or remove `sensitivity:`")
+        if self.allocation == "sensitivity":
+            if self.target.ratio is not None:
+                raise ValueError("allocation: sensitivity needs a macs_speedup, params_ratio or latency_speedup "
+                                 "target (a ratio target is the same ratio for every group: uniform)")
+            if self.steps != 1 or self.global_pruning:
+                raise ValueError("allocation: sensitivity prunes in one step with per-group ratios: set steps: 1 "
+                                 "and global: false")
+        return self
+
+    def key_dict(self) -> dict[str, Any]:
+        """Uniform allocation keeps the keys it had before allocation existed (caches stay valid)."""
+        out = super().key_dict()
+        if self.allocation == "uniform":
+            out.pop("allocation", None)
+            out.pop("sensitivity", None)
+        return out
+
+    @field_validator("finetune", mode="before")
+    @classmethod
+    def _finetune_keeps_its_defaults(cls, value: Any) -> Any:
+        """Options not given keep this stage's fine-tune defaults (lr 0.01), not the train stage's (0.05)."""
+        return {"epochs": 1, "lr": 0.01, **value} if isinstance(value, dict) else value
+
+    def trains(self) -> bool:
+        """Fine-tuning steps and sparsity training are training."""
+        return self.finetune_epochs > 0 or (self.method == "bn_scale" and self.sparsity.epochs > 0)

@@ -1,0 +1,113 @@
+"""The quantize stage's options and its scheme resolution (no torch: recipes validate without it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from toolkit.artifacts import TORCH
+from toolkit.config import StageConfig, StrictModel
+from toolkit.errors import UserInputError
+from toolkit.train.options import TrainingFields
+
+
+class Calibration(StrictModel):
+    """Post-training calibration: images from the train split (never validation), fixed by the seed."""
+
+    samples: int = Field(512, ge=1, le=1_000_000)
+    method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    percentile: float = Field(99.99, gt=50.0, lt=100.0, description="percentile method only")
+    batch_size: int = Field(32, ge=1, le=4096)
+
+
+class Qat(TrainingFields):
+    """Quantization-aware fine-tuning of the fake-quantized model (the train loop), then Q/DQ export."""
+
+    epochs: int = Field(2, gt=0, le=10000)
+    lr: float = Field(0.001, gt=0.0, le=10.0)
+    distill: bool = Field(True, description="distil from the recipe's teacher when an earlier distill stage has one")
+    teacher: str | int | None = Field(None, description="explicit teacher stage (name or index)")
+    temperature: float = Field(4.0, gt=0.0)
+    alpha: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class Quantize(StageConfig):
+    """INT8 as a Q/DQ ONNX model (TensorRT's explicit path) by ONNX Runtime's static quantizer, or QAT."""
+
+    scheme: Literal["auto", "tensorrt", "cpu"] = Field(
+        "auto", description="tensorrt: symmetric int8, zero points 0; cpu: uint8 activations, int8 weights; "
+                            "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime)")
+    backend: Literal["auto", "modelopt", "onnxruntime"] = Field(
+        "auto", description="auto: NVIDIA ModelOpt for tensorrt (TensorRT's Q/DQ placement), ONNX Runtime for cpu")
+    calibration: Calibration = Field(default_factory=Calibration)
+    per_channel: bool = Field(True, description="per-channel weight scales")
+    exclude: list[str] = Field(default_factory=list, description="ONNX node names kept in float")
+    max_accuracy_drop: float | None = Field(None, ge=0.0, le=100.0,
+                                            description="top-1 points; beyond it sensitive layers stay float")
+    max_float_layers: int = Field(8, ge=1, le=1000, description="at most this many layers kept in float")
+    sensitivity_samples: int | None = Field(1000, ge=1, description="validation images for the sensitivity scan")
+    qat: Qat | None = Field(None, description="quantization-aware training instead of calibration only")
+    cache_dir: Path | None = Field(None, description="calibration caches; null: calibration/ beside the run folders "
+                                                     "(<output>/calibration)")
+
+    def trains(self) -> bool:
+        """QAT is training."""
+        return self.qat is not None
+
+    def resolve(self, recipe) -> dict[str, Any]:
+        """The scheme (with `auto` it depends on the recipe's engine stage and runtimes) and why; QAT's teacher:
+        an explicit qat.teacher, else the teacher of the last distill stage before this one, else none."""
+        from toolkit.distill.config import teacher_position
+
+        scheme, why = resolve_scheme(self, recipe)
+        ref = None
+        if self.qat is not None and self.qat.distill:
+            ref = self.qat.teacher
+            if ref is None:
+                mine = next((i for i, s in enumerate(recipe.stages) if s is self), len(recipe.stages))
+                distills = [s for s in recipe.stages[:mine] if s.stage_type == "distill"]
+                ref = (distills[-1].teacher if distills[-1].teacher is not None else "__default__") if distills \
+                    else None
+            if hasattr(ref, "model_dump"):
+                ref = ref.model_dump(mode="json")
+        teacher = teacher_position(self.qat.teacher, recipe) if self.qat is not None else None
+        return {"scheme": scheme, "scheme_reason": why, "qat_teacher": teacher, "qat_teacher_ref": ref}
+
+    def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+        """QAT trains, so it needs a torch model."""
+        current = earlier[-1][2] if earlier else TORCH
+        if self.qat is not None and current != TORCH:
+            return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
+                            f"put quantize before export or drop qat")]
+        from toolkit.distill.config import check_teacher_ref
+
+        return check_teacher_ref("qat.teacher", self.qat.teacher if self.qat is not None else None, earlier)
+
+    def check_recipe(self, recipe) -> list[tuple[str, str]]:
+        """Refuse, before any compute, a backend that cannot make the scheme the stage will resolve (with
+        `auto`, tensorrt when the recipe has an engine stage or a GPU runtime): same functions as the stage."""
+        if self.qat is not None:  # QAT exports its own Q/DQ; no PTQ backend is chosen
+            return []
+        from toolkit.quantize.backend import choose_backend  # ONNX Runtime's quantizer: only when validating
+
+        try:
+            choose_backend(self.backend, resolve_scheme(self, recipe)[0], self.calibration.method, self.per_channel)
+        except UserInputError as exc:
+            field, _, message = str(exc).partition(": ")
+            return [(field.removeprefix("quantize.") if field.startswith("quantize.") else "", message or str(exc))]
+        return []
+
+
+def resolve_scheme(cfg: Quantize, recipe) -> tuple[str, str]:
+    """The scheme and why it was chosen."""
+    if cfg.scheme != "auto":
+        return cfg.scheme, "set in the recipe"
+    if recipe is None:
+        return "cpu", "auto: outside a recipe, CPU runtimes"
+    if any(s.stage_type == "engine" for s in recipe.stages):
+        return "tensorrt", "auto: the recipe builds a TensorRT engine"
+    if any("cuda" in r or "tensorrt" in r for r in recipe.measure.runtimes):
+        return "tensorrt", "auto: the recipe measures on a GPU runtime"
+    return "cpu", "auto: the recipe targets CPU runtimes only"
