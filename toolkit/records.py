@@ -20,6 +20,8 @@ from typing import Any, Final, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
+from toolkit.errors import ToolkitError
+
 FORMAT_VERSION: Final = 1
 """The run.json / metrics.json format this toolkit writes (0: files without the key, toolkit 0.1.0)."""
 
@@ -59,7 +61,10 @@ INPUT_STAGE: Final = "input"
 
 # --- schema --------------------------------------------------------------------------------------------
 class _Schema(BaseModel):
-    """Known fields typed strictly (no '3' for 3, no NaN); unknown fields kept as they are."""
+    """Known fields typed strictly (no '3' for 3, no NaN); unknown fields kept as they are.
+
+    Mappings take any keys (JSON writes them as text) and their values are not checked here: the
+    sections a stage or measurement writes are free-form (the report checks what it draws)."""
 
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     _source: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -106,8 +111,8 @@ class RunRecord(_Schema):
     seconds: float | None = None
     compute_seconds: float | None = None
     report: str | None = None
-    device: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
+    device: dict[Any, Any] | None = None
+    data: dict[Any, Any] | None = None
     stages: list[StageEntry] = []
     planned: list[PlannedStage] = []
     warnings: list[str] = []
@@ -126,20 +131,21 @@ class StageMetrics(_Schema):
     seconds: float | None = None
     key: str | None = None
     measure_key: str | None = None
-    model: dict[str, Any] | None = None
-    accuracy: dict[str, Any] | None = None
-    latency: list[dict[str, Any]] = []
-    device: dict[str, Any] | None = None
-    verdict: dict[str, Any] | None = None
-    extra: dict[str, Any] = {}
-    artifacts: dict[str, Any] = {}
-    artifact_meta: dict[str, Any] | None = None
-    files: dict[str, Any] | None = None
+    model: dict[Any, Any] | None = None
+    accuracy: dict[Any, Any] | None = None
+    latency: list[dict[Any, Any]] = []
+    device: dict[Any, Any] | None = None
+    verdict: dict[Any, Any] | None = None
+    extra: dict[Any, Any] = {}
+    artifacts: dict[Any, Any] = {}
+    artifact_meta: dict[Any, Any] | None = None
+    files: dict[Any, Any] | None = None
     shared_from: str | None = None
 
 
-class RecordError(ValueError):
-    """The toolkit was about to write a run.json / metrics.json that does not fit its own schema (a bug)."""
+class RecordError(ToolkitError, ValueError):
+    """A run.json / metrics.json about to be written does not fit the schema (a toolkit bug, or a plugin
+    stage whose StageResult.metrics is not a mapping); nothing is written. One line on the terminal."""
 
 
 # --- writing -------------------------------------------------------------------------------------------

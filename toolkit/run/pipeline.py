@@ -156,7 +156,7 @@ class Pipeline:
             try:  # best effort: on a full disk this fails too, and must not replace the original error
                 folder.write_run(run_info)
                 log.info(f"run {run_info['status']}: {run_info['error']}")
-            except (ToolkitError, OSError, ValueError):
+            except (ToolkitError, OSError):
                 pass
             raise
         run_info.update(status=COMPLETE, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
