@@ -55,7 +55,7 @@ def test_records_written_by_the_run_folder_round_trip_with_their_format_version(
     RunFolder(tmp_path).write_run(run_info)
     written = _json(tmp_path / "run.json")
     assert written == {"format_version": FORMAT_VERSION, **run_info}
-    assert list(written)[0] == "format_version"
+    assert next(iter(written)) == "format_version"
     back = read_run(written)
     assert back.format_version == FORMAT_VERSION and back.stages[0].seconds == 1.5 and back.custom == {"kept": [1, 2]}
     assert back.as_dict() == written
@@ -161,8 +161,20 @@ def test_every_status_the_readers_and_writers_compare_with_is_spelled_in_records
     statuses = "|".join(sorted(STAGE_STATUSES | RUN_STATUSES | {"missing"}))
     literal = re.compile(rf'"status"\)?\s*(==|!=|:|=)\s*"({statuses})"|in \(("({statuses})",? ?)+\)')
     files = ["run/pipeline.py", "run/stage_runner.py", "run/folder.py", "run/follow.py", "run/share.py",
-             "run/verdict.py", "report/collect.py", "report/build.py", "bench.py", "cli/run_summary.py",
+             "run/verdict.py", "report/collect.py", "report/build.py", "report/analysis.py", "bench.py", "cli/run_summary.py",
              "cli/bench_summary.py", "cli/format.py"]
     found = [f"{name}: {m.group(0)}" for name in files
              for m in literal.finditer((ROOT / "toolkit" / name).read_text(encoding="utf-8"))]
     assert found == []
+
+
+def test_earlier_latency_records_skip_a_metrics_file_that_is_not_an_object(tmp_path):
+    from toolkit.measure.reuse import earlier_records
+
+    device = {"cpu": "Some CPU"}
+    rec = {"runtime": "onnxruntime-cpu", "batch_size": 1, "status": OK, "graph_hash": "g", "p50_ms": 1.0}
+    (tmp_path / "01-train").mkdir()
+    (tmp_path / "01-train" / "metrics.json").write_text("[1, 2]", encoding="utf-8")
+    (tmp_path / "02-prune").mkdir()
+    write_metrics(tmp_path / "02-prune", {"status": OK, "measure_key": "m", "device": device, "latency": [rec]})
+    assert earlier_records(tmp_path, 3, device, "m") == [("02-prune", rec)]
