@@ -161,12 +161,12 @@ def _document(schema: type[_Schema], data: dict[str, Any], what: str) -> dict[st
 
 
 def run_document(data: dict[str, Any]) -> dict[str, Any]:
-    """`data` checked against RunRecord, with `format_version` first; raises RecordError when it does not fit."""
+    """`data` checked against RunRecord, `format_version` first; raises RecordError if it does not fit."""
     return _document(RunRecord, data, "run.json")
 
 
 def metrics_document(data: dict[str, Any]) -> dict[str, Any]:
-    """`data` checked against StageMetrics, with `format_version` first; raises RecordError when it does not fit."""
+    """`data` checked against StageMetrics, `format_version` first; raises RecordError if it does not fit."""
     return _document(StageMetrics, data, "metrics.json")
 
 
@@ -175,29 +175,31 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
 
 
+def _has(container: Any, key: Any) -> bool:
+    """Whether `key` names a value in `container` (a dict key, or an index of a list)."""
+    if isinstance(container, dict):
+        return key in container
+    return isinstance(container, list) and type(key) is int and 0 <= key < len(container)
+
+
 def _without(data: Any, loc: tuple[Any, ...]) -> Any:
     """A copy of `data` without the value at `loc` (a dict key or list item; copies only along the path).
 
     `loc` may end in names that are not in the data (pydantic's union tags): the deepest part that is
     there goes."""
-    if not loc:
+    if not loc or not _has(data, loc[0]):
         return data
     head, rest = loc[0], loc[1:]
-    if isinstance(data, dict) and head in data:
-        child = data[head]
-        inner = rest and ((isinstance(child, dict) and rest[0] in child)
-                          or (isinstance(child, list) and isinstance(rest[0], int) and 0 <= rest[0] < len(child)))
+    child = data[head]
+    keep_child = bool(rest) and _has(child, rest[0])  # the bad value is further down: drop only that
+    if isinstance(data, dict):
         copy = dict(data)
-        if inner:
+        if keep_child:
             copy[head] = _without(child, rest)
         else:
             del copy[head]
         return copy
-    if isinstance(data, list) and isinstance(head, int) and 0 <= head < len(data):
-        child = data[head]
-        inner = rest and isinstance(child, dict) and rest[0] in child
-        return data[:head] + ([_without(child, rest)] if inner else []) + data[head + 1:]
-    return data
+    return data[:head] + ([_without(child, rest)] if keep_child else []) + data[head + 1:]
 
 
 def _lenient(schema: type[_Schema], value: Any) -> _Schema | None:

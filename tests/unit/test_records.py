@@ -1,4 +1,4 @@
-"""Typed run records: files of format 0 (toolkit 0.1.0) read, writes round-trip, hand edits never traceback."""
+"""Typed run records: format 0 (toolkit 0.1.0) reads, writes round-trip, hand edits never traceback."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolkit.records import (
     DEGRADED,
@@ -26,6 +28,7 @@ from toolkit.report.collect import read_run as read_run_view
 from toolkit.run.folder import RunFolder, write_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
+FIELDS = ["status", "stages", "planned", "index", "name", "seconds", "model", "latency", "extra", "format_version"]
 OLD_RUN = ROOT / "tests" / "data" / "runs-0.1.0" / "release-0.1.0"
 
 
@@ -50,14 +53,16 @@ def test_records_written_by_the_run_folder_round_trip_with_their_format_version(
     run_info = {"name": "r", "toolkit_version": "9", "status": "running", "started": "t", "finished": None,
                 "seconds": None, "device": {"cpu": "x"}, "data": {"classes": ["a", "b"]}, "report": None,
                 "stages": [{"index": 1, "name": "prune", "type": "prune", "dir": "01-prune", "key": "k",
-                            "status": "ok", "cached": False, "seconds": 1.5, "reason": None, "format": "torch"}],
+                            "status": "ok", "cached": False, "seconds": 1.5, "reason": None,
+                            "format": "torch"}],
                 "planned": [{"index": 1, "name": "prune", "type": "prune"}], "custom": {"kept": [1, 2]}}
     RunFolder(tmp_path).write_run(run_info)
     written = _json(tmp_path / "run.json")
     assert written == {"format_version": FORMAT_VERSION, **run_info}
     assert next(iter(written)) == "format_version"
     back = read_run(written)
-    assert back.format_version == FORMAT_VERSION and back.stages[0].seconds == 1.5 and back.custom == {"kept": [1, 2]}
+    assert back.format_version == FORMAT_VERSION and back.stages[0].seconds == 1.5
+    assert back.custom == {"kept": [1, 2]}
     assert back.as_dict() == written
 
     metrics = {"stage": "prune", "name": "prune", "index": 1, "status": "ok", "reason": None, "seconds": 2,
@@ -68,7 +73,7 @@ def test_records_written_by_the_run_folder_round_trip_with_their_format_version(
     returned = write_metrics(stage, metrics)
     assert returned == _json(stage / "metrics.json") == {"format_version": FORMAT_VERSION, **metrics}
     assert RunFolder(tmp_path).read_metrics(stage) == returned
-    assert read_metrics(returned).seconds == 2  # an int where a float is expected is a number, kept as written
+    assert read_metrics(returned).seconds == 2  # an int where a float is expected: a number, kept as written
     assert read_metrics(returned).as_dict()["seconds"] == 2 and type(returned["seconds"]) is int
 
 
@@ -90,11 +95,13 @@ def test_values_that_do_not_fit_are_read_as_absent_not_as_tracebacks():
                                {"index": 2, "name": "b", "status": "ok"}], "planned": "all", 5: "int key"})
     assert run.name is None and run.status is None and run.seconds is None and run.warnings == []
     assert run.data is None and run.planned == []
-    assert [(s.index, s.name, s.status, s.cached) for s in run.stages] == [(None, "a", None, None), (2, "b", "ok", None)]
+    assert [(s.index, s.name, s.status, s.cached) for s in run.stages] == [(None, "a", None, None),
+                                                                           (2, "b", "ok", None)]
     assert run.as_dict() == {"stages": [{"name": "a"}, {"index": 2, "name": "b", "status": "ok"}]}
     metrics = read_metrics({"status": "ok", "index": "3", "model": "m.onnx", "latency": [1, {"runtime": "x"}],
                             "extra": None, "format_version": "1"})
-    assert metrics.status == OK and metrics.index is None and metrics.model is None and metrics.format_version == 0
+    assert metrics.status == OK and metrics.index is None and metrics.model is None
+    assert metrics.format_version == 0
     assert metrics.latency == [{"runtime": "x"}] and metrics.extra == {}
     assert read_run([1, 2]) is None and read_metrics("text") is None
 
@@ -161,7 +168,8 @@ def test_every_status_the_readers_and_writers_compare_with_is_spelled_in_records
     statuses = "|".join(sorted(STAGE_STATUSES | RUN_STATUSES | {"missing"}))
     literal = re.compile(rf'"status"\)?\s*(==|!=|:|=)\s*"({statuses})"|in \(("({statuses})",? ?)+\)')
     files = ["run/pipeline.py", "run/stage_runner.py", "run/folder.py", "run/follow.py", "run/share.py",
-             "run/verdict.py", "report/collect.py", "report/build.py", "report/analysis.py", "bench.py", "cli/run_summary.py",
+             "run/verdict.py", "report/collect.py", "report/build.py", "report/analysis.py", "bench.py",
+             "measure/reuse.py", "cli/run_summary.py",
              "cli/bench_summary.py", "cli/format.py"]
     found = [f"{name}: {m.group(0)}" for name in files
              for m in literal.finditer((ROOT / "toolkit" / name).read_text(encoding="utf-8"))]
@@ -176,5 +184,23 @@ def test_earlier_latency_records_skip_a_metrics_file_that_is_not_an_object(tmp_p
     (tmp_path / "01-train").mkdir()
     (tmp_path / "01-train" / "metrics.json").write_text("[1, 2]", encoding="utf-8")
     (tmp_path / "02-prune").mkdir()
-    write_metrics(tmp_path / "02-prune", {"status": OK, "measure_key": "m", "device": device, "latency": [rec]})
+    write_metrics(tmp_path / "02-prune", {"status": OK, "measure_key": "m", "device": device,
+                                          "latency": [rec]})
     assert earlier_records(tmp_path, 3, device, "m") == [("02-prune", rec)]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=4), inner, max_size=6),
+                           max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_values)
+def test_the_readers_never_raise_on_any_json_value(value):
+    for read in (read_run, read_metrics):
+        record = read(value)
+        assert record is None or isinstance(record.as_dict(), dict)
+    if isinstance(value, dict):
+        run = read_run({"stages": [value], "planned": [value], **value})
+        assert all(isinstance(s.as_dict(), dict) for s in run.stages)
