@@ -20,6 +20,7 @@ from toolkit.export.onnx import ONNX_FILE
 from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.model import measure_model
+from toolkit.records import FAILED, HAS_MODEL, OK, SKIPPED, read_run
 
 
 def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataBundle:
@@ -40,10 +41,10 @@ def _data_for(run_dir: Path, recipe, log, in_memory: bool = False) -> tuple[Data
         return build_data(recipe.data, recipe.seed), None
     except (ToolkitError, OSError) as exc:
         try:
-            info = read_json(run_dir / "run.json").get("data") or {}
-        except (ValueError, AttributeError):
-            info = {}
-        info = info if isinstance(info, dict) else {}
+            run = read_run(read_json(run_dir / "run.json"))  # typed: a 'data' that is not a mapping is dropped
+        except ValueError:
+            run = None
+        info = (run.data if run is not None else None) or {}
         size, classes = info.get("image_size"), info.get("classes")
         size = size if type(size) is int and 8 <= size <= 4096 else recipe.data.image_size
         count = len(classes) if isinstance(classes, list) and 2 <= len(classes) <= 100_000 else 10
@@ -125,7 +126,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
             continue
         directory = run_dir / name
         metrics = folder.read_metrics(directory)
-        if not metrics or metrics.get("status") not in ("ok", "degraded"):  # degraded models are measured too
+        if not metrics or metrics.get("status") not in HAS_MODEL:  # degraded models are measured too
             skipped.append(f"{name} has no completed model (status {(metrics or {}).get('status', 'unknown')})")
             continue
         if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
@@ -189,7 +190,7 @@ def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: Measu
                 (scratch / key).mkdir(parents=True, exist_ok=True)
                 onnx_model, result["model"]["onnx"] = ensure_onnx(model, scratch / key, data)
             except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
-                result["model"]["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
+                result["model"]["onnx"] = {"status": FAILED, "reason": f"{type(exc).__name__}: {exc}"[:500]}
         results[key] = result
         candidates.append(Candidate(key, model, onnx_model))
     latency = latency_records(candidates, data, spec)
@@ -205,8 +206,8 @@ def _skip_torch_runtimes(result: dict[str, Any]) -> None:
 
     result.setdefault("model", {})["measured_file"] = ONNX_FILE
     for rec in result.get("latency") or []:
-        if TORCH in get_runtime(rec["runtime"]).formats and rec.get("status") != "ok":
-            rec["status"] = "skipped"
+        if TORCH in get_runtime(rec["runtime"]).formats and rec.get("status") != OK:
+            rec["status"] = SKIPPED
             rec["reason"] = ("a torch model made from an in-memory module (Pipeline(model=...)) cannot be rebuilt "
                              f"here; its {ONNX_FILE} was measured on the ONNX runtimes")
 

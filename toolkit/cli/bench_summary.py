@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import read_json
+from toolkit.records import OK
 
 
 def measured_stages(paths: list[Path]) -> list[dict[str, Any]]:
@@ -25,7 +26,7 @@ def measured_stages(paths: list[Path]) -> list[dict[str, Any]]:
         index = record.get("index")
         latency = record.get("latency")
         rows.append({"index": index if type(index) is int else 0,
-                     "name": str(record.get("stage") or path.parent.parent.name), "status": "ok",
+                     "name": str(record.get("stage") or path.parent.parent.name), "status": OK,
                      "accuracy": record.get("accuracy") if isinstance(record.get("accuracy"), dict) else {},
                      "model": record.get("model") if isinstance(record.get("model"), dict) else {},
                      "latency": [r for r in latency if isinstance(r, dict)] if isinstance(latency, list) else []})

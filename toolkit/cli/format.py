@@ -6,8 +6,7 @@ from typing import Any
 
 from toolkit.formatting import human
 from toolkit.quantize.speed_flags import int8_slower
-
-PROBLEM_STATUSES = ("failed", "degraded", "interrupted", "missing")
+from toolkit.records import OK, PROBLEM_STATUSES
 
 
 def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
@@ -45,7 +44,7 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
             slower = (runtime, bs) in int8_slower(metrics.get("extra"))  # INT8 measured slower than its fp32
-            ok = rec is not None and rec.get("status") == "ok"
+            ok = rec is not None and rec.get("status") == OK
             cells.append(_latency_cell(rec) + (" int8 slower!" if slower else "") if ok
                          else (rec or {}).get("status", "-"))
         latency.add_row(runtime, str(bs), *cells)

@@ -263,6 +263,7 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
     from toolkit.cli.format import summary_tables
     from toolkit.config import MeasureSpec
     from toolkit.errors import UserInputError
+    from toolkit.records import OK
 
     if (run_dir is None) == (model_file is None):
         raise UserInputError("give a run folder or --model FILE (one of them)")
@@ -271,7 +272,7 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
         spec = MeasureSpec(**{k: v for k, v in {"runtimes": list(runtimes) or None,
                                                 "batch_sizes": list(batch_sizes) or None, **timing}.items() if v})
         result = bench_file(model_file, spec, input_size, trust_code=trust_code)
-        for table in summary_tables([{"index": 0, "name": model_file.name, "status": "ok", **result}]):
+        for table in summary_tables([{"index": 0, "name": model_file.name, "status": OK, **result}]):
             Console().print(table)
         return
     from toolkit.report import write_report

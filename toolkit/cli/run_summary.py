@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-PROBLEMS = ("failed", "degraded", "interrupted")
+from toolkit.records import DEGRADED, FAILED, INTERRUPTED, RUN_ENDED_EARLY
+
+PROBLEMS = (FAILED, DEGRADED, INTERRUPTED)
 
 
 def problem_lines(stages: list[dict[str, Any]]) -> list[str]:
@@ -28,7 +30,7 @@ def stages_from_folder(run_dir: Path) -> list[dict[str, Any]]:
         view = read_run(run_dir)
     except (ToolkitError, OSError):
         return []
-    if view.run.get("status") not in ("failed", "interrupted", "stopped"):
+    if view.run.get("status") not in RUN_ENDED_EARLY:
         return []
     cached = {e.get("name"): bool(e.get("cached")) for e in view.run.get("stages") or [] if isinstance(e, dict)}
     return [{**s.metrics, "index": s.index, "name": s.name, "status": s.status, "reason": s.reason,

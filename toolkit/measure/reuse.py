@@ -7,6 +7,7 @@ from typing import Any
 
 from toolkit.fsutil import read_json
 from toolkit.measure.device import device_slug
+from toolkit.records import OK, read_metrics
 
 
 def earlier_records(run_dir: Path, before_index: int, device: dict[str, Any], measure_key: str | None
@@ -25,13 +26,13 @@ def earlier_records(run_dir: Path, before_index: int, device: dict[str, Any], me
         if not match or directory.name.startswith(".") or int(match.group(1)) >= before_index:
             continue
         try:
-            metrics = read_json(directory / "metrics.json") or {}
+            metrics = read_metrics(read_json(directory / "metrics.json"))  # typed; None when not an object
         except ValueError:
             continue
-        if metrics.get("status") != "ok" or metrics.get("measure_key") != measure_key \
-                or device_slug(metrics.get("device") or {"cpu": "?"}) != slug:
+        if metrics is None or metrics.status != OK or metrics.measure_key != measure_key \
+                or device_slug(metrics.device or {"cpu": "?"}) != slug:
             continue
-        for rec in metrics.get("latency") or []:
-            if rec.get("status") == "ok" and rec.get("graph_hash") and not rec.get("reused"):
+        for rec in metrics.latency:
+            if rec.get("status") == OK and rec.get("graph_hash") and not rec.get("reused"):
                 out.append((directory.name, rec))
     return out

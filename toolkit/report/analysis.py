@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.quantize.speed_flags import int8_slower
+from toolkit.records import OK
 from toolkit.report.collect import RunView, StageView
 from toolkit.report.ties import (
     TIE_RULE,
@@ -59,10 +60,10 @@ def points(run: RunView) -> list[Point]:
     """Every measured (stage, runtime, batch, device) with both latency and accuracy."""
     out = []
     for stage in run.stages:
-        if stage.status != "ok" or stage.top1 is None:
+        if stage.status != OK or stage.top1 is None:
             continue
         for slug, _, rec in stage.latency_records():
-            if rec.get("status") == "ok" and rec.get("p50_ms"):
+            if rec.get("status") == OK and rec.get("p50_ms"):
                 top1 = stage.top1
                 out.append(Point(stage.label, rec["runtime"], int(rec["batch_size"]), float(rec["p50_ms"]), top1,
                                  slug, rec.get("ci_low_ms"), rec.get("ci_high_ms"), rec.get("graph_hash"),

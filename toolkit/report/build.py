@@ -6,6 +6,7 @@ from typing import Any
 
 from toolkit.formatting import human
 from toolkit.measure.system import noise_warning
+from toolkit.records import OK
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
 from toolkit.report.collect import RunView
@@ -66,20 +67,22 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
     for s in run.stages:
         model = s.metrics.get("model") or {}
         for _, _, rec in s.latency_records():
-            if rec.get("status") == "ok" and model.get("macs") and rec.get("p50_ms") and rec.get("batch_size") == min(
+            if rec.get("status") == OK and model.get("macs") and rec.get("p50_ms") and rec.get("batch_size") == min(
                     r.get("batch_size", 1) for _, _, r in s.latency_records()):
                 macs_rows.append({"stage": s.label, "runtime": rec["runtime"], "macs": model["macs"],
                                   "latency_ms": rec["p50_ms"]})
     for s in run.stages:
         extra = s.metrics.get("extra") or {}
-        if s.type != "prune" or s.status != "ok" or "channels" not in extra:
-            continue
+        if s.status != OK or "channels" not in extra:  # keyed by the channel table a pruning stage writes,
+            continue  # not by its type: a plugin stage that prunes gets the section too
         out.append({"label": s.label, "extra": extra,
                     "channels_svg": plots.channel_bars(extra["channels"], f"{s.label}: output channels"),
                     "macs_svg": plots.macs_vs_latency(macs_rows) if macs_rows else None})
     return out
 
 
+# The quantization and engine sections list their stages by type, skipped ones too (with the reason), and a
+# skipped stage writes no data to key them by; the catalogue that knows stage types imports torch.
 def _quantization(run: RunView) -> list[dict[str, Any]]:
     return [{"label": s.label, "extra": s.metrics.get("extra") or {}, "status": s.status, "reason": s.reason}
             for s in run.stages if s.type == "quantize"]

@@ -9,6 +9,7 @@ from typing import Any
 from toolkit.errors import UserInputError
 from toolkit.fsutil import read_json
 from toolkit.measure.device import device_slug
+from toolkit.records import MISSING, OK, RUN_ERRORED
 from toolkit.report.shapes import clean_bench, clean_metrics, clean_run
 
 
@@ -64,7 +65,7 @@ class RunView:
 
     def baseline(self) -> StageView | None:
         """The first measured stage (the trained or input model) that the others are compared with."""
-        return next((s for s in self.stages if s.status == "ok" and s.top1 is not None), None)
+        return next((s for s in self.stages if s.status == OK and s.top1 is not None), None)
 
     def devices(self) -> dict[str, dict[str, Any]]:
         """Every device measured in this run, by slug."""
@@ -80,7 +81,7 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
 
     name = str(entry.get("dir", ""))
     if not STAGE_DIR.match(name) or name.startswith("."):
-        return StageView(int(entry.get("index", 0) or 0), str(entry.get("name", "?")), "?", "missing",
+        return StageView(int(entry.get("index", 0) or 0), str(entry.get("name", "?")), "?", MISSING,
                          f"run.json names the stage folder {name!r}, which is not a stage folder name", {})
     directory = run_dir / name
     try:
@@ -95,10 +96,10 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
             continue
         if record is not None:
             measurements[path.stem] = record
-    status = metrics.get("status") or entry.get("status") or "missing"
+    status = metrics.get("status") or entry.get("status") or MISSING
     reason = metrics.get("reason") or entry.get("reason")
-    if not metrics and status == "ok":
-        status, reason = "missing", f"{directory.name}/metrics.json is missing"
+    if not metrics and status == OK:
+        status, reason = MISSING, f"{directory.name}/metrics.json is missing"
     return StageView(int(entry.get("index") or 0), str(entry.get("name") or directory.name),
                      str(entry.get("type") or metrics.get("stage") or "?"), status, reason, metrics, measurements)
 
@@ -120,7 +121,7 @@ def read_run(run_dir: Path) -> RunView:
     # Only the stage the run was inside when it failed gets the run's error; a --strict stop (status
     # "stopped") happens after the degraded stage was recorded, and the stages after it never ran.
     failed_stage = run.get("failed_stage")
-    if run.get("status") in ("failed", "interrupted") and run.get("error") and failed_stage:
+    if run.get("status") in RUN_ERRORED and run.get("error") and failed_stage:
         done = {s.name for s in stages}
         pending = [s for s in (run.get("planned") or []) if s.get("name") not in done
                    and f"{int(s.get('index') or 0):02d}-{s.get('name')}" == failed_stage]

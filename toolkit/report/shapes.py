@@ -2,13 +2,17 @@
 
 A run folder may be edited by hand, truncated or come from someone else. Each value the report reads is
 checked against its expected type here, once, so the rest of the report code can trust what it gets: a
-value of the wrong type becomes None (or an empty list or mapping) instead of a traceback later.
+value of the wrong type becomes None (or an empty list or mapping) instead of a traceback later. The
+top-level fields of run.json and metrics.json (statuses included) are checked by their typed records
+(toolkit.records); the sections the report draws (latency, model, accuracy, extra) are checked here.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from toolkit.records import read_metrics, read_run
 
 
 def _num(value: Any) -> float | int | None:
@@ -144,8 +148,8 @@ def clean_extra(value: Any) -> dict[str, Any]:
 
 def clean_metrics(value: Any) -> dict[str, Any]:
     """A stage's metrics.json as the report reads it ({} when it is not a mapping)."""
-    metrics = _fields(_dict(value), {"stage": _str, "name": _str, "index": _int, "status": _str, "reason": _str,
-                                     "seconds": _num})
+    record = read_metrics(value)  # wrong-typed top-level values and unknown statuses dropped
+    metrics = record.as_dict() if record is not None else {}
     if "model" in metrics:
         metrics["model"] = _fields(_dict(metrics["model"]), MODEL)
     if "accuracy" in metrics:
@@ -166,18 +170,15 @@ def clean_bench(value: Any) -> dict[str, Any] | None:
     return {**value, "latency": clean_latency(value.get("latency")), "device": clean_device(value.get("device"))}
 
 
-STAGE_ENTRY = {"index": _int, "name": _str, "type": _str, "dir": _str, "status": _str, "reason": _str}
-
-
 def clean_run(value: Any) -> dict[str, Any] | None:
     """run.json as the report reads it, or None when it is not a mapping."""
-    if not isinstance(value, dict):
+    record = read_run(value)  # wrong-typed values, unknown statuses and malformed stage entries dropped
+    if record is None:
         return None
-    run = _fields(value, {"name": _str, "status": _str, "error": _str, "started": _str, "finished": _str,
-                          "seconds": _num, "report": _str})
-    run["stages"] = [_fields(e, STAGE_ENTRY) for e in _records(value.get("stages"))]
-    run["planned"] = [_fields(e, STAGE_ENTRY) for e in _records(value.get("planned"))]
-    run["data"] = _dict(value.get("data"))
+    run = record.as_dict()
+    run["stages"] = list(run.get("stages") or [])
+    run["planned"] = list(run.get("planned") or [])
+    run["data"] = _dict(run.get("data"))
     if "device" in run:
         run["device"] = clean_device(run["device"])
     return run

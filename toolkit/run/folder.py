@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import atomic_write_json, file_hash, read_json
+from toolkit.records import HAS_MODEL, metrics_document, read_metrics, run_document
 from toolkit.run.folder_safety import check_no_links, check_run_folder
 from toolkit.run.layout import (  # noqa: F401
     BOOKKEEPING,
@@ -26,6 +27,14 @@ from toolkit.run.layout import (  # noqa: F401
     safe_name,
     written_by_toolkit,
 )
+
+
+def write_metrics(directory: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Write a stage's metrics.json atomically, checked against toolkit.records.StageMetrics; returns what
+    was written (`metrics` with `format_version`). Raises toolkit.records.RecordError when it does not fit."""
+    document = metrics_document(metrics)
+    atomic_write_json(Path(directory) / METRICS, document)
+    return document
 
 
 def _drop_temporaries(directory: Path) -> None:
@@ -49,12 +58,13 @@ class RunFolder:
         return self.root / f".{index:02d}-{name}.partial"
 
     def read_metrics(self, directory: Path) -> dict[str, Any] | None:
-        """A stage folder's metrics.json, or None when missing or unreadable."""
+        """A stage folder's metrics.json (any format version), or None when missing, unreadable or not an
+        object; values that do not fit toolkit.records.StageMetrics (an unknown status) are left out."""
         try:
-            data = read_json(directory / METRICS)
+            record = read_metrics(read_json(directory / METRICS))
         except ValueError:
             return None
-        return data if isinstance(data, dict) else None
+        return record.as_dict() if record is not None else None
 
     def cached(self, index: int, name: str, key: str) -> dict[str, Any] | None:
         """Metrics of a complete stage folder with this key whose model file is present, else None."""
@@ -62,7 +72,7 @@ class RunFolder:
         if directory.is_symlink():
             return None
         metrics = self.read_metrics(directory)
-        if not metrics or metrics.get("key") != key or metrics.get("status") not in ("ok", "degraded"):
+        if not metrics or metrics.get("key") != key or metrics.get("status") not in HAS_MODEL:
             return None
         model = metrics.get("model")
         if not isinstance(model, dict) or not isinstance(model.get("format"), str):
@@ -135,8 +145,9 @@ class RunFolder:
         return self.cleanup(plan)
 
     def write_run(self, data: dict[str, Any]) -> None:
-        """Write run.json atomically."""
-        atomic_write_json(self.root / RUN, data)
+        """Write run.json atomically, checked against toolkit.records.RunRecord and stamped with its format
+        version (raises toolkit.records.RecordError, a ValueError, when `data` does not fit: a bug)."""
+        atomic_write_json(self.root / RUN, run_document(data))
 
     def read_run(self) -> dict[str, Any] | None:
         """run.json, or None."""

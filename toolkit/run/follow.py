@@ -6,6 +6,7 @@ from typing import Any
 
 from toolkit.context import EarlierStage, StageLog
 from toolkit.errors import ToolkitError
+from toolkit.records import COMPLETE, HAS_MODEL, INPUT_STAGE, OK
 from toolkit.run.plan import RunResult, RunState
 from toolkit.run.stage_runner import StageOutcome, seed_everything
 from toolkit.stages import get_stage
@@ -24,7 +25,7 @@ def follow(pipeline: Any, device, data, input_model) -> RunResult:
     state = RunState(current=input_model, previous=lambda: input_model, key=pipeline.input_key())
     for index, name in pipeline.plan():
         cfg = pipeline.recipe.stages[index - 1] if index else None
-        stage_type = cfg.stage_type if cfg else "input"
+        stage_type = cfg.stage_type if cfg else INPUT_STAGE
         state.key = pipeline.next_key(state.key, cfg)
         ctx = pipeline.stage_context(index, name, data, device, state.earlier)
         cached, joins = dist.broadcast(None)  # rank 0's decision; its partial folder exists from here on
@@ -40,9 +41,9 @@ def follow(pipeline: Any, device, data, input_model) -> RunResult:
                 raise ToolkitError(f"stage {name} failed on rank {dist.rank}: {type(exc).__name__}: {exc}") from exc
         dist.barrier()  # rank 0 has finished and written the stage
         directory = folder.stage_dir(index, name)
-        metrics = folder.read_metrics(directory) or {}
-        status = metrics.get("status", "ok")
-        loader = pipeline.disk_loader(directory, metrics) if status in ("ok", "degraded") else state.previous
+        metrics = folder.read_metrics(directory) or {}  # through toolkit.records: typed values only
+        status = metrics.get("status", OK)
+        loader = pipeline.disk_loader(directory, metrics) if status in HAS_MODEL else state.previous
         outcome = StageOutcome(index, name, stage_type, directory, state.key, status, bool(cached),
                                float(metrics.get("seconds") or 0.0), metrics.get("reason"),
                                (metrics.get("model") or {}).get("format"), metrics)
@@ -50,4 +51,4 @@ def follow(pipeline: Any, device, data, input_model) -> RunResult:
         state.outcomes.append(outcome)
         state.loaders[name] = loader
         state.earlier.append(EarlierStage(index, name, stage_type, directory, outcome.format or "torch", loader))
-    return RunResult(folder.root, state.outcomes, "complete", None, state.loaders)
+    return RunResult(folder.root, state.outcomes, COMPLETE, None, state.loaders)

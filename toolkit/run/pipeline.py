@@ -22,6 +22,16 @@ from toolkit.fsutil import (
 )
 from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
+from toolkit.records import (
+    COMPLETE,
+    FAILED,
+    HAS_MODEL,
+    INPUT_STAGE,
+    INTERRUPTED,
+    OK,
+    RUNNING,
+    STOPPED,
+)
 from toolkit.run.folder import OUTPUT_FILE, RunFolder
 from toolkit.run.follow import follow
 from toolkit.run.plan import RunResult, RunState, stage_plan
@@ -102,10 +112,10 @@ class Pipeline:
 
     def _run_locked(self, device, data, input_model) -> RunResult:
         recipe, folder, plan = self.recipe, self.folder, self.plan()
-        run_info = {"name": recipe.name, "toolkit_version": __version__, "status": "running",
+        run_info = {"name": recipe.name, "toolkit_version": __version__, "status": RUNNING,
                     "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": None, "seconds": None,
                     "device": describe_device(), "data": data.describe(), "stages": [], "report": None,
-                    "planned": [{"index": i, "name": n, "type": recipe.stages[i - 1].stage_type if i else "input"}
+                    "planned": [{"index": i, "name": n, "type": recipe.stages[i - 1].stage_type if i else INPUT_STAGE}
                                 for i, n in plan]}
         removed = folder.prepare(plan)  # refuses foreign folders and links out; removes only our stale stages
         atomic_write_text(folder.root / "recipe.yaml", recipe.to_yaml())
@@ -139,8 +149,8 @@ class Pipeline:
                     raise StageDegradedError(f"--strict: {degraded_message([outcome])}")
         except BaseException as exc:
             # --strict stops after the degraded stage ran and was recorded: no stage failed
-            run_info["status"] = ("interrupted" if isinstance(exc, KeyboardInterrupt) else
-                                  "stopped" if isinstance(exc, StageDegradedError) else "failed")
+            run_info["status"] = (INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
+                                  STOPPED if isinstance(exc, StageDegradedError) else FAILED)
             run_info["error"] = str(exc) or type(exc).__name__
             run_info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             try:  # best effort: on a full disk this fails too, and must not replace the original error
@@ -149,7 +159,7 @@ class Pipeline:
             except (ToolkitError, OSError):
                 pass
             raise
-        run_info.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        run_info.update(status=COMPLETE, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         **wall_time(self.invocation), removed_stale=removed,
                         **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
@@ -157,13 +167,13 @@ class Pipeline:
         folder.write_run(run_info)
         log.info(f"run complete: {run_info['compute_seconds']} s of stage compute, this invocation "
                  f"{run_info['seconds']} s; report {report_path}")
-        return RunResult(folder.root, state.outcomes, "complete", report_path, state.loaders)
+        return RunResult(folder.root, state.outcomes, COMPLETE, report_path, state.loaders)
 
     def _step(self, index: int, name: str, data, device, state: RunState) -> StageOutcome:
         """Run, resume or reuse one stage; update the chain state."""
         recipe, folder = self.recipe, self.folder
         cfg = recipe.stages[index - 1] if index else None
-        stage_type = cfg.stage_type if cfg else "input"
+        stage_type = cfg.stage_type if cfg else INPUT_STAGE
         state.key = self.next_key(state.key, cfg)
         measure_key = stable_hash(recipe.measure.model_dump(mode="json", exclude={"max_stage_drop"}))
         ctx = self.stage_context(index, name, data, device, state.earlier)
@@ -182,7 +192,7 @@ class Pipeline:
             if cached.get("measure_key") != measure_key:
                 ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
                 cached = remeasure(directory, cached, loader(), ctx, measure_key)
-            outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", "ok"), True,
+            outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", OK), True,
                                    float(cached.get("seconds", 0.0)), cached.get("reason"),
                                    cached["model"]["format"], cached)
             self._say(f"{directory.name}: cached")
@@ -195,7 +205,7 @@ class Pipeline:
             fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
             outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
                                                self.user_model)
-            loader = self.disk_loader(outcome.directory, outcome.metrics) if outcome.status in ("ok", DEGRADED) \
+            loader = self.disk_loader(outcome.directory, outcome.metrics) if outcome.status in HAS_MODEL \
                 else state.previous
         record_verdict(self.judge, outcome, data.num_classes)  # before the barrier: the other ranks read it
         state.previous = loader
@@ -228,7 +238,7 @@ class Pipeline:
                                 "seed": self.recipe.seed})
         return StageContext(data_key=data_key, cache_ok=self.cacheable, dist=self.dist,
             rank=self.dist.rank if self.dist else 0, world_size=self.dist.world_size if self.dist else 1,
-            measure=self.recipe.measure, stage_type=self.recipe.stages[index - 1].stage_type if index else "input",
+            measure=self.recipe.measure, stage_type=self.recipe.stages[index - 1].stage_type if index else INPUT_STAGE,
             data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
             name=name, stage_dir=self.folder.partial_dir(index, name), run_dir=self.folder.root,
             log=StageLog(self.folder.stage_dir(index, name) / "log.txt", None, name),

@@ -14,8 +14,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from toolkit.fsutil import atomic_write_json, read_json
-from toolkit.run.folder import METRICS, RUN, STAGE_DIR, RunFolder
+from toolkit.fsutil import read_json
+from toolkit.records import OK, read_metrics
+from toolkit.run.folder import METRICS, RUN, STAGE_DIR, RunFolder, write_metrics
 
 # Logs are appended to in place and JSON is small: those are copied; model files (large, only ever
 # replaced by rename) are hard-linked.
@@ -35,10 +36,10 @@ def find_shared(folder: RunFolder, key: str) -> Path | None:
             if not match or match.group(3) or not stage_dir.is_dir():
                 continue
             try:
-                metrics = read_json(stage_dir / METRICS)
+                metrics = read_metrics(read_json(stage_dir / METRICS))
             except (ValueError, OSError):
                 continue
-            if isinstance(metrics, dict) and metrics.get("key") == key and metrics.get("status") == "ok":
+            if metrics is not None and metrics.key == key and metrics.status == OK:
                 source = RunFolder(run_dir)
                 if source.cached(int(match.group(1)), match.group(2), key) is not None:  # whole, hashes match
                     return stage_dir
@@ -73,7 +74,7 @@ def reuse_shared(folder: RunFolder, index: int, name: str, key: str) -> dict[str
         _link_tree(source, partial)
         metrics = read_json(partial / METRICS)
         metrics.update(index=index, shared_from=f"{source.parent.name}/{source.name}")
-        atomic_write_json(partial / METRICS, metrics)  # a new file: the source's metrics.json is untouched
+        write_metrics(partial, metrics)  # a new file: the source's metrics.json is untouched
         with open(partial / "log.txt", "a", encoding="utf-8") as log:
             log.write(f"reused {source} (same content key {key[:12]}) instead of computing it again\n")
         folder.finalize(index, name)

@@ -21,13 +21,14 @@ from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure.model import measure_model
 from toolkit.measure.profile import count_macs_params
 from toolkit.models.io import load_model, save_model
+from toolkit.records import OK, SKIPPED
 from toolkit.run.folder import (
     CONFIG,
-    METRICS,
     OUTPUT_FILE,
     RunFolder,
     content_hashes,
     safe_name,
+    write_metrics,
 )
 
 
@@ -97,7 +98,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
                                          "config": cfg.model_dump(mode="json") if cfg is not None else {}})
     seed_everything(ctx.seed)
     start = time.perf_counter()
-    status, reason, extra = "ok", None, {}
+    status, reason, extra = OK, None, {}
     try:
         saved = read_json(partial / OUTPUT_FILE)
     except ValueError:
@@ -112,7 +113,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         try:
             result = fn(model, cfg, ctx)
         except StageSkipped as skip:
-            result, status, reason = StageResult(None), "skipped", skip.reason
+            result, status, reason = StageResult(None), SKIPPED, skip.reason
             ctx.log.info(f"skipped: {skip.reason}")
         except (ToolkitError, KeyboardInterrupt):
             raise
@@ -124,7 +125,7 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         artifacts = {k: v for k, v in result.artifacts.items() if safe_name(v) and (partial / v).is_file()}
         passthrough = result.model is None
         new_model = model if passthrough else result.model
-        if status == "ok":
+        if status == OK:
             if passthrough and isinstance(model, ModelArtifact):  # unchanged file: the stage keeps its own copy
                 new_model = _copy_in(model, partial)
             output = _save(new_model, model, ctx)
@@ -134,18 +135,18 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
     seconds = seconds_before + time.perf_counter() - start
     metrics: dict[str, Any] = {"stage": stage_type, "name": ctx.name, "index": ctx.index, "status": status,
                                "reason": reason, "seconds": round(seconds, 3), "key": key, "measure_key": measure_key}
-    if status == "ok":
+    if status == OK:
         metrics.update(measure_model(new_model, data=ctx.data, spec=ctx.measure, stage_dir=partial,
                                      device=ctx.device, log=ctx.log, earlier=_earlier(folder.root, ctx, measure_key)))
         if isinstance(new_model, ModelArtifact):
             metrics["artifact_meta"] = new_model.meta
     metrics["extra"] = extra
-    metrics["artifacts"] = artifacts if status == "ok" else {}
+    metrics["artifacts"] = artifacts if status == OK else {}
     metrics["files"] = content_hashes(partial)  # a cached stage is reused only while all of these are unchanged
-    atomic_write_json(partial / METRICS, metrics)
+    metrics = write_metrics(partial, metrics)  # checked against toolkit.records.StageMetrics, versioned
     (partial / OUTPUT_FILE).unlink(missing_ok=True)
     final = folder.finalize(ctx.index, ctx.name)
-    if status == "ok" and isinstance(new_model, ModelArtifact):  # skipped stages pass their input on unmoved
+    if status == OK and isinstance(new_model, ModelArtifact):  # skipped stages pass their input on unmoved
         new_model = new_model.moved_to(final)
     outcome = StageOutcome(ctx.index, ctx.name, stage_type, final, key, status, False, seconds, reason,
                            model_format(new_model), metrics)
@@ -186,8 +187,7 @@ def remeasure(directory: Path, metrics: dict[str, Any], model: Model, ctx: Stage
                                  device=ctx.device, log=ctx.log, earlier=_earlier(directory.parent, ctx, measure_key)))
     metrics["measure_key"] = measure_key
     metrics["files"] = content_hashes(directory)
-    atomic_write_json(directory / METRICS, metrics)
-    return metrics
+    return write_metrics(directory, metrics)
 
 
 def _earlier(run_dir: Path, ctx: StageContext, measure_key: str) -> list[tuple[str, dict[str, Any]]]:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.errors import ToolkitError
-
-DEGRADED = "degraded"
+from toolkit.records import DEGRADED, OK
 
 
 class StageDegradedError(ToolkitError):
@@ -70,7 +69,7 @@ class StageJudge:
         ref = self.reference
         result: dict[str, Any] = {"chance_top1": round(chance_top1(num_classes, samples), 6),
                                   "reference_top1": ref.top1, "reference_stage": ref.label,
-                                  "max_stage_drop": max_drop, "status": "ok", "reason": None}
+                                  "max_stage_drop": max_drop, "status": OK, "reason": None}
         if ref.top1 is not None:
             result["drop_points"] = round((ref.top1 - top1) * 100, 3)
         problems = []
@@ -98,7 +97,7 @@ class StageJudge:
 
     def review(self, outcome: Any, num_classes: int) -> dict[str, Any] | None:
         """Judge a StageOutcome (ok or degraded ones; skipped stages pass); update its status, reason, metrics."""
-        if outcome.status not in ("ok", DEGRADED):
+        if outcome.status not in (OK, DEGRADED):
             return None
         accuracy = outcome.metrics.get("accuracy") or {}
         label = f"{outcome.index:02d}-{outcome.name}"
@@ -122,12 +121,11 @@ def degraded_message(stages: list[Any]) -> str | None:
 
 def record_verdict(judge: StageJudge, outcome: Any, num_classes: int) -> None:
     """Review `outcome` and rewrite its metrics.json when the verdict changed (e.g. a new max_stage_drop)."""
-    from toolkit.fsutil import atomic_write_json
-    from toolkit.run.folder import METRICS
+    from toolkit.run.folder import write_metrics
 
     before = (outcome.metrics.get("verdict"), outcome.metrics.get("status"), outcome.metrics.get("reason"))
     if judge.review(outcome, num_classes) is None:
         return
     after = (outcome.metrics.get("verdict"), outcome.metrics.get("status"), outcome.metrics.get("reason"))
     if after != before:
-        atomic_write_json(outcome.directory / METRICS, outcome.metrics)
+        outcome.metrics = write_metrics(outcome.directory, outcome.metrics)
