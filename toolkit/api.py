@@ -14,7 +14,7 @@ from toolkit.errors import RecipeError
 from toolkit.fsutil import stable_hash
 from toolkit.models.fingerprint import model_fingerprint  # noqa: F401  (public here too)
 from toolkit.recipe import Recipe, check_names, check_stage_chain
-from toolkit.run.pipeline import Pipeline as _Runner
+from toolkit.run.pipeline import Runner as _Runner
 from toolkit.run.pipeline import RunResult
 
 IN_MEMORY = "<in-memory>"

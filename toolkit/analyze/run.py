@@ -28,9 +28,9 @@ from toolkit.version import __version__
 
 def _stage_point(recipe: Recipe, at: str | None) -> tuple[int, str, str]:
     """(index, name, cache key) of the chosen point; default: the first train stage, else the input."""
-    from toolkit.run.pipeline import Pipeline
+    from toolkit.run.pipeline import Runner
 
-    runner = Pipeline(recipe)
+    runner = Runner(recipe)
     stages = recipe.stages
     plan = ([(0, "input")] if stages[0].stage_type != "train" else []) + [(i + 1, s.name) for i, s in enumerate(stages)]
     if at is None:

@@ -15,7 +15,7 @@ from toolkit.stages import get_stage
 def follow(pipeline: Any, device, data, input_model) -> RunResult:
     """Walk the same stage chain as rank 0: join its training stages, wait at its barriers, read its results.
 
-    `pipeline` is this rank's toolkit.run.pipeline.Pipeline.
+    `pipeline` is this rank's toolkit.run.pipeline.Runner.
 
     Rank 0 decides what is cached (broadcast), prepares each stage folder, measures and writes; this rank
     writes nothing. After every stage it reloads rank 0's result from the run folder, so every rank goes on

@@ -54,8 +54,8 @@ from toolkit.stages import get_stage
 from toolkit.version import __version__
 
 
-class Pipeline:
-    """Runs a validated recipe into its run folder."""
+class Runner:
+    """Runs a validated recipe into its run folder (the engine behind `toolkit.Pipeline` and `compress run`)."""
 
     def __init__(self, recipe: Recipe, *, console=None, fresh: bool = False,
                  hooks: dict[str, list[Callable[..., Any]]] | None = None,
@@ -255,7 +255,7 @@ class Pipeline:
 
 def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = None, fresh: bool = False,
                console=None, hooks=None, strict: bool = False, command_started: float | None = None) -> RunResult:
-    """Load (if a path) and run a recipe; `command_started` as in Pipeline.run."""
+    """Load (if a path) and run a recipe; `command_started` as in Runner.run."""
     from toolkit.recipe import load_recipe
     from toolkit.run.distributed import from_env
 
@@ -265,7 +265,7 @@ def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = Non
         raise ToolkitError("overrides apply to recipe files; change the Recipe object instead")
     dist = from_env()  # set up by torchrun; None in a single process
     try:
-        return Pipeline(recipe, console=console if dist is None or dist.is_main else None, fresh=fresh,
+        return Runner(recipe, console=console if dist is None or dist.is_main else None, fresh=fresh,
                         hooks=hooks, dist=dist, strict=strict).run(command_started)
     finally:
         if dist is not None:
