@@ -53,3 +53,15 @@ def count_fits(monkeypatch):
 
     monkeypatch.setattr(train_module, "fit", counting)
     return calls
+
+
+@pytest.fixture
+def temporary_stages():
+    """`register_stage` for stages that exist during one test only: every stage registered while the test runs is
+    unregistered afterwards, pass or fail (the registry is process-wide)."""
+    from toolkit.registry import STAGES, register_stage, unregister_stage
+
+    before = set(STAGES.names())
+    yield register_stage
+    for name in set(STAGES.names()) - before:
+        unregister_stage(name)

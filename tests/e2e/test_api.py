@@ -15,9 +15,8 @@ import toolkit
 from toolkit import Pipeline, StageConfig, StageResult, register_stage, stages
 from toolkit.cli.main import main
 from toolkit.errors import RecipeError
-from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
-from toolkit.registry import STAGES
+from toolkit.run.pipeline import run_recipe
 
 TINY_MEASURE = {"runtimes": ["torch-cpu"], "batch_sizes": [1], "warmup_s": 0.0, "min_iters": 2, "min_time_s": 0.0}
 
@@ -114,10 +113,8 @@ def scale(model: nn.Module, cfg: Scale, ctx) -> StageResult:
 
 
 @pytest.fixture
-def scale_stage():
-    register_stage("scale_test")(scale)  # the config class comes from the annotation
-    yield
-    STAGES.remove("scale_test")
+def scale_stage(temporary_stages):
+    temporary_stages("scale_test")(scale)  # the config class comes from the annotation
 
 
 def test_custom_stage_works_from_python_yaml_and_compress_stages(tiny, tmp_path, scale_stage):
@@ -154,3 +151,23 @@ def test_docs_recipe_reference_is_current():
     generated = subprocess.run([sys.executable, "-m", "toolkit", "stages", "--markdown"], capture_output=True,
                                text=True, check=True).stdout
     assert committed == generated, "docs/recipes.md is stale: run `compress stages --markdown > docs/recipes.md`"
+
+
+def test_a_second_api_run_of_the_same_pipeline_is_cached(tiny, tmp_path):
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(8, 4))
+    pipe = Pipeline(model=net, data=tiny()["data"], measure={"runtimes": ["torch-cpu"], "batch_sizes": [1],
+                                                             "min_iters": 2, "warmup_s": 0, "min_time_s": 0},
+                    stages=[stages.Train(epochs=1)])
+    pipe.run(tmp_path / "twice")
+    assert pipe.run(tmp_path / "twice").stages[0].cached
+
+
+def test_a_torchvision_kwargs_typo_is_a_clear_error(tiny):
+    from toolkit.errors import UserInputError
+
+    raw = tiny(model={"arch": "resnet18", "kwargs": {"widht": 2}})
+    with pytest.raises(UserInputError, match="model.kwargs"):
+        run_recipe(parse_recipe(raw))

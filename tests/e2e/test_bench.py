@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from click.testing import CliRunner
 
 from toolkit.cli.main import main
-from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
+from toolkit.run.pipeline import run_recipe
 
 RECORD_FIELDS = {"runtime", "device", "batch_size", "status", "precision", "p50_ms", "p90_ms", "p99_ms", "mean_ms",
                  "throughput_ips", "threads", "iterations", "warmup_iterations", "unstable", "timer"}
@@ -90,3 +91,32 @@ def test_latency_targeted_pruning_stops_at_the_measured_target(tiny):
         chosen = [p for p in step["curve"] if abs(p["ratio"] - step["ratio"]) < 1e-3]
         assert chosen and chosen[-1]["speedup"] >= 1.3
     assert 0 < step["ratio"] <= 0.8
+
+
+def test_bench_on_a_machine_without_the_data_measures_on_random_images(tiny, tmp_path):
+    from tests_make_tree import make_tree
+
+    make_tree(tmp_path / "imgs")
+    raw = tiny(data={"dataset": "imagefolder", "root": str(tmp_path / "imgs"), "image_size": 8, "batch_size": 4},
+               model={"arch": "user_models:tiny_net"})
+    run_dir = run_recipe(parse_recipe(raw)).run_dir
+    shutil.rmtree(tmp_path / "imgs")  # as on the Jetson the run folder was copied to
+    args = ["bench", str(run_dir), "--runtime", "onnxruntime-cpu", "--min-iters", "2"]
+    refused = CliRunner().invoke(main, args)  # the model is the user's own code: only run when vouched for
+    assert refused.exit_code == 2 and "--trust-code" in refused.output
+    result = CliRunner().invoke(main, [*args, "--trust-code"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(next(run_dir.glob("01-train/measurements/*.json")).read_text())
+    assert record["accuracy"]["top1"] is None and "not reachable" in record["accuracy"]["reason"]
+    assert record["latency"][0]["status"] == "ok"
+
+
+def test_bench_ignores_stage_folders_that_leave_the_run_folder(tiny):
+    result = run_recipe(parse_recipe(tiny()))
+    run_json = result.run_dir / "run.json"
+    data = json.loads(run_json.read_text())
+    data["stages"].append({"index": 2, "name": "evil", "dir": "../..", "status": "ok"})
+    run_json.write_text(json.dumps(data))
+    out = CliRunner().invoke(main, ["bench", str(result.run_dir), "--runtime", "torch-cpu", "--min-iters", "2"])
+    assert out.exit_code == 0 and "not a stage folder" in out.output
+    assert not (result.run_dir.parent.parent / "measurements").exists()

@@ -9,8 +9,8 @@ import torch
 
 from toolkit.distill.kd import kd_loss
 from toolkit.errors import RecipeError, UserInputError
-from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
+from toolkit.run.pipeline import run_recipe
 
 
 def test_kd_loss_equals_the_formula_on_hand_computed_logits():
@@ -61,8 +61,8 @@ def test_bad_teacher_references_are_schema_errors_naming_the_path(tiny):
 
 
 def test_external_teacher_from_a_spec_and_checkpoint(tiny, tmp_path):
-    from toolkit.models import build_model
     from toolkit.config import ModelSpec
+    from toolkit.models import build_model
 
     spec = ModelSpec(arch="resnet20", kwargs={"width": 8})
     torch.save(build_model(spec, 4).state_dict(), tmp_path / "teacher.pt")
@@ -96,20 +96,32 @@ def test_cached_teacher_logits_need_unaugmented_training(tiny):
         run_recipe(parse_recipe(raw))
 
 
-def test_distill_cannot_follow_a_stage_that_made_only_onnx(tiny):
-    from toolkit.context import StageResult
+def test_distill_cannot_follow_a_stage_that_made_only_onnx(tiny, temporary_stages):
     from toolkit.artifacts import ONNX
-    from toolkit.registry import STAGES, register_stage
     from toolkit.config import StageConfig
+    from toolkit.context import StageResult
 
     class OnnxOnly(StageConfig):
         """Makes ONNX (test)."""
 
-    register_stage("onnx_only_test", OnnxOnly, makes=ONNX)(lambda m, c, x: StageResult(m))
-    try:
-        with pytest.raises(RecipeError) as info:
-            parse_recipe(tiny(stages=[{"onnx_only_test": {}}, {"distill": {"teacher": "input"}}]))
-    finally:
-        STAGES.remove("onnx_only_test")
+    temporary_stages("onnx_only_test", OnnxOnly, makes=ONNX)(lambda m, c, x: StageResult(m))
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(tiny(stages=[{"onnx_only_test": {}}, {"distill": {"teacher": "input"}}]))
     problems = dict(info.value.problems)
     assert "needs a torch model" in problems["stages[1].distill"]
+
+
+def test_the_default_teacher_of_a_recipe_that_starts_by_pruning_is_the_input_model(tiny):
+    raw = tiny(stages=[{"prune": {"target": {"ratio": 0.3}, "round_to": None}}, {"distill": {"epochs": 1}}])
+    result = run_recipe(parse_recipe(raw))
+    assert result.metrics["distill"].extra.teacher == "input"
+
+
+def test_renaming_the_teacher_stage_changes_the_distill_key(tiny):
+    def key(names):
+        raw = tiny(stages=[{"train": {"name": names[0], "epochs": 1}}, {"train": {"name": names[1], "epochs": 1}},
+                           {"distill": {"teacher": "a", "epochs": 1}}])
+        recipe = parse_recipe(raw)
+        return recipe.stages[2].key_context(recipe)
+
+    assert key(["a", "b"]) != key(["b", "a"])

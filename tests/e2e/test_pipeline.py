@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
+from toolkit import Pipeline, stages
 from toolkit.errors import RecipeError, RunLockedError
-from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
-from toolkit.registry import STAGES
+from toolkit.run.pipeline import run_recipe
 
 METRIC_FIELDS = {"stage", "index", "status", "reason", "seconds", "key", "model", "accuracy", "latency", "device",
                  "extra"}
@@ -113,23 +113,18 @@ def test_same_seed_same_weights_on_cpu(tiny, tmp_path):
     assert [h["loss"] for h in first] == [h["loss"] for h in second]
 
 
-def test_input_model_is_measured_when_nothing_trains_first(tiny):
+def test_input_model_is_measured_when_nothing_trains_first(tiny, temporary_stages):
     from pydantic import Field
 
-    from toolkit.context import StageResult
-    from toolkit.registry import register_stage
     from toolkit.config import StageConfig
-
+    from toolkit.context import StageResult
     class Noop(StageConfig):
         """Does nothing (test)."""
 
         passes: int = Field(1, ge=1)
 
-    register_stage("noop_test", Noop)(lambda model, cfg, ctx: StageResult(model, {"passes": cfg.passes}))
-    try:
-        result = run(tiny(stages=[{"noop_test": {}}]))
-    finally:
-        STAGES.remove("noop_test")
+    temporary_stages("noop_test", Noop)(lambda model, cfg, ctx: StageResult(model, {"passes": cfg.passes}))
+    result = run(tiny(stages=[{"noop_test": {}}]))
     assert [s.directory.name for s in result.stages] == ["00-input", "01-noop_test"]
     assert result.stages[0].metrics["accuracy"]["top1"] is not None
 
@@ -196,3 +191,42 @@ def test_an_image_size_the_model_cannot_take_is_a_recipe_error(tiny):
     with pytest.raises(RecipeError, match="data.image_size"):
         run(raw)
     assert not os.path.exists(tmp_run_dir(raw))
+
+
+def test_files_a_stage_declares_are_recorded_in_its_metrics(tiny, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[2] / "examples"))
+    from custom_stage import ExportProgram
+
+    result = Pipeline(model={"arch": "resnet20", "kwargs": {"width": 8}}, data=tiny()["data"],
+                      measure={"runtimes": ["torch-cpu"], "batch_sizes": [1], "min_iters": 2, "warmup_s": 0,
+                               "min_time_s": 0},
+                      stages=[stages.Train(epochs=1), ExportProgram()]).run(tmp_path / "arts")
+    assert result.metrics["export_program"]["artifacts"] == {"program": "model.pt2"}
+
+
+def test_skipped_and_pass_through_stages_after_an_onnx_stage_keep_the_file_reachable(tiny, temporary_stages):
+    from toolkit.artifacts import ONNX, ONNX_INT8, TORCH
+    from toolkit.config import StageConfig
+    from toolkit.context import StageResult
+    from toolkit.errors import StageSkipped
+
+    class Skip(StageConfig):
+        """Always skipped (test)."""
+
+    class Same(StageConfig):
+        """Passes its input on (test)."""
+
+    def skip(model, cfg, ctx):
+        raise StageSkipped("not here")
+
+    temporary_stages("skip_test", Skip, needs=(TORCH, ONNX, ONNX_INT8), makes=None)(skip)
+    temporary_stages("same_test", Same, needs=(TORCH, ONNX, ONNX_INT8), makes=None)(lambda m, c, x: StageResult(None))
+    raw = tiny(stages=[{"train": {"epochs": 2}}, {"export": {}}, {"skip_test": {}}, {"same_test": {}},
+                       {"quantize": {"calibration": {"samples": 32}}}])
+    raw["stages"][4]["quantize"]["cache_dir"] = raw["output"] + "/calib"
+    result = run_recipe(parse_recipe(raw))
+    assert [s.status for s in result.stages] == ["ok", "ok", "skipped", "ok", "ok"]
+    assert (result.stages[3].directory / "model.onnx").is_file()
+    assert result.metrics["quantize"].model.format == "onnx-int8"

@@ -10,7 +10,6 @@ from toolkit.context import StageResult
 from toolkit.errors import RecipeError
 from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
-from toolkit.registry import STAGES, register_stage
 from toolkit.config import StageConfig
 
 
@@ -96,8 +95,8 @@ def plant(model, cfg, ctx):
 
 
 @pytest.fixture
-def planted(tiny, tmp_path):
-    register_stage("plant_test", Plant)(plant)
+def planted(tiny, tmp_path, temporary_stages):
+    temporary_stages("plant_test", Plant)(plant)
 
     def recipe(**quantize):
         raw = quant_recipe(tiny, tmp_path, quantize, before=[{"train": {"epochs": 6}}, {"plant_test": {}}],
@@ -105,8 +104,7 @@ def planted(tiny, tmp_path):
         raw["data"]["num_samples"] = 480
         return raw
 
-    yield recipe
-    STAGES.remove("plant_test")
+    return recipe
 
 
 def test_accuracy_gate_keeps_a_planted_sensitive_layer_in_float(planted):

@@ -11,8 +11,10 @@ from browser import chromium_or_skip
 from click.testing import CliRunner
 
 from toolkit.cli.main import main
+from toolkit.recipe import parse_recipe
 from toolkit.report import render, write_report
 from toolkit.report.analysis import Point, pareto_front
+from toolkit.run.pipeline import run_recipe
 
 EVIL = "<script>alert(1)</script>"
 
@@ -134,3 +136,11 @@ def test_report_loads_in_a_real_browser_without_errors_or_network(tmp_path):
     assert requests == [report.as_uri()]
     assert not console and not errors
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_zero_accuracy_budget_is_respected_by_the_report(tiny):
+    raw = tiny(report={"max_accuracy_drop": 0.0})
+    result = run_recipe(parse_recipe(raw))
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert all(r["max_accuracy_drop"] == 0.0 for r in summary["runs"][0]["recommendations"])
+    assert summary["runs"][0]["status"] == "complete"

@@ -61,3 +61,19 @@ def test_schema_is_json():
 def test_version():
     result = CliRunner().invoke(main, ["--version"])
     assert __version__ in result.output
+
+
+def test_cli_errors_without_tracebacks_for_bad_set_values_and_runtime_names(tiny, tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(tiny()))
+    bad_set = CliRunner().invoke(main, ["validate", str(path), "--set", "data.batch_size=[1,"])
+    assert bad_set.exit_code == 2 and "not valid YAML" in bad_set.output and "Traceback" not in bad_set.output
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"")
+    bad_runtime = CliRunner().invoke(main, ["bench", "--model", str(onnx), "--runtime", "onnxruntime-cpux"])
+    assert bad_runtime.exit_code == 2 and "did you mean 'onnxruntime-cpu'" in bad_runtime.output
+
+
+def test_the_stage_listing_uses_yaml_keys_and_shows_nested_options():
+    output = CliRunner().invoke(main, ["stages"]).output
+    assert "    global = false" in output and "qat.epochs = 2" in output and "calibration.method" in output

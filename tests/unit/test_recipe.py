@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from toolkit import Pipeline, stages
 from toolkit.errors import RecipeError
-from toolkit.recipe import apply_overrides, load_recipe, parse_recipe, recipe_json_schema
+from toolkit.recipe import (
+    apply_overrides,
+    load_recipe,
+    parse_recipe,
+    recipe_json_schema,
+)
 
 
 def problems(raw, **kw):
@@ -147,3 +153,35 @@ def test_json_schema_describes_stages_and_forbids_unknown_keys():
     text = str(schema)
     assert "TrainEntry" in text and "additionalProperties" in text
     assert schema["properties"]["stages"]["type"] == "array"
+
+
+@pytest.mark.parametrize("stage,problem", [
+    ({"prune": {"target": {"latency_speedup": 2, "runtime": "openvino-cpux"}}}, "did you mean 'openvino-cpu'"),
+    ({"distill": {"teacher": {"arch": "resnet19"}}}, "did you mean 'resnet18'"),
+    ({"quantize": {"qat": {"epochs": 1, "teacher": "trian"}}}, "did you mean 'train'"),
+])
+def test_names_inside_stage_options_are_checked_before_compute(tiny, stage, problem):
+    with pytest.raises(RecipeError, match=problem):
+        parse_recipe(tiny(stages=[{"train": {"epochs": 1}}, stage]))
+
+
+def test_weights_on_a_model_that_is_not_torchvisions_is_refused(tiny):
+    raw = tiny()
+    raw["model"]["weights"] = "IMAGENET1K_V1"
+    with pytest.raises(RecipeError, match="model.weights"):
+        parse_recipe(raw)
+
+
+def test_the_python_api_checks_names_like_a_recipe():
+    with pytest.raises(RecipeError) as info:
+        Pipeline(model={"arch": "resnet19"}, data={"dataset": "digitz"}, measure={"runtimes": ["onnxruntime-cpux"]},
+                 stages=[stages.Train(epochs=1)])
+    assert {"model.arch", "data.dataset", "measure.runtimes[0]"} <= set(dict(info.value.problems))
+
+
+def test_engine_cache_key_follows_the_measured_batch_sizes(tiny):
+    first = parse_recipe(tiny(stages=[{"train": {"epochs": 1}}, {"engine": {"precision": "fp16", "compare": []}}]))
+    raw = tiny(stages=[{"train": {"epochs": 1}}, {"engine": {"precision": "fp16", "compare": []}}])
+    raw["measure"]["batch_sizes"] = [1, 64]
+    second = parse_recipe(raw)
+    assert first.stages[1].key_context(first) != second.stages[1].key_context(second)
