@@ -162,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     target_key = f"{short_of[args.runtime]}_b{args.batch}" if args.runtime in short_of else None
     alloc = sensitive.metrics["prune"]["extra"]["steps"][0]["allocation"]
     load_after = os.getloadavg()
-    goal = f"{args.macs}x fewer MACs" if args.macs else f"a measured {args.target}x on {args.runtime} batch {args.batch}"
+    goal = (f"{args.macs}x fewer MACs" if args.macs else
+            f"a measured {args.target}x on {args.runtime} batch {args.batch}")
     notes = [f"Mode {mode}: ResNet-20, {data.describe()['train_samples']} train / {data.describe()['val_samples']} "
              f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: {goal}; recovery: distill from the "
              f"baseline, "

@@ -39,7 +39,8 @@ def test_api_pipeline_equals_the_yaml_recipe_on_the_same_seed(tiny, tmp_path):
     for name in ("train", "prune"):
         assert from_api.metrics[name].accuracy.top1 == from_yaml.metrics[name].accuracy.top1
         assert from_api.metrics[name].model.params == from_yaml.metrics[name].model.params
-    learned = lambda run: [(h["loss"], h["train_top1"], h.get("val_top1")) for h in run.metrics["train"].extra.history]  # noqa: E731
+    def learned(run):
+        return [(h["loss"], h["train_top1"], h.get("val_top1")) for h in run.metrics["train"].extra.history]
     assert learned(from_api) == learned(from_yaml)
     assert from_api.report_path.is_file()
 

@@ -149,7 +149,8 @@ def test_a_live_lock_holder_is_named_and_a_dead_one_is_taken_over(tiny):
     run_dir = tmp_run_dir(raw)
     run_dir.mkdir(parents=True)
     holds_lock = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-                  "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, f'{os.getpid()}\\n'.encode()); print('ok', flush=True); "
+                  "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, f'{os.getpid()}\\n'.encode()); "
+                  "print('ok', flush=True); "
                   "time.sleep(30)")
     sleeper = subprocess.Popen([sys.executable, "-c", holds_lock, str(run_dir / ".lock")], stdout=subprocess.PIPE)
     try:

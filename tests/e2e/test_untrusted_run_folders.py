@@ -107,7 +107,8 @@ def yaml_recipe(run_dir: Path) -> dict:
 def test_bench_of_a_run_folder_imports_none_of_its_plugins_unless_trusted(run_copy, monkeypatch):
     import yaml
 
-    (run_copy / "evil_plugin.py").write_text("import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('x')\n")
+    (run_copy / "evil_plugin.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('x')\n")
     raw = yaml_recipe(run_copy)
     raw["plugins"] = ["evil_plugin"]
     (run_copy / "recipe.yaml").write_text(yaml.safe_dump(raw))

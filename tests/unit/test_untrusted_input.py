@@ -145,7 +145,8 @@ def test_parse_recipe_still_accepts_plain_recipes():
 
 def test_sizes_that_would_exhaust_memory_are_refused_before_anything_is_allocated(tmp_path):
     path = tmp_path / "recipe.yaml"
-    path.write_text(RECIPE.replace("data: {dataset: digits}", "data: {dataset: digits}\nmeasure: {batch_sizes: [1000000]}"))
+    path.write_text(RECIPE.replace("data: {dataset: digits}",
+                                   "data: {dataset: digits}\nmeasure: {batch_sizes: [1000000]}"))
     with pytest.raises(RecipeError, match="measure.batch_sizes"):
         load_recipe(path)
     for option in (["--batch-size", "1000000"], ["--input-size", "100000"]):

@@ -124,7 +124,8 @@ class Runner:
         log.info(f"run {recipe.name} started: {len(plan)} stage(s), device {device}")
         for path, why in data.info.get("bad_files", []):
             log.warning(f"skipped data file {path}: {why}")
-        data.on_streamed_bad_file(lambda path, why: log.warning(f"skipped data file {path} (found while streaming): {why}"))
+        data.on_streamed_bad_file(
+            lambda path, why: log.warning(f"skipped data file {path} (found while streaming): {why}"))
         if data.info.get("bad_file_count"):
             self._say(f"data: {data.info['bad_file_count']} unreadable or non-image file(s) skipped; "
                       f"listed in {folder.root / 'log.txt'}")
@@ -242,7 +243,8 @@ class Runner:
             data=data, device=device, seed=self.recipe.seed * 1000 + index, index=index,
             name=name, stage_dir=self.folder.partial_dir(index, name), run_dir=self.folder.root,
             log=StageLog(self.folder.stage_dir(index, name) / "log.txt", None, name),
-            model_spec=self._model_spec(data), input_spec=self.recipe.model, earlier=list(earlier), console=self.console, hooks=self.hooks)
+            model_spec=self._model_spec(data), input_spec=self.recipe.model, earlier=list(earlier),
+            console=self.console, hooks=self.hooks)
 
     def disk_loader(self, directory: Path, metrics: dict[str, Any]) -> Callable[[], Model]:
         """Load a stage's model from its folder on each call (callers may change what they get)."""

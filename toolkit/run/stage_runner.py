@@ -131,7 +131,8 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
             output = _save(new_model, model, ctx)
             atomic_write_json(partial / OUTPUT_FILE, {**output, "extra": extra, "artifacts": artifacts,
                                                       "seconds": time.perf_counter() - start})
-            new_model = load_output(partial, output, base_model, allowed_arch=ctx.model_spec["model"]["arch"]) if isinstance(new_model, ModelArtifact) else new_model
+            if isinstance(new_model, ModelArtifact):
+                new_model = load_output(partial, output, base_model, allowed_arch=ctx.model_spec["model"]["arch"])
     seconds = seconds_before + time.perf_counter() - start
     metrics: dict[str, Any] = {"stage": stage_type, "name": ctx.name, "index": ctx.index, "status": status,
                                "reason": reason, "seconds": round(seconds, 3), "key": key, "measure_key": measure_key}
