@@ -197,7 +197,7 @@ def test_an_image_size_the_model_cannot_take_is_a_recipe_error(tiny):
 def test_files_a_stage_declares_are_recorded_in_its_metrics(tiny, tmp_path):
     import sys
 
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[2] / "examples"))
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[3] / "examples"))
     from custom_stage import ExportProgram
 
     result = Pipeline(model={"arch": "resnet20", "kwargs": {"width": 8}}, data=tiny()["data"],

@@ -44,7 +44,7 @@ def nan_weight(model, cfg: NanWeight, ctx):
         conv.weight[0, 0, 0, 0] = float("nan")
     return StageResult(model)
 '''
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 def compress(args, cwd, timeout=600):

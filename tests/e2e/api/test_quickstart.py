@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from toolkit.cli.main import main
 
-RECIPE = Path(__file__).parents[2] / "recipes" / "quickstart.yaml"
+RECIPE = Path(__file__).parents[3] / "recipes" / "quickstart.yaml"
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from toolkit.errors import RecipeError
 from toolkit.recipe import parse_recipe
 from toolkit.stages import get_stage, stage_names
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "recipes.md"
 STAGES = stage_names()
 
 

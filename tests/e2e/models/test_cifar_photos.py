@@ -10,7 +10,7 @@ import pytest
 from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 
-ARCHIVE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cifar10-jpeg.tar.gz"
+ARCHIVE = Path(__file__).resolve().parents[4] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from toolkit.errors import RecipeError
 from toolkit.recipe import parse_recipe
 from toolkit.cli.stage_reference import type_name, yaml_value
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

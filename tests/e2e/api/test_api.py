@@ -148,7 +148,7 @@ def test_pipeline_checks_the_stage_chain_before_running():
 
 
 def test_docs_recipe_reference_is_current():
-    committed = (Path(__file__).parents[2] / "docs" / "recipes.md").read_text()
+    committed = (Path(__file__).parents[3] / "docs" / "recipes.md").read_text()
     generated = subprocess.run([sys.executable, "-m", "toolkit", "stages", "--markdown"], capture_output=True,
                                text=True, check=True).stdout
     assert committed == generated, "docs/recipes.md is stale: run `compress stages --markdown > docs/recipes.md`"

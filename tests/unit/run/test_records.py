@@ -27,7 +27,7 @@ from toolkit.records import (
 from toolkit.report.collect import read_run as read_run_view
 from toolkit.run.folder import RunFolder, write_metrics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIELDS = ["status", "stages", "planned", "index", "name", "seconds", "model", "latency", "extra", "format_version"]
 OLD_RUN = ROOT / "tests" / "data" / "runs-0.1.0" / "release-0.1.0"
 

@@ -31,7 +31,7 @@ def test_a_fifo_and_a_folder_are_refused_without_waiting(tmp_path):
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
 def test_validate_dev_zero_exits_2_with_a_plain_message():
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     done = subprocess.run([sys.executable, "-m", "toolkit", "validate", "/dev/zero"], capture_output=True,
                           text=True, timeout=60, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 2 and "not a regular file" in done.stderr + done.stdout

@@ -176,7 +176,7 @@ except RunLockedError as exc:
 
 
 def _holders(run_dir: Path, count: int, hold_s: float) -> list[subprocess.Popen]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])}
     return [subprocess.Popen([sys.executable, "-c", HOLDER, str(run_dir), str(hold_s)], stdout=subprocess.PIPE,
                              text=True, env=env) for _ in range(count)]
 

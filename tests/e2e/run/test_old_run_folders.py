@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from toolkit.cli import main
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "runs-0.1.0" / "release-0.1.0"
+FIXTURE = Path(__file__).resolve().parents[2] / "data" / "runs-0.1.0" / "release-0.1.0"
 
 
 @pytest.fixture
