@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="resnet20", choices=sorted(SCENARIOS))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=WORK, help="where the run folders go (cached)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a further recipe override after the mode's budget (repeatable), e.g. data.limit_train=2500")
     args = parser.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     if mode != "smoke" and cifar10_root() is None:
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started, load_before = time.perf_counter(), os.getloadavg()
     scenario = SCENARIOS[args.model]
-    recipe = load_recipe(scenario.path, budgets(mode, args.model, args.work))
+    recipe = load_recipe(scenario.path, budgets(mode, args.model, args.work) + args.sets)
     run = run_recipe(recipe)
     ptq = run_recipe(ptq_only(recipe, run))
     data = build_data(recipe.data, recipe.seed)
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
              f"{described['val_samples']} test images after {recipe.stages[0].epochs} epochs on "
              f"{described['train_samples']} train images; every contender starts from it and pruned ones get "
              f"{recovery.epochs} recovery epoch(s); whole benchmark {seconds:.0f} s wall.",
-             f"Toolkit recipe ({recipe_summary(recipe)}), {scenario.path.name}.",
+             f"Toolkit recipe ({recipe_summary(recipe)}), {scenario.path.name}"
+             + (f", with --set {' '.join(args.sets)}." if args.sets else "."),
              "Latency: p50/p90 in ms, median of interleaved rounds; speedup_bN: baseline p50 / contender p50, each on "
              "its best CPU runtime at batch N (per-runtime speedups in the JSON).",
              *targets, *dominance_notes(verdicts), *fit_notes(fits)]
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(name, f"Accuracy-latency frontier: {args.model} on CIFAR-10 ({mode})", rows, columns, notes,
                   args.out, extra={"probes": probes, "cost_fits": fits, "dominance": verdicts,
                                    "targets": target_record, "wall_s": round(seconds, 1), "mode": mode,
-                                   "model": args.model, "recipe": scenario.path.name,
+                                   "model": args.model, "recipe": scenario.path.name, "sets": args.sets,
                                    "load_average": {"start": load_before, "end": os.getloadavg()}},
                   header=header)
     frontier_plot(rows, args.out / f"{name}.svg", args.model, sizes)
