@@ -25,8 +25,10 @@ _SMOKE = ["data.dataset=synthetic", "data.num_classes=4", "data.root=null", "dat
 _SMOKE_CHEAP = ["stages.1.prune.target.latency_speedup=null", "stages.1.prune.target.macs_speedup=1.5",
                 "stages.3.quantize.max_accuracy_drop=null", "measure.runtimes=[onnxruntime-cpu]"]
 # Large models at batch 32 take tens of ms a call: fewer timed calls per round (three interleaved rounds remain).
+# Each layer the quantize stage keeps in float costs one evaluation of the validation set (ResNet-56: ~2 min on a
+# busy 2-core machine, measured 2026-11-29), and it runs twice (recipe and PTQ only): at most two layers.
 _QUICK_TIMING = ["measure.min_iters=20", "measure.min_time_s=0.5", "measure.warmup_s=0.2",
-                 "stages.3.quantize.sensitivity_samples=500"]
+                 "stages.3.quantize.sensitivity_samples=500", "stages.3.quantize.max_float_layers=2"]
 
 
 @dataclass(frozen=True)
