@@ -127,7 +127,7 @@ def target_notes(rows: list[dict[str, Any]], epochs: dict[str, int], train_image
                      f"{distilled['top1'] * 100:.2f}% after {epochs['distill']} distillation epoch(s) on "
                      f"{train_images} images, {final['top1'] * 100:.2f}% after INT8, against the baseline's "
                      f"{base['top1'] * 100:.2f}% ({epochs['train']} training epochs): the recovery budget, and "
-                     f"INT8 {(distilled['top1'] - final['top1']) * 100:+.2f} points.")
+                     f"INT8 {(final['top1'] - distilled['top1']) * 100:+.2f} points.")
     return lines, {"speedup_b1": speed, "top1_drop_points": round(drop, 3), "met": met}
 
 
