@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +17,11 @@ def torch_pruning_finetune(model: nn.Module, example: torch.Tensor, macs_speedup
     import torch_pruning as tp
 
     base_macs, _ = tp.utils.count_ops_and_params(model, example)
-
-    def pruned(ratio: float) -> nn.Module:
-        m = copy.deepcopy(model).eval()
-        ignored = [x for x in m.modules() if isinstance(x, nn.Linear) and x.out_features == num_classes]
-        pruner = tp.pruner.MetaPruner(m, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
-                                      pruning_ratio=ratio, ignored_layers=ignored, round_to=8)
-        pruner.step()
-        return m
-
-    best, best_gap = None, math.inf
-    for ratio in np.arange(0.05, 0.81, 0.05):  # what a user does by hand: try ratios, keep the closest
-        m = pruned(float(ratio))
+    best, best_gap = None, float("inf")
+    # What a user does by hand: try ratios, keep the closest. A full sweep, not a bisection: with round_to the
+    # MACs do not fall monotonically with the ratio (ResNet-20: 0.5 -> 3.9x fewer MACs, 0.75 -> 1.45x).
+    for ratio in np.arange(0.05, 0.81, 0.05):
+        m = uniform_pruned(model, example, float(ratio), num_classes)
         gap = abs(base_macs / tp.utils.count_ops_and_params(m, example)[0] - macs_speedup)
         if gap < best_gap:
             best, best_gap = m, gap
@@ -45,6 +37,19 @@ def torch_pruning_finetune(model: nn.Module, example: torch.Tensor, macs_speedup
             optimizer.step()
             scheduler.step()
     return model.eval()
+
+
+def uniform_pruned(model: nn.Module, example: torch.Tensor, ratio: float, num_classes: int,
+                   round_to: int | None = 8) -> nn.Module:
+    """A copy of `model` with `ratio` of every group's channels removed (Torch-Pruning, L2 magnitude)."""
+    import torch_pruning as tp
+
+    m = copy.deepcopy(model).eval()
+    ignored = [x for x in m.modules() if isinstance(x, nn.Linear) and x.out_features == num_classes]
+    pruner = tp.pruner.MetaPruner(m, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
+                                  pruning_ratio=ratio, ignored_layers=ignored, round_to=round_to)
+    pruner.step()
+    return m
 
 
 def ort_ptq_defaults(fp32: Path, out: Path, calibration: list[np.ndarray]) -> None:

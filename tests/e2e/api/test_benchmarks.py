@@ -10,6 +10,7 @@ import pytest
 @pytest.mark.slow
 @pytest.mark.parametrize("module,args,result", [
     ("benchmarks.frontier", ["--smoke"], "frontier_smoke"),
+    ("benchmarks.frontier", ["--smoke", "--model", "mobilenet_v2"], "frontier_smoke_mobilenet_v2"),
     ("benchmarks.overhead", ["--smoke"], "overhead_smoke"),
     ("benchmarks.repeatability", ["--smoke"], "repeatability_smoke"),
     ("benchmarks.kd_vs_finetune", ["--smoke"], "kd_vs_finetune_smoke"),
@@ -24,3 +25,20 @@ def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args,
     assert data["rows"] and data["date"] and data["toolkit_version"] and data["machine"]["cpu"]
     table = (tmp_path / f"{result}.md").read_text()
     assert table.startswith("# ") and "| " in table
+    if module == "benchmarks.frontier":
+        _assert_frontier_says_dominance_isa_and_load(data, table, tmp_path / f"{result}.svg")
+
+
+def _assert_frontier_says_dominance_isa_and_load(data, table, plot):
+    """Every measured peer gets a yes/no per batch size; the ISA, the load and the fixed-cost fit are written."""
+    measured = {r["contender"] for r in data["rows"] if r.get("top1") is not None}
+    peers = {p for p in measured if not p.startswith(("toolkit", "baseline"))}
+    assert {"ONNX Runtime PTQ, defaults", "Torch-Pruning + fine-tune (1 ep)"} <= peers  # NNCF: only where installed
+    assert set(data["dominance"]) == peers
+    assert all(isinstance(v["1"]["dominated"], bool) and v["1"]["peer_ms"] > 0 for v in data["dominance"].values())
+    assert table.count("Dominance, ") == len(peers) and "VNNI" in table and "Load average" in table
+    assert {"baseline fp32", "toolkit: 04-quantize", "toolkit: PTQ only (quantize the baseline)"} <= measured
+    assert len(data["probes"]) == 3 and {"ort_b1", "ov_b1"} <= set(data["cost_fits"])
+    assert "MET" in table or "MISSED" in table
+    assert plot.read_text().lstrip().startswith("<")
+
