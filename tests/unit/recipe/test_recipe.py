@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -185,3 +187,11 @@ def test_engine_cache_key_follows_the_measured_batch_sizes(tiny):
     raw["measure"]["batch_sizes"] = [1, 64]
     second = parse_recipe(raw)
     assert first.stages[1].key_context(first) != second.stages[1].key_context(second)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[3] / "recipes").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_recipe_validates(path):
+    from toolkit.recipe import load_recipe
+
+    assert load_recipe(path, check_paths=False).stages  # data folders may be absent here: only their paths
