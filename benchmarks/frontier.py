@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=WORK, help="where the run folders go (cached)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="a further recipe override after the mode's budget (repeatable), e.g. data.limit_train=2500")
+                        help="a further recipe override after the mode's budget (repeatable), "
+                             "e.g. data.limit_train=2500")
     args = parser.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     if mode != "smoke" and cifar10_root() is None:

@@ -92,7 +92,8 @@ def fit_notes(fits: dict[str, dict[str, float]]) -> list[str]:
             continue
         cap = f"caps pruning near {1 / fit['fixed_share']:.1f}x" if fit["fixed_share"] > 0.02 else "is negligible"
         lines.append(f"Fixed cost, {fit['runtime']} batch {fit['batch_size']}: latency ~ {fit['fixed_ms']:.3g} ms + "
-                     f"{fit['ms_per_gmac']:.3g} ms per GMAC of the call (least squares over the baseline and {fit['points'] - 1} "
+                     f"{fit['ms_per_gmac']:.3g} ms per GMAC of the call (least squares over the baseline and "
+                     f"{fit['points'] - 1} "
                      f"uniformly pruned copies): {fit['fixed_share']:.0%} of the baseline's latency does not shrink "
                      f"with MACs, which {cap}.")
     return lines

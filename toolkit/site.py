@@ -41,6 +41,7 @@ class StageSite(Protocol):
     measure: MeasureSpec
     console: Console | None
     world_size: int
+    rank: int
     dist: Any  # toolkit.run.distributed.Dist, or None in one process
     data_key: str  # identity of the data: part of derived caches' keys
     cache_ok: bool  # False: no derived cache may be reused (in-memory inputs)

@@ -4,14 +4,16 @@ imports inside functions and under TYPE_CHECKING, since a lazy import that close
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "toolkit"
-TECHNIQUES = ("train", "prune", "distill", "export", "quantize", "engine")
+# A technique folder is any package folder with a stage.py (a new one is checked the moment it exists)
+TECHNIQUES = tuple(sorted(p.parent.name for p in PACKAGE.glob("*/stage.py")))
 # One-line aliases that keep old import paths working for a release; nothing inside the toolkit imports them.
-ALIASES = {"toolkit.pipeline", "toolkit.onnxutil", "toolkit.specs", "toolkit.pruning"}
+ALIASES = {"toolkit.pipeline", "toolkit.onnxutil", "toolkit.specs", "toolkit.pruning", "toolkit.pruning.sensitivity"}
 
 
 def _modules() -> dict[str, Path]:
@@ -128,8 +130,23 @@ def test_the_registry_is_a_leaf():
     assert GRAPH["toolkit.registry"] <= {"toolkit.config", "toolkit.artifacts", "toolkit.errors"}
 
 
-def test_every_technique_folder_has_a_stage_module():
-    assert all(f"toolkit.{technique}.stage" in MODULES for technique in TECHNIQUES)
+def test_every_built_in_stage_function_is_a_stage_module_of_a_technique_folder():
+    from toolkit.stages import _BUILTIN
+
+    targets = {target.partition(":")[0] for _, _, target, *_ in _BUILTIN}
+    assert {t for t in targets if t not in MODULES or not t.endswith(".stage")} == set()
+    assert {t.split(".")[1] for t in targets} <= set(TECHNIQUES)
+
+
+@pytest.mark.parametrize("technique", TECHNIQUES)
+def test_technique_modules_use_only_what_the_stage_site_offers(technique):
+    from toolkit.site import StageSite
+
+    offered = set(StageSite.__annotations__) | {n for n in vars(StageSite) if not n.startswith("_")}
+    used = {(module, attribute) for module, path in MODULES.items()
+            if module.startswith(f"toolkit.{technique}.") and not module.endswith(".stage")
+            for attribute in re.findall(r"\bctx\.(\w+)", path.read_text(encoding="utf-8"))}
+    assert {(m, a) for m, a in used if a not in offered} == set()
 
 
 def test_no_module_inside_the_toolkit_imports_an_old_alias():

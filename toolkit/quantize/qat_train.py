@@ -9,9 +9,8 @@ import torch
 from torch import nn
 
 from toolkit.artifacts import ONNX_INT8, ModelArtifact
-from toolkit.config import ModelSpec
 from toolkit.distill.kd import kd_loss
-from toolkit.distill.teacher import load_teacher, teacher_logits_fn
+from toolkit.distill.teacher import teacher_logits_fn
 from toolkit.export.onnx import export_onnx
 from toolkit.quantize.ptq import qdq_summary
 from toolkit.quantize.qat import freeze_qat, prepare_qat
@@ -20,19 +19,16 @@ from toolkit.site import StageSite
 from toolkit.train.loop import fit
 
 
-def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str
-            ) -> tuple[ModelArtifact | None, dict[str, Any]]:
+def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str, teacher: nn.Module | None = None,
+            teacher_name: str | int | None = None) -> tuple[ModelArtifact | None, dict[str, Any]]:
     """Fine-tune with fake quantization, export Q/DQ ONNX, check it against the fake-quant torch model.
 
+    `teacher`: distil from this model (soft targets at cfg.qat.temperature, weight cfg.qat.alpha) when given.
     Returns the INT8 Q/DQ model file and the stage's `extra` facts; (None, {}) on ranks other than 0."""
     example = ctx.example_input(2)
     prepared = prepare_qat(model, scheme, example)
-    ref = cfg.resolved.get("qat_teacher_ref") if cfg.qat.distill else None  # resolved with the recipe
     loss_fn = None
-    if ref is not None:
-        input_spec = ctx.input_spec or ModelSpec(**ctx.model_spec["model"])
-        teacher = load_teacher(None if ref == "__default__" else ref, ctx.earlier, input_spec, ctx.data.num_classes,
-                               ctx.data.image_size)
+    if teacher is not None:
         teacher, logits = teacher_logits_fn(teacher, ctx.device, True)
         qat = cfg.qat
 
@@ -51,7 +47,7 @@ def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str
         reference = prepared(example).numpy()
     facts["max_abs_diff_vs_fake_quant"] = float(np.abs(session.predict(example.numpy()) - reference).max())
     extra: dict[str, Any] = {"scheme": scheme, "scheme_reason": why, "qat": history, "export": facts,
-                             "teacher": None if ref is None else (ref if ref != "__default__" else "default"),
+                             "teacher": teacher_name,
                              "qdq": qdq_summary(out), "kept_float": [],
                              "quantizer": {"backend": "torch.ao", "package": "torch", "version": torch.__version__,
                                            "why": "QAT: torch.ao fake-quant (FX), exported as Q/DQ"}}

@@ -8,7 +8,9 @@ from typing import Any
 from torch import nn
 
 from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact
+from toolkit.config import ModelSpec
 from toolkit.context import StageContext, StageResult
+from toolkit.distill.teacher import load_teacher
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
@@ -43,7 +45,12 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     if cfg.qat is not None:
         from toolkit.quantize.qat_train import run_qat
 
-        return StageResult(*run_qat(model, cfg, ctx, scheme, why))
+        ref = cfg.resolved.get("qat_teacher_ref") if cfg.qat.distill else None  # resolved with the recipe
+        teacher = None if ref is None else load_teacher(
+            None if ref == "__default__" else ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
+            ctx.data.num_classes, ctx.data.image_size)
+        name = None if ref is None else (ref if ref != "__default__" else "default")
+        return StageResult(*run_qat(model, cfg, ctx, scheme, why, teacher, name))
     fp32, export_facts = _fp32_onnx(model, ctx)
     prep = ctx.stage_dir / "model.prep.onnx"
     preprocess(fp32, prep)
