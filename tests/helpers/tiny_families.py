@@ -55,3 +55,29 @@ def convnext(num_classes: int = 10) -> nn.Module:
     from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 
     return ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, None, 1)], num_classes=num_classes)
+
+
+def densenet(num_classes: int = 10) -> nn.Module:
+    """torchvision DenseNet (densenet121's dense layers, concatenations and transitions), growth rate 8,
+    two dense layers per block, 16 stem channels."""
+    from torchvision.models import DenseNet
+
+    return DenseNet(growth_rate=8, block_config=(2, 2, 2, 2), num_init_features=16, num_classes=num_classes)
+
+
+def regnet(num_classes: int = 10) -> nn.Module:
+    """torchvision RegNet with regnet_x_400mf's blocks (grouped bottlenecks, projected shortcuts, no SE):
+    two stages of 16 and 32 channels, group width 8."""
+    from torchvision.models.regnet import BlockParams, RegNet
+
+    params = BlockParams.from_init_params(depth=4, w_0=16, w_a=8.0, w_m=2.0, group_width=8)
+    return RegNet(params, num_classes=num_classes, stem_width=16)
+
+
+def efficientnet(num_classes: int = 10) -> nn.Module:
+    """torchvision EfficientNet with efficientnet_b0's MBConv blocks (depthwise, squeeze-excitation,
+    stochastic depth on the residual ones): three stages of 16-40 channels, a 64-wide head."""
+    from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+
+    settings = [MBConvConfig(1, 3, 1, 16, 16, 1), MBConvConfig(6, 3, 2, 16, 24, 2), MBConvConfig(6, 5, 2, 24, 40, 1)]
+    return EfficientNet(settings, 0.2, num_classes=num_classes, last_channel=64)
