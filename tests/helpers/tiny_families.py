@@ -81,3 +81,38 @@ def efficientnet(num_classes: int = 10) -> nn.Module:
 
     settings = [MBConvConfig(1, 3, 1, 16, 16, 1), MBConvConfig(6, 3, 2, 16, 24, 2), MBConvConfig(6, 5, 2, 24, 40, 1)]
     return EfficientNet(settings, 0.2, num_classes=num_classes, last_channel=64)
+
+
+def _quarter_convs(conv_block: type[nn.Module]):
+    """A conv-block factory with a quarter of the channels the family's class asks for (not the RGB input):
+    every channel count in GoogLeNet and Inception3 is a multiple of 4, so the concatenations still add up."""
+    def quarter(in_channels: int, out_channels: int, **kwargs) -> nn.Module:
+        return conv_block(in_channels if in_channels == 3 else in_channels // 4, out_channels // 4, **kwargs)
+
+    return quarter
+
+
+def googlenet(num_classes: int = 10) -> nn.Module:
+    """torchvision GoogLeNet (its stem and nine Inception blocks), every convolution a quarter as wide."""
+    import importlib
+
+    tv = importlib.import_module("torchvision.models.googlenet")  # the module; the package exports the function
+    conv = _quarter_convs(tv.BasicConv2d)
+    model = tv.GoogLeNet(num_classes=num_classes, aux_logits=False, init_weights=True,
+                         blocks=[conv, lambda *args: tv.Inception(*args, conv_block=conv), tv.InceptionAux])
+    model.fc = nn.Linear(model.fc.in_features // 4, num_classes)
+    return model
+
+
+def inception(num_classes: int = 10) -> nn.Module:
+    """torchvision Inception3 (inception_v3's stem and its A-E blocks), every convolution a quarter as wide."""
+    import importlib
+
+    tv = importlib.import_module("torchvision.models.inception")
+    conv = _quarter_convs(tv.BasicConv2d)
+    blocks = [conv] + [lambda *args, _block=block, **kwargs: _block(*args, conv_block=conv, **kwargs)
+                       for block in (tv.InceptionA, tv.InceptionB, tv.InceptionC, tv.InceptionD, tv.InceptionE)]
+    model = tv.Inception3(num_classes=num_classes, aux_logits=False, init_weights=True,
+                          inception_blocks=blocks + [tv.InceptionAux])
+    model.fc = nn.Linear(model.fc.in_features // 4, num_classes)
+    return model
