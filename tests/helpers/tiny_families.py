@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 
-def _narrow_head(features: int, num_classes: int) -> nn.Sequential:
+def narrow_head(features: int, num_classes: int) -> nn.Sequential:
     """AlexNet/VGG's classifier shape (dropout, linear, relu, dropout, linear, relu, linear), 64 wide."""
     return nn.Sequential(nn.Dropout(0.5), nn.Linear(features, 64), nn.ReLU(True), nn.Dropout(0.5),
                          nn.Linear(64, 64), nn.ReLU(True), nn.Linear(64, num_classes))
@@ -21,7 +21,7 @@ def alexnet(num_classes: int = 10) -> nn.Module:
     from torchvision.models import AlexNet
 
     model = AlexNet(num_classes=num_classes)
-    model.classifier = _narrow_head(256 * 6 * 6, num_classes)
+    model.classifier = narrow_head(256 * 6 * 6, num_classes)
     return model
 
 
@@ -31,7 +31,7 @@ def vgg(num_classes: int = 10) -> nn.Module:
 
     model = VGG(make_layers([16, "M", 32, "M", 64, 64, "M"], batch_norm=True), num_classes=num_classes)
     model.avgpool = nn.AdaptiveAvgPool2d(1)
-    model.classifier = _narrow_head(64, num_classes)
+    model.classifier = narrow_head(64, num_classes)
     return model
 
 
