@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,9 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+
+ROOT = Path(__file__).parents[1]
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 
 TINY_MEASURE = {"runtimes": ["torch-cpu", "onnxruntime-cpu"], "batch_sizes": [1], "warmup_s": 0.0,
                 "min_iters": 3, "min_time_s": 0.0}
@@ -65,3 +70,25 @@ def temporary_stages():
     yield register_stage
     for name in set(STAGES.names()) - before:
         unregister_stage(name)
+
+
+def compress_process(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m toolkit ARGS` in a fresh process, as a user runs it, importing this checkout's toolkit."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory) -> Path:
+    """The quickstart recipe run once per session, exactly as a new user runs it (`compress run
+    recipes/quickstart.yaml` in a fresh folder, one process); returns that folder (the run is runs/quickstart).
+
+    Shared: test_quickstart checks what it reaches and test_trust compares two processes against it, so the
+    12-epoch recipe is trained once instead of twice. Tests must not change what is in it, except by re-running it.
+    """
+    work = tmp_path_factory.mktemp("quickstart")
+    done = compress_process(["run", str(QUICKSTART), "--quiet"], work, timeout=1200)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return work

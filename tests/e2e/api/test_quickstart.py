@@ -1,4 +1,4 @@
-"""The quickstart recipe, exactly as a new user runs it."""
+"""The quickstart recipe, exactly as a new user runs it (the session's one run: conftest.quickstart_run)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ RECIPE = Path(__file__).parents[3] / "recipes" / "quickstart.yaml"
 
 
 @pytest.mark.slow
-def test_quickstart_runs_end_to_end_and_reaches_its_accuracy(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["run", str(RECIPE), "--quiet"])
-    assert result.exit_code == 0, result.output
-    run_dir = tmp_path / "runs" / "quickstart"
+def test_quickstart_runs_end_to_end_and_reaches_its_accuracy(quickstart_run, monkeypatch):
+    monkeypatch.chdir(quickstart_run)  # `compress run recipes/quickstart.yaml` exited 0 there (the fixture checks)
+    run_dir = quickstart_run / "runs" / "quickstart"
     run_json = json.loads((run_dir / "run.json").read_text())
     assert run_json["status"] == "complete"
     metrics = [json.loads((run_dir / s["dir"] / "metrics.json").read_text()) for s in run_json["stages"]]

@@ -2,8 +2,10 @@
 (export, ORT pre-processing, ModelOpt PTQ), passes the TensorRT Q/DQ placement check.
 
 Tiny inputs, random weights and one calibration batch: placement depends on the graph, not on the values.
-The three heaviest graphs use a shallower member of their family (same blocks, fewer of them) to keep the
-test short; vgg and alexnet get a narrow classifier for the same reason (their 4096-wide one is 100M weights).
+The heaviest graphs use a shallower or narrower member of their family (the same blocks; for densenet,
+efficientnet_b0, regnet, googlenet and inception_v3 the members tests/e2e/test_families.py trains, from
+tests/helpers) to keep the test short; vgg and alexnet get a narrow classifier for the same reason (their
+4096-wide one is 100M weights).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ def _shallow(arch: str) -> nn.Module | None:
     """A shallower member of a heavy family: the same block types, fewer and narrower stages."""
     from torchvision.models import convnext, efficientnet
 
+    import tiny_families  # tests/helpers (on sys.path from tests/conftest.py)
+
+    narrowed = {"densenet121": tiny_families.densenet, "efficientnet_b0": tiny_families.efficientnet,
+                "regnet_x_400mf": tiny_families.regnet, "googlenet": tiny_families.googlenet,
+                "inception_v3": tiny_families.inception}
+    if arch in narrowed:
+        return narrowed[arch](num_classes=10)
     if arch == "convnext_tiny":
         return convnext.ConvNeXt([convnext.CNBlockConfig(16, 32, 1), convnext.CNBlockConfig(32, None, 1)],
                                  num_classes=10)

@@ -1,4 +1,9 @@
-"""Training on two processes (torchrun, gloo on the CPU): one run folder, accuracy like one process."""
+"""Training on two processes (torchrun, gloo on the CPU): failures end every rank, nothing deadlocks.
+
+One run folder and accuracy like one process are checked on the quickstart recipe itself, in
+tests/e2e/test_trust.py (test_the_quickstart_on_two_processes_...): train, prune, distill and quantize on two
+processes, within 1.5 points of one process, every epoch in the history, no second run folder.
+"""
 
 from __future__ import annotations
 
@@ -26,27 +31,6 @@ def compress(args, cwd, timeout=600):
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
-
-
-@pytest.mark.slow
-def test_two_processes_train_and_distill_into_one_run_folder(tmp_path):
-    recipe = tmp_path / "ddp.yaml"
-    recipe.write_text(yaml.safe_dump(RECIPE))
-    single = compress(["run", str(recipe), "--quiet", "--set", "output=single"], tmp_path)
-    assert single.returncode == 0, single.stdout + single.stderr
-    double = compress(["run", str(recipe), "--quiet", "--nproc", "2", "--set", "output=double"], tmp_path)
-    assert double.returncode == 0, double.stdout + double.stderr
-    assert [p.name for p in (tmp_path / "double").iterdir()] == ["ddp"]
-
-    def top1(root, stage):
-        return json.loads((tmp_path / root / "ddp" / stage / "metrics.json").read_text())["accuracy"]["top1"]
-
-    for stage in ("01-train", "03-distill"):
-        assert top1("double", stage) > 0.9
-        assert abs(top1("double", stage) - top1("single", stage)) < 0.05  # other batch composition, same recipe
-    history = json.loads((tmp_path / "double" / "ddp" / "01-train" / "metrics.json").read_text())["extra"]["history"]
-    assert len(history) == 8
-    assert json.loads((tmp_path / "double" / "ddp" / "run.json").read_text())["status"] == "complete"
 
 
 FAILING_PLUGIN = '''

@@ -30,6 +30,15 @@ def test_small_input_keeps_resolution_of_resnet_stems():
     assert isinstance(small.maxpool, torch.nn.Identity)
 
 
+@pytest.mark.parametrize("arch,size", [("googlenet", 64), ("inception_v3", 75)])
+def test_torchvision_models_with_auxiliary_heads_train_on_plain_logits(arch, size):
+    # In train mode these return (logits, aux...) unless built without their auxiliary heads; the training
+    # loop expects one logits tensor. (tests/e2e/test_families.py trains narrowed copies built otherwise.)
+    model = build_model(ModelSpec(arch=arch), num_classes=7, image_size=size).train()
+    out = model(torch.randn(2, 3, size, size))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 7)
+
+
 def test_checkpoint_is_loaded_strictly(tmp_path):
     spec = ModelSpec(arch="resnet20", kwargs={"width": 4})
     source = build_model(spec, 10)
