@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+
+from processes import compress_process  # noqa: E402  (tests/helpers is importable from here on)
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
@@ -70,14 +70,6 @@ def temporary_stages():
     yield register_stage
     for name in set(STAGES.names()) - before:
         unregister_stage(name)
-
-
-def compress_process(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`python -m toolkit ARGS` in a fresh process, as a user runs it, importing this checkout's toolkit."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ or other stages' options. `toolkit.context.StageContext` satisfies this protocol
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,5 +54,3 @@ class StageSite(Protocol):
     def run_hooks(self, event: str, **payload: Any) -> None: ...
     def wrap_for_training(self, model: nn.Module, sync_batchnorm: bool = False) -> nn.Module: ...
 
-
-HookFn = Callable[..., Any]

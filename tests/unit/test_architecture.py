@@ -162,3 +162,17 @@ def test_reading_results_and_listing_stages_do_not_import_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("alias,names", [
+    ("toolkit.pipeline", ["Pipeline", "RunResult", "run_recipe"]),
+    ("toolkit.onnxutil", ["export_onnx", "parity", "check_onnx_file"]),
+    ("toolkit.specs", ["MeasureSpec", "ModelSpec", "DataSpec", "StageConfig"]),
+    ("toolkit.pruning", ["PrunePlan", "channel_counts", "prune_once", "search_ratio"]),
+    ("toolkit.pruning.sensitivity", ["analyze_pruning", "pruning_table"]),
+])
+def test_old_import_paths_still_give_their_public_names(alias, names):
+    import importlib
+
+    module = importlib.import_module(alias)
+    assert [n for n in names if not hasattr(module, n)] == []

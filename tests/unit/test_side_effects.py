@@ -35,3 +35,15 @@ def test_silencing_onnx_runtime_advice_keeps_the_root_logger_level_and_other_rec
     assert root.level == level
     assert "kept" in caplog.text
     assert not [f for f in root.filters if type(f).__name__ == "_OrtAdvice"]  # the filter is removed again
+
+
+def test_onnx_runtime_quantizer_advice_is_dropped_and_its_errors_are_kept():
+    from toolkit.quantize.ptq import _OrtAdvice
+
+    def record(path: str, level: int) -> logging.LogRecord:
+        return logging.LogRecord("root", level, path, 1, "advice", None, None)
+
+    ort = "/site-packages/onnxruntime/quantization/quant_utils.py"
+    assert not _OrtAdvice().filter(record(ort, logging.WARNING))
+    assert _OrtAdvice().filter(record(ort, logging.ERROR))
+    assert _OrtAdvice().filter(record("/site-packages/other/module.py", logging.WARNING))

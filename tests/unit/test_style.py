@@ -1,5 +1,5 @@
-"""The style limits the project declares (setup.cfg's max-line-length, DESIGN's file sizes), checked here so that
-a declared limit is a kept one."""
+"""The style limits the project declares (setup.cfg's max-line-length, the design guide's file sizes), checked
+here so that a declared limit is a kept one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = ("toolkit", "tests", "benchmarks", "examples")
-MAX_MODULE_LINES = 400  # DESIGN.md: most files under 250 lines, none over 400
+MAX_MODULE_LINES = 400  # the design guide: most files under 250 lines, none over 400
 
 
 def _python_files() -> list[Path]:

@@ -27,8 +27,8 @@ class Engine(StageConfig):
     dla_core: int | None = Field(None, ge=0, le=8, description="Jetson DLA core, with GPU fallback")
     batch_sizes: list[int] | None = Field(None, description="profile batch sizes; null: measure.batch_sizes")
     timing_cache: bool = Field(True, description="persist TensorRT's timing cache under cache_dir")
-    cache_dir: Path | None = Field(None, description="timing caches; null: calibration/ beside the run folders "
-                                                     "(<output>/calibration)")
+    cache_dir: Path | None = Field(None, description="timing caches (a relative path: from the working directory); "
+                                                     "null: <output>/calibration, beside the run folders")
 
     def key_context(self, recipe) -> dict[str, Any]:
         """The optimisation profile follows measure.batch_sizes unless batch_sizes is set here."""

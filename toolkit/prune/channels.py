@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -129,7 +130,7 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
         user_ignored = resolve_ignored(model, plan.ignore)
         head = classifier_of(model, example, plan.num_classes)
         blocks = shuffle_blocks(model)
-        try:
+        with torch_pruning_errors(model, "this model"):
             if blocks:
                 _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored)
             else:
@@ -138,14 +139,22 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
                 pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
                 pruner.step()
                 _check_runs(model, example, reshapes)
-        except (ToolkitError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise ToolkitError(f"Torch-Pruning could not prune this model ({type(exc).__name__}: {exc}); "
-                               f"run `compress inspect` on it for the blocking operations") from exc
-        finally:
-            model.zero_grad(set_to_none=True)
     return model
+
+
+@contextlib.contextmanager
+def torch_pruning_errors(model: nn.Module, what: str) -> Iterator[None]:
+    """Torch-Pruning's own exceptions as one ToolkitError naming `what` was pruned and pointing at
+    `compress inspect`; the toolkit's errors and Ctrl-C pass through. Gradients are dropped either way."""
+    try:
+        yield
+    except (ToolkitError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise ToolkitError(f"Torch-Pruning could not prune {what} ({type(exc).__name__}: {exc}); "
+                           f"run `compress inspect` on it for the blocking operations") from exc
+    finally:
+        model.zero_grad(set_to_none=True)
 
 
 def _check_runs(model: nn.Module, example: torch.Tensor, reshapes: list[dict]) -> None:

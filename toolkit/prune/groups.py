@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.errors import ToolkitError, UserInputError
+from toolkit.errors import UserInputError
 from toolkit.prune.channels import (
     PrunePlan,
     _producers_of_inputs,
@@ -15,6 +15,7 @@ from toolkit.prune.channels import (
     make_importance,
     resolve_ignored,
     shuffle_blocks,
+    torch_pruning_errors,
 )
 from toolkit.prune.grouped import GroupAwarePruner
 
@@ -83,7 +84,7 @@ def prune_groups(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio
             model.zero_grad(set_to_none=True)
             plan.gradients(model)
         user_ignored = resolve_ignored(model, plan.ignore)
-        try:
+        with torch_pruning_errors(model, "this model per group"):
             pruner = GroupAwarePruner(  # round_to in whole channels, as the uniform path counts them
                 model, example, importance=make_importance(plan.method), pruning_ratio=0.0,
                 pruning_ratio_dict={modules[root]: float(r) for root, r in wanted.items()},
@@ -91,11 +92,4 @@ def prune_groups(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio
                 ignored_layers=_ignored(model, example, plan))
             pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
             pruner.step()
-        except (ToolkitError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise ToolkitError(f"Torch-Pruning could not prune this model per group ({type(exc).__name__}: {exc}); "
-                               f"run `compress inspect` on it for the blocking operations") from exc
-        finally:
-            model.zero_grad(set_to_none=True)
     return model

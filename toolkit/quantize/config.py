@@ -49,8 +49,8 @@ class Quantize(StageConfig):
     max_float_layers: int = Field(8, ge=1, le=1000, description="at most this many layers kept in float")
     sensitivity_samples: int | None = Field(1000, ge=1, description="validation images for the sensitivity scan")
     qat: Qat | None = Field(None, description="quantization-aware training instead of calibration only")
-    cache_dir: Path | None = Field(None, description="calibration caches; null: calibration/ beside the run folders "
-                                                     "(<output>/calibration)")
+    cache_dir: Path | None = Field(None, description="calibration caches (a relative path: from the working "
+                                                     "directory); null: <output>/calibration, beside the run folders")
 
     def trains(self) -> bool:
         """QAT is training."""

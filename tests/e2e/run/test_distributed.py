@@ -7,10 +7,10 @@ processes, within 1.5 points of one process, every epoch in the history, no seco
 
 from __future__ import annotations
 
+from processes import compress_process as compress
+
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -25,12 +25,6 @@ RECIPE = {
                {"prune": {"target": {"macs_speedup": 2.0}, "round_to": 2}},
                {"distill": {"teacher": "train", "epochs": 3, "lr": 0.01}}],
 }
-
-
-def compress(args, cwd, timeout=600):
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 FAILING_PLUGIN = '''

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from processes import compress_process as compress
+
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -45,13 +44,6 @@ def nan_weight(model, cfg: NanWeight, ctx):
     return StageResult(model)
 '''
 ROOT = Path(__file__).parents[3]
-
-
-def compress(args, cwd, timeout=600):
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
 
 
 def _write(tmp_path: Path, raw: dict) -> Path:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
+from png_bomb import decompression_bomb_png
+
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +17,6 @@ from toolkit.config import DataSpec
 from tests_make_tree import make_tree  # noqa: E402  (tests/helpers is on sys.path)
 
 
-def _bomb_png(path: Path, width: int, height: int) -> None:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
-
-
 def _bad_tree(root: Path) -> dict[str, str]:
     make_tree(root)
     good = (root / "train" / "cat" / "0.png").read_bytes()
@@ -35,7 +26,7 @@ def _bad_tree(root: Path) -> dict[str, str]:
         "val/cat/int32.tif": "unsupported",
         "val/dog/garbage.jpg": "cannot be decoded",
     }
-    _bomb_png(root / "train" / "cat" / "bomb.png", 30000, 30000)
+    decompression_bomb_png(root / "train" / "cat" / "bomb.png", 30000, 30000)
     (root / "train" / "dog" / "cut.png").write_bytes(good[: len(good) // 2])
     Image.fromarray(np.full((8, 8), 7, dtype=np.int32)).save(root / "val" / "cat" / "int32.tif")
     (root / "val" / "dog" / "garbage.jpg").write_bytes(b"\xff\xd8\xff garbage")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from toolkit.data import build_data
@@ -69,3 +70,12 @@ def test_device_description_has_versions_and_a_slug():
     device = describe_device()
     assert "torch" in device["versions"] and device["logical_cpus"] >= 1
     assert device_slug(device) and "/" not in device_slug(device)
+
+
+def test_a_model_with_fewer_outputs_than_classes_is_one_toolkit_error():
+    from toolkit.errors import ToolkitError
+
+    batches = [(torch.zeros(2, 3, 8, 8), torch.tensor([0, 7]))]
+    assert evaluate(lambda x: np.zeros((2, 12)), batches, 10)["samples"] == 2  # more outputs: argmax still works
+    with pytest.raises(ToolkitError, match="4,\\) outputs per image, but the data has 10 classes"):
+        evaluate(lambda x: np.zeros((2, 4)), batches, 10)

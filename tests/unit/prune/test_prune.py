@@ -160,3 +160,19 @@ def test_inspector_explains_groups_and_blocked_models():
                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
     report = inspect_model(blocked, torch.randn(1, 3, 16, 16), 10)
     assert any(b["module"] == "1" and "pixel shuffle" in b["why"] for b in report["blocking"])
+
+
+def test_a_torch_pruning_failure_is_one_toolkit_error_pointing_at_inspect_and_drops_gradients():
+    from toolkit.errors import ToolkitError, UserInputError
+    from toolkit.prune.channels import torch_pruning_errors
+
+    model = torch.nn.Linear(2, 2)
+    model(torch.ones(1, 2)).sum().backward()
+    expected = r"could not prune this model \(RuntimeError: dependency\).*compress inspect"
+    with pytest.raises(ToolkitError, match=expected):
+        with torch_pruning_errors(model, "this model"):
+            raise RuntimeError("dependency")
+    assert model.weight.grad is None
+    with pytest.raises(UserInputError, match="own message"):  # the toolkit's errors pass through unchanged
+        with torch_pruning_errors(model, "this model"):
+            raise UserInputError("own message")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from png_bomb import decompression_bomb_png
+
 import json
-import struct
 import time
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,16 +73,6 @@ def test_non_finite_normalisation_is_refused_at_validation(tmp_path, field, valu
         load_recipe(path)
 
 
-def _png_header_only(path: Path, width: int, height: int) -> None:
-    """A PNG that claims width x height 1-bit pixels and holds almost nothing (a decompression bomb)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
-
-
 def test_decompression_bombs_and_unsupported_depths_are_skipped_and_listed(tmp_path):
     from toolkit.data import build_data
     from toolkit.config import DataSpec
@@ -94,7 +83,7 @@ def test_decompression_bombs_and_unsupported_depths_are_skipped_and_listed(tmp_p
             folder.mkdir(parents=True)
             for i in range(2):
                 Image.new("RGB", (8, 8), (i * 50, 0, 0)).save(folder / f"{i}.png")
-    _png_header_only(tmp_path / "train" / "a" / "bomb.png", 30000, 30000)
+    decompression_bomb_png(tmp_path / "train" / "a" / "bomb.png", 30000, 30000)
     Image.fromarray(np.full((8, 8), 3.0, dtype=np.float32)).save(tmp_path / "train" / "b" / "hdr.tif")
     data = build_data(DataSpec(dataset="imagefolder", root=tmp_path, image_size=8, in_memory=True), 0)
     bad = dict(data.info["bad_files"])
