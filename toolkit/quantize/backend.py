@@ -1,7 +1,8 @@
-"""Which quantizer makes which scheme: ModelOpt for `tensorrt`, ONNX Runtime's static quantizer for `cpu`.
+"""Which quantizer makes which scheme: ModelOpt for `tensorrt`, NNCF for `openvino`, ONNX Runtime for `cpu`.
 
-ModelOpt (NVIDIA's ONNX PTQ) places Q/DQ the way TensorRT fuses layers; ONNX Runtime's quantizer puts Q/DQ
-around every quantizable op, which suits its own x86 (VNNI) kernels and the asymmetric uint8 `cpu` scheme.
+Each runtime's vendor places Q/DQ where its own kernels fuse them: ModelOpt (NVIDIA's ONNX PTQ) the way
+TensorRT fuses layers, NNCF the way OpenVINO's CPU plugin does. ONNX Runtime's quantizer puts Q/DQ around
+every quantizable op, which suits its own x86 (VNNI) kernels and the asymmetric uint8 `cpu` scheme.
 """
 
 from __future__ import annotations
@@ -28,18 +29,30 @@ class Backend:
         return {"backend": self.name, "package": self.package, "version": self.version, "why": self.why}
 
 
+_AUTO = {"tensorrt": ("modelopt", "auto: NVIDIA ModelOpt places Q/DQ where TensorRT fuses them"),
+         "openvino": ("nncf", "auto: NNCF, OpenVINO's quantizer, places Q/DQ where OpenVINO's CPU plugin fuses them"),
+         "cpu": ("onnxruntime", "auto: ONNX Runtime's quantizer makes the asymmetric uint8 scheme its x86 kernels run")}
+
+
 def choose_backend(requested: str, scheme: str, method: str, per_channel: bool) -> Backend:
-    """Resolve `quantize.backend` (auto | modelopt | onnxruntime) for a scheme; UserInputError when they clash."""
+    """Resolve `quantize.backend` (auto | modelopt | nncf | onnxruntime) for a scheme; UserInputError when they
+    clash."""
     from importlib.metadata import version
 
     from toolkit.quantize.modelopt_ptq import check_method, modelopt_version
 
     if requested == "auto":
-        name = "modelopt" if scheme == "tensorrt" else "onnxruntime"
-        why = ("auto: NVIDIA ModelOpt places Q/DQ where TensorRT fuses them" if name == "modelopt" else
-               "auto: ONNX Runtime's quantizer makes the asymmetric uint8 scheme its x86 kernels run")
+        name, why = _AUTO[scheme]
     else:
         name, why = requested, "set in the recipe"
+    if (name == "nncf") != (scheme == "openvino"):
+        raise UserInputError(f"quantize.backend: {name} does not make the '{scheme}' scheme: the openvino scheme "
+                             f"is made by nncf only; use backend: auto")
+    if name == "nncf":
+        from toolkit.quantize.nncf_ptq import check_method as check_nncf_method, nncf_version
+
+        check_nncf_method(method)
+        return Backend(name, "nncf", nncf_version(), why)
     if name == "onnxruntime":
         return Backend(name, "onnxruntime", version("onnxruntime"), why)
     if scheme != "tensorrt":
@@ -52,14 +65,26 @@ def choose_backend(requested: str, scheme: str, method: str, per_channel: bool) 
     return Backend(name, "nvidia-modelopt", modelopt_version(), why)
 
 
-def cache_suffix(backend: Backend) -> str:
-    """ORT caches tensor ranges (JSON, shared by both schemes); ModelOpt a TensorRT-format scale cache."""
-    return ".json" if backend.name == "onnxruntime" else ".modelopt.cache"
+def cache_suffix(backend: Backend) -> str | None:
+    """ORT caches tensor ranges (JSON, shared by both schemes); ModelOpt a TensorRT-format scale cache; NNCF
+    keeps none (None)."""
+    return {"onnxruntime": ".json", "modelopt": ".modelopt.cache"}.get(backend.name)
 
 
 def run_backend(backend: Backend, prep: Path, out: Path, *, scheme: str, method: str, percentile: float,
-                per_channel: bool, reader: BatchReader | None, cache_file: Path, exclude: list[str]) -> Calibrated:
-    """Quantize `prep` (fp32 ONNX) to the Q/DQ model `out` with the chosen backend, keeping `exclude` in float."""
+                per_channel: bool, reader: BatchReader | None, cache_file: Path | None,
+                exclude: list[str]) -> Calibrated:
+    """Quantize `prep` (fp32 ONNX) to the Q/DQ model `out` with the chosen backend, keeping `exclude` in float.
+
+    `reader` may be None only for a backend with a cache (`cache_suffix`) whose `cache_file` exists."""
+    if backend.name == "nncf":
+        from toolkit.quantize.nncf_ptq import quantize_nncf
+
+        if reader is None:
+            raise ValueError("run_backend: NNCF keeps no calibration cache and needs the calibration batches")
+        reader.rewind()
+        return quantize_nncf(prep, out, method=method, percentile=percentile, per_channel=per_channel,
+                             reader=reader, exclude=exclude)
     if backend.name == "modelopt":
         from toolkit.quantize.modelopt_ptq import quantize_modelopt
 

@@ -34,13 +34,16 @@ class Qat(TrainingFields):
 
 
 class Quantize(StageConfig):
-    """INT8 as a Q/DQ ONNX model (TensorRT's explicit path) by ONNX Runtime's static quantizer, or QAT."""
+    """INT8 as a Q/DQ ONNX model, made by the target runtime's own quantizer (PTQ), or by QAT."""
 
-    scheme: Literal["auto", "tensorrt", "cpu"] = Field(
-        "auto", description="tensorrt: symmetric int8, zero points 0; cpu: uint8 activations, int8 weights; "
-                            "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime)")
-    backend: Literal["auto", "modelopt", "onnxruntime"] = Field(
-        "auto", description="auto: NVIDIA ModelOpt for tensorrt (TensorRT's Q/DQ placement), ONNX Runtime for cpu")
+    scheme: Literal["auto", "tensorrt", "openvino", "cpu"] = Field(
+        "auto", description="tensorrt: symmetric int8, zero points 0, TensorRT's placement; openvino: symmetric "
+                            "int8, OpenVINO's placement; cpu: uint8 activations, int8 weights (ONNX Runtime); "
+                            "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime), "
+                            "openvino when it measures on OpenVINO only, else cpu")
+    backend: Literal["auto", "modelopt", "nncf", "onnxruntime"] = Field(
+        "auto", description="auto: NVIDIA ModelOpt for tensorrt (TensorRT's Q/DQ placement), NNCF for openvino, "
+                            "ONNX Runtime for cpu")
     calibration: Calibration = Field(default_factory=Calibration)
     per_channel: bool = Field(True, description="per-channel weight scales")
     exclude: list[str] = Field(default_factory=list, description="ONNX node names kept in float")
@@ -110,4 +113,6 @@ def resolve_scheme(cfg: Quantize, recipe) -> tuple[str, str]:
         return "tensorrt", "auto: the recipe builds a TensorRT engine"
     if any("cuda" in r or "tensorrt" in r for r in recipe.measure.runtimes):
         return "tensorrt", "auto: the recipe measures on a GPU runtime"
+    if recipe.measure.runtimes and all(r.startswith("openvino") for r in recipe.measure.runtimes):
+        return "openvino", "auto: the recipe measures on OpenVINO only"
     return "cpu", "auto: the recipe targets CPU runtimes only"

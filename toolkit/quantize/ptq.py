@@ -76,9 +76,10 @@ class BatchReader:
 
 @dataclass
 class Calibrated:
-    """Where a quantized model came from: the cache file and whether calibration ran."""
+    """Where a quantized model came from: the cache file (None: the quantizer keeps none) and whether
+    calibration ran."""
 
-    cache_file: Path
+    cache_file: Path | None
     cache_hit: bool
     batches_read: int
 

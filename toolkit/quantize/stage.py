@@ -62,7 +62,9 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         settings.update(backend="modelopt", exclude=sorted(cfg.exclude))
     shared_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else ctx.run_dir.parent / "calibration"
     cache_dir = shared_dir if ctx.cache_ok else ctx.stage_dir  # unkeyable inputs: a private cache
-    cache_file = cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}{cache_suffix(backend)}"
+    suffix = cache_suffix(backend)
+    cache_file = None if suffix is None else \
+        cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}{suffix}"
     batches, used = calibration_input(ctx, calib)
     reader = BatchReader(batches, "input")
     for warning in check_calibration(prep, reader.batches[:1]):  # names a NaN tensor instead of ORT's "scale issue"
@@ -73,13 +75,15 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     result = run_backend(backend, prep, out, reader=reader, exclude=cfg.exclude, **common)
     ctx.log.info(calibration_message(used, calib.method, result.cache_hit, result.batches_read))
     ctx.log.info(f"int8 ({scheme} by {backend.name} {backend.version}, {calib.method}): calibration cache "
-                 f"{'hit' if result.cache_hit else 'written'}: {cache_file}")
+                 + (f"{'hit' if result.cache_hit else 'written'}: {cache_file}" if cache_file else
+                    f"none ({backend.name} keeps none)"))
     fp32_top1 = onnx_top1(prep, ctx, cfg.sensitivity_samples)
     int8_top1 = onnx_top1(out, ctx, cfg.sensitivity_samples)
     extra: dict[str, Any] = {
         "scheme": scheme, "scheme_reason": why, "quantizer": backend.record(), "per_channel": cfg.per_channel,
         "export": export_facts,
-        "calibration": {**settings, "cache_file": str(cache_file), "cache_hit": result.cache_hit,
+        "calibration": {**settings, "cache_file": str(cache_file) if cache_file else None,
+                        "cache_hit": result.cache_hit,
                         "batches_read": result.batches_read, "split": "train", **used},
         "fp32_top1": fp32_top1, "int8_top1_before_fallback": int8_top1,
         "drop_points": round((fp32_top1 - int8_top1) * 100, 3), "kept_float": [
@@ -92,7 +96,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
             already_float = cfg.exclude + [r["node"] for r in float_compute_nodes(out)]
             fallback = keep_sensitive_in_float(
                 lambda exclude, path: run_backend(backend, prep, path, exclude=cfg.exclude + exclude, **common,
-                                                  reader=reader if backend.name == "modelopt" else None),
+                                                  reader=None if backend.name == "onnxruntime" else reader),
                 lambda path: onnx_top1(path, ctx, cfg.sensitivity_samples), prep, out, ctx.stage_dir,
                 fp32_top1=fp32_top1, int8_top1=int8_top1, max_drop_points=cfg.max_accuracy_drop,
                 max_float_layers=cfg.max_float_layers, log=ctx.log.info, already_float=already_float)
