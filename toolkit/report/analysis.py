@@ -37,6 +37,7 @@ class Point:
     graph: str | None = None  # the graph fingerprint: equal fingerprints on one runtime are equally fast
     unstable: bool = False
     order: int = 0  # the stage's index: a lower one is less compressed, preferred in a tie
+    peer: bool = False  # made by another tool (peers.json), not by a stage of this run
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -71,12 +72,65 @@ def points(run: RunView) -> list[Point]:
     return out
 
 
+PEER_ORDER = 10_000  # in a tie, a stage of the run goes before any peer
+ANY_DEVICE = "*"
+
+
+def peer_points(run: RunView) -> list[Point]:
+    """The run folder's peers (peers.json) as points; a peer without a device joins every device of the run."""
+    from toolkit.measure.device import device_slug
+    from toolkit.report.peers import read_peers
+
+    out = []
+    for peer in read_peers(run.path)[0]:
+        device = device_slug(peer["device"]) if isinstance(peer.get("device"), dict) and peer["device"] \
+            else ANY_DEVICE
+        for rec in peer["latency"]:
+            low, high = rec.get("ci_low_ms"), rec.get("ci_high_ms")
+            out.append(Point(peer["name"], rec["runtime"], rec["batch_size"], float(rec["p50_ms"]),
+                             float(peer["top1"]), device, low if isinstance(low, float) else None,
+                             high if isinstance(high, float) else None, None, False, PEER_ORDER, True))
+    return out
+
+
+def _undominated(pick: Point, group: list[Point]) -> Point:
+    """`pick`, or, where something in `group` dominates it (a latency tie with a more accurate point that the
+    tie rule did not see), the point that nothing in `group` dominates, reached by following dominators."""
+    for _ in range(len(group)):
+        dominators = [q for q in group if q is not pick and dominates(q, pick)]
+        if not dominators:
+            return pick
+        pick = preferred(dominators)
+    return pick
+
+
+def _describe(p: Point) -> str:
+    return f"{p.stage} on {p.runtime} ({p.top1 * 100:.2f}% top-1, {p.latency_ms:.3f} ms)"
+
+
+def _why(pick: Point, own_best: Point | None, within: bool, budget: float, device: str, bs: int) -> str:
+    """One sentence: why this is the recommendation, and what dominated the run's own best where a peer won."""
+    rule = (f"the fastest model within {budget:g} top-1 point(s) of the baseline" if within else
+            "nothing met the accuracy budget, so the fastest model") + f" on {device} at batch {bs}"
+    if pick.peer:
+        head = f"{pick.stage} (a peer, not made by this run) is {rule}: {_describe(pick)}"
+        if own_best is not None and dominates(pick, own_best):
+            return (f"{head}; it dominates this run's best there, {_describe(own_best)} (at least as accurate and "
+                    f"faster beyond noise)")
+        return head + (f"; this run's best there, {_describe(own_best)}, is slower" if own_best is not None else "")
+    return f"{rule}; no other stage or peer measured there is at least as accurate and faster beyond noise"
+
+
 def _size(stage: StageView) -> int | None:
     return (stage.metrics.get("model") or {}).get("size_bytes")
 
 
 def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
-    """Per device and batch size: the fastest model within the accuracy budget, compared with the baseline."""
+    """Per device and batch size: the fastest model within the accuracy budget, compared with the baseline.
+
+    Candidates are the run's measured stages and its peers (peers.json). The pick is never dominated by another
+    candidate (at least as accurate and faster beyond noise); where it is a peer, `best_of_run` names the run's
+    own best, which that peer dominates, and `why` says so in one sentence."""
     base = run.baseline()
     if base is None:
         return []
@@ -85,19 +139,24 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
     groups: dict[tuple[str, int], list[Point]] = {}
     for p in points(run):
         groups.setdefault((p.device, p.batch_size), []).append(p)
+    peers = peer_points(run)
     out = []
-    for (device, bs), group in sorted(groups.items()):
+    for (device, bs), own in sorted(groups.items()):
         # An INT8 model the quantize stage measured slower than its fp32 source there is never the pick.
-        slower = [p for p in group if (p.runtime, p.batch_size) in int8_slower(by_label[p.stage].metrics.get("extra"))]
-        group = [p for p in group if p not in slower] or group
+        slower = [p for p in own if (p.runtime, p.batch_size) in int8_slower(by_label[p.stage].metrics.get("extra"))]
+        own = [p for p in own if p not in slower] or own
+        group = own + [q for q in peers if q.batch_size == bs and q.device in (device, ANY_DEVICE)]
         within = [p for p in group if p.top1 >= allowed - 1e-12]
         fastest = min(within or group, key=lambda p: p.latency_ms)
         ties = [p for p in within or group if tied(p, fastest)]
-        pick = preferred(ties)
+        pick = _undominated(preferred(ties), within or group)
+        own_within = [p for p in own if p.top1 >= allowed - 1e-12]
+        own_best = preferred([p for p in own_within or own if tied(p, min(own_within or own,
+                                                                           key=lambda p: p.latency_ms))])
         base_same = next((p for p in group if p.stage == base.label and p.runtime == pick.runtime), None)
         base_best = min((p for p in group if p.stage == base.label), key=lambda p: p.latency_ms, default=None)
-        stage = by_label[pick.stage]
-        size, base_size = _size(stage), _size(base)
+        stage = by_label.get(pick.stage) if not pick.peer else None
+        size, base_size = (_size(stage) if stage else None), _size(base)
         out.append({
             "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime, "baseline": base.label,
             "within_budget": bool(within), "top1": pick.top1, "baseline_top1": base.top1,
@@ -114,5 +173,9 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
             "size_reduction": round(base_size / size, 3) if size and base_size else None,
             "max_accuracy_drop": max_drop_points,
             "int8_slower_excluded": sorted({f"{p.stage} on {p.runtime}" for p in slower}),
+            "peer": pick.peer, "peers_compared": sorted({q.stage for q in group if q.peer}),
+            "best_of_run": None if not pick.peer else {"stage": own_best.stage, "runtime": own_best.runtime,
+                                                       "top1": own_best.top1, "latency_ms": own_best.latency_ms},
+            "why": _why(pick, own_best, bool(within), max_drop_points, device, bs),
         })
     return out

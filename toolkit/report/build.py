@@ -9,6 +9,7 @@ from toolkit.measure.system import noise_warning
 from toolkit.records import OK
 from toolkit.report import plots
 from toolkit.report.analysis import points, recommend
+from toolkit.report.peers import read_peers
 from toolkit.report.collect import RunView
 from toolkit.report.readability import loss_kinds
 from toolkit.report.sensitivity import sensitivity_section
@@ -104,7 +105,8 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
-            "sensitivity": sensitivity_section(run), "warnings": list(run.run.get("warnings") or []),
+            "sensitivity": sensitivity_section(run),
+            "warnings": [*(run.run.get("warnings") or []), *read_peers(run.path)[1]],
             "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 
