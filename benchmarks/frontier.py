@@ -25,7 +25,7 @@ from benchmarks.common import RESULTS, write_results
 from benchmarks.frontier_measure import RUNTIMES, measure
 from benchmarks.frontier_scenarios import SCENARIOS, budgets
 from benchmarks.frontier_verdicts import (cost_fits, dominance, dominance_notes, fit_notes, frontier_plot,
-                                          target_notes)
+                                          report_with_peers, target_notes)
 from toolkit.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +74,14 @@ def result_name(mode: str, model: str) -> str:
     return "frontier" + ("" if mode == "full" else f"_{mode}") + ("" if model == "resnet20" else f"_{model}")
 
 
+def _report_notes(run, rows, sizes) -> list[str]:
+    """The run report's recommendations with the peers added; a failure there must not lose the measurements."""
+    try:
+        return report_with_peers(run, rows, sizes, RUNTIMES)
+    except Exception as exc:  # noqa: BLE001  (reported in the results instead)
+        return [f"The run's report with peers could not be built: {type(exc).__name__}: {exc}"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the toolkit recipe and the peers, measure everything, write the results (md, json, svg)."""
     from toolkit.data import build_data
@@ -120,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
              + (f", with --set {' '.join(args.sets)}." if args.sets else "."),
              "Latency: p50/p90 in ms, median of interleaved rounds; speedup_bN: baseline p50 / contender p50, each on "
              "its best CPU runtime at batch N (per-runtime speedups in the JSON).",
-             *targets, *dominance_notes(verdicts), *fit_notes(fits)]
+             *targets, *dominance_notes(verdicts), *fit_notes(fits),
+             *_report_notes(run, rows, sizes)]
     header = [isa_line(), load_line(load_before, os.getloadavg())]
     name = result_name(mode, args.model)
     columns = ["contender", "top1", "params", "macs", "size_kb"]

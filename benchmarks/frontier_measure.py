@@ -56,6 +56,7 @@ def add_latencies(rows: list[dict[str, Any]], data, timing, rounds: int = 3) -> 
                 got = samples[(row["contender"], short, bs)]
                 row[f"{short}_b{bs}_p50"] = round(float(np.median([g[0] for g in got])), 4)
                 row[f"{short}_b{bs}_p90"] = round(float(np.median([g[1] for g in got])), 4)
+                row[f"{short}_b{bs}_p50_range"] = [round(min(g[0] for g in got), 4), round(max(g[0] for g in got), 4)]
         for bs in timing.batch_sizes:
             best = min(RUNTIMES, key=lambda s: row[f"{s}_b{bs}_p50"])
             row[f"best_b{bs}_runtime"], row[f"best_b{bs}_ms"] = RUNTIMES[best], row[f"{best}_b{bs}_p50"]

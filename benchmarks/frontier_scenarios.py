@@ -55,15 +55,15 @@ SCENARIOS: dict[str, Scenario] = {
     "resnet56": Scenario(
         "frontier_resnet56.yaml",
         smoke=["data.num_samples=128", "data.image_size=16", "model.kwargs.width=8", *_SMOKE_CHEAP],
-        quick=["data.limit_train=5000", "data.limit_val=2000", "stages.0.train.epochs=6",
-               "stages.0.train.eval_every=0", "stages.2.distill.epochs=2", "stages.2.distill.eval_every=0",
+        quick=["data.limit_train=10000", "data.limit_val=2000", "stages.0.train.epochs=8",
+               "stages.0.train.eval_every=0", "stages.2.distill.epochs=3", "stages.2.distill.eval_every=0",
                *_QUICK_TIMING]),
     # The hard case for INT8: depthwise convolutions and ReLU6 (torchvision's architecture, CIFAR strides).
     "mobilenet_v2": Scenario(
         "frontier_mobilenet_v2.yaml",
         smoke=["data.num_samples=128", "data.image_size=16", "model.kwargs.width_mult=0.25", *_SMOKE_CHEAP],
-        quick=["data.limit_train=4000", "data.limit_val=2000", "stages.0.train.epochs=6",
-               "stages.0.train.eval_every=0", "stages.2.distill.epochs=2", "stages.2.distill.eval_every=0",
+        quick=["data.limit_train=5000", "data.limit_val=2000", "stages.0.train.epochs=6",
+               "stages.0.train.eval_every=0", "stages.2.distill.epochs=3", "stages.2.distill.eval_every=0",
                *_QUICK_TIMING]),
 }
 

@@ -157,3 +157,34 @@ def frontier_plot(rows: list[dict[str, Any]], path: Path, title: str, batch_size
                title=f"{title}, batch {bs}")
         ax.grid(True, alpha=0.3)
     fig.savefig(path, format="svg", metadata={"Date": None})
+
+
+PEER_PREFIXES = ("Torch-Pruning", "ONNX Runtime PTQ", "NNCF PTQ")
+
+
+def report_with_peers(run, rows: list[dict[str, Any]], sizes, runtimes: dict[str, str]) -> list[str]:
+    """Write the peers into the toolkit run's peers.json, rebuild its report, and return the report's
+    recommendations (summary.json) as notes: what a user of the run folder is told, peers included."""
+    from toolkit.measure.device import describe_device
+    from toolkit.report import write_report
+    from toolkit.report.peers import write_peers
+
+    peers = []
+    for row in rows:
+        if not row["contender"].startswith(PEER_PREFIXES) or row.get("top1") is None:
+            continue
+        latency = [{"runtime": runtime, "batch_size": bs, "p50_ms": row[f"{short}_b{bs}_p50"],
+                    "ci_low_ms": (row.get(f"{short}_b{bs}_p50_range") or [None])[0],
+                    "ci_high_ms": (row.get(f"{short}_b{bs}_p50_range") or [None, None])[1]}
+                   for short, runtime in runtimes.items() for bs in sizes if row.get(f"{short}_b{bs}_p50")]
+        peers.append({"name": row["contender"], "top1": row["top1"], "device": describe_device(),
+                      "source": "benchmarks/frontier.py (p50 and the range over its interleaved rounds)",
+                      "latency": latency})
+    write_peers(run.run_dir, peers)
+    write_report([run.run_dir], run.run_dir / "report.html")
+    import json
+
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    return [f"The run's report (peers.json added) recommends at batch {r['batch_size']}: {r['stage']} on "
+            f"{r['runtime']} ({r['top1'] * 100:.2f}% top-1, {r['latency_ms']:.3f} ms): {r['why']}."
+            for r in summary["runs"][0]["recommendations"]]

@@ -27,6 +27,7 @@ def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args,
     assert table.startswith("# ") and "| " in table
     if module == "benchmarks.frontier":
         _assert_frontier_says_dominance_isa_and_load(data, table, tmp_path / f"{result}.svg")
+        _assert_the_run_report_weighs_the_peers(tmp_path / "work", data, table)
 
 
 def _assert_frontier_says_dominance_isa_and_load(data, table, plot):
@@ -42,3 +43,15 @@ def _assert_frontier_says_dominance_isa_and_load(data, table, plot):
     assert "MET" in table or "MISSED" in table
     assert plot.read_text().lstrip().startswith("<")
 
+
+
+def _assert_the_run_report_weighs_the_peers(work, data, table):
+    """The toolkit run folder gets the peers (peers.json) and its report's recommendation is never dominated."""
+    [run_dir] = [p.parent for p in work.glob("frontier-*-smoke/run.json")]
+    peers = json.loads((run_dir / "peers.json").read_text())["peers"]
+    assert {p["name"] for p in peers} == {r["contender"] for r in data["rows"] if r.get("top1") is not None
+                                           and not r["contender"].startswith(("toolkit", "baseline"))}
+    assert all(r["ci_low_ms"] <= r["p50_ms"] <= r["ci_high_ms"] for p in peers for r in p["latency"])
+    recs = json.loads((run_dir / "summary.json").read_text())["runs"][0]["recommendations"]
+    assert recs and all(r["why"] and set(r["peers_compared"]) == {p["name"] for p in peers} for r in recs)
+    assert table.count("The run's report (peers.json added) recommends at batch") == len(recs)

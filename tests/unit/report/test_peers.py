@@ -94,20 +94,3 @@ def test_report_and_summary_say_why_and_bad_peer_entries_are_warnings(tmp_path):
     assert "broken: top1 must be a fraction" in html
     with pytest.raises(ValueError, match="top1"):
         write_peers(tmp_path, [{"name": "x", "top1": 2.0, "latency": []}])
-
-
-def test_a_run_folder_with_peers_renders_the_peer_pick_and_its_reason(quickstart_run, tmp_path):
-    import shutil
-
-    run_dir = tmp_path / "run"
-    shutil.copytree(quickstart_run.run_dir, run_dir)
-    device = json.loads((run_dir / "01-train" / "metrics.json").read_text())["device"]
-    best = min((r for s in sorted(run_dir.glob("0*/metrics.json"))
-                for r in json.loads(s.read_text()).get("latency") or [] if r.get("batch_size") == 1),
-               key=lambda r: r["p50_ms"])
-    write_peers(run_dir, [{"name": "a perfect peer", "top1": 1.0, "device": device, "source": "test",
-                           "latency": [record(best["runtime"], 1, best["p50_ms"] / 100)]}])
-    html, summary = render([run_dir])
-    [b1] = [r for r in summary["runs"][0]["recommendations"] if r["batch_size"] == 1]
-    assert b1["peer"] and b1["stage"] == "a perfect peer" and "dominates this run's best there" in b1["why"]
-    assert "(peer: not made by this run)" in html and "a perfect peer (a peer, not made by this run)" in html
