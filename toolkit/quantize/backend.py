@@ -45,9 +45,12 @@ def choose_backend(requested: str, scheme: str, method: str, per_channel: bool) 
         name, why = _AUTO[scheme]
     else:
         name, why = requested, "set in the recipe"
-    if (name == "nncf") != (scheme == "openvino"):
-        raise UserInputError(f"quantize.backend: {name} does not make the '{scheme}' scheme: the openvino scheme "
-                             f"is made by nncf only; use backend: auto")
+    if name == "nncf" and scheme != "openvino":
+        raise UserInputError(f"quantize.backend: nncf makes only scheme: openvino, and this stage's scheme is "
+                             f"'{scheme}'; set scheme: openvino, or backend: auto")
+    if scheme == "openvino" and name != "nncf":
+        raise UserInputError(f"quantize.backend: {name} does not make the openvino scheme, which is made by nncf "
+                             f"only; set backend: auto (or nncf)")
     if name == "nncf":
         from toolkit.quantize.nncf_ptq import check_method as check_nncf_method, nncf_version
 

@@ -91,12 +91,20 @@ class Quantize(StageConfig):
     def check_recipe(self, recipe) -> list[tuple[str, str]]:
         """Refuse, before any compute, a backend that cannot make the scheme the stage will resolve (with
         `auto`, tensorrt when the recipe has an engine stage or a GPU runtime): same functions as the stage."""
+        scheme = resolve_scheme(self, recipe)[0]
+        if scheme == "openvino" and recipe is not None and any(s.stage_type == "engine" for s in recipe.stages):
+            return [("scheme", "the openvino scheme (NNCF) stores unsigned int8 activations, which TensorRT's "
+                               "explicit quantization does not accept; before an engine stage use scheme: tensorrt "
+                               "(or auto)")]
+        if self.qat is not None and scheme == "openvino":
+            return [("qat", "QAT (torch.ao fake-quant) makes the tensorrt or cpu scheme, not NNCF's openvino "
+                            "placement; use post-training quantization for openvino, or scheme: cpu with qat")]
         if self.qat is not None:  # QAT exports its own Q/DQ; no PTQ backend is chosen
             return []
         from toolkit.quantize.backend import choose_backend  # ONNX Runtime's quantizer: only when validating
 
         try:
-            choose_backend(self.backend, resolve_scheme(self, recipe)[0], self.calibration.method, self.per_channel)
+            choose_backend(self.backend, scheme, self.calibration.method, self.per_channel)
         except UserInputError as exc:
             field, _, message = str(exc).partition(": ")
             return [(field.removeprefix("quantize.") if field.startswith("quantize.") else "", message or str(exc))]

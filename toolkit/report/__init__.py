@@ -55,7 +55,7 @@ def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
         version=__version__, side_by_side=best_side_by_side(sections) if len(sections) > 1 else [])
     summary = {"title": title, "toolkit_version": __version__,
                "runs": [{"name": s["name"], "path": s["path"], "status": s["status"],
-                         "recommendations": s["recommendations"],
+                         "warnings": s["warnings"], "recommendations": s["recommendations"],
                          "stages": [{k: r[k] for k in ("label", "status", "reason", "top1", "top5", "params",
                                                        "macs", "size", "seconds")} for r in s["stages"]]}
                         for s in sections]}
@@ -66,7 +66,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     """A short Markdown summary for CI logs and pull requests."""
     lines = [f"# {summary['title']}", ""]
     for run in summary["runs"]:
-        lines += [f"## {run['name']} ({run['status']})", "", "| stage | status | top-1 | params | MACs | size |",
+        lines += [f"## {run['name']} ({run['status']})", "", *[f"**Warning:** {w}" for w in run.get("warnings") or []],
+                  *([""] if run.get("warnings") else []),
+                  "| stage | status | top-1 | params | MACs | size |",
                   "|---|---|---|---|---|---|"]
         for r in run["stages"]:
             top1 = "-" if r["top1"] is None else f"{r['top1'] * 100:.2f}%"
@@ -85,7 +87,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines.append(f"- {rec['device']}, batch {rec['batch_size']}: **{rec['stage']}** on {rec['runtime']} "
                          f"({rec['latency_ms']:.3f} ms{same}; top-1 {rec['top1_change_points']:+.2f} points"
                          + ("" if rec["within_budget"] else "; nothing met the accuracy budget") + ")"
-                         + (f"; not chosen, INT8 slower than fp32 here: {', '.join(rec['int8_slower_excluded'])}"
+                         + (f"; never picked here, INT8 slower than fp32: {', '.join(rec['int8_slower_excluded'])}"
                             if rec.get("int8_slower_excluded") else "")
                          + (f". {rec['why']}" if rec.get("peer") or rec.get("peers_compared") else ""))
         lines.append("")

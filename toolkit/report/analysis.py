@@ -83,13 +83,12 @@ def peer_points(run: RunView) -> list[Point]:
 
     out = []
     for peer in read_peers(run.path)[0]:
-        device = device_slug(peer["device"]) if isinstance(peer.get("device"), dict) and peer["device"] \
-            else ANY_DEVICE
+        device = device_slug(peer["device"]) if peer.get("device") else ANY_DEVICE  # checked by read_peers
         for rec in peer["latency"]:
             low, high = rec.get("ci_low_ms"), rec.get("ci_high_ms")
             out.append(Point(peer["name"], rec["runtime"], rec["batch_size"], float(rec["p50_ms"]),
-                             float(peer["top1"]), device, low if isinstance(low, float) else None,
-                             high if isinstance(high, float) else None, None, False, PEER_ORDER, True))
+                             float(peer["top1"]), device, None if low is None else float(low),
+                             None if high is None else float(high), None, False, PEER_ORDER, True))
     return out
 
 

@@ -9,7 +9,8 @@ measured an alternative, e.g. a one-line PTQ of the same baseline, can write one
                 "latency": [{"runtime": "openvino-cpu", "batch_size": 1, "p50_ms": 0.41,
                              "ci_low_ms": 0.40, "ci_high_ms": 0.43}]}]}
 
-top1 is a fraction (0-1) on the same validation split as the run; p50_ms in milliseconds. The report never
+top1 is a fraction (0-1) on the same validation split as the run; p50_ms in milliseconds (ci_*_ms: its
+interval, optional). Without "device" a peer is taken as measured on the run's own machine. The report never
 recommends a stage that a peer dominates (at least as accurate and faster beyond noise, same device and batch
 size), and says which peer and why. Malformed entries are skipped and named, never raised.
 """
@@ -31,16 +32,21 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _problem(peer: Any) -> str | None:
+def _problem(peer: Any, index: int = 0) -> str | None:
     """Why a peer entry cannot be used, or None."""
     if not isinstance(peer, dict) or not isinstance(peer.get("name"), str) or not peer["name"]:
-        return "an entry without a name"
+        return f"entry {index}: no name"
     if not _number(peer.get("top1")) or not 0.0 <= peer["top1"] <= 1.0:
         return f"{peer['name']}: top1 must be a fraction between 0 and 1"
+    device = peer.get("device")
+    if device is not None and not (isinstance(device, dict) and (device.get("cpu") or device.get("gpu"))):
+        return (f"{peer['name']}: device must be a describe_device() object (with 'cpu' or 'gpu'), or left out "
+                f"for the run's own machine")
     latency = peer.get("latency")
     if not isinstance(latency, list) or not all(
             isinstance(r, dict) and isinstance(r.get("runtime"), str) and isinstance(r.get("batch_size"), int)
-            and _number(r.get("p50_ms")) and r["p50_ms"] > 0 for r in latency):
+            and _number(r.get("p50_ms")) and r["p50_ms"] > 0
+            and all(r.get(k) is None or _number(r[k]) for k in ("ci_low_ms", "ci_high_ms")) for r in latency):
         return f"{peer['name']}: latency must be a list of {{runtime, batch_size, p50_ms > 0}}"
     return None
 
@@ -58,8 +64,8 @@ def read_peers(run_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     if not isinstance(entries, list):
         return [], [f"{path}: no list under 'peers'"]
     usable, problems = [], []
-    for peer in entries:
-        problem = _problem(peer)
+    for index, peer in enumerate(entries, 1):
+        problem = _problem(peer, index)
         if problem:
             problems.append(f"{path}: {problem}; skipped")
         else:

@@ -11,6 +11,7 @@ import pytest
 @pytest.mark.parametrize("module,args,result", [
     ("benchmarks.frontier", ["--smoke"], "frontier_smoke"),
     ("benchmarks.frontier", ["--smoke", "--model", "mobilenet_v2"], "frontier_smoke_mobilenet_v2"),
+    ("benchmarks.frontier", ["--smoke", "--model", "resnet56"], "frontier_smoke_resnet56"),
     ("benchmarks.overhead", ["--smoke"], "overhead_smoke"),
     ("benchmarks.repeatability", ["--smoke"], "repeatability_smoke"),
     ("benchmarks.kd_vs_finetune", ["--smoke"], "kd_vs_finetune_smoke"),

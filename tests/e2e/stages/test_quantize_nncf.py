@@ -75,7 +75,7 @@ def test_nncf_excludes_a_named_layer_through_its_ignored_scope(tmp_path):
     ("auto", "openvino", "entropy", "no entropy calibration"),
     ("onnxruntime", "openvino", "minmax", "made by nncf only"),
     ("modelopt", "openvino", "minmax", "made by nncf only"),
-    ("nncf", "cpu", "minmax", "made by nncf only"),
+    ("nncf", "cpu", "minmax", "nncf makes only scheme: openvino"),
 ])
 def test_nncf_clashes_are_user_errors(backend, scheme, method, message):
     with pytest.raises(UserInputError, match=message):
@@ -96,3 +96,18 @@ def test_auto_resolves_to_openvino_when_the_recipe_measures_on_openvino_only(tin
     assert quantize.resolved["scheme"] == "openvino" and "OpenVINO only" in quantize.resolved["scheme_reason"]
     raw["measure"]["runtimes"] = ["onnxruntime-cpu", "openvino-cpu"]
     assert parse_recipe(raw).stages[-1].resolved["scheme"] == "cpu"
+
+
+@pytest.mark.parametrize("change, field, message", [
+    ({"engine": True}, "stages[1].quantize.scheme", "TensorRT's explicit quantization does not accept"),
+    ({"qat": {"epochs": 1}}, "stages[1].quantize.qat", "not NNCF's openvino placement"),
+    ({"scheme": "tensorrt", "backend": "nncf"}, "stages[1].quantize.backend", "set scheme: openvino"),
+])
+def test_openvino_scheme_misuses_are_refused_before_compute(tiny, tmp_path, change, field, message):
+    change = dict(change)
+    engine = change.pop("engine", False)
+    raw = recipe(tiny, tmp_path, **change)
+    raw["stages"] += [{"engine": {"precision": "int8"}}] if engine else []
+    with pytest.raises(RecipeError, match=message) as caught:
+        parse_recipe(raw)
+    assert field in str(caught.value)

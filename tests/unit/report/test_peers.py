@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.report import render
+from toolkit.report import render, summary_markdown
 from toolkit.report.analysis import recommend
 from toolkit.report.collect import RunView, StageView
 from toolkit.report.peers import read_peers, write_peers
@@ -86,11 +86,14 @@ def test_report_and_summary_say_why_and_bad_peer_entries_are_warnings(tmp_path):
     (run_dir / "run.json").write_text(json.dumps({"name": "r", "status": "ok", "stages": []}))
     write_peers(run_dir, [peer("NNCF PTQ", 0.9, 0.3, 12.0)])
     data = json.loads((run_dir / "peers.json").read_text())
-    data["peers"].append({"name": "broken", "top1": 90})
+    data["peers"] += [{"name": "broken", "top1": 90}, "not an object",
+                      {"name": "elsewhere", "top1": 0.5, "device": "jetson-agx-orin", "latency": []}]
     (run_dir / "peers.json").write_text(json.dumps(data))
     usable, problems = read_peers(run_dir)
     assert [p["name"] for p in usable] == ["NNCF PTQ"] and "broken: top1 must be a fraction" in problems[0]
+    assert "entry 3: no name" in problems[1] and "elsewhere: device must be" in problems[2]
     html, summary = render([run_dir])
-    assert "broken: top1 must be a fraction" in html
+    assert "broken: top1 must be a fraction" in html and summary["runs"][0]["warnings"] == problems
+    assert "**Warning:** " + problems[2] in summary_markdown(summary)
     with pytest.raises(ValueError, match="top1"):
         write_peers(tmp_path, [{"name": "x", "top1": 2.0, "latency": []}])
