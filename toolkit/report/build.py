@@ -8,7 +8,7 @@ from toolkit.formatting import human
 from toolkit.measure.system import noise_warning
 from toolkit.records import OK
 from toolkit.report import plots
-from toolkit.report.analysis import points, recommend
+from toolkit.report.analysis import ANY_DEVICE, peer_points, points, recommend
 from toolkit.report.peers import read_peers
 from toolkit.report.collect import RunView
 from toolkit.report.readability import loss_kinds
@@ -116,5 +116,11 @@ def device_charts(runs: list[RunView]) -> list[dict[str, str]]:
     for run in runs:
         for p in points(run):
             per_device.setdefault(p.device, {}).setdefault(run.name, []).append(p)
+    for run in runs:  # peers (peers.json) on the chart too: the recommendation may be one of them
+        peers = peer_points(run)
+        for device, series in per_device.items():
+            mine = [p for p in peers if p.device in (device, ANY_DEVICE)]
+            if mine and run.name in series:
+                series[f"{run.name}: peers"] = mine
     return [{"device": device, "svg": plots.accuracy_vs_latency(series, device)}
             for device, series in sorted(per_device.items())]

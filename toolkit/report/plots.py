@@ -35,7 +35,8 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     """One panel per batch size: top-1 against p50 latency (95% interval as error bars), a colour per runtime,
     the Pareto frontier drawn.
 
-    `series` maps a run name to its points on this device (several runs: a marker per run).
+    `series` maps a run name to its points on this device (several runs: a marker per run); a run's peers
+    (peers.json) come as one more series, labelled with their full names.
     """
     batches = sorted({p.batch_size for pts in series.values() for p in pts})
     fig = _figure(5.2 * max(1, len(batches)), 4.2)
@@ -55,7 +56,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
                                 fmt="none", ecolor=colors[p.runtime], elinewidth=1, capsize=2, zorder=2)
                 ax.scatter(p.latency_ms, p.top1 * 100, color=colors[p.runtime], marker=MARKERS[k % len(MARKERS)],
                            s=36, zorder=3, label=f"{p.runtime}" + (f" ({run_name})" if len(series) > 1 else ""))
-                point_labels.append((p.latency_ms, p.top1 * 100, p.stage.split("-", 1)[-1],
+                point_labels.append((p.latency_ms, p.top1 * 100, p.stage if p.peer else p.stage.split("-", 1)[-1],
                                      colors[p.runtime]))
         front = pareto_front(everything)
         draw_frontier(ax, front)

@@ -28,3 +28,19 @@ def test_a_run_folder_with_peers_renders_the_peer_pick_and_its_reason(quickstart
     [b1] = [r for r in summary["runs"][0]["recommendations"] if r["batch_size"] == 1]
     assert b1["peer"] and b1["stage"] == "a perfect peer" and "dominates this run's best there" in b1["why"]
     assert "(peer: not made by this run)" in html and "a perfect peer (a peer, not made by this run)" in html
+
+
+def test_the_accuracy_latency_chart_shows_the_peers(quickstart_run, tmp_path, monkeypatch):
+    from toolkit.report import plots
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(quickstart_run / "runs" / "quickstart", run_dir)
+    write_peers(run_dir, [{"name": "NNCF PTQ", "top1": 0.9, "source": "test",
+                           "latency": [record("openvino-cpu", 1, 0.5)]}])
+    drawn = []
+    real = plots.accuracy_vs_latency
+    monkeypatch.setattr(plots, "accuracy_vs_latency", lambda series, device: drawn.append(series) or real(series,
+                                                                                                         device))
+    render([run_dir])
+    [series] = drawn
+    assert [p.stage for p in series["quickstart: peers"]] == ["NNCF PTQ"] and len(series) == 2
