@@ -165,6 +165,8 @@ PEER_PREFIXES = ("Torch-Pruning", "ONNX Runtime PTQ", "NNCF PTQ")
 def report_with_peers(run, rows: list[dict[str, Any]], sizes, runtimes: dict[str, str]) -> list[str]:
     """Write the peers into the toolkit run's peers.json, rebuild its report, and return the report's
     recommendations (summary.json) as notes: what a user of the run folder is told, peers included."""
+    import json
+
     from toolkit.measure.device import describe_device
     from toolkit.report import write_report
     from toolkit.report.peers import write_peers
@@ -182,8 +184,6 @@ def report_with_peers(run, rows: list[dict[str, Any]], sizes, runtimes: dict[str
                       "latency": latency})
     write_peers(run.run_dir, peers)
     write_report([run.run_dir], run.run_dir / "report.html")
-    import json
-
     summary = json.loads((run.run_dir / "summary.json").read_text())
     return [f"The run's report (peers.json added) recommends at batch {r['batch_size']}: {r['stage']} on "
             f"{r['runtime']} ({r['top1'] * 100:.2f}% top-1, {r['latency_ms']:.3f} ms): {r['why']}."

@@ -79,10 +79,9 @@ ANY_DEVICE = "*"
 def peer_points(run: RunView) -> list[Point]:
     """The run folder's peers (peers.json) as points; a peer without a device joins every device of the run."""
     from toolkit.measure.device import device_slug
-    from toolkit.report.peers import read_peers
 
     out = []
-    for peer in read_peers(run.path)[0]:
+    for peer in run.peers[0]:
         device = device_slug(peer["device"]) if peer.get("device") else ANY_DEVICE  # checked by read_peers
         for rec in peer["latency"]:
             low, high = rec.get("ci_low_ms"), rec.get("ci_high_ms")
@@ -101,6 +100,17 @@ def _undominated(pick: Point, group: list[Point]) -> Point:
             return pick
         pick = preferred(dominators)
     return pick
+
+
+def _fastest_within(candidates: list[Point], allowed: float) -> tuple[Point, bool, list[Point]]:
+    """(pick, within budget, the points tied with the fastest): the fastest candidate at or above `allowed` top-1
+    (all of them when none is), ties going to the preferred one (`ties.preferred`), then walked up to a point
+    nothing among them dominates."""
+    within = [p for p in candidates if p.top1 >= allowed - 1e-12]
+    pool = within or candidates
+    fastest = min(pool, key=lambda p: p.latency_ms)
+    ties = [p for p in pool if tied(p, fastest)]
+    return _undominated(preferred(ties), pool), bool(within), ties
 
 
 def _describe(p: Point) -> str:
@@ -129,7 +139,7 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
 
     Candidates are the run's measured stages and its peers (peers.json). The pick is never dominated by another
     candidate (at least as accurate and faster beyond noise); where it is a peer, `best_of_run` names the run's
-    own best, which that peer dominates, and `why` says so in one sentence."""
+    own best by the same rule, and `why` says whether the peer dominates it or is only faster."""
     base = run.baseline()
     if base is None:
         return []
@@ -145,20 +155,15 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
         slower = [p for p in own if (p.runtime, p.batch_size) in int8_slower(by_label[p.stage].metrics.get("extra"))]
         own = [p for p in own if p not in slower] or own
         group = own + [q for q in peers if q.batch_size == bs and q.device in (device, ANY_DEVICE)]
-        within = [p for p in group if p.top1 >= allowed - 1e-12]
-        fastest = min(within or group, key=lambda p: p.latency_ms)
-        ties = [p for p in within or group if tied(p, fastest)]
-        pick = _undominated(preferred(ties), within or group)
-        own_within = [p for p in own if p.top1 >= allowed - 1e-12]
-        own_best = preferred([p for p in own_within or own if tied(p, min(own_within or own,
-                                                                           key=lambda p: p.latency_ms))])
+        pick, within, ties = _fastest_within(group, allowed)
+        own_best = _fastest_within(own, allowed)[0]
         base_same = next((p for p in group if p.stage == base.label and p.runtime == pick.runtime), None)
         base_best = min((p for p in group if p.stage == base.label), key=lambda p: p.latency_ms, default=None)
         stage = by_label.get(pick.stage) if not pick.peer else None
         size, base_size = (_size(stage) if stage else None), _size(base)
         out.append({
             "device": device, "batch_size": bs, "stage": pick.stage, "runtime": pick.runtime, "baseline": base.label,
-            "within_budget": bool(within), "top1": pick.top1, "baseline_top1": base.top1,
+            "within_budget": within, "top1": pick.top1, "baseline_top1": base.top1,
             "top1_change_points": round((pick.top1 - base.top1) * 100, 3), "latency_ms": pick.latency_ms,
             "latency_ci_ms": [round(v, 4) for v in pick.interval], "unstable": pick.unstable,
             "tied_with": [f"{p.stage} on {p.runtime}" for p in ties if p is not pick],
@@ -175,6 +180,6 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
             "peer": pick.peer, "peers_compared": sorted({q.stage for q in group if q.peer}),
             "best_of_run": None if not pick.peer else {"stage": own_best.stage, "runtime": own_best.runtime,
                                                        "top1": own_best.top1, "latency_ms": own_best.latency_ms},
-            "why": _why(pick, own_best, bool(within), max_drop_points, device, bs),
+            "why": _why(pick, own_best, within, max_drop_points, device, bs),
         })
     return out

@@ -9,7 +9,6 @@ from toolkit.measure.system import noise_warning
 from toolkit.records import OK
 from toolkit.report import plots
 from toolkit.report.analysis import ANY_DEVICE, peer_points, points, recommend
-from toolkit.report.peers import read_peers
 from toolkit.report.collect import RunView
 from toolkit.report.readability import loss_kinds
 from toolkit.report.sensitivity import sensitivity_section
@@ -106,7 +105,7 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
             "sensitivity": sensitivity_section(run),
-            "warnings": [*(run.run.get("warnings") or []), *read_peers(run.path)[1]],
+            "warnings": [*(run.run.get("warnings") or []), *run.peers[1]],
             "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,13 @@ class RunView:
     def name(self) -> str:
         """The run's name."""
         return str(self.run.get("name") or self.path.name)
+
+    @cached_property
+    def peers(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """(usable peers, problems) from the folder's peers.json, read once (`toolkit.report.peers`)."""
+        from toolkit.report.peers import read_peers
+
+        return read_peers(self.path)
 
     def baseline(self) -> StageView | None:
         """The first measured stage (the trained or input model) that the others are compared with."""

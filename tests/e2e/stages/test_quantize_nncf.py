@@ -111,3 +111,35 @@ def test_openvino_scheme_misuses_are_refused_before_compute(tiny, tmp_path, chan
     with pytest.raises(RecipeError, match=message) as caught:
         parse_recipe(raw)
     assert field in str(caught.value)
+
+
+def test_nncf_percentile_calibration_and_per_tensor_weights_are_applied(tmp_path):
+    import torch
+    from onnx import numpy_helper
+    from torch import nn
+
+    from toolkit.quantize.backend import run_backend
+    from toolkit.quantize.ptq import BatchReader
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 4)).eval()
+    fp32 = tmp_path / "m.onnx"
+    torch.onnx.export(model, torch.randn(1, 3, 8, 8), fp32, input_names=["input"], dynamo=False,
+                      dynamic_axes={"input": {0: "batch"}})
+    backend = choose_backend("auto", "openvino", "percentile", False)
+    torch.manual_seed(0)
+    batches = [torch.randn(4, 3, 8, 8) for _ in range(3)]
+    scales = {}
+    for method, per_channel in (("minmax", True), ("percentile", False)):
+        out = tmp_path / f"{method}.onnx"
+        run_backend(backend, fp32, out, reader=BatchReader(batches, "input"), exclude=[], scheme="openvino",
+                    method=method, percentile=90.0, per_channel=per_channel, cache_file=None)
+        graph = onnx.load(str(out)).graph
+        inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        dq = [inits[n.input[1]] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[1] in inits]
+        scales[method] = dq
+        if per_channel:
+            assert any(s.size == 8 for s in dq)  # the Conv's weights: one scale per output channel
+        else:
+            assert all(s.size == 1 for s in dq)  # per-tensor weights
+    # the input's 90th-percentile range is narrower than its min/max range
+    assert float(scales["percentile"][0].max()) < float(scales["minmax"][0].max())
