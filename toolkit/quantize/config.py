@@ -37,8 +37,9 @@ class Quantize(StageConfig):
     """INT8 as a Q/DQ ONNX model, made by the target runtime's own quantizer (PTQ), or by QAT."""
 
     scheme: Literal["auto", "tensorrt", "openvino", "cpu"] = Field(
-        "auto", description="tensorrt: symmetric int8, zero points 0, TensorRT's placement; openvino: symmetric "
-                            "int8, OpenVINO's placement; cpu: uint8 activations, int8 weights (ONNX Runtime); "
+        "auto", description="tensorrt: symmetric int8, zero points 0, TensorRT's placement; openvino: NNCF's int8 "
+                            "(uint8 activations, zero points 0), OpenVINO's placement; "
+                            "cpu: uint8 activations, int8 weights (ONNX Runtime); "
                             "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime), "
                             "openvino when it measures on OpenVINO only, else cpu")
     backend: Literal["auto", "modelopt", "nncf", "onnxruntime"] = Field(
@@ -92,7 +93,8 @@ class Quantize(StageConfig):
         """Refuse, before any compute, a backend that cannot make the scheme the stage will resolve (with
         `auto`, tensorrt when the recipe has an engine stage or a GPU runtime): same functions as the stage."""
         scheme = resolve_scheme(self, recipe)[0]
-        if scheme == "openvino" and recipe is not None and any(s.stage_type == "engine" for s in recipe.stages):
+        if scheme == "openvino" and recipe is not None and any(
+                s.stage_type == "engine" and getattr(s, "precision", None) == "int8" for s in recipe.stages):
             return [("scheme", "the openvino scheme (NNCF) stores unsigned int8 activations, which TensorRT's "
                                "explicit quantization does not accept; before an engine stage use scheme: tensorrt "
                                "(or auto)")]

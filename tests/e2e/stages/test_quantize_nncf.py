@@ -113,6 +113,12 @@ def test_openvino_scheme_misuses_are_refused_before_compute(tiny, tmp_path, chan
     assert field in str(caught.value)
 
 
+def test_openvino_scheme_before_an_fp16_engine_is_accepted(tiny, tmp_path):
+    raw = recipe(tiny, tmp_path)
+    raw["stages"] += [{"engine": {"precision": "fp16"}}]
+    assert parse_recipe(raw).stages[1].resolved["scheme"] == "openvino"
+
+
 def test_nncf_percentile_calibration_and_per_tensor_weights_are_applied(tmp_path):
     import torch
     from onnx import numpy_helper
