@@ -68,6 +68,31 @@ def choose_backend(requested: str, scheme: str, method: str, per_channel: bool) 
     return Backend(name, "nvidia-modelopt", modelopt_version(), why)
 
 
+def choose_qat_backend(requested: str, scheme: str) -> Backend:
+    """The fake-quant tool for QAT: ModelOpt's PyTorch quantization for `tensorrt` (its export has TensorRT's
+    placement, like ModelOpt's PTQ), torch.ao for `cpu` (asymmetric uint8 activations, which ModelOpt's
+    TensorRT-oriented int8 does not make) or when the recipe asks for backend: onnxruntime.
+    UserInputError when the recipe's backend cannot make the scheme by QAT."""
+    from importlib.metadata import version
+
+    from toolkit.quantize.modelopt_ptq import modelopt_version
+
+    if requested == "nncf":
+        raise UserInputError("quantize.backend: NNCF makes post-training quantization only here; QAT uses "
+                             "ModelOpt (tensorrt) or torch.ao (cpu); set backend: auto")
+    if scheme == "tensorrt" and requested in ("auto", "modelopt"):
+        why = "auto: " if requested == "auto" else "set in the recipe: "
+        return Backend("modelopt", "nvidia-modelopt", modelopt_version(),
+                       why + "QAT with ModelOpt's PyTorch fake-quant (modelopt.torch.quantization), exported with "
+                             "TensorRT's Q/DQ placement")
+    if requested == "modelopt":
+        raise UserInputError(f"quantize.backend: ModelOpt's QAT makes TensorRT's symmetric int8 only, not the "
+                             f"'{scheme}' scheme; use scheme: tensorrt, or backend: auto (torch.ao QAT)")
+    why = "set in the recipe: " if requested == "onnxruntime" else "auto: "
+    return Backend("torch.ao", "torch", version("torch"),
+                   why + "QAT with torch.ao fake-quant (FX, BatchNorm folded), exported as Q/DQ")
+
+
 def cache_suffix(backend: Backend) -> str | None:
     """ORT caches tensor ranges (JSON, shared by both schemes); ModelOpt a TensorRT-format scale cache; NNCF
     keeps none (None)."""

@@ -43,8 +43,8 @@ class Quantize(StageConfig):
                             "auto: tensorrt when the recipe targets a GPU (engine stage or CUDA runtime), "
                             "openvino when it measures on OpenVINO only, else cpu")
     backend: Literal["auto", "modelopt", "nncf", "onnxruntime"] = Field(
-        "auto", description="auto: NVIDIA ModelOpt for tensorrt (TensorRT's Q/DQ placement), NNCF for openvino, "
-                            "ONNX Runtime for cpu")
+        "auto", description="auto: NVIDIA ModelOpt for tensorrt (TensorRT's Q/DQ placement; its PyTorch "
+                            "quantization for QAT), NNCF for openvino, ONNX Runtime for cpu (torch.ao for QAT)")
     calibration: Calibration = Field(default_factory=Calibration)
     per_channel: bool = Field(True, description="per-channel weight scales")
     exclude: list[str] = Field(default_factory=list, description="ONNX node names kept in float")
@@ -99,14 +99,20 @@ class Quantize(StageConfig):
                                "explicit quantization does not accept; before an engine stage use scheme: tensorrt "
                                "(or auto)")]
         if self.qat is not None and scheme == "openvino":
-            return [("qat", "QAT (torch.ao fake-quant) makes the tensorrt or cpu scheme, not NNCF's openvino "
-                            "placement; use post-training quantization for openvino, or scheme: cpu with qat")]
-        if self.qat is not None:  # QAT exports its own Q/DQ; no PTQ backend is chosen
-            return []
-        from toolkit.quantize.backend import choose_backend  # ONNX Runtime's quantizer: only when validating
+            return [("qat", "QAT (ModelOpt or torch.ao fake-quant) makes the tensorrt or cpu scheme, not NNCF's "
+                            "openvino placement; use post-training quantization for openvino, or scheme: cpu "
+                            "with qat")]
+        if self.qat is not None and (self.exclude or self.max_accuracy_drop is not None):
+            field = "exclude" if self.exclude else "max_accuracy_drop"
+            return [(field, "QAT trains every layer quantized; exclude and max_accuracy_drop choose float layers "
+                            "for post-training quantization only; drop qat or this field")]
+        from toolkit.quantize.backend import choose_backend, choose_qat_backend  # only when validating
 
         try:
-            choose_backend(self.backend, scheme, self.calibration.method, self.per_channel)
+            if self.qat is not None:  # QAT exports its own Q/DQ; no PTQ backend is chosen
+                choose_qat_backend(self.backend, scheme)
+            else:
+                choose_backend(self.backend, scheme, self.calibration.method, self.per_channel)
         except UserInputError as exc:
             field, _, message = str(exc).partition(": ")
             return [(field.removeprefix("quantize.") if field.startswith("quantize.") else "", message or str(exc))]

@@ -12,6 +12,8 @@ from toolkit.artifacts import ONNX_INT8, ModelArtifact
 from toolkit.distill.kd import kd_loss
 from toolkit.distill.teacher import teacher_logits_fn
 from toolkit.export.onnx import export_onnx
+from toolkit.quantize.backend import Backend, choose_qat_backend
+from toolkit.quantize.calibration_input import calibration_input, calibration_message
 from toolkit.quantize.ptq import qdq_summary
 from toolkit.quantize.qat import freeze_qat, prepare_qat
 from toolkit.runtimes import get_runtime
@@ -19,14 +21,41 @@ from toolkit.site import StageSite
 from toolkit.train.loop import fit
 
 
+def _prepare(model: nn.Module, cfg, ctx: StageSite, scheme: str, backend: Backend,
+             example: torch.Tensor) -> tuple[nn.Module, dict[str, Any]]:
+    """The fake-quantized model to train, and what calibrated it (ModelOpt calibrates before training;
+    torch.ao's observers follow the activations during training)."""
+    if backend.name != "modelopt":
+        return prepare_qat(model, scheme, example), {"method": "moving-average minmax observers during training"}
+    from toolkit.quantize.qat_modelopt import prepare_qat as prepare_modelopt, quantizer_count
+
+    calib = cfg.calibration
+    batches, used = calibration_input(ctx, calib)
+    prepared = prepare_modelopt(model, batches, calib.method, calib.percentile, ctx.device)
+    ctx.log.info(calibration_message(used, calib.method, False, len(batches)) + " before QAT")
+    return prepared, {"method": calib.method, "percentile": calib.percentile, "seed": ctx.seed, "split": "train",
+                      "quantizers": quantizer_count(prepared), **used}
+
+
+def _onnx_vs_torch(path, prepared: nn.Module, example: torch.Tensor) -> float:
+    """Largest |ONNX Runtime output - fake-quant torch output| on `example`."""
+    session = get_runtime("onnxruntime-cpu").load(ModelArtifact("onnx", path))
+    with torch.inference_mode():
+        reference = prepared(example).numpy()
+    return float(np.abs(session.predict(example.numpy()) - reference).max())
+
+
 def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str, teacher: nn.Module | None = None,
             teacher_name: str | int | None = None) -> tuple[ModelArtifact | None, dict[str, Any]]:
     """Fine-tune with fake quantization, export Q/DQ ONNX, check it against the fake-quant torch model.
 
+    The fake-quant tool is ModelOpt's for the tensorrt scheme, torch.ao's for cpu (`choose_qat_backend`).
+    For tensorrt the residual Adds' skip inputs then reuse existing Q/DQ pairs (`share_residual_qdq`).
     `teacher`: distil from this model (soft targets at cfg.qat.temperature, weight cfg.qat.alpha) when given.
     Returns the INT8 Q/DQ model file and the stage's `extra` facts; (None, {}) on ranks other than 0."""
+    backend = choose_qat_backend(cfg.backend, scheme)
     example = ctx.example_input(2)
-    prepared = prepare_qat(model, scheme, example)
+    prepared, calibration = _prepare(model, cfg, ctx, scheme, backend, example)
     loss_fn = None
     if teacher is not None:
         teacher, logits = teacher_logits_fn(teacher, ctx.device, True)
@@ -39,22 +68,25 @@ def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str, teache
     history = fit(prepared, cfg.qat, ctx, loss_fn=loss_fn, tag="qat")
     if not ctx.is_main:  # other ranks only trained; rank 0 exports and writes
         return None, {}
-    prepared = freeze_qat(prepared.cpu())
+    prepared = freeze_qat(prepared.cpu()) if backend.name == "torch.ao" else prepared.cpu().eval()
     out = ctx.stage_dir / "model.int8.onnx"
     facts = export_onnx(prepared, out, example, exporter="torchscript", constant_folding=False, simplify=True)
-    session = get_runtime("onnxruntime-cpu").load(ModelArtifact("onnx", out))
-    with torch.inference_mode():
-        reference = prepared(example).numpy()
-    facts["max_abs_diff_vs_fake_quant"] = float(np.abs(session.predict(example.numpy()) - reference).max())
+    facts["max_abs_diff_vs_fake_quant"] = _onnx_vs_torch(out, prepared, example)
     extra: dict[str, Any] = {"scheme": scheme, "scheme_reason": why, "qat": history, "export": facts,
-                             "teacher": teacher_name,
-                             "qdq": qdq_summary(out), "kept_float": [],
-                             "quantizer": {"backend": "torch.ao", "package": "torch", "version": torch.__version__,
-                                           "why": "QAT: torch.ao fake-quant (FX), exported as Q/DQ"}}
+                             "teacher": teacher_name, "calibration": calibration, "kept_float": [],
+                             "quantizer": backend.record()}
     if scheme == "tensorrt":
         from toolkit.quantize.placement import log_placement
+        from toolkit.quantize.residual_qdq import share_residual_qdq
 
+        rewired = share_residual_qdq(out)
+        extra["residual_adds_quantized"] = rewired
+        if rewired:  # the skip input now carries the quantization error the Conv branch's input already had
+            facts["max_abs_diff_after_residual_qdq"] = _onnx_vs_torch(out, prepared, example)
+            ctx.log.info(f"{len(rewired)} residual Add(s) read their skip input through its existing Q/DQ "
+                         f"(TensorRT fuses Conv+Add)")
         extra["placement"] = log_placement(out, [], ctx.log)
-    ctx.log.info(f"QAT int8 exported ({scheme}); max |onnx - fake-quant torch| "
+    extra["qdq"] = qdq_summary(out)
+    ctx.log.info(f"QAT int8 exported ({scheme}, {backend.name}); max |onnx - fake-quant torch| "
                  f"{facts['max_abs_diff_vs_fake_quant']:.2e}")
     return ModelArtifact(ONNX_INT8, out), extra
