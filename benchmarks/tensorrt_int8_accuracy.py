@@ -5,8 +5,8 @@
 Two models: the quickstart (seed_cnn on scikit-learn digits: train -> prune -> distill, as in
 recipes/quickstart.yaml) and ResNet-20 trained on the CIFAR-10 photographs. Each is quantized with the
 tensorrt scheme (symmetric int8, per-channel weights) by NVIDIA ModelOpt and by ONNX Runtime's quantizer,
-plain PTQ (no accuracy gate), and both int8 files and the fp32 ONNX model are scored on ONNX Runtime's CPU
-provider over the whole validation split. The Q/DQ placement check's findings are listed beside them.
+plain PTQ (no accuracy gate), and by QAT (ModelOpt's PyTorch quantization, and torch.ao); the int8 files and
+the fp32 ONNX model are scored on ONNX Runtime's CPU provider over the whole validation split. The Q/DQ placement check's findings are listed beside them.
 """
 
 from __future__ import annotations
@@ -67,6 +67,27 @@ def score(raw: dict, backend: str, work: Path) -> dict:
             "quantize_s": round(stage.metrics["seconds"], 1)}
 
 
+def score_qat(raw: dict, backend: str, work: Path, fp32_top1: float, epochs: int) -> dict:
+    """The same model by QAT (`epochs` of fake-quant training, distilled from the quickstart's teacher when it
+    has a distill stage) with ModelOpt's PyTorch quantization (backend modelopt) or torch.ao (onnxruntime)."""
+    raw = copy.deepcopy(raw)
+    raw["output"] = str(work / "runs")
+    raw["stages"].append({"quantize": {"scheme": "tensorrt", "backend": backend,
+                                       "calibration": {"samples": 512, "method": "minmax"},
+                                       "qat": {"epochs": epochs, "lr": 0.001}, "cache_dir": str(work / "calibration")}})
+    stage = run_recipe(parse_recipe(raw)).stages[-1]
+    extra = stage.metrics["extra"]
+    int8 = round(stage.metrics["accuracy"]["top1"] * 100, 2)
+    placement = extra["placement"]
+    return {"model": raw["name"], "backend": f"QAT {extra['quantizer']['backend']} {extra['quantizer']['version']}",
+            "fp32_top1": fp32_top1, "int8_top1": int8, "drop_points": round(fp32_top1 - int8, 2),
+            "within_0.5": fp32_top1 - int8 <= 0.5,
+            "qdq_nodes": extra["qdq"]["quantize_nodes"] + extra["qdq"]["dequantize_nodes"],
+            "placement": "ok" if placement["ok"] else
+            ", ".join(f"{k} {v}" for k, v in placement["counts"].items() if v),
+            "quantize_s": round(stage.metrics["seconds"], 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter training (what the committed table used)")
@@ -80,12 +101,22 @@ def main() -> None:
         recipes.append(resnet20(root, args.quick))
     else:
         notes.append("ResNet-20 skipped: the CIFAR-10 archive (../shared/data/cifar10-jpeg.tar.gz) is absent")
-    rows = [score(raw, backend, work) for raw in recipes for backend in ("modelopt", "onnxruntime")]
+    rows = []
+    qat_epochs = 1 if args.quick else 3
+    for raw in recipes:
+        ptq = [score(raw, backend, work) for backend in ("modelopt", "onnxruntime")]
+        rows += ptq + [score_qat(raw, backend, work, ptq[0]["fp32_top1"], qat_epochs)
+                       for backend in ("modelopt", "onnxruntime")]
     budget = ("quick budget: quickstart train 6 + distill 2 epochs; ResNet-20 4 epochs on a seeded 10,000-image "
               "train subset, scored on a seeded 2,000-image validation subset" if args.quick else
               "full budget: quickstart as committed; ResNet-20 30 epochs on all 50,000 images, 10,000 validation")
     notes += [budget,
               "calibration: 512 train images, minmax (ModelOpt 'max'); no accuracy gate (max_accuracy_drop unset)",
+              f"QAT rows: {qat_epochs} epoch(s) of fake-quant training at lr 0.001 from the same fp32 model "
+              "(the quickstart distils from its teacher), then Q/DQ export; QAT modelopt is ModelOpt's PyTorch "
+              "quantization (calibrated first, residual Adds' skip inputs then share their Q/DQ), QAT torch.ao "
+              "is the torch.ao FX path (backend: onnxruntime); int8_top1 is the stage's top-1 on ONNX Runtime; "
+              "QAT is also more training, so on a briefly trained baseline its top-1 can exceed fp32's",
               "top-1 on ONNX Runtime's CPU provider for both the fp32 ONNX model and the int8 Q/DQ model",
               "placement: the toolkit's TensorRT Q/DQ placement check (toolkit/quantize/placement.py)",
               "quantize_s: the quantize stage's own seconds (export, pre-processing, calibration, both top-1 "

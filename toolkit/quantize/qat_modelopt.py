@@ -13,7 +13,10 @@ calibrator on the activations (weights are always max-calibrated, per channel).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
+import warnings
 from typing import Any
 
 import torch
@@ -23,8 +26,6 @@ from toolkit.errors import UserInputError
 
 
 def _import_mtq():
-    import warnings
-
     try:
         with warnings.catch_warnings():  # ModelOpt warns on import that it cannot export Hugging Face modules
             warnings.filterwarnings("ignore", message="Cannot find transformers")
@@ -90,7 +91,9 @@ def prepare_qat(model: nn.Module, batches: list[torch.Tensor], method: str, perc
             for batch in batches:
                 m(batch.to(device))
 
-    student = mtq.quantize(student, cfg, forward_loop if method == "minmax" else None)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # "Inserted N quantizers"
+        warnings.filterwarnings("ignore", message="Cannot find transformers")  # its lazy export import warns
+        student = mtq.quantize(student, cfg, forward_loop if method == "minmax" else None)
     if method != "minmax":
         _histogram_calibrate(student, batches, method, percentile, device)
     if not any(isinstance(q, TensorQuantizer) and q.is_enabled for q in student.modules()):
