@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 import warnings
 from typing import Any
 
@@ -27,9 +28,18 @@ from toolkit.errors import UserInputError
 
 def _import_mtq():
     try:
-        with warnings.catch_warnings():  # ModelOpt warns on import that it cannot export Hugging Face modules
-            warnings.filterwarnings("ignore", message="Cannot find transformers")
-            import modelopt.torch.quantization as mtq
+        # Its import warns that it cannot export Hugging Face modules, that torch.jit.script is deprecated, and
+        # (torch's C++-extension logger) that there is no CUDA runtime: noise for a CNN on any machine.
+        cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+        level = cpp_logger.level
+        cpp_logger.setLevel(logging.ERROR)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Cannot find transformers")
+                warnings.filterwarnings("ignore", message=".*torch.jit.script.* is deprecated", category=FutureWarning)
+                import modelopt.torch.quantization as mtq
+        finally:
+            cpp_logger.setLevel(level)
     except ImportError as exc:
         raise UserInputError(f"quantize.qat: QAT for the tensorrt scheme uses NVIDIA ModelOpt's PyTorch "
                              f"quantization, which cannot be imported ({exc}); pip install -e . installs it "

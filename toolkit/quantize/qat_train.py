@@ -33,7 +33,8 @@ def _prepare(model: nn.Module, cfg, ctx: StageSite, scheme: str, backend: Backen
     batches, used = calibration_input(ctx, calib)
     prepared = prepare_modelopt(model, batches, calib.method, calib.percentile, ctx.device)
     ctx.log.info(calibration_message(used, calib.method, False, len(batches)) + " before QAT")
-    return prepared, {"method": calib.method, "percentile": calib.percentile, "seed": ctx.seed, "split": "train",
+    return prepared, {"method": calib.method, "percentile": calib.percentile, "samples": calib.samples,
+                      "seed": ctx.seed, "split": "train",
                       "quantizers": quantizer_count(prepared), **used}
 
 
@@ -84,7 +85,8 @@ def run_qat(model: nn.Module, cfg, ctx: StageSite, scheme: str, why: str, teache
         if rewired:  # the skip input now carries the quantization error the Conv branch's input already had
             facts["max_abs_diff_after_residual_qdq"] = _onnx_vs_torch(out, prepared, example)
             ctx.log.info(f"{len(rewired)} residual Add(s) read their skip input through its existing Q/DQ "
-                         f"(TensorRT fuses Conv+Add)")
+                         f"(TensorRT fuses Conv+Add); not trained with it: max |onnx - fake-quant torch| "
+                         f"{facts['max_abs_diff_after_residual_qdq']:.2e} after")
         extra["placement"] = log_placement(out, [], ctx.log)
     extra["qdq"] = qdq_summary(out)
     ctx.log.info(f"QAT int8 exported ({scheme}, {backend.name}); max |onnx - fake-quant torch| "

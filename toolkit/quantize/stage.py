@@ -50,7 +50,11 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
             None if ref == "__default__" else ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
             ctx.data.num_classes, ctx.data.image_size)
         name = None if ref is None else (ref if ref != "__default__" else "default")
-        return StageResult(*run_qat(model, cfg, ctx, scheme, why, teacher, name))
+        artifact, extra = run_qat(model, cfg, ctx, scheme, why, teacher, name)
+        if artifact is not None:  # rank 0: is the QAT model faster than its fp32 source on the CPU runtimes?
+            fp32, _ = _fp32_onnx(model, ctx)
+            extra["int8_vs_fp32"] = compare_int8_fp32(fp32, artifact.path, ctx.data, ctx.measure, ctx.log)
+        return StageResult(artifact, extra)
     fp32, export_facts = _fp32_onnx(model, ctx)
     prep = ctx.stage_dir / "model.prep.onnx"
     preprocess(fp32, prep)

@@ -105,6 +105,7 @@ def test_quantize_stage_qat_uses_modelopt_for_tensorrt(tiny, tmp_path):
     # torch's fake-quant and ONNX Runtime round a few values to neighbouring steps (0.013 measured on the logits)
     assert extra["export"]["max_abs_diff_vs_fake_quant"] < 0.05
     assert metrics["accuracy"]["top1"] > 0.5
+    assert extra["int8_vs_fp32"], "QAT's int8 model is timed against its fp32 source like PTQ's"
 
 
 def test_quantize_stage_qat_for_cpu_stays_on_torch_ao(tiny, tmp_path):
