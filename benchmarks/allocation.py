@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     uniform = run_recipe(recipe)
     samples = 64 if mode == "smoke" else 1000
     uniform_step = uniform.metrics["prune"]["extra"]["steps"][0]
-    matched = None if args.macs else round(uniform_step.get("speedup") or _uniform_speedup(uniform_step), 3)
+    achieved = None if args.macs else (uniform_step.get("speedup") or _uniform_speedup(uniform_step))
+    # a uniform arm that measured no speedup (a busy machine) leaves nothing to match: the recipe's target then
+    matched = round(achieved, 3) if achieved is not None and achieved > 1.01 else None
     second = sensitivity_recipe(recipe, uniform, mode, samples, matched)
     sensitive = run_recipe(second)
     data = build_data(recipe.data, recipe.seed)
