@@ -1,16 +1,16 @@
 """Uniform against sensitivity-aware pruning allocation at the same measured latency target.
 
-    python -m benchmarks.allocation [--quick | --smoke] [--model resnet20] [--target 1.5] [--runtime openvino-cpu]
-                                    [--batch 1]
+    python -m benchmarks.allocation [--quick | --smoke] [--model resnet20] [--target 1.5]
+                                    [--runtime openvino-cpu] [--batch 1]
     python -m benchmarks.allocation --quick --macs 2.0      # the same comparison at a MACs target
     python -m benchmarks.allocation --quick --batch 32      # where latency is compute, not per-call overhead
 
 One baseline (recipes/frontier_<model>.yaml: ResNet-20 or ResNet-56) is trained on CIFAR-10 photographs
-(cached in benchmarks/work). Run A prunes it
-with `allocation: uniform` to the latency target, run B starts from the same weights with
-`allocation: sensitivity` (its prune stage runs the sensitivity analysis, the code of `compress analyze`; its wall time is recorded); both then
-recover by distillation from the baseline for the same epochs. Top-1 before and after recovery and the
-latency on each CPU runtime (interleaved rounds, benchmarks.frontier_measure) are written to
+(cached in benchmarks/work). Run A prunes it with `allocation: uniform` to the latency target; run B starts
+from the same weights with `allocation: sensitivity` at the speedup A achieved (its prune stage runs the
+sensitivity analysis, the code of `compress analyze`, and its wall time is recorded); both then recover by
+distillation from the baseline for the same epochs. Top-1 before and after recovery and the latency on
+each CPU runtime (interleaved rounds, benchmarks.frontier_measure) are written to
 results/allocation[_mode].{md,json}, with the load average: the machine may be shared.
 """
 

@@ -6,7 +6,8 @@ Two models: the quickstart (seed_cnn on scikit-learn digits: train -> prune -> d
 recipes/quickstart.yaml) and ResNet-20 trained on the CIFAR-10 photographs. Each is quantized with the
 tensorrt scheme (symmetric int8, per-channel weights) by NVIDIA ModelOpt and by ONNX Runtime's quantizer,
 plain PTQ (no accuracy gate), and by QAT (ModelOpt's PyTorch quantization, and torch.ao); the int8 files and
-the fp32 ONNX model are scored on ONNX Runtime's CPU provider over the whole validation split. The Q/DQ placement check's findings are listed beside them.
+the fp32 ONNX model are scored on ONNX Runtime's CPU provider over the whole validation split. The Q/DQ
+placement check's findings are listed beside them.
 """
 
 from __future__ import annotations
