@@ -88,6 +88,13 @@ def _uniform_speedup(step: dict[str, Any]) -> float | None:
     return curve.get(step.get("ratio"))
 
 
+def matched_speedup(uniform_step: dict[str, Any]) -> float | None:
+    """The latency speedup the uniform arm's search measured, for the sensitivity arm to match; None when it
+    measured none above 1.01 (a busy machine: nothing to match, the recipe's target is used instead)."""
+    achieved = uniform_step.get("speedup") or _uniform_speedup(uniform_step)
+    return round(achieved, 3) if achieved is not None and achieved > 1.01 else None
+
+
 def verdict(gap: float, rows: list[dict[str, Any]], timed: list[dict[str, Any]] | None, key: str | None) -> str:
     """The target's verdict: MET / NOT MET only when the two arms are comparable, else NOT COMPARABLE.
 
@@ -139,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     uniform = run_recipe(recipe)
     samples = 64 if mode == "smoke" else 1000
     uniform_step = uniform.metrics["prune"]["extra"]["steps"][0]
-    achieved = None if args.macs else (uniform_step.get("speedup") or _uniform_speedup(uniform_step))
-    # a uniform arm that measured no speedup (a busy machine) leaves nothing to match: the recipe's target then
-    matched = round(achieved, 3) if achieved is not None and achieved > 1.01 else None
+    matched = None if args.macs else matched_speedup(uniform_step)
     second = sensitivity_recipe(recipe, uniform, mode, samples, matched)
     sensitive = run_recipe(second)
     data = build_data(recipe.data, recipe.seed)

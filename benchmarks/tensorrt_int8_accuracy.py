@@ -57,11 +57,16 @@ def score(raw: dict, backend: str, work: Path) -> dict:
                                        "cache_dir": str(work / "calibration")}})
     stage = run_recipe(parse_recipe(raw)).stages[-1]
     extra = stage.metrics["extra"]
+    return _row(raw["name"], f"{backend} {extra['quantizer']['version']}", stage, round(extra["fp32_top1"] * 100, 2),
+                round(extra["int8_top1_before_fallback"] * 100, 2))
+
+
+def _row(model: str, label: str, stage, fp32_top1: float, int8_top1: float) -> dict:
+    """One table row: top-1 (%) of both models, the drop, and the int8 file's Q/DQ count and placement."""
+    extra = stage.metrics["extra"]
     placement = extra["placement"]
-    return {"model": raw["name"], "backend": f"{backend} {extra['quantizer']['version']}",
-            "fp32_top1": round(extra["fp32_top1"] * 100, 2),
-            "int8_top1": round(extra["int8_top1_before_fallback"] * 100, 2),
-            "drop_points": extra["drop_points"], "within_0.5": extra["drop_points"] <= 0.5,
+    return {"model": model, "backend": label, "fp32_top1": fp32_top1, "int8_top1": int8_top1,
+            "drop_points": round(fp32_top1 - int8_top1, 3), "within_0.5": fp32_top1 - int8_top1 <= 0.5,
             "qdq_nodes": extra["qdq"]["quantize_nodes"] + extra["qdq"]["dequantize_nodes"],
             "placement": "ok" if placement["ok"] else
             ", ".join(f"{k} {v}" for k, v in placement["counts"].items() if v),
@@ -77,16 +82,9 @@ def score_qat(raw: dict, backend: str, work: Path, fp32_top1: float, epochs: int
                                        "calibration": {"samples": 512, "method": "minmax"},
                                        "qat": {"epochs": epochs, "lr": 0.001}, "cache_dir": str(work / "calibration")}})
     stage = run_recipe(parse_recipe(raw)).stages[-1]
-    extra = stage.metrics["extra"]
-    int8 = round(stage.metrics["accuracy"]["top1"] * 100, 2)
-    placement = extra["placement"]
-    return {"model": raw["name"], "backend": f"QAT {extra['quantizer']['backend']} {extra['quantizer']['version']}",
-            "fp32_top1": fp32_top1, "int8_top1": int8, "drop_points": round(fp32_top1 - int8, 2),
-            "within_0.5": fp32_top1 - int8 <= 0.5,
-            "qdq_nodes": extra["qdq"]["quantize_nodes"] + extra["qdq"]["dequantize_nodes"],
-            "placement": "ok" if placement["ok"] else
-            ", ".join(f"{k} {v}" for k, v in placement["counts"].items() if v),
-            "quantize_s": round(stage.metrics["seconds"], 1)}
+    quantizer = stage.metrics["extra"]["quantizer"]
+    return _row(raw["name"], f"QAT {quantizer['backend']} {quantizer['version']}", stage, fp32_top1,
+                round(stage.metrics["accuracy"]["top1"] * 100, 2))
 
 
 def main() -> None:

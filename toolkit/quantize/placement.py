@@ -44,8 +44,9 @@ def _attr(node, name: str, default: int) -> int:
     return next((a.i for a in node.attribute if a.name == name), default)
 
 
-class _QdqGraph:
-    """Producer/consumer maps and constant lookup over an ONNX graph, for the placement rules."""
+class QdqGraph:
+    """Producer/consumer maps and constant lookup over an ONNX graph, for the placement rules (and the
+    residual Q/DQ pass, `toolkit.quantize.residual_qdq`)."""
 
     def __init__(self, graph):
         self.inits = {i.name: i for i in graph.initializer}
@@ -80,6 +81,15 @@ class _QdqGraph:
         source = self.producer[self.producer[tensor].input[0]].input[0]
         return len(self.consumers[source]) == 1 and all(c is node for c in self.consumers[tensor])
 
+    def dequantized(self, tensor: str) -> str | None:
+        """The output of a DequantizeLinear fed by QuantizeLinear(tensor), if the graph has one."""
+        for q in self.consumers[tensor]:
+            if q.op_type == "QuantizeLinear" and q.input[0] == tensor:
+                dq = next((d for d in self.consumers[q.output[0]] if d.op_type == "DequantizeLinear"), None)
+                if dq is not None:
+                    return dq.output[0]
+        return None
+
     def dequantized_source(self, tensor: str):
         """For tensor = DQ(Q(x)) return (x's producer or None, x); for DQ of a stored weight (None, weight);
         else None."""
@@ -92,7 +102,7 @@ class _QdqGraph:
         return (self.producer.get(q.input[0]), q.input[0])
 
 
-def _activation_rule(g: _QdqGraph, node) -> str | None:
+def _activation_rule(g: QdqGraph, node) -> str | None:
     source = g.dequantized_source(node.input[0]) if node.input else None
     if source and source[0] is not None and source[0].op_type in (*LAYERS, "Add", "BatchNormalization") \
             and g.only_for(node.input[0], node):
@@ -101,7 +111,7 @@ def _activation_rule(g: _QdqGraph, node) -> str | None:
     return None
 
 
-def _residual_rule(g: _QdqGraph, node) -> str | None:
+def _residual_rule(g: QdqGraph, node) -> str | None:
     sources = [g.dequantized_source(t) for t in node.input]
     if len(sources) != 2 or not all(s is not None and s[1] not in g.inits for s in sources):
         return None
@@ -112,7 +122,7 @@ def _residual_rule(g: _QdqGraph, node) -> str | None:
     return None
 
 
-def _zero_point_rule(g: _QdqGraph, node) -> str | None:
+def _zero_point_rule(g: QdqGraph, node) -> str | None:
     import numpy as np
 
     zero = g.array(node.input[2]) if len(node.input) > 2 else None
@@ -122,7 +132,7 @@ def _zero_point_rule(g: _QdqGraph, node) -> str | None:
     return f"zero point {zero.dtype} {kind}: TensorRT takes symmetric int8 only"
 
 
-def _weight_rule(g: _QdqGraph, node) -> str | None:
+def _weight_rule(g: QdqGraph, node) -> str | None:
     dq = g.producer.get(node.input[1]) if len(node.input) > 1 else None
     weight = g.weight_of(dq) if dq is not None and dq.op_type == "DequantizeLinear" else None
     if weight is None:
@@ -145,7 +155,7 @@ def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> l
     import onnx
 
     graph = onnx.load(str(model_file), load_external_data=False).graph
-    g = _QdqGraph(graph)
+    g = QdqGraph(graph)
     floats = set(float_nodes or [])
     rules = (("qdq_before_activation", ACTIVATIONS, _activation_rule), ("residual_add_both_quantized", ("Add",),
              _residual_rule), ("nonzero_zero_point", ("QuantizeLinear", "DequantizeLinear"), _zero_point_rule),

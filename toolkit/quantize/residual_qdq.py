@@ -10,7 +10,6 @@ pair's DequantizeLinear output, adding no new scale and no new node.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 from toolkit.fsutil import atomic_path
@@ -26,33 +25,20 @@ def share_residual_qdq(path: Path) -> list[str]:
     Returns the names of the Adds rewired (empty: the file is left untouched)."""
     import onnx
 
+    from toolkit.quantize.placement import QdqGraph
+
     model = onnx.load(str(path))
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
-
-    def dequantized(tensor: str) -> str | None:
-        """The output of a DequantizeLinear fed by QuantizeLinear(tensor), if the graph has one."""
-        for q in consumers[tensor]:
-            if q.op_type == "QuantizeLinear" and q.input[0] == tensor:
-                for dq in consumers[q.output[0]]:
-                    if dq.op_type == "DequantizeLinear":
-                        return dq.output[0]
-        return None
-
+    g = QdqGraph(model.graph)
     rewired = []
-    for node in graph.node:
+    for node in model.graph.node:
         if node.op_type != "Add" or len(node.input) != 2:
             continue
-        kinds = [getattr(producer.get(name), "op_type", None) for name in node.input]
+        kinds = [getattr(g.producer.get(name), "op_type", None) for name in node.input]
         if "DequantizeLinear" in kinds:
             continue  # already quantized on one side
         for branch, skip in ((0, 1), (1, 0)):
             if kinds[branch] in FUSIBLE:
-                shared = dequantized(node.input[skip])
+                shared = g.dequantized(node.input[skip])
                 if shared is not None:
                     node.input[skip] = shared
                     rewired.append(node.name or node.output[0])

@@ -96,9 +96,14 @@ def test_qat_export_passes_the_placement_check(family, tmp_path):
 def test_quantize_stage_qat_uses_modelopt_for_tensorrt(tiny, tmp_path):
     raw = quant_recipe(tiny, tmp_path, {"scheme": "tensorrt", "calibration": {"method": "percentile", "samples": 64},
                                         "qat": {"epochs": 1, "distill": False}})
-    metrics = run_recipe(parse_recipe(raw)).stages[-1].metrics
+    result = run_recipe(parse_recipe(raw))
+    metrics = result.stages[-1].metrics
     extra = metrics["extra"]
     assert extra["quantizer"]["backend"] == "modelopt" and extra["quantizer"]["version"]
+    # the tiny model is a ResNet-20: its identity blocks' Adds share the next conv's Q/DQ, and that is reported
+    assert extra["residual_adds_quantized"] and "max_abs_diff_after_residual_qdq" in extra["export"]
+    report = (result.stages[-1].directory.parent / "report.html").read_text()
+    assert f"{len(extra['residual_adds_quantized'])} residual Add(s) read their skip input" in report
     assert extra["calibration"]["method"] == "percentile" and extra["calibration"]["samples_used"] == 64
     assert extra["calibration"]["quantizers"]["weight"] > 0
     assert extra["placement"]["ok"] and extra["qdq"]["nonzero_zero_points"] == 0

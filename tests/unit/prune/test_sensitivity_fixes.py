@@ -75,6 +75,17 @@ def test_allocation_benchmark_verdict_is_not_comparable_at_unmatched_latency():
     assert verdict(4.2, both_met, apart, None) == "target >= +1.5: MET"
 
 
+def test_allocation_benchmark_matches_the_uniform_arms_measured_speedup():
+    from benchmarks.allocation import matched_speedup
+
+    curve = [{"ratio": 0.2, "speedup": 1.3395}, {"ratio": 0.3, "speedup": 1.6538}]
+    assert matched_speedup({"ratio": 0.3, "speedup": None, "curve": curve}) == 1.654  # unstable: from its curve
+    assert matched_speedup({"ratio": 0.3, "speedup": 1.7, "curve": curve}) == 1.7
+    slower = [{"ratio": 0.1, "speedup": 0.985}]  # a busy machine: nothing to match, the recipe's target instead
+    assert matched_speedup({"ratio": 0.1, "curve": slower}) is None
+    assert matched_speedup({"ratio": 0.5, "curve": curve}) is None
+
+
 def _analysis(int8: bool = True) -> dict:
     """An analysis result with one group that gained, one that saved no latency and one far more fragile."""
     rows = []
