@@ -192,15 +192,17 @@ def main(argv: list[str] | None = None) -> int:
              f"{alloc['ratios']}.",
              f"Load average (1, 5, 15 min) {tuple(round(v, 2) for v in load_before)} at the start, "
              f"{tuple(round(v, 2) for v in load_after)} at the end, on {os.cpu_count()} CPUs (the benchmark's own "
-             f"threads count; well above the CPU count, other work shared the machine and latencies are noisy).",
+             f"threads count" + ("; above the CPU count other work shared the machine and latencies are noisy)."
+                                 if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) + 0.5 else ")."),
              f"Whole benchmark {time.perf_counter() - started:.0f} s."]
     name = "allocation" + ("" if mode == "full" else f"_{mode}") + (f"_macs{args.macs:g}" if args.macs else "") \
         + ("" if args.model == "resnet20" else f"_{args.model}") + ("" if args.batch == 1 else f"_b{args.batch}")
     columns = ["allocation", "top1_before_recovery", "top1_after_recovery", "macs_speedup", "search_speedup",
                "target_met", "groups_pruned"] + [f"{s}_b{bs}_{k}" for s in RUNTIMES for bs in recipe.measure.batch_sizes
                                                  for k in ("ms", "speedup")]
-    write_results(name, f"Pruning allocation: uniform vs sensitivity at {goal} ({args.model}, CIFAR-10, {mode})", rows,
-                  columns,
+    data_name = "synthetic data" if mode == "smoke" else "CIFAR-10"
+    write_results(name, f"Pruning allocation: uniform vs sensitivity at {goal} ({args.model}, {data_name}, {mode})",
+                  rows, columns,
                   notes, args.out, extra={"analysis": {k: alloc["analysis"].get(k) for k in ("seconds", "samples",
                                                                                    "reused", "base_ms")},
                                           "allocation": alloc, "baseline": base})
