@@ -50,7 +50,13 @@ def deterministic_on(device: torch.device) -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn)
 
 
-def _amp(device: torch.device, enabled: bool) -> tuple[Any, torch.amp.GradScaler | None]:
+def _amp(device: torch.device, enabled: bool, on_cpu: bool, log: Callable[[str], None]
+         ) -> tuple[Any, torch.amp.GradScaler | None]:
+    if device.type == "cpu" and on_cpu:
+        # Without native bf16 (AVX512-BF16, AMX) oneDNN emulates it, slower than fp32: train in fp32 instead.
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), None
+        log("amp_cpu: this CPU has no native bf16 kernels (AVX512-BF16 or AMX); training in fp32")
     if device.type != "cuda" or not enabled:
         return contextlib.nullcontext, None
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -110,7 +116,7 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: Loss
     optimizer = make_optimizer(modules, opts)
     steps = ctx.data.train_steps(opts.batch_size, ctx.world_size)
     scheduler = make_scheduler(optimizer, opts, steps, lr_scale)
-    autocast, scaler = _amp(device, opts.amp)
+    autocast, scaler = _amp(device, opts.amp, opts.amp_cpu, ctx.log.warning)
     loss_fn = loss_fn or cross_entropy(opts.label_smoothing)
     checkpoint = ctx.stage_dir / f"{tag}{CHECKPOINT_SUFFIX}"
     watch = DivergenceWatch(ctx, tag, checkpoint, f" (the recipe's {opts.lr:.4g}, scaled up to x{lr_scale:g} for "
