@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both allocations, measure them together, write results/allocation[_mode].{md,json}."""
     from benchmarks.frontier_measure import RUNTIMES, _row as model_row, add_latencies
     from toolkit.data import build_data
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.run.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

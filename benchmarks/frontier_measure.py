@@ -13,7 +13,7 @@ from toolkit.artifacts import ModelArtifact
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
-from toolkit.export.onnx import export_onnx
+from toolkit.convert.onnx import export_onnx
 from toolkit.runtimes import get_runtime
 
 RUNTIMES = {"ort": "onnxruntime-cpu", "ov": "openvino-cpu"}

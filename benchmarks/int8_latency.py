@@ -53,7 +53,7 @@ def trained_models(quick: bool):
 
 def main(argv: list[str] | None = None) -> int:
     """Quantize both ways, measure, write benchmarks/results/int8_latency[_quick].{md,json}."""
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a shorter ResNet-18 training, fewer timed runs")

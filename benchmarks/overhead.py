@@ -88,7 +88,7 @@ def rerun_overhead(mode: str, work: Path) -> list[dict]:
 
 def step_times(mode: str, work: Path) -> list[dict]:
     """Export, calibration (and a cached second pass) and report generation times."""
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.quantize.ptq import BatchReader, preprocess, quantize
     from toolkit.report import write_report
 

@@ -21,7 +21,7 @@ from toolkit.artifacts import ModelArtifact
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
 from toolkit.models import build_model
-from toolkit.export.onnx import export_onnx
+from toolkit.convert.onnx import export_onnx
 from toolkit.prune import PrunePlan, prune_once, search_ratio
 from toolkit.runtimes import get_runtime
 from toolkit.config import MeasureSpec, ModelSpec

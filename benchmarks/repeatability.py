@@ -30,7 +30,7 @@ from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.latency import time_calls
 from toolkit.measure.system import noise_warning, system_notes
 from toolkit.models import build_model
-from toolkit.export.onnx import export_onnx
+from toolkit.convert.onnx import export_onnx
 from toolkit.report.analysis import recommend
 from toolkit.report.collect import RunView, StageView
 from toolkit.runtimes import get_runtime

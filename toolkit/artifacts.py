@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from toolkit.errors import ArtifactError
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -38,3 +40,13 @@ Model = Union["nn.Module", ModelArtifact]
 def model_format(model: Model) -> str:
     """'torch' for modules, else the artifact's format."""
     return model.format if isinstance(model, ModelArtifact) else TORCH
+
+
+def check_onnx_file(path: Path) -> None:
+    """Fail with a message naming the file when it is not a valid ONNX model."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - protobuf/checker errors on truncated or tampered files
+        raise ArtifactError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None

@@ -96,7 +96,7 @@ class StageContext:
     hooks: dict[str, list[Callable[..., Any]]] = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
-    dist: Any = None  # toolkit.run.distributed.Dist when several processes run
+    dist: Any = None  # toolkit.distributed.Dist when several processes run
     data_key: str = ""  # identity of the data (spec, in-memory source, seed): part of derived caches' keys
     cache_ok: bool = True  # False when in-memory inputs cannot be keyed safely: no derived cache may be reused
     stage_type: str = ""  # the registered stage name (its YAML key), e.g. 'prune'
@@ -134,7 +134,7 @@ class StageContext:
         """The module the training loop calls (DistributedDataParallel when several processes train)."""
         if self.dist is None:
             return model
-        from toolkit.run.distributed import wrap_ddp
+        from toolkit.distributed import wrap_ddp
 
         if sync_batchnorm and self.dist.backend != "nccl":
             self.log.warning("sync_batchnorm needs CUDA (torch's SyncBatchNorm); each process keeps its own "

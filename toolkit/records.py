@@ -16,6 +16,7 @@ metrics that `RunResult.metrics` returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
@@ -258,3 +259,52 @@ def wrap(value: Any) -> Any:
     if isinstance(value, list):
         return [wrap(v) for v in value]
     return value
+
+
+def timing_summary(run: Mapping[str, Any], stage_seconds: Iterable[float | None]) -> dict[str, Any]:
+    """The report's timing facts from run.json and the stages' metrics.json seconds.
+
+    Older run.json files lack `compute_seconds`; it is then summed from the stages' own seconds.
+    Returns {"compute_seconds", "wall_seconds", "cached_stages", "text"}; seconds may be None.
+    """
+    compute = run.get("compute_seconds")
+    if compute is None:
+        known = [float(s) for s in stage_seconds if s is not None]
+        compute = round(sum(known), 3) if known else None
+    wall = run.get("seconds")
+    cached = run.get("cached_stages")
+    if cached is None:
+        cached = sum(1 for s in run.get("stages") or [] if s.get("cached"))
+    parts = []
+    if compute is not None:
+        parts.append(f"stage compute {format_seconds(compute)} (every stage's own time, cached ones "
+                     f"counted at the time they took when computed)")
+    if wall is not None:
+        reused = f", {cached} stage(s) read from the cache" if cached else ""
+        cover = f" ({run['seconds_cover']})" if isinstance(run.get("seconds_cover"), str) else ""
+        parts.append(f"last invocation {format_seconds(wall)} of wall time{cover}{reused}")
+    return {"compute_seconds": compute, "wall_seconds": wall, "cached_stages": cached,
+            "text": "; ".join(parts) if parts else "time not recorded"}
+
+
+def format_seconds(seconds: float) -> str:
+    """'0.2 s', '47.0 s', '6 min 03 s', '1 h 02 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def timing_line(run_dir: Any) -> str:
+    """'time: stage compute ...; last invocation ...' from a run folder's run.json (for the terminal)."""
+    import json
+    from pathlib import Path
+
+    try:
+        run = json.loads((Path(run_dir) / "run.json").read_text())
+    except (OSError, ValueError):
+        return "time: not recorded"
+    return "time: " + timing_summary(run, [s.get("seconds") for s in run.get("stages") or []])["text"]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from toolkit.artifacts import MODEL_FORMATS, ONNX, ONNX_INT8, TENSORRT, TORCH  # noqa: F401  (old import path)
+from toolkit.artifacts import TORCH
 from toolkit.config import StageConfig
 
 T = TypeVar("T")

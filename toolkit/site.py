@@ -41,7 +41,7 @@ class StageSite(Protocol):
     console: Console | None
     world_size: int
     rank: int
-    dist: Any  # toolkit.run.distributed.Dist, or None in one process
+    dist: Any  # toolkit.distributed.Dist, or None in one process
     data_key: str  # identity of the data: part of derived caches' keys
     cache_ok: bool  # False: no derived cache may be reused (in-memory inputs)
     memo: dict[str, Any]  # values computed once per stage (e.g. a latency search's baseline timer)

@@ -12,8 +12,27 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "toolkit"
 # A technique folder is any package folder with a stage.py (a new one is checked the moment it exists)
 TECHNIQUES = tuple(sorted(p.parent.name for p in PACKAGE.glob("*/stage.py")))
-# One-line aliases that keep old import paths working for a release; nothing inside the toolkit imports them.
-ALIASES = {"toolkit.pipeline", "toolkit.onnxutil", "toolkit.specs", "toolkit.pruning", "toolkit.pruning.sensitivity"}
+
+# The floors of docs/architecture.md, lowest first: a unit (a folder, or a module at the top of the package)
+# imports only units on its own floor or below. A new unit fails the test until it is given a floor here.
+FLOORS: dict[str, int] = {
+    **dict.fromkeys(("errors", "config", "registry", "artifacts", "records", "layout", "distributed", "fsutil",
+                     "jsonsafe", "finite", "formatting", "version", "progress"), 0),  # the base
+    **dict.fromkeys(("data", "models", "runtimes"), 1),  # services
+    "convert": 2,  # torch -> ONNX, with the parity check on ONNX Runtime
+    "measure": 3,
+    **dict.fromkeys(("site", "context"), 4),  # what a stage receives
+    **dict.fromkeys(TECHNIQUES, 5),
+    "stages": 6,  # the catalogue
+    "recipe": 7,
+    "report": 8,
+    "run": 9,
+    **dict.fromkeys(("api", "api_data", "bench"), 10),
+    **dict.fromkeys(("analyze", "sweep"), 11),  # commands over runs
+    **dict.fromkeys(("cli", "__main__"), 12),
+}
+# The catalogue is the one package whose __init__ holds code by design (the list of built-in stages).
+CODE_IN_INIT = {"toolkit.stages"}
 
 
 def _modules() -> dict[str, Path]:
@@ -57,10 +76,39 @@ def imports_of(module: str) -> set[str]:
             owner = _owner(name) if name.startswith("toolkit") else None
             if owner and owner != module:
                 found.add(owner)
+    if path.name == "__init__.py":  # a face that loads names on first use (PEP 562) names its modules as text
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in MODULES:
+                found.add(node.value)
     return found
 
 
 GRAPH = {module: imports_of(module) for module in MODULES}
+
+
+def _with_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph as Python runs it: importing `toolkit.a.b` first runs the package `toolkit.a`'s __init__,
+    unless the importer is inside that package already (its __init__ has run by then)."""
+    full = {}
+    for module, targets in graph.items():
+        edges = set(targets)
+        for target in targets:
+            parts = target.split(".")
+            for depth in range(2, len(parts)):
+                package = ".".join(parts[:depth])
+                if package in MODULES and not (module == package or module.startswith(package + ".")):
+                    edges.add(package)
+        full[module] = edges
+    return full
+
+
+def unit(module: str) -> str:
+    """The floor unit of a module: its folder, or the module itself at the top of the package."""
+    return module.split(".")[1] if "." in module else module
+
+
+UNIT_EDGES = {(unit(m), unit(t)) for m, targets in GRAPH.items() for t in targets
+              if "." in m and "." in t and unit(m) != unit(t)}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -98,8 +146,54 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_the_package_has_no_import_cycle():
-    assert _cycles(GRAPH) == []
+def test_the_package_has_no_import_cycle_counting_package_inits():
+    assert _cycles(_with_packages(GRAPH)) == []
+
+
+def test_every_unit_has_a_floor():
+    assert {unit(m) for m in MODULES if "." in m} - set(FLOORS) == set()
+
+
+def test_no_import_runs_back_up_a_floor():
+    upward = sorted(f"{module} -> {target}" for module, targets in GRAPH.items() for target in targets
+                    if "." in module and "." in target
+                    and FLOORS.get(unit(module), 99) < FLOORS.get(unit(target), 99))
+    assert upward == []
+
+
+def test_no_two_units_import_each_other():
+    assert sorted((a, b) for a, b in UNIT_EDGES if (b, a) in UNIT_EDGES and a < b) == []
+
+
+def test_the_runner_sits_above_every_technique():
+    assert all(FLOORS["run"] > FLOORS[technique] for technique in TECHNIQUES)
+
+
+def test_a_package_init_is_a_face():
+    """It hands names on (imports, __all__, PEP 562 hooks); its code lives in the package's modules."""
+    allowed_functions = {"__getattr__", "__dir__"}
+    offenders = []
+    for module, path in MODULES.items():
+        if path.name != "__init__.py" or module in CODE_IN_INIT:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in allowed_functions:
+                offenders.append(f"{module}: def {node.name}")
+            elif isinstance(node, (ast.ClassDef, ast.For, ast.While, ast.With, ast.Try)):
+                offenders.append(f"{module}: {type(node).__name__}")
+    assert offenders == []
+
+
+def test_the_floor_checks_find_a_planted_upward_import():
+    planted = {("prune", "run"), ("run", "prune")}
+    assert any(FLOORS[a] < FLOORS[b] for a, b in planted)
+    assert any((b, a) in planted for a, b in planted)
+
+
+def test_the_package_cycle_finder_sees_an_init_that_imports_its_importer():
+    graph = {"toolkit.report": {"toolkit.report.write"}, "toolkit.report.write": {"toolkit.run.timing"},
+             "toolkit.run.timing": {"toolkit.report.plots"}, "toolkit.report.plots": set()}
+    assert _cycles(_with_packages(graph)) == [["toolkit.report", "toolkit.report.write", "toolkit.run.timing"]]
 
 
 def test_the_cycle_finder_finds_a_planted_cycle():
@@ -113,7 +207,7 @@ def test_the_import_walker_sees_imports_inside_functions():
 
 def test_only_the_catalogue_imports_a_stage_module():
     offenders = [(module, target) for module, targets in GRAPH.items() for target in targets
-                 if target.endswith(".stage") and module != "toolkit.stages" and module not in ALIASES]
+                 if target.endswith(".stage") and module != "toolkit.stages"]
     assert offenders == []
 
 
@@ -149,10 +243,6 @@ def test_technique_modules_use_only_what_the_stage_site_offers(technique):
     assert {(m, a) for m, a in used if a not in offered} == set()
 
 
-def test_no_module_inside_the_toolkit_imports_an_old_alias():
-    assert [(m, sorted(t & ALIASES)) for m, t in GRAPH.items() if t & ALIASES and m not in ALIASES] == []
-
-
 @pytest.mark.parametrize("module", ["toolkit.report", "toolkit.stages", "toolkit.registry", "toolkit.records"])
 def test_reading_results_and_listing_stages_do_not_import_torch(module):
     import subprocess
@@ -162,17 +252,3 @@ def test_reading_results_and_listing_stages_do_not_import_torch(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout
     assert out.strip() == "[]"
-
-
-@pytest.mark.parametrize("alias,names", [
-    ("toolkit.pipeline", ["Pipeline", "RunResult", "run_recipe"]),
-    ("toolkit.onnxutil", ["export_onnx", "parity", "check_onnx_file"]),
-    ("toolkit.specs", ["MeasureSpec", "ModelSpec", "DataSpec", "StageConfig"]),
-    ("toolkit.pruning", ["PrunePlan", "channel_counts", "prune_once", "search_ratio"]),
-    ("toolkit.pruning.sensitivity", ["analyze_pruning", "pruning_table"]),
-])
-def test_old_import_paths_still_give_their_public_names(alias, names):
-    import importlib
-
-    module = importlib.import_module(alias)
-    assert [n for n in names if not hasattr(module, n)] == []

@@ -1,6 +1,7 @@
-"""Sensitivity analysis: where to prune and what to keep in float, measured on the target runtime.
+"""`compress analyze`: sensitivity analysis of the model at one point of a run folder.
 
-`analyze_recipe` (toolkit.analyze.run) analyzes the model at one point of a run folder; the technique
-itself lives on plain arguments in toolkit.prune.sensitivity and toolkit.quantize.layer_sensitivity.
-This package imports nothing heavy at import time (the report reads its charts without torch).
+`analyze_recipe` (toolkit.analyze.run) finds the model, runs the analysis and writes its JSON and chart; the
+technique itself lives on plain arguments in toolkit.prune.sensitivity (pruning, cached and resumable in
+toolkit.prune.sensitivity_cache) and toolkit.quantize.layer_sensitivity (INT8); the chart and the report
+section are in toolkit.report (sensitivity_chart, sensitivity).
 """

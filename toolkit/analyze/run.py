@@ -9,7 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from toolkit.analyze.core import (
+from toolkit.errors import UserInputError
+from toolkit.fsutil import atomic_write_json, read_json, stable_hash
+from toolkit.prune.sensitivity import DEFAULT_RATIOS
+from toolkit.prune.sensitivity_cache import (
     ANALYSIS_DIR,
     FORMAT,
     load_state,
@@ -19,9 +22,6 @@ from toolkit.analyze.core import (
     state_saver,
     torch_accuracy,
 )
-from toolkit.errors import UserInputError
-from toolkit.fsutil import atomic_write_json, read_json, stable_hash
-from toolkit.prune.sensitivity import DEFAULT_RATIOS
 from toolkit.recipe import Recipe
 from toolkit.version import __version__
 
@@ -176,7 +176,7 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
 
 
 def _write_charts(result: dict[str, Any], final: Path) -> None:
-    from toolkit.analyze.chart import write_chart
+    from toolkit.report.sensitivity_chart import write_chart
 
     write_chart(result, final.with_suffix(".svg"))
     write_chart(result, final.with_suffix(".png"))
@@ -195,7 +195,7 @@ def _int8_analysis(model, recipe: Recipe, data, quant: dict[str, Any], samples: 
                    log: Callable[[str], None]) -> dict[str, Any]:
     """Export, pre-process and calibrate once, then rank every quantizable layer on ONNX Runtime."""
     from toolkit.artifacts import ONNX, ModelArtifact
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.measure.accuracy import evaluate
     from toolkit.quantize.layer_sensitivity import analyze_int8, int8_table
     from toolkit.quantize.ptq import BatchReader, preprocess, quantize

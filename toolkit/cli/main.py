@@ -115,7 +115,7 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     rows = [{**s.metrics, "status": s.status, "reason": s.reason, "cached": s.cached} for s in result.stages]
     for table in summary_tables(rows):
         out.print(table)
-    from toolkit.run.timing import timing_line
+    from toolkit.records import timing_line
 
     out.print(timing_line(result.run_dir), highlight=False)
     out.print(f"run folder: {result.run_dir}", highlight=False)
@@ -303,9 +303,9 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
 def analyze(recipe: Path, point: str | None, runtime: str | None, batch_size: int | None, samples: int,
             rounds: int, no_int8: bool, overrides: tuple[str, ...], fresh: bool) -> None:
     """Sensitivity analysis: per prunable group and per quantizable layer, accuracy lost vs latency saved."""
-    from toolkit.analyze.report_text import summary_lines
     from toolkit.analyze.run import analyze_recipe
     from toolkit.recipe import load_recipe
+    from toolkit.report.sensitivity_text import summary_lines
 
     loaded = load_recipe(recipe, list(overrides))
     path, result = analyze_recipe(loaded, at=point, runtime=runtime, batch_size=batch_size, samples=samples,

@@ -9,7 +9,7 @@ from torch import nn
 
 from toolkit.config import ModelSpec
 from toolkit.context import StageContext, StageResult
-from toolkit.distill.config import Distill, FeaturePair  # noqa: F401  (old path)
+from toolkit.distill.config import Distill
 from toolkit.distill.kd import FeatureHints, default_teacher, kd_loss
 from toolkit.distill.teacher import load_teacher, teacher_logits_fn
 from toolkit.errors import UserInputError

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from toolkit.config import ModelSpec
-from toolkit.distill.config import teacher_position  # noqa: F401  (used by QAT's key)
 from toolkit.distill.kd import default_teacher
 from toolkit.errors import UserInputError
 

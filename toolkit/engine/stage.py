@@ -29,7 +29,7 @@ def _fp32_onnx(model: Model, ctx: StageContext) -> Path:
             if (stage.directory / name).is_file():
                 return stage.directory / name
     if isinstance(model, nn.Module):
-        from toolkit.export.checked import export_model
+        from toolkit.convert.checked import export_model
 
         return export_model(model, ctx.stage_dir, ctx.data, ctx.log, "model.fp32.onnx")[0].path
     raise ToolkitError("engine: no fp32 ONNX model in this run to build an fp16/fp32 engine from")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from toolkit.context import StageContext, StageResult
-from toolkit.export.checked import export_model
+from toolkit.convert.checked import export_model
 from toolkit.export.config import Export
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, TORCH, Model, ModelArtifact
 from toolkit.config import MeasureSpec
-from toolkit.export.checked import ensure_onnx
+from toolkit.convert.checked import ensure_onnx
 from toolkit.fsutil import file_hash
 from toolkit.measure.accuracy import evaluate, torch_predict
 from toolkit.measure.device import describe_device

@@ -29,7 +29,7 @@ def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, t
     Raises ToolkitError when the runtime is unavailable here or runs neither torch nor ONNX models.
     """
     from toolkit.artifacts import ONNX, TORCH, ModelArtifact
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)

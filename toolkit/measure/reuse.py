@@ -17,7 +17,7 @@ def earlier_records(run_dir: Path, before_index: int, device: dict[str, Any], me
     Only stages measured on the same device with the same measure settings (`measure_key`) count: a record
     from another machine or another timing method says nothing about this one.
     """
-    from toolkit.run.folder import STAGE_DIR
+    from toolkit.layout import STAGE_DIR
 
     out = []
     slug = device_slug(device)

@@ -204,12 +204,7 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
 
     from toolkit.config import ModelSpec
     from toolkit.models.factory import build_model
-    from toolkit.models.legacy import (
-        legacy_renames,
-        load_renamed_weights,
-        rename_modules,
-        rename_tensor,
-    )
+    from toolkit.models.legacy import legacy_renames, load_renamed_weights, rename_modules, rename_tensor
 
     weights, structure_path = _locate(path)
     structure = read_structure(structure_path)

@@ -13,14 +13,7 @@ from torch import nn
 
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.advice import add_coupling_advice, add_reshape_advice
-from toolkit.prune.channels import (
-    PRUNABLE,
-    PrunePlan,
-    classifier_of,
-    prune_once,
-    resolve_ignored,
-    shuffle_blocks,
-)
+from toolkit.prune.channels import PRUNABLE, PrunePlan, classifier_of, prune_once, resolve_ignored, shuffle_blocks
 
 BLOCKING_MODULES = {"PixelShuffle": "pixel shuffle moves channels into space", "PixelUnshuffle":
                     "pixel unshuffle moves space into channels", "ChannelShuffle": "channel shuffle permutes channels "
@@ -51,7 +44,7 @@ def _groups(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module]) -
 def _test_prune(model: nn.Module, example: torch.Tensor, plan: PrunePlan) -> dict[str, Any]:
     """Prune a copy by 50%, check the output shape, export it to ONNX and compare with ONNX Runtime."""
     from toolkit.artifacts import ModelArtifact
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.runtimes import get_runtime
 
     pruned = prune_once(copy.deepcopy(model), example, plan, 0.5)

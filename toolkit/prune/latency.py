@@ -27,7 +27,7 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
     The latency search does not use this single number: see `latency_probe.ProbeTimer`.
     """
     from toolkit.artifacts import ModelArtifact
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)

@@ -19,12 +19,7 @@ from toolkit.artifacts import ONNX, TORCH
 from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
-from toolkit.measure.rounds import (
-    UNSTABLE_INTERVAL_REL,
-    bootstrap_interval,
-    cpu_sampler,
-    time_rounds,
-)
+from toolkit.measure.rounds import UNSTABLE_INTERVAL_REL, bootstrap_interval, cpu_sampler, time_rounds
 
 PROBE_TIMING = MeasureSpec(warmup_s=0.1, min_iters=30, min_time_s=0.3, max_time_s=10.0)
 PROBE_ROUNDS = 5
@@ -62,7 +57,7 @@ class ProbeTimer:
         if TORCH in self.runtime.formats:
             return torch_graph_hash(model), lambda: self.runtime.load(model)
         from toolkit.artifacts import ModelArtifact
-        from toolkit.export.onnx import export_onnx
+        from toolkit.convert.onnx import export_onnx
 
         self._count += 1
         path = Path(self._tmp.name) / f"probe{self._count}.onnx"

@@ -18,14 +18,9 @@ from toolkit.site import StageSite
 def _analysis_rows(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageSite
                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The pruning table of this model: from a finished `compress analyze` with the same key, else computed."""
-    from toolkit.analyze.core import (
-        find_cached,
-        pruning_key,
-        run_pruning_analysis,
-        torch_accuracy,
-    )
     from toolkit.fsutil import atomic_write_json
     from toolkit.models.fingerprint import model_fingerprint
+    from toolkit.prune.sensitivity_cache import find_cached, pruning_key, run_pruning_analysis, torch_accuracy
 
     opts, t = cfg.sensitivity, cfg.target
     samples = min(opts.samples, len(ctx.data.val))

@@ -14,7 +14,7 @@ from toolkit.errors import ToolkitError
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio
 from toolkit.prune.advice import coupled_parts
-from toolkit.prune.config import Prune, PruneTarget, SensitivityOptions, Sparsity  # noqa: F401  (old path)
+from toolkit.prune.config import Prune
 from toolkit.prune.layer_report import allocated_ratios, asked_ratio, off_target_layers
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.loop import fit

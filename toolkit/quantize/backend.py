@@ -52,7 +52,8 @@ def choose_backend(requested: str, scheme: str, method: str, per_channel: bool) 
         raise UserInputError(f"quantize.backend: {name} does not make the openvino scheme, which is made by nncf "
                              f"only; set backend: auto (or nncf)")
     if name == "nncf":
-        from toolkit.quantize.nncf_ptq import check_method as check_nncf_method, nncf_version
+        from toolkit.quantize.nncf_ptq import check_method as check_nncf_method
+        from toolkit.quantize.nncf_ptq import nncf_version
 
         check_nncf_method(method)
         return Backend(name, "nncf", nncf_version(), why)

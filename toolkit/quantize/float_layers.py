@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.quantize.sensitivity import QUANTIZABLE_OPS
+from toolkit.quantize.float_fallback import QUANTIZABLE_OPS
 
 
 def float_compute_nodes(qdq_model: Path) -> list[dict[str, str]]:

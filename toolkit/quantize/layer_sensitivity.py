@@ -1,7 +1,7 @@
 """INT8 sensitivity per layer: top-1 with only that layer in INT8, and with only that layer kept in float.
 
 "Only it kept float" is the first round of the quantize stage's own ranking
-(toolkit.quantize.sensitivity.keep_sensitive_in_float), called here so both rank layers the same way.
+(toolkit.quantize.float_fallback.keep_sensitive_in_float), called here so both rank layers the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from toolkit.quantize.sensitivity import keep_sensitive_in_float, quantizable_nodes
+from toolkit.quantize.float_fallback import keep_sensitive_in_float, quantizable_nodes
 
 
 def analyze_int8(prep: Path, work: Path, *, quantize_excluding: Callable[[list[str], Path], None],

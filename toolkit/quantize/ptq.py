@@ -124,12 +124,7 @@ def calibration_key(model_file: Path, calibration: dict[str, Any], data_identity
 def quantize(prep: Path, out: Path, *, scheme: str, method: str, percentile: float, per_channel: bool,
              reader: BatchReader | None, cache_file: Path, exclude: list[str] | None = None) -> Calibrated:
     """Write a Q/DQ int8 model with onnxruntime.quantization.quantize_static; ranges come from or go to the cache."""
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     settings = SCHEMES[scheme]
     extra = dict(settings["extra"])

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from toolkit.artifacts import ONNX_INT8, ModelArtifact
+from toolkit.convert.onnx import export_onnx
 from toolkit.distill.kd import kd_loss
 from toolkit.distill.teacher import teacher_logits_fn
-from toolkit.export.onnx import export_onnx
 from toolkit.quantize.backend import Backend, choose_qat_backend
 from toolkit.quantize.calibration_input import calibration_input, calibration_message
 from toolkit.quantize.ptq import qdq_summary
@@ -27,7 +27,8 @@ def _prepare(model: nn.Module, cfg, ctx: StageSite, scheme: str, backend: Backen
     torch.ao's observers follow the activations during training)."""
     if backend.name != "modelopt":
         return prepare_qat(model, scheme, example), {"method": "moving-average minmax observers during training"}
-    from toolkit.quantize.qat_modelopt import prepare_qat as prepare_modelopt, quantizer_count
+    from toolkit.quantize.qat_modelopt import prepare_qat as prepare_modelopt
+    from toolkit.quantize.qat_modelopt import quantizer_count
 
     calib = cfg.calibration
     batches, used = calibration_input(ctx, calib)

@@ -15,10 +15,10 @@ from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
 from toolkit.quantize.calibration_input import calibration_input, calibration_message
-from toolkit.quantize.config import Calibration, Qat, Quantize, resolve_scheme  # noqa: F401  (old path)
+from toolkit.quantize.config import Quantize, resolve_scheme
+from toolkit.quantize.float_fallback import keep_sensitive_in_float
 from toolkit.quantize.float_layers import float_by_quantizer, float_compute_nodes
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
-from toolkit.quantize.sensitivity import keep_sensitive_in_float
 from toolkit.quantize.speed_check import compare_int8_fp32
 from toolkit.runtimes import get_runtime
 
@@ -31,7 +31,7 @@ def onnx_top1(path: Path, ctx: StageContext, limit: int | None) -> float:
 
 def _fp32_onnx(model: Model, ctx: StageContext) -> tuple[Path, dict[str, Any]]:
     if isinstance(model, nn.Module):
-        from toolkit.export.checked import export_model
+        from toolkit.convert.checked import export_model
 
         artifact, facts = export_model(model, ctx.stage_dir, ctx.data, ctx.log, "model.fp32.onnx")
         return artifact.path, facts

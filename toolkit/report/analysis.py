@@ -12,14 +12,7 @@ from typing import Any
 from toolkit.quantize.speed_flags import int8_slower
 from toolkit.records import OK
 from toolkit.report.collect import RunView, StageView
-from toolkit.report.ties import (
-    TIE_RULE,
-    dominates,
-    faster,
-    preferred,
-    ratio_interval,
-    tied,
-)
+from toolkit.report.ties import TIE_RULE, dominates, faster, preferred, ratio_interval, tied
 
 
 @dataclass(frozen=True)

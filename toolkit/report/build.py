@@ -6,13 +6,12 @@ from typing import Any
 
 from toolkit.formatting import human
 from toolkit.measure.system import noise_warning
-from toolkit.records import OK
-from toolkit.report import plots
+from toolkit.records import OK, timing_summary
 from toolkit.report.analysis import ANY_DEVICE, peer_points, points, recommend
 from toolkit.report.collect import RunView
+from toolkit.report.plots import accuracy_vs_latency, channel_bars, macs_vs_latency, training_curves
 from toolkit.report.readability import loss_kinds
 from toolkit.report.sensitivity import sensitivity_section
-from toolkit.run.timing import timing_summary
 
 
 def _human(n: float | None, unit: str = "") -> str:
@@ -76,8 +75,8 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
         if s.status != OK or "channels" not in extra:  # keyed by the channel table a pruning stage writes,
             continue  # not by its type: a plugin stage that prunes gets the section too
         out.append({"label": s.label, "extra": extra,
-                    "channels_svg": plots.channel_bars(extra["channels"], f"{s.label}: output channels"),
-                    "macs_svg": plots.macs_vs_latency(macs_rows) if macs_rows else None})
+                    "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
+                    "macs_svg": macs_vs_latency(macs_rows) if macs_rows else None})
     return out
 
 
@@ -100,7 +99,7 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "error": run.run.get("error"), "seconds": run.run.get("seconds"), "started": run.run.get("started"),
             "recommendations": recommend(run, budget), "stages": stage_rows(run), "latency": latency_rows(run),
             "noise_warning": noise_warning([r for s in run.stages for _, _, r in s.latency_records()]),
-            "curves_svg": plots.training_curves(histories, loss_kinds(run.stages, histories))
+            "curves_svg": training_curves(histories, loss_kinds(run.stages, histories))
             if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
@@ -121,5 +120,5 @@ def device_charts(runs: list[RunView]) -> list[dict[str, str]]:
             mine = [p for p in peers if p.device in (device, ANY_DEVICE)]
             if mine and run.name in series:
                 series[f"{run.name}: peers"] = mine
-    return [{"device": device, "svg": plots.accuracy_vs_latency(series, device)}
+    return [{"device": device, "svg": accuracy_vs_latency(series, device)}
             for device, series in sorted(per_device.items())]

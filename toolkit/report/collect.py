@@ -85,7 +85,7 @@ class RunView:
 
 
 def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
-    from toolkit.run.folder import STAGE_DIR
+    from toolkit.layout import STAGE_DIR
 
     name = str(entry.get("dir", ""))
     if not STAGE_DIR.match(name) or name.startswith("."):

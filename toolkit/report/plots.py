@@ -7,13 +7,7 @@ import io
 from typing import Any
 
 from toolkit.report.analysis import Point, pareto_front
-from toolkit.report.readability import (
-    accuracy_limits,
-    draw_frontier,
-    legend_outside,
-    place_labels,
-    tidy_log_axis,
-)
+from toolkit.report.readability import accuracy_limits, draw_frontier, legend_outside, place_labels, tidy_log_axis
 
 MARKERS = "osD^v<>pPhX*"
 

@@ -9,7 +9,7 @@ from toolkit.report.collect import RunView
 
 
 def _analyses(run: RunView) -> list[dict[str, Any]]:
-    from toolkit.analyze.chart import chart_uri, top_tables
+    from toolkit.report.sensitivity_chart import chart_uri, top_tables
 
     out = []
     for path in sorted((run.path / "analysis").glob("sensitivity-*.json")):
@@ -26,7 +26,7 @@ def _analyses(run: RunView) -> list[dict[str, Any]]:
 
 def _formatted(top: dict[str, Any]) -> dict[str, Any]:
     """The tables' rows with their top-1 points as text in the one sign convention (points lost, gains marked)."""
-    from toolkit.analyze.chart import points_lost_text
+    from toolkit.report.sensitivity_chart import points_lost_text
 
     out = dict(top)
     for key in ("cut", "keep"):

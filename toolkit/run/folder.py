@@ -11,22 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import atomic_write_json, file_hash, read_json
-from toolkit.records import HAS_MODEL, metrics_document, read_metrics, run_document
-from toolkit.run.folder_safety import check_no_links, check_run_folder
-from toolkit.run.layout import (  # noqa: F401
-    BOOKKEEPING,
+from toolkit.layout import (
     CHECKPOINT_SUFFIX,
-    CONFIG,
     KEY_FILE,
     METRICS,
-    OUTPUT_FILE,
     RUN,
     STAGE_DIR,
     _hashes_match,
-    content_hashes,
     safe_name,
     written_by_toolkit,
 )
+from toolkit.records import HAS_MODEL, metrics_document, read_metrics, run_document
+from toolkit.run.folder_safety import check_no_links, check_run_folder
 
 
 def write_metrics(directory: Path, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from toolkit.errors import UserInputError
-from toolkit.run.layout import RUN, STAGE_DIR, written_by_toolkit
+from toolkit.layout import RUN, STAGE_DIR, written_by_toolkit
 
 TOP_LEVEL_FILES = {RUN, "recipe.yaml", "log.txt", "report.html", ".lock"}
 

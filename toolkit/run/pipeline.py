@@ -13,43 +13,19 @@ from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import ToolkitError
 from toolkit.finite import check_input_finite, input_model_source
-from toolkit.fsutil import (
-    atomic_write_text,
-    disk_error,
-    file_hash,
-    run_lock,
-    stable_hash,
-)
+from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
+from toolkit.layout import OUTPUT_FILE
 from toolkit.measure.device import describe_device
 from toolkit.recipe import Recipe
-from toolkit.records import (
-    COMPLETE,
-    FAILED,
-    HAS_MODEL,
-    INPUT_STAGE,
-    INTERRUPTED,
-    OK,
-    RUNNING,
-    STOPPED,
-)
-from toolkit.run.folder import OUTPUT_FILE, RunFolder
+from toolkit.records import COMPLETE, FAILED, HAS_MODEL, INPUT_STAGE, INTERRUPTED, OK, RUNNING, STOPPED
+from toolkit.run.folder import RunFolder
 from toolkit.run.follow import follow
 from toolkit.run.plan import RunResult, RunState, stage_plan
-from toolkit.run.preflight import (
-    preflight,
-    resolve_device,  # noqa: F401  (its old import path)
-    untrained_warning,
-)
+from toolkit.run.preflight import preflight, untrained_warning
 from toolkit.run.share import reuse_shared
 from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, run_stage
 from toolkit.run.timing import compute_time, invocation_start, wall_time
-from toolkit.run.verdict import (
-    DEGRADED,
-    StageDegradedError,
-    StageJudge,
-    degraded_message,
-    record_verdict,
-)
+from toolkit.run.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
 from toolkit.stages import get_stage
 from toolkit.version import __version__
 
@@ -63,7 +39,7 @@ class Runner:
                  dist=None, strict: bool = False):
         self.strict = strict  # a degraded stage stops the run (StageDegradedError) instead of being recorded
         self.recipe, self.console, self.fresh, self.cacheable = recipe, console, fresh or not cacheable, cacheable
-        self.dist = dist  # toolkit.run.distributed.Dist: rank 0 writes, the other ranks follow (see _follow)
+        self.dist = dist  # toolkit.distributed.Dist: rank 0 writes, the other ranks follow (see _follow)
         self.main = dist is None or dist.is_main
         self.hooks = hooks or {}
         self.user_model, self.user_data, self.source_key = model, data, source_key
@@ -258,8 +234,8 @@ class Runner:
 def run_recipe(recipe: Recipe | str | Path, *, overrides: list[str] | None = None, fresh: bool = False,
                console=None, hooks=None, strict: bool = False, command_started: float | None = None) -> RunResult:
     """Load (if a path) and run a recipe; `command_started` as in Runner.run."""
+    from toolkit.distributed import from_env
     from toolkit.recipe import load_recipe
-    from toolkit.run.distributed import from_env
 
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import read_json
+from toolkit.layout import METRICS, RUN, STAGE_DIR
 from toolkit.records import OK, read_metrics
-from toolkit.run.folder import METRICS, RUN, STAGE_DIR, RunFolder, write_metrics
+from toolkit.run.folder import RunFolder, write_metrics
 
 # Logs are appended to in place and JSON is small: those are copied; model files (large, only ever
 # replaced by rename) are hard-linked.

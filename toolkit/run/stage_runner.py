@@ -18,18 +18,12 @@ from toolkit.artifacts import Model, ModelArtifact, model_format
 from toolkit.context import StageContext, StageResult
 from toolkit.errors import ArtifactError, StageSkipped, ToolkitError
 from toolkit.fsutil import atomic_write_json, read_json
+from toolkit.layout import CONFIG, OUTPUT_FILE, content_hashes, safe_name
 from toolkit.measure.model import measure_model
 from toolkit.measure.profile import count_macs_params
 from toolkit.models.io import load_model, save_model
 from toolkit.records import OK, SKIPPED
-from toolkit.run.folder import (
-    CONFIG,
-    OUTPUT_FILE,
-    RunFolder,
-    content_hashes,
-    safe_name,
-    write_metrics,
-)
+from toolkit.run.folder import RunFolder, write_metrics
 
 
 @dataclass

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact
-from toolkit.export.onnx import check_onnx_file
+from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact, check_onnx_file
 from toolkit.runtimes.base import Runtime, missing_package
 
 KEEP_FLOAT = "WeightBiasQuantization"

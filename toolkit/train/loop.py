@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from toolkit.fsutil import atomic_path
+from toolkit.layout import CHECKPOINT_SUFFIX
 from toolkit.measure.accuracy import evaluate, torch_predict
 from toolkit.progress import epoch_title
-from toolkit.run.folder import CHECKPOINT_SUFFIX
 from toolkit.site import StageSite
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.divergence import DivergenceWatch
@@ -81,13 +81,7 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | None:
 def _progress(ctx: StageSite, total: int):
     if ctx.console is None or not ctx.is_main:
         return None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=ctx.console, transient=True)
@@ -168,7 +162,7 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: Loss
     if device.type == "cuda":
         model.to(memory_format=torch.contiguous_format)
     if ctx.dist is not None and opts.sync_batchnorm:
-        from toolkit.run.distributed import revert_sync_batchnorm
+        from toolkit.distributed import revert_sync_batchnorm
 
         revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
     model.eval()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from toolkit.models import build_model
-from toolkit.export.onnx import export_onnx
+from toolkit.convert.onnx import export_onnx
 from toolkit.quantize.modelopt_ptq import quantize_modelopt
 from toolkit.quantize.placement import check_placement, summarize
 from toolkit.quantize.ptq import BatchReader, preprocess, qdq_summary

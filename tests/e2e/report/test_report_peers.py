@@ -31,15 +31,15 @@ def test_a_run_folder_with_peers_renders_the_peer_pick_and_its_reason(quickstart
 
 
 def test_the_accuracy_latency_chart_shows_the_peers(quickstart_run, tmp_path, monkeypatch):
-    from toolkit.report import plots
+    from toolkit.report import build
 
     run_dir = tmp_path / "run"
     shutil.copytree(quickstart_run / "runs" / "quickstart", run_dir)
     write_peers(run_dir, [{"name": "NNCF PTQ", "top1": 0.9, "source": "test",
                            "latency": [record("openvino-cpu", 1, 0.5)]}])
     drawn = []
-    real = plots.accuracy_vs_latency
-    monkeypatch.setattr(plots, "accuracy_vs_latency", lambda series, device: drawn.append(series) or real(series,
+    real = build.accuracy_vs_latency
+    monkeypatch.setattr(build, "accuracy_vs_latency", lambda series, device: drawn.append(series) or real(series,
                                                                                                          device))
     render([run_dir])
     [series] = drawn

@@ -9,7 +9,7 @@ import pytest
 from toolkit.run.pipeline import run_recipe
 from toolkit.recipe import parse_recipe
 from toolkit.report import render
-from toolkit.run.timing import format_seconds, timing_summary
+from toolkit.records import format_seconds, timing_summary
 
 
 def _quick(tiny):

@@ -13,7 +13,7 @@ import torch
 import torchvision
 
 from toolkit.errors import RecipeError
-from toolkit.export.onnx import export_onnx
+from toolkit.convert.onnx import export_onnx
 from toolkit.quantize.placement import check_placement, summarize
 from toolkit.quantize.ptq import qdq_summary
 from toolkit.quantize.qat_modelopt import prepare_qat

@@ -69,7 +69,7 @@ def test_fp16_onnx_conversion_stays_numerically_close_on_onnxruntime(tmp_path):
     from toolkit.artifacts import ModelArtifact
     from toolkit.engine.fp16 import convert_to_fp16
     from toolkit.models import build_model
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.runtimes import get_runtime
     from toolkit.config import ModelSpec
 

@@ -148,7 +148,7 @@ def test_cli_table_marks_unstable_cells_and_warns():
 
 def test_graph_fingerprint_ignores_weights_and_names_but_not_shapes(tmp_path):
     from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
 
     example = torch.zeros(1, 3, 8, 8)
     for name, model in (("a", net(8, 1)), ("b", net(8, 2)), ("c", net(12, 1))):

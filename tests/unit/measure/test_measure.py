@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from toolkit.data import build_data
-from toolkit.export.checked import ensure_onnx
+from toolkit.convert.checked import ensure_onnx
 from toolkit.measure.model import measure_model
 from toolkit.measure.accuracy import evaluate
 from toolkit.measure.device import describe_device, device_slug

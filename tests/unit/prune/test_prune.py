@@ -115,7 +115,7 @@ NARROW_CLASSIFIER = ("alexnet", "vgg11", "vgg11_bn")
 @pytest.mark.parametrize("arch,size,kwargs", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_every_cnn_family_prunes_and_exports_to_onnx(arch, size, kwargs, tmp_path):
     from toolkit.artifacts import ModelArtifact
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
     from toolkit.runtimes import get_runtime
 
     torch.manual_seed(0)

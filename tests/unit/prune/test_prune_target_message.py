@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from toolkit.prune.stage import Prune, target_missed_message
+from toolkit.prune.stage import target_missed_message
+from toolkit.prune.config import Prune
 
 EXTRA = {"macs_speedup": 1.62, "params_removed": 0.41}
 

@@ -143,7 +143,7 @@ def test_interrupted_analysis_resumes_without_redoing_finished_groups(planted):
 def test_sensitivity_allocation_options_are_checked_and_uniform_keys_are_unchanged():
     from pydantic import ValidationError
 
-    from toolkit.prune.stage import Prune
+    from toolkit.prune.config import Prune
 
     with pytest.raises(ValidationError, match="ratio target"):
         Prune(allocation="sensitivity", target={"ratio": 0.5})

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.prune.stage import Prune, _report_layers
+from toolkit.prune.stage import _report_layers
+from toolkit.prune.config import Prune
 
 
 def _sensitivity_extra() -> dict:
@@ -108,8 +109,8 @@ def _analysis(int8: bool = True) -> dict:
 
 
 def test_one_sign_everywhere_points_lost_with_gains_marked_and_no_negative_zero():
-    from toolkit.analyze.chart import points_lost_text, top_tables
-    from toolkit.analyze.report_text import summary_lines
+    from toolkit.report.sensitivity_chart import points_lost_text, top_tables
+    from toolkit.report.sensitivity_text import summary_lines
 
     assert [points_lost_text(v) for v in (1.234, -0.001, -0.4)] == ["1.23", "0.00", "-0.40 (gain)"]
     assert top_tables(_analysis())["cut_dropped"] == 1
@@ -120,7 +121,7 @@ def test_one_sign_everywhere_points_lost_with_gains_marked_and_no_negative_zero(
 
 
 def test_chart_clips_int8_gains_has_a_group_legend_and_symlog_for_a_fragile_group():
-    from toolkit.analyze.chart import sensitivity_figure
+    from toolkit.report.sensitivity_chart import sensitivity_figure
 
     left, right = sensitivity_figure(_analysis()).axes
     assert left.get_yscale() == "symlog" and not left.texts  # no overlapping per-point labels

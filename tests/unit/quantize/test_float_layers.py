@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from toolkit.quantize.float_layers import float_by_quantizer, float_compute_nodes
-from toolkit.quantize.sensitivity import keep_sensitive_in_float
+from toolkit.quantize.float_fallback import keep_sensitive_in_float
 
 
 def qdq_model(path):

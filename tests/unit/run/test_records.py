@@ -144,7 +144,7 @@ def test_a_hand_edited_status_in_both_files_shows_the_stage_as_missing(old_run):
 
 
 def test_a_bad_status_makes_a_stage_folder_no_cache_hit(tmp_path):
-    from toolkit.run.folder import content_hashes
+    from toolkit.layout import content_hashes
 
     folder, stage = RunFolder(tmp_path), tmp_path / "01-export"
     stage.mkdir()
@@ -168,7 +168,7 @@ def test_every_status_the_readers_and_writers_compare_with_is_spelled_in_records
     statuses = "|".join(sorted(STAGE_STATUSES | RUN_STATUSES | {"missing"}))
     literal = re.compile(rf'"status"\)?\s*(==|!=|:|=)\s*"({statuses})"|in \(("({statuses})",? ?)+\)')
     files = ["run/pipeline.py", "run/stage_runner.py", "run/folder.py", "run/follow.py", "run/share.py",
-             "run/verdict.py", "report/collect.py", "report/build.py", "report/analysis.py", "bench.py",
+             "run/verdict.py", "report/collect.py", "report/build.py", "report/analysis.py", "bench/core.py",
              "measure/reuse.py", "cli/run_summary.py",
              "cli/bench_summary.py", "cli/format.py"]
     found = [f"{name}: {m.group(0)}" for name in files

@@ -119,7 +119,7 @@ def test_max_stage_drop_null_keeps_only_the_chance_check():
 
 
 def test_parity_ignores_float_noise_on_huge_logits_and_warns_only_when_predictions_change():
-    from toolkit.export.onnx import parity, parity_warning
+    from toolkit.convert.onnx import parity, parity_warning
 
     torch.manual_seed(0)
     model = nn.Linear(8, 5)
@@ -147,7 +147,7 @@ def test_parity_ignores_float_noise_on_huge_logits_and_warns_only_when_predictio
 
 
 def _onnx(tmp_path: Path, model: nn.Module) -> Path:
-    from toolkit.export.onnx import export_onnx
+    from toolkit.convert.onnx import export_onnx
 
     path = tmp_path / "m.onnx"
     export_onnx(model, path, torch.rand(1, 3, 8, 8))

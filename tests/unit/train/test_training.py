@@ -39,7 +39,7 @@ def test_warmup_must_be_shorter_than_training():
 def test_sync_batchnorm_is_reverted_so_models_rebuild_from_code():
     import torch
 
-    from toolkit.run.distributed import revert_sync_batchnorm
+    from toolkit.distributed import revert_sync_batchnorm
     from toolkit.models import build_model
     from toolkit.models.io import describe_structure
     from toolkit.config import ModelSpec

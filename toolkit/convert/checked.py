@@ -9,13 +9,7 @@ from typing import Any
 from torch import nn
 
 from toolkit.artifacts import ONNX, ModelArtifact
-from toolkit.export.onnx import (
-    ONNX_FILE,
-    PARITY_SAMPLES,
-    export_onnx,
-    parity,
-    parity_warning,
-)
+from toolkit.convert.onnx import ONNX_FILE, PARITY_SAMPLES, export_onnx, parity, parity_warning
 from toolkit.runtimes import get_runtime
 
 # A stage's own ONNX file (export, quantize's fp32 input, engine's input) is compared on more images than the
@@ -28,7 +22,7 @@ def ensure_onnx(model: nn.Module, stage_dir: Path, data, log=None, *, filename: 
     """Export a torch model to stage_dir/filename and check parity against torch on `samples` real images.
 
     The one export-plus-parity path (the export stage calls it too); `log` gets a warning only when the
-    ONNX model changes predictions (thresholds in toolkit.export.onnx.parity).
+    ONNX model changes predictions (thresholds in toolkit.convert.onnx.parity).
     """
     path = stage_dir / filename
     facts = export_onnx(model, path, data.example_input(1), opset=opset, exporter=exporter, simplify=simplify)

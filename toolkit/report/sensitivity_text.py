@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.analyze.chart import points_lost_text, top_tables
+from toolkit.report.sensitivity_chart import points_lost_text, top_tables
 
 
 def summary_lines(result: dict[str, Any], n: int = 10) -> list[str]:

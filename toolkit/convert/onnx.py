@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.errors import ArtifactError, ToolkitError
+from toolkit.errors import ToolkitError
 from toolkit.fsutil import atomic_path
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -75,16 +75,6 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: i
         onnx.save(proto, str(tmp))
     return {"exporter": used, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
             "simplified": simplify, "nodes": len(proto.graph.node)}
-
-
-def check_onnx_file(path: Path) -> None:
-    """Fail with a message naming the file when it is not a valid ONNX model."""
-    import onnx
-
-    try:
-        onnx.checker.check_model(str(path))
-    except Exception as exc:  # noqa: BLE001 - protobuf/checker errors on truncated or tampered files
-        raise ArtifactError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 # Parity thresholds (README "Reliability"): logits are compared relative to their scale, the largest |logit|

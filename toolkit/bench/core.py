@@ -11,12 +11,12 @@ import torch
 from pydantic import ValidationError
 
 from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, Model, ModelArtifact
-from toolkit.bench_recipe import RunRecipe, load_run_recipe, replace_in_memory
+from toolkit.bench.recipe import RunRecipe, load_run_recipe, replace_in_memory
 from toolkit.config import MeasureSpec
+from toolkit.convert.onnx import ONNX_FILE
 from toolkit.data.bundle import DataBundle
 from toolkit.data.images import TensorImages
 from toolkit.errors import ArtifactError, ToolkitError, UserInputError
-from toolkit.export.onnx import ONNX_FILE
 from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.model import measure_model
@@ -59,8 +59,8 @@ def run_recipe_head(run_dir: Path, trust_code: bool, log) -> RunRecipe:
     A run folder may come from someone else: without `trust_code` its `plugins:` are not imported, nothing
     is added to sys.path and its model architecture is not looked up (no import happens).
     """
-    from toolkit.recipe import RecipeHead, _resolve_paths, read_yaml
-    from toolkit.validation import problems_from
+    from toolkit.recipe.parse import RecipeHead, _resolve_paths, read_yaml
+    from toolkit.recipe.problems import problems_from
 
     path = run_dir / "recipe.yaml"
     if trust_code:
@@ -108,7 +108,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
     data, data_reason = _data_for(run_dir, recipe, log, loaded.in_memory_data)
     device = describe_device()
     slug = device_slug(device)
-    from toolkit.run.folder import STAGE_DIR
+    from toolkit.layout import STAGE_DIR
 
     stages = []
     entries = run.get("stages") if isinstance(run.get("stages"), list) else []
@@ -175,7 +175,7 @@ def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: Measu
     Timing all stages A B C A B C ... is what makes their differences mean something on a busy machine.
     """
     from toolkit.artifacts import TORCH
-    from toolkit.export.checked import ensure_onnx
+    from toolkit.convert.checked import ensure_onnx
     from toolkit.measure.interleave import Candidate, latency_records
     from toolkit.runtimes import get_runtime
 
@@ -230,7 +230,7 @@ def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, int]:
     if path.suffix == ".onnx":
         import onnx
 
-        from toolkit.export.onnx import check_onnx_file
+        from toolkit.artifacts import check_onnx_file
 
         check_onnx_file(path)
         proto = onnx.load(str(path))

@@ -8,19 +8,12 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError, create_model
 
-from toolkit.artifacts import MODEL_FORMATS, TORCH
-from toolkit.config import (
-    NAME_PATTERN,
-    DataSpec,
-    MeasureSpec,
-    ModelSpec,
-    StageConfig,
-    StrictModel,
-)
+from toolkit.artifacts import TORCH
+from toolkit.config import NAME_PATTERN, DataSpec, MeasureSpec, ModelSpec, StageConfig, StrictModel
 from toolkit.errors import RecipeError
+from toolkit.recipe.problems import join_path, problems_from
 from toolkit.registry import UnknownNameError
 from toolkit.stages import get_stage
-from toolkit.validation import join_path, problems_from
 
 
 class ReportSpec(StrictModel):
@@ -101,8 +94,8 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def read_yaml(path: Path) -> Any:
     """Read a YAML file safely (no Python tags, no duplicate keys); errors name the file and line."""
-    from toolkit.recipe_file import RecipeFileError, read_recipe_bytes
-    from toolkit.yaml_limits import YamlTooLarge, load_bounded
+    from toolkit.recipe.file_bounds import RecipeFileError, read_recipe_bytes
+    from toolkit.recipe.yaml_limits import YamlTooLarge, load_bounded
 
     try:
         data = read_recipe_bytes(Path(path))
@@ -137,7 +130,7 @@ def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
             problems.append(("--set", f"'{item}' is not of the form key.path=value"))
             continue
         try:
-            from toolkit.yaml_limits import load_bounded
+            from toolkit.recipe.yaml_limits import load_bounded
 
             value = load_bounded(text) if text.strip() else None
         except (yaml.YAMLError, ValueError, RecursionError) as exc:
@@ -389,4 +382,4 @@ def recipe_json_schema() -> dict[str, Any]:
 
 
 __all__ = ["Recipe", "RecipeHead", "ReportSpec", "load_recipe", "parse_recipe", "apply_overrides",
-           "check_stage_chain", "recipe_json_schema", "MODEL_FORMATS"]
+           "check_stage_chain", "recipe_json_schema"]
