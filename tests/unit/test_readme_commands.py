@@ -42,13 +42,33 @@ def test_bare_pytest_imports_the_benchmarks_package_from_the_checkout(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_readme_gives_the_cpu_only_and_jetson_installs():
-    install = (ROOT / "README.md").read_text().split("## From install to report", 1)[0]
-    cpu = install.index("pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu")
+def _install_section() -> str:
+    return (ROOT / "README.md").read_text().split("## Install, run, test", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_install_starts_with_the_choice_of_machine_cpu_only_first():
+    install = _install_section()
+    first_command = next(line.strip() for line in install.splitlines() if line.strip().startswith("pip "))
+    assert first_command == "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+    cpu = install.index(first_command)
     assert cpu < install.index('pip install -e ".[dev]"', cpu)  # the CPU build first, then the toolkit
-    assert "Jetson" in install and "JetPack" in install and "--system-site-packages" in install
+    assert install.index("CPU-only") < install.index("NVIDIA GPU") < install.index("Jetson")
+    assert "JetPack" in install and "--system-site-packages" in install
 
 
-def test_readme_comparison_step_keeps_both_runs():
-    step = (ROOT / "README.md").read_text().split("3. Change a stage", 1)[1].split("\n4. ", 1)[0]
+def test_getting_started_gives_the_same_installs_in_the_same_order():
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    cpu = page.index("pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu < page.index('pip install -e ".[dev]"', cpu)
+    assert page.index("CPU-only") < page.index("NVIDIA GPU") < page.index("Jetson (JetPack 6)")
+    assert "--system-site-packages" in page
+
+
+def test_readme_is_a_front_page():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150, "move details to docs/, keep README short"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
+def test_the_comparison_step_keeps_both_runs(page):
+    step = (ROOT / page).read_text().split("3. Change a stage", 1)[1].split("\n4. ", 1)[0]
     assert "--set name=" in step and "compress report runs/quickstart runs/quickstart-3x" in step

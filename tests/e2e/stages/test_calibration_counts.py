@@ -37,7 +37,7 @@ def test_histogram_methods_calibrate_with_a_short_last_batch(tiny, tmp_path, met
 
 
 def test_more_samples_than_the_train_split_is_clamped_out_loud(tiny, tmp_path):
-    stage = _quantize_only(tiny, tmp_path, {"samples": 512, "method": "entropy"})  # the README's line
+    stage = _quantize_only(tiny, tmp_path, {"samples": 512, "method": "entropy"})  # docs/stages.md's line
     calib = stage.metrics["extra"]["calibration"]
     assert calib["train_split_size"] == 128 and calib["samples_used"] == 128 and calib["clamped_to_train_split"]
     assert calib["samples_requested"] == 512

@@ -54,7 +54,7 @@ def test_unknown_key_errors_list_yaml_keys_like_the_readme():
         parse_recipe({"name": "x", "model": {"arch": "seed_cnn"}, "data": {"dataset": "digits"},
                       "stages": [{"prune": {"globl": True}}]})
     assert "global," in str(err.value) and "global_pruning" not in str(err.value)
-    assert "`global` (rank channels across layers)" in (ROOT / "README.md").read_text()
+    assert "`global` (rank channels across layers)" in (ROOT / "docs" / "stages.md").read_text()
     recipe = parse_recipe({"name": "x", "model": {"arch": "seed_cnn"}, "data": {"dataset": "digits"},
                            "stages": [{"prune": {"global": True}}]})
     assert recipe.stages[0].global_pruning is True

@@ -1,4 +1,4 @@
-"""One wrong-typed value in a run folder is shown as missing; the report is still built (README promise)."""
+"""One wrong-typed value in a run folder is shown as missing; the report is still built (docs/run-folder.md promise)."""
 
 from __future__ import annotations
 
