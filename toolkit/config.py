@@ -104,6 +104,13 @@ class MeasureSpec(StrictModel):
         return list(dict.fromkeys(value))
 
 
+class StageFacts(StrictModel):
+    """Facts from elsewhere in the recipe that a stage needs at run time, resolved when the recipe is validated.
+
+    Each stage that needs some declares its own subclass (QuantizeFacts, DistillFacts, EngineFacts); a stage's
+    code reads them typed from `cfg.resolved`, never from the recipe."""
+
+
 class StageConfig(StrictModel):
     """Base of every stage's options. `name` names its folder and lets later stages refer to it."""
 
@@ -128,22 +135,23 @@ class StageConfig(StrictModel):
         """Whether this stage runs a training loop (then every rank of a distributed run takes part)."""
         return False
 
-    _resolved: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _resolved: StageFacts | None = PrivateAttr(default=None)
 
-    def key_context(self, recipe) -> dict[str, Any]:
-        """Inputs from elsewhere in the recipe that change this stage's result (part of its cache key)."""
-        return {}
-
-    def resolve(self, recipe) -> dict[str, Any]:
-        """Facts from elsewhere in the recipe this stage needs at run time (quantize's 'auto' scheme, a teacher's
-        position), as plain data. The recipe stores them as `resolved` when it is validated; they are part of
-        the stage's cache key. Default: `key_context(recipe)`."""
-        return self.key_context(recipe)
+    def resolve(self, recipe) -> StageFacts | None:
+        """Facts from elsewhere in the recipe that this stage needs or that change its result (quantize's 'auto'
+        scheme, a teacher's position, the engine's profile batch sizes), as this stage's own typed StageFacts
+        model. The recipe stores them as `resolved` when it is validated; they are part of the stage's cache
+        key. `recipe` is None outside a recipe (a config used alone). Default: none."""
+        return None
 
     @property
-    def resolved(self) -> dict[str, Any]:
-        """What `resolve` returned for the recipe this config belongs to ({} outside a recipe)."""
+    def resolved(self) -> StageFacts | None:
+        """What `resolve` returned for the recipe this config belongs to (None outside a recipe)."""
         return self._resolved
+
+    def facts_key(self) -> dict[str, Any]:
+        """The resolved facts as plain JSON data, for the stage's cache key ({} when there are none)."""
+        return self._resolved.model_dump(mode="json") if self._resolved is not None else {}
 
     def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
         """Make input paths absolute against the recipe's folder; return (field, problem) for missing ones."""

@@ -1,7 +1,8 @@
 """What a stage receives besides its model and config: data, device, folders, logging, earlier stages.
 
 Not the recipe: what a stage needs from elsewhere in the recipe is resolved at validation into its config
-(`cfg.resolved`), so that its cache key follows from its config. Only a technique's `stage.py` sees this.
+(`cfg.resolved`, a typed StageFacts), so that its cache key follows from its config. Only a technique's
+`stage.py` sees this.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from toolkit.artifacts import Model
+from toolkit.site import TrainingEnv
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -130,16 +132,13 @@ class StageContext:
         for hook in self.hooks.get(event, []):
             hook(ctx=self, **payload)
 
-    def wrap_for_training(self, model: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
-        """The module the training loop calls (DistributedDataParallel when several processes train)."""
-        if self.dist is None:
-            return model
-        from toolkit.distributed import wrap_ddp
-
-        if sync_batchnorm and self.dist.backend != "nccl":
-            self.log.warning("sync_batchnorm needs CUDA (torch's SyncBatchNorm); each process keeps its own "
-                             "BatchNorm statistics here")
-        return wrap_ddp(model, self.dist, sync_batchnorm)
+    def training_env(self) -> TrainingEnv:
+        """The explicit input of the training loop (toolkit.site.TrainingEnv) for this stage."""
+        label = f"{self.index:02d}-{self.name}" if self.index else self.name
+        return TrainingEnv(data=self.data, device=self.device, log=self.log, checkpoint_dir=self.stage_dir,
+                           seed=self.seed, name=self.name, label=label,
+                           options_path=self.options_path if self.index else "stages[0].train", dist=self.dist,
+                           console=self.console, epoch_end=lambda **payload: self.run_hooks("epoch_end", **payload))
 
     @property
     def is_main(self) -> bool:

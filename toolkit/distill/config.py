@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from toolkit.artifacts import TORCH
-from toolkit.config import ModelSpec, StrictModel
+from toolkit.config import ModelSpec, StageFacts, StrictModel
 from toolkit.registry import did_you_mean
 from toolkit.train.options import TrainingOptions
 
@@ -47,6 +47,14 @@ class FeaturePair(StrictModel):
     teacher: str
 
 
+class DistillFacts(StageFacts):
+    """Which model teaches, as the cache key needs it: an earlier stage by recipe position (or its name where
+    none matches, 'input', or null for the default teacher), or the content of a checkpoint file."""
+
+    teacher_stage: int | str | None = None
+    teacher_checkpoint_sha256: str | None = None
+
+
 class Distill(TrainingOptions):
     """Knowledge distillation from a teacher: an earlier stage (name or index) or an external model spec."""
 
@@ -83,14 +91,17 @@ class Distill(TrainingOptions):
                 return [("teacher.checkpoint", f"no such file: {spec.checkpoint}")]
         return []
 
-    def key_context(self, recipe) -> dict[str, Any]:
+    def resolve(self, recipe) -> DistillFacts | None:
         """Which model teaches: an earlier stage by position (names are not in keys), or a checkpoint's content."""
         spec = self.teacher
         if isinstance(spec, ModelSpec) and spec.checkpoint is not None and Path(spec.checkpoint).is_file():
             from toolkit.fsutil import file_hash
 
-            return {"teacher_checkpoint_sha256": file_hash(Path(spec.checkpoint))}
-        return {"teacher_stage": teacher_position(spec, recipe)}
+            return DistillFacts(teacher_checkpoint_sha256=file_hash(Path(spec.checkpoint)))
+        if recipe is None:
+            return None
+        position = teacher_position(spec, recipe)
+        return DistillFacts(teacher_stage=position if not isinstance(position, ModelSpec) else None)
 
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """The teacher must be an earlier stage that produced a torch model (or a buildable model spec)."""

@@ -48,8 +48,8 @@ def distill(model: nn.Module, cfg: Distill, ctx: StageContext) -> StageResult:
         return loss, z_s
 
     loss_fn.wants_index = cached is not None
-    metrics: dict[str, Any] = fit(model, cfg, ctx, loss_fn=loss_fn, extra_modules=hints.adapters if hints else None,
-                                  tag="distill")
+    metrics: dict[str, Any] = fit(model, cfg, ctx.training_env(), loss_fn=loss_fn,
+                                  extra_modules=hints.adapters if hints else None, tag="distill")
     metrics["teacher"] = cfg.teacher.model_dump(mode="json") if isinstance(cfg.teacher, ModelSpec) else (
         cfg.teacher if cfg.teacher is not None else default_teacher(
             [(e.name, e.type, e.format) for e in ctx.earlier if e.index > 0]) or "input")

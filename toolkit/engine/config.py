@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from toolkit.artifacts import ONNX_INT8
-from toolkit.config import StageConfig
+from toolkit.config import StageConfig, StageFacts
+
+
+class EngineFacts(StageFacts):
+    """What the engine stage takes from the recipe: the batch sizes its optimisation profile covers."""
+
+    batch_sizes: list[int]
 
 
 class Engine(StageConfig):
@@ -30,9 +36,11 @@ class Engine(StageConfig):
     cache_dir: Path | None = Field(None, description="timing caches (a relative path: from the working directory); "
                                                      "null: <output>/calibration, beside the run folders")
 
-    def key_context(self, recipe) -> dict[str, Any]:
+    def resolve(self, recipe) -> EngineFacts | None:
         """The optimisation profile follows measure.batch_sizes unless batch_sizes is set here."""
-        return {"batch_sizes": self.batch_sizes or recipe.measure.batch_sizes}
+        if recipe is None:
+            return None
+        return EngineFacts(batch_sizes=self.batch_sizes or recipe.measure.batch_sizes)
 
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """int8 (explicit) needs the Q/DQ model of a quantize stage."""

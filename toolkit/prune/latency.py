@@ -12,12 +12,14 @@ from torch import nn
 
 from toolkit.artifacts import ONNX, TORCH
 from toolkit.config import MeasureSpec
+from toolkit.distributed import Dist
 from toolkit.errors import ToolkitError
 from toolkit.measure.latency import time_calls
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.channels import PrunePlan, prune_once
+from toolkit.prune.config import Prune
 from toolkit.prune.latency_probe import PROBE_TIMING
-from toolkit.site import StageSite
+from toolkit.site import SiteLog
 
 
 def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, example: torch.Tensor,
@@ -47,33 +49,34 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
         return time_calls(lambda: session.predict(images), timing, session.sync)["p50_ms"]
 
 
-def latency_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
-                 ctx: StageSite) -> dict[str, Any]:
+def latency_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, step: int, *,
+                 log: SiteLog, baseline: dict[str, Any], dist: Dist | None = None) -> dict[str, Any]:
     """Walk the ratio up until the measured speedup reaches this step's goal, refine, then prune.
 
-    With several processes only rank 0 measures; the others apply the ratio it found.
+    `example`: a (N, C, H, W) input batch; `baseline`: a dict kept across the stage's steps, where the
+    unpruned model's timer is made once. With several processes (`dist`) only rank 0 measures; the others
+    apply the ratio it found.
     """
-    shared = ctx.dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
-    if shared and not ctx.is_main:
-        chosen = ctx.dist.broadcast(None)
+    shared = dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
+    if shared and not dist.is_main:
+        chosen = dist.broadcast(None)
         prune_once(model, example, plan, chosen)
         return {"ratio": round(chosen, 5)}
-    record = _latency_search(model, cfg, plan, example, step, ctx)
+    record = _latency_search(model, cfg, plan, example, step, log, baseline)
     if shared:
-        ctx.dist.broadcast(record["ratio_exact"])
+        dist.broadcast(record["ratio_exact"])
     record.pop("ratio_exact")
     return record
 
 
-def _latency_search(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, step: int,
-                    ctx: StageSite) -> dict[str, Any]:
+def _latency_search(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, step: int,
+                    log: SiteLog, cache: dict[str, Any]) -> dict[str, Any]:
     from toolkit.prune.latency_probe import ProbeTimer
     from toolkit.prune.latency_search import search_latency_ratio
 
     t = cfg.target
     goal = t.latency_speedup ** (step / cfg.steps)
     # The unpruned model is the baseline of every step; it is timed again in the same rounds as each probe.
-    cache = ctx.memo.setdefault("latency_base", {})
     if "timer" not in cache:
         cache["timer"] = ProbeTimer(copy.deepcopy(model).eval(), t.runtime, t.batch_size, example)
         cache["macs"] = count_macs_params(model, example)[0]
@@ -81,9 +84,9 @@ def _latency_search(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tenso
     found = search_latency_ratio(
         lambda ratio: prune_once(copy.deepcopy(model), example, plan, ratio) if ratio > 0 else model,
         lambda pruned: count_macs_params(pruned, example)[0], cache["macs"], goal, timer, cfg.max_layer_ratio,
-        ctx.log.info)
+        log.info)
     if not found["target_met"]:
-        ctx.log.warning(f"latency target {goal:.2f}x on {t.runtime}: {found['target_reason']}")
+        log.warning(f"latency target {goal:.2f}x on {t.runtime}: {found['target_reason']}")
     chosen = found["ratio_exact"]
     prune_once(model, example, plan, chosen)
     base_ms = next((p["base_ms"] for p in found["curve"] if p.get("base_ms")), None)

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from toolkit.data import DataBundle
+from toolkit.distributed import Dist
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.channels import PrunePlan, channel_counts
+from toolkit.prune.config import Prune
 from toolkit.prune.groups import prune_groups
-from toolkit.site import StageSite
+from toolkit.site import SiteLog
 
 
-def _analysis_rows(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, ctx: StageSite
+@dataclass
+class AnalysisPlace:
+    """What the allocation step reads and writes besides the model: the validation data (and its identity,
+    part of the analysis' cache key; None where in-memory inputs cannot be keyed, so nothing cached is
+    reused), the run folder whose `analysis/` it may reuse, the stage folder it writes to, and ONNX Runtime's
+    and OpenVINO's thread count for the timing."""
+
+    data: DataBundle
+    data_key: str | None
+    run_dir: Path
+    stage_dir: Path
+    threads: int | None
+    log: SiteLog
+
+
+def _analysis_rows(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, place: AnalysisPlace
                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The pruning table of this model: from a finished `compress analyze` with the same key, else computed."""
     from toolkit.fsutil import atomic_write_json
@@ -23,27 +43,27 @@ def _analysis_rows(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor
     from toolkit.prune.sensitivity_cache import find_cached, pruning_key, run_pruning_analysis, torch_accuracy
 
     opts, t = cfg.sensitivity, cfg.target
-    samples = min(opts.samples, len(ctx.data.val))
+    samples = min(opts.samples, len(place.data.val))
     ratios = tuple(opts.ratios)
     key = pruning_key(model_fingerprint(model), runtime=t.runtime, batch_size=t.batch_size, samples=samples,
-                      ratios=ratios, rounds=opts.rounds, plan=plan, data_key=ctx.data_key)
-    found = find_cached(ctx.run_dir, "prune_key", key) if ctx.cache_ok else None
+                      ratios=ratios, rounds=opts.rounds, plan=plan, data_key=place.data_key or "")
+    found = find_cached(place.run_dir, "prune_key", key) if place.data_key is not None else None
     if found is not None:
-        ctx.log.info(f"sensitivity analysis reused from {ctx.run_dir / 'analysis'} (same model and settings)")
+        place.log.info(f"sensitivity analysis reused from {place.run_dir / 'analysis'} (same model and settings)")
         return found["pruning"], {"reused": True, "seconds": found["seconds"].get("pruning"),
                                   "base_ms": found["runtime"]["base_ms"], "samples": samples, "key": key}
-    accuracy_of = torch_accuracy(lambda: ctx.data.val_batches(limit=samples), ctx.data.num_classes)
+    accuracy_of = torch_accuracy(lambda: place.data.val_batches(limit=samples), place.data.num_classes)
     rows, state = run_pruning_analysis(model, example, plan, accuracy_of=accuracy_of, runtime=t.runtime,
                                        batch_size=t.batch_size, ratios=ratios, rounds=opts.rounds,
-                                       state_file=ctx.stage_dir / "sensitivity.partial.json", key=key,
-                                       threads=ctx.measure.threads, log=ctx.log.info)
+                                       state_file=place.stage_dir / "sensitivity.partial.json", key=key,
+                                       threads=place.threads, log=place.log.info)
     from toolkit.measure.paired import summarize_rounds
 
     info = {"reused": False, "seconds": round(state.get("seconds", 0.0), 2),
             "base_ms": summarize_rounds(state["latency_rounds"])[0], "samples": samples, "key": key}
-    atomic_write_json(ctx.stage_dir / "sensitivity.json", {"prune_key": key, "baseline": state["baseline"],
+    atomic_write_json(place.stage_dir / "sensitivity.json", {"prune_key": key, "baseline": state["baseline"],
                                                            "groups": state["groups"], "pruning": rows, **info})
-    (ctx.stage_dir / "sensitivity.partial.json").unlink(missing_ok=True)
+    (place.stage_dir / "sensitivity.partial.json").unlink(missing_ok=True)
     return rows, info
 
 
@@ -57,32 +77,33 @@ def _predicted_latency_saved(rows: list[dict[str, Any]], ratios: dict[str, float
     return total
 
 
-def sensitivity_step(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
-                     ctx: StageSite) -> dict[str, Any]:
+def sensitivity_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
+                     place: AnalysisPlace, dist: Dist | None = None) -> dict[str, Any]:
     """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record.
 
-    With several processes only rank 0 analyzes and measures; the others apply the ratios it chose.
+    `example`: a (N, C, H, W) input batch; `base`: the unpruned model's (MACs, parameters).
+    With several processes (`dist`) only rank 0 analyzes and measures; the others apply the ratios it chose.
     """
-    shared = ctx.dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
-    if shared and not ctx.is_main:
-        ratios = ctx.dist.broadcast(None)
+    shared = dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
+    if shared and not dist.is_main:
+        ratios = dist.broadcast(None)
         prune_groups(model, example, plan, ratios)
         return {"ratio": "per-group (sensitivity)", "allocation": {"ratios": ratios}}
-    record = _allocate_and_prune(model, cfg, plan, example, base, ctx)
+    record = _allocate_and_prune(model, cfg, plan, example, base, place)
     if shared:
-        ctx.dist.broadcast(record["allocation"]["ratios"])
+        dist.broadcast(record["allocation"]["ratios"])
     return record
 
 
-def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
-                        ctx: StageSite) -> dict[str, Any]:
+def _allocate_and_prune(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
+                        place: AnalysisPlace) -> dict[str, Any]:
     from toolkit.measure.paired import paired_round, runtime_callers, summarize_rounds
     from toolkit.prune.allocation import allocate
 
     t, tol = cfg.target, cfg.tolerance
-    rows, info = _analysis_rows(model, cfg, plan, example, ctx)
+    rows, info = _analysis_rows(model, cfg, plan, example, place)
     base_macs, base_params = base
-    with runtime_callers(t.runtime, t.batch_size, example, ctx.measure.threads) as load:
+    with runtime_callers(t.runtime, t.batch_size, example, place.threads) as load:
         base_call = load(model)
 
         def measured(ratios: dict[str, float], rounds: int) -> tuple[float, dict[str, float]]:
@@ -116,7 +137,7 @@ def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.T
                 return float(total - (params if pruned_share else macs))
         target_saved = accept[0] if t.latency_speedup is not None else (accept[0] + accept[1]) / 2
         chosen = allocate(rows, cost=cost, goal=target_saved, accept=accept, max_ratio=cfg.max_layer_ratio,
-                          achieved_saved=achieved, log=ctx.log.info)
+                          achieved_saved=achieved, log=place.log.info)
         before = channel_counts(model)
         prune_groups(model, example, plan, chosen["ratios"])
         final_base_ms, final = measured(chosen["ratios"], cfg.sensitivity.rounds)
@@ -136,7 +157,7 @@ def _allocate_and_prune(model: nn.Module, cfg, plan: PrunePlan, example: torch.T
         speedup = final_base_ms / final["variant_ms"]
         record.update(goal=t.latency_speedup, base_latency_ms=final_base_ms, runtime=t.runtime,
                       batch_size=t.batch_size, speedup=round(speedup, 4), target_met=speedup >= t.latency_speedup)
-    ctx.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, predicted "
+    place.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, predicted "
                  f"{predicted_ms:.4f} ms, achieved {allocation['achieved_latency_ms']:.4f} ms on {t.runtime} "
                  f"b{t.batch_size} (unpruned {final_base_ms:.4f} ms); predicted top-1 loss before recovery "
                  f"{chosen['predicted_points_lost']} points")

@@ -61,13 +61,16 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
                 step: int, ctx: StageContext) -> dict[str, Any]:
     t = cfg.target
     if cfg.allocation == "sensitivity":
-        from toolkit.prune.sensitivity_step import sensitivity_step
+        from toolkit.prune.sensitivity_step import AnalysisPlace, sensitivity_step
 
-        return sensitivity_step(model, cfg, plan, example, base, ctx)
+        place = AnalysisPlace(ctx.data, ctx.data_key if ctx.cache_ok else None, ctx.run_dir, ctx.stage_dir,
+                              ctx.measure.threads, ctx.log)
+        return sensitivity_step(model, cfg, plan, example, base, place, ctx.dist)
     if t.latency_speedup is not None:
         from toolkit.prune.latency import latency_step
 
-        return latency_step(model, cfg, plan, example, step, ctx)
+        return latency_step(model, cfg, plan, example, step, log=ctx.log,
+                            baseline=ctx.memo.setdefault("latency_base", {}), dist=ctx.dist)
     goal = _step_goal(cfg, step)
     if t.ratio is not None:  # per-step ratio relative to the current channel counts
         previous = _step_goal(cfg, step - 1)
@@ -130,7 +133,7 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     if cfg.method == "bn_scale" and cfg.sparsity.epochs:
         from toolkit.prune.slimming import sparsity_training
 
-        sparsity_training(model, cfg, plan, example, ctx)
+        sparsity_training(model, cfg, plan, example, ctx.training_env())
     steps = []
     for step in range(1, cfg.steps + 1):
         record = _prune_step(model, cfg, plan, example, base, step, ctx)
@@ -140,7 +143,7 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
                      f"({base[0] / macs:.3f}x), params {base[1]} -> {params}")
         if cfg.finetune_epochs:
             opts = cfg.finetune.model_copy(update={"epochs": cfg.finetune_epochs})
-            record["finetune"] = fit(model, opts, ctx, tag=f"finetune-{step}")
+            record["finetune"] = fit(model, opts, ctx.training_env(), tag=f"finetune-{step}")
             model.cpu().eval()
         steps.append(record)
     macs, params = count_macs_params(model, example)

@@ -6,23 +6,26 @@ from typing import Any
 
 import torch
 
+from toolkit.data import DataBundle
+from toolkit.quantize.config import Calibration
 from toolkit.quantize.ptq import HISTOGRAM_METHODS, even_batches
-from toolkit.site import StageSite
+from toolkit.site import SiteLog
 
 
-def calibration_input(ctx: StageSite, calib: Any) -> tuple[list[torch.Tensor], dict[str, Any]]:
-    """Seeded train images for `calib` (samples, batch_size, method) and what was actually used.
+def calibration_input(data: DataBundle, calib: Calibration, seed: int, log: SiteLog
+                      ) -> tuple[list[torch.Tensor], dict[str, Any]]:
+    """Train images chosen by `seed` for `calib` (samples, batch_size, method) and what was actually used.
 
     Returns the batches ((b, C, H, W) float tensors) and facts for the stage's `extra.calibration`:
     samples_used, batch sizes, and `clamped_to_train_split` when the split has fewer images than asked.
     The histogram methods (entropy, percentile) get equal batches; see ptq.even_batches.
     """
-    available = len(ctx.data.train)
+    available = len(data.train)
     used = min(calib.samples, available)
     if used < calib.samples:
-        ctx.log.warning(f"calibration: {calib.samples} samples asked but the train split has only {available} "
+        log.warning(f"calibration: {calib.samples} samples asked but the train split has only {available} "
                         f"images; calibrating on all {available}")
-    batches = ctx.data.calibration_batches(used, calib.batch_size, ctx.seed)
+    batches = data.calibration_batches(used, calib.batch_size, seed)
     if calib.method in HISTOGRAM_METHODS:
         batches = even_batches(batches, calib.batch_size)
     sizes = sorted({int(b.shape[0]) for b in batches})

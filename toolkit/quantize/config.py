@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from toolkit.artifacts import TORCH
-from toolkit.config import StageConfig, StrictModel
+from toolkit.config import ModelSpec, StageConfig, StageFacts, StrictModel
 from toolkit.errors import UserInputError
 from toolkit.train.options import TrainingFields
 
@@ -31,6 +31,23 @@ class Qat(TrainingFields):
     teacher: str | int | None = Field(None, description="explicit teacher stage (name or index)")
     temperature: float = Field(4.0, gt=0.0)
     alpha: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class QatTeacher(StrictModel):
+    """The model QAT distils from: an earlier stage (name or 0-based index), 'input', a model spec, or None for
+    the run's default teacher (the last model before the first prune stage)."""
+
+    ref: str | int | ModelSpec | None = None
+
+
+class QuantizeFacts(StageFacts):
+    """What the quantize stage takes from the recipe: the scheme `auto` resolves to and why, and QAT's teacher
+    (None: QAT does not distil) with its recipe position (part of the cache key: renaming stages changes it)."""
+
+    scheme: Literal["tensorrt", "cpu", "openvino"]
+    scheme_reason: str
+    qat_teacher_position: int | str | None = None
+    qat_teacher: QatTeacher | None = None
 
 
 class Quantize(StageConfig):
@@ -60,24 +77,24 @@ class Quantize(StageConfig):
         """QAT is training."""
         return self.qat is not None
 
-    def resolve(self, recipe) -> dict[str, Any]:
+    def resolve(self, recipe) -> QuantizeFacts:
         """The scheme (with `auto` it depends on the recipe's engine stage and runtimes) and why; QAT's teacher:
         an explicit qat.teacher, else the teacher of the last distill stage before this one, else none."""
         from toolkit.distill.config import teacher_position
 
         scheme, why = resolve_scheme(self, recipe)
-        ref = None
-        if self.qat is not None and self.qat.distill:
-            ref = self.qat.teacher
-            if ref is None:
+        teacher = None
+        if self.qat is not None and self.qat.distill and recipe is not None:
+            if self.qat.teacher is not None:
+                teacher = QatTeacher(ref=self.qat.teacher)
+            else:
                 mine = next((i for i, s in enumerate(recipe.stages) if s is self), len(recipe.stages))
                 distills = [s for s in recipe.stages[:mine] if s.stage_type == "distill"]
-                ref = (distills[-1].teacher if distills[-1].teacher is not None else "__default__") if distills \
-                    else None
-            if hasattr(ref, "model_dump"):
-                ref = ref.model_dump(mode="json")
-        teacher = teacher_position(self.qat.teacher, recipe) if self.qat is not None else None
-        return {"scheme": scheme, "scheme_reason": why, "qat_teacher": teacher, "qat_teacher_ref": ref}
+                if distills:  # that stage's teacher; its own default (None) is the run's default teacher
+                    teacher = QatTeacher(ref=distills[-1].teacher)
+        position = teacher_position(self.qat.teacher, recipe) if self.qat is not None and recipe is not None \
+            else None
+        return QuantizeFacts(scheme=scheme, scheme_reason=why, qat_teacher_position=position, qat_teacher=teacher)
 
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
         """QAT trains, so it needs a torch model."""

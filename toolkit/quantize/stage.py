@@ -15,7 +15,7 @@ from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
 from toolkit.quantize.calibration_input import calibration_input, calibration_message
-from toolkit.quantize.config import Quantize, resolve_scheme
+from toolkit.quantize.config import Quantize, QuantizeFacts
 from toolkit.quantize.float_fallback import keep_sensitive_in_float
 from toolkit.quantize.float_layers import float_by_quantizer, float_compute_nodes
 from toolkit.quantize.ptq import BatchReader, calibration_key, preprocess, qdq_summary
@@ -40,17 +40,20 @@ def _fp32_onnx(model: Model, ctx: StageContext) -> tuple[Path, dict[str, Any]]:
 
 def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResult:
     """INT8 Q/DQ ONNX: calibrate (cached), quantize, and keep sensitive layers in float if accuracy demands."""
-    scheme, why = (cfg.resolved["scheme"], cfg.resolved["scheme_reason"]) if cfg.resolved else \
-        resolve_scheme(cfg, None)
+    facts = cfg.resolved if isinstance(cfg.resolved, QuantizeFacts) else cfg.resolve(None)
+    scheme, why = facts.scheme, facts.scheme_reason
     if cfg.qat is not None:
         from toolkit.quantize.qat_train import run_qat
 
-        ref = cfg.resolved.get("qat_teacher_ref") if cfg.qat.distill else None  # resolved with the recipe
-        teacher = None if ref is None else load_teacher(
-            None if ref == "__default__" else ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
+        choice = facts.qat_teacher  # resolved with the recipe; None: QAT does not distil
+        teacher = None if choice is None else load_teacher(
+            choice.ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
             ctx.data.num_classes, ctx.data.image_size)
-        name = None if ref is None else (ref if ref != "__default__" else "default")
-        artifact, extra = run_qat(model, cfg, ctx, scheme, why, teacher, name)
+        ref = None if choice is None else choice.ref
+        name = None if choice is None else "default" if ref is None else \
+            ref if isinstance(ref, (str, int)) else ref.model_dump(mode="json")
+        artifact, extra = run_qat(model, cfg, ctx.training_env(), ctx.stage_dir / "model.int8.onnx", scheme, why,
+                                  teacher, name)
         if artifact is not None:  # rank 0: is the QAT model faster than its fp32 source on the CPU runtimes?
             fp32, _ = _fp32_onnx(model, ctx)
             extra["int8_vs_fp32"] = compare_int8_fp32(fp32, artifact.path, ctx.data, ctx.measure, ctx.log)
@@ -69,7 +72,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
     suffix = cache_suffix(backend)
     cache_file = None if suffix is None else \
         cache_dir / f"{calibration_key(prep, settings, {'data': ctx.data_key})}{suffix}"
-    batches, used = calibration_input(ctx, calib)
+    batches, used = calibration_input(ctx.data, calib, ctx.seed, ctx.log)
     reader = BatchReader(batches, "input")
     for warning in check_calibration(prep, reader.batches[:1]):  # names a NaN tensor instead of ORT's "scale issue"
         ctx.log.warning(warning)  # a constant (dead) activation quantizes; the user should still hear of it

@@ -199,7 +199,7 @@ class Runner:
         if cfg is None:
             return key
         return stable_hash({"input": key, "stage": cfg.stage_type, "config": cfg.key_dict(),
-                            "context": cfg.resolved, "toolkit": __version__})
+                            "context": cfg.facts_key(), "toolkit": __version__})
 
     def _report(self, run_info: dict[str, Any]) -> Path | None:
         try:

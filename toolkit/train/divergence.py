@@ -10,13 +10,13 @@ every rank stops at the same step and no rank is left waiting in a collective), 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from toolkit.errors import ToolkitError
 from toolkit.finite import nonfinite_tensors
+from toolkit.site import TrainingEnv
 
 CUDA_CHECK_EVERY = 10  # steps between host syncs on CUDA (at most this many wasted steps after a NaN)
 
@@ -30,9 +30,9 @@ class DivergenceError(ToolkitError):
     collective = True
 
 
-def options_path(ctx: Any, tag: str) -> str:
-    """Where the failing training options live in the recipe, e.g. `stages[2].prune.finetune`."""
-    base = ctx.options_path if ctx.index else "stages[0].train"
+def options_path(base: str, tag: str) -> str:
+    """Where the failing training options live in the recipe, e.g. `stages[2].prune.finetune`, from the
+    stage's own options path (`stages[2].prune`) and the training's tag."""
     if tag.startswith("finetune"):
         return f"{base}.finetune"
     if tag == "sparsity":
@@ -45,9 +45,9 @@ def options_path(ctx: Any, tag: str) -> str:
 class DivergenceWatch:
     """Notices the first non-finite loss of an epoch (see the module docstring)."""
 
-    def __init__(self, ctx: Any, tag: str, checkpoint: Path, lr_note: str = ""):
-        self.ctx, self.tag, self.checkpoint, self.lr_note = ctx, tag, checkpoint, lr_note
-        self.every = CUDA_CHECK_EVERY if ctx.device.type == "cuda" else 1
+    def __init__(self, env: TrainingEnv, tag: str, checkpoint: Path, lr_note: str = ""):
+        self.env, self.tag, self.checkpoint, self.lr_note = env, tag, checkpoint, lr_note
+        self.every = CUDA_CHECK_EVERY if env.device.type == "cuda" else 1
         self.pending: list[tuple[int, float, torch.Tensor]] = []
 
     def observe(self, loss: torch.Tensor, epoch: int, step: int, lr: float) -> None:
@@ -61,7 +61,7 @@ class DivergenceWatch:
         if not self.pending:
             return
         flags = torch.stack([flag for _, _, flag in self.pending]).to(torch.int32)
-        if self.ctx.dist is not None:
+        if self.env.dist is not None:
             torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
         hits = flags.nonzero()
         steps, self.pending = self.pending, []
@@ -77,10 +77,9 @@ class DivergenceWatch:
             self._fail(epoch, f"the weights became non-finite ({', '.join(bad)}) by the end of the epoch", lr)
 
     def _fail(self, epoch: int, what: str, lr: float) -> None:
-        ctx = self.ctx
-        label = f"{ctx.index:02d}-{ctx.name}"
+        label = self.env.label
         kept = self._kept()
-        where = options_path(ctx, self.tag)
+        where = options_path(self.env.options_path, self.tag)
         raise DivergenceError(
             f"stage {label} diverged ({self.tag}): {what} of epoch {epoch + 1}, learning rate {lr:.4g}{self.lr_note}. "
             f"{kept} Try a lower lr, a longer warmup_epochs or grad_clip (e.g. 1.0) in {where}, then run the "

@@ -15,7 +15,7 @@ from toolkit.fsutil import atomic_path
 from toolkit.layout import CHECKPOINT_SUFFIX
 from toolkit.measure.accuracy import evaluate, torch_predict
 from toolkit.progress import epoch_title
-from toolkit.site import StageSite
+from toolkit.site import TrainingEnv
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.divergence import DivergenceWatch
 from toolkit.train.optim import make_optimizer, make_scheduler
@@ -78,43 +78,44 @@ def _load_checkpoint(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _progress(ctx: StageSite, total: int):
-    if ctx.console is None or not ctx.is_main:
+def _progress(env: TrainingEnv, total: int):
+    if env.console is None or not env.is_main:
         return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=ctx.console, transient=True)
+                    TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=env.console, transient=True)
 
 
-def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: LossFn | None = None,
+def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: LossFn | None = None,
         extra_modules: nn.Module | None = None, tag: str = "train",
         regularizer: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
     """Train `model` in place for opts.epochs, resuming from this stage's checkpoint; returns metrics.
 
     `loss_fn(model, images, labels) -> (loss, logits)` replaces cross-entropy (distillation);
     `extra_modules` are trained along (feature adapters); `regularizer(model)` runs after each backward.
+    Epoch checkpoints go to `env.checkpoint_dir/<tag>.ckpt`; raises DivergenceError on a non-finite loss.
     """
-    device = ctx.device
+    device = env.device
     model.to(device)
     if device.type == "cuda" and opts.channels_last:
         model.to(memory_format=torch.channels_last)
     modules = [model] + ([extra_modules.to(device)] if extra_modules is not None else [])
-    train_model = ctx.wrap_for_training(model, opts.sync_batchnorm)
+    train_model = env.wrap_for_training(model, opts.sync_batchnorm)
     # linear: Goyal et al. 2017, the global batch is world x batch, so the lr grows by world -- gradually (optim).
     # split: the recipe's batch is the global one, so every process takes its share and nothing else changes.
-    lr_scale = float(ctx.world_size) if ctx.world_size > 1 and opts.lr_scaling == "linear" else 1.0
-    if ctx.world_size > 1 and opts.lr_scaling == "split":
-        batch = opts.batch_size or ctx.data.batch_size
-        opts = opts.model_copy(update={"batch_size": max(1, -(-batch // ctx.world_size))})
+    lr_scale = float(env.world_size) if env.world_size > 1 and opts.lr_scaling == "linear" else 1.0
+    if env.world_size > 1 and opts.lr_scaling == "split":
+        batch = opts.batch_size or env.data.batch_size
+        opts = opts.model_copy(update={"batch_size": max(1, -(-batch // env.world_size))})
     optimizer = make_optimizer(modules, opts)
-    steps = ctx.data.train_steps(opts.batch_size, ctx.world_size)
+    steps = env.data.train_steps(opts.batch_size, env.world_size)
     scheduler = make_scheduler(optimizer, opts, steps, lr_scale)
-    autocast, scaler = _amp(device, opts.amp, opts.amp_cpu, ctx.log.warning)
+    autocast, scaler = _amp(device, opts.amp, opts.amp_cpu, env.log.warning)
     loss_fn = loss_fn or cross_entropy(opts.label_smoothing)
-    checkpoint = ctx.stage_dir / f"{tag}{CHECKPOINT_SUFFIX}"
-    watch = DivergenceWatch(ctx, tag, checkpoint, f" (the recipe's {opts.lr:.4g}, scaled up to x{lr_scale:g} for "
-                                                  f"{ctx.world_size} processes)" if lr_scale > 1 else "")
+    checkpoint = env.checkpoint_dir / f"{tag}{CHECKPOINT_SUFFIX}"
+    watch = DivergenceWatch(env, tag, checkpoint, f" (the recipe's {opts.lr:.4g}, scaled up to x{lr_scale:g} for "
+                                                  f"{env.world_size} processes)" if lr_scale > 1 else "")
     history: list[dict[str, Any]] = []
     start = 0
     state = _load_checkpoint(checkpoint)
@@ -129,23 +130,23 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: Loss
             if scaler is not None and "scaler" in state:
                 scaler.load_state_dict(state["scaler"])
             history, start = list(state["history"]), int(state["epoch"])
-            ctx.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
+            env.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
         except (RuntimeError, KeyError, ValueError) as exc:  # a checkpoint of another model shape: start over
             model.load_state_dict(before)  # load_state_dict may have copied part of it before failing
-            ctx.log.warning(f"{tag}: ignoring checkpoint {checkpoint.name} ({str(exc)[:120]})")
-    progress = _progress(ctx, steps)
+            env.log.warning(f"{tag}: ignoring checkpoint {checkpoint.name} ({str(exc)[:120]})")
+    progress = _progress(env, steps)
     with deterministic_on(device), (progress or contextlib.nullcontext()):
         for epoch in range(start, opts.epochs):
-            record = _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx,
+            record = _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, env,
                                 epoch, steps, progress, tag, regularizer, watch)
             watch.check_weights(modules, epoch, record["lr"])  # before the checkpoint: it stays the last finite one
             last = epoch + 1 == opts.epochs
             if (opts.eval_every and (epoch + 1) % opts.eval_every == 0) or last:
                 model.eval()
-                record["val_top1"] = evaluate(torch_predict(model, device), ctx.data.val_batches(),
-                                              ctx.data.num_classes)["top1"]
+                record["val_top1"] = evaluate(torch_predict(model, device), env.data.val_batches(),
+                                              env.data.num_classes)["top1"]
             history.append(record)
-            if ctx.is_main:
+            if env.is_main:
                 snapshot = {"epoch": epoch + 1, "epochs": opts.epochs, "model": model.state_dict(),
                             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                             "history": history}
@@ -155,13 +156,13 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: Loss
                     snapshot["scaler"] = scaler.state_dict()
                 _save_checkpoint(checkpoint, snapshot)
             # Logged after the checkpoint is on disk: an interruption after this line resumes after this epoch.
-            ctx.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
+            env.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
                          f"train top-1 {record['train_top1']:.4f} val top-1 {record.get('val_top1', float('nan')):.4f} "
                          f"lr {record['lr']:.4g} {record['images_per_s']:.0f} img/s")
-            ctx.run_hooks("epoch_end", epoch=epoch + 1, record=record)
+            env.after_epoch(epoch=epoch + 1, record=record)
     if device.type == "cuda":
         model.to(memory_format=torch.contiguous_format)
-    if ctx.dist is not None and opts.sync_batchnorm:
+    if env.dist is not None and opts.sync_batchnorm:
         from toolkit.distributed import revert_sync_batchnorm
 
         revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
@@ -170,28 +171,28 @@ def fit(model: nn.Module, opts: TrainingFields, ctx: StageSite, *, loss_fn: Loss
     # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
     # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.
     batchnorm = None if tag == "qat" else refresh_batchnorm(
-        model, ctx.data, device, ctx.seed, lambda m: ctx.log.info(f"{tag}: {m}"),
-        lambda m: ctx.log.warning(f"{tag}: {m}"), history[-1].get("train_top1") if history else None)
+        model, env.data, device, env.seed, lambda m: env.log.info(f"{tag}: {m}"),
+        lambda m: env.log.warning(f"{tag}: {m}"), history[-1].get("train_top1") if history else None)
     return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,
             "final_val_top1": history[-1].get("val_top1") if history else None,
             "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
             "batchnorm": batchnorm}
 
 
-def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, ctx, epoch, steps,
+def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, env, epoch, steps,
                progress, tag, regularizer=None, watch: DivergenceWatch | None = None) -> dict[str, Any]:
     for module in modules:
         module.train()
-    device = ctx.device
+    device = env.device
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    task = progress.add_task(epoch_title(ctx.name, tag, epoch + 1, opts.epochs), total=steps,
+    task = progress.add_task(epoch_title(env.name, tag, epoch + 1, opts.epochs), total=steps,
                              stats="") if progress else None
     t0 = time.perf_counter()
     with_index = bool(getattr(loss_fn, "wants_index", False))
-    batches = ctx.data.train_batches(epoch, ctx.seed, batch_size=opts.batch_size, augment=opts.augment,
-                                     rank=ctx.rank, world=ctx.world_size, with_index=with_index)
+    batches = env.data.train_batches(epoch, env.seed, batch_size=opts.batch_size, augment=opts.augment,
+                                     rank=env.rank, world=env.world_size, with_index=with_index)
     for step, batch in enumerate(batches):
         images, labels = batch[0], batch[1]
         index = batch[2] if with_index else None

@@ -11,4 +11,4 @@ from toolkit.train.loop import fit
 
 def train(model: nn.Module, cfg: Train, ctx: StageContext) -> StageResult:
     """Train the model on the recipe's data (resumes from the last epoch checkpoint)."""
-    return StageResult(model, fit(model, cfg, ctx, tag="train"))
+    return StageResult(model, fit(model, cfg, ctx.training_env(), tag="train"))

@@ -170,8 +170,8 @@ def nan_fit(model, cfg: NanFit, ctx):
         loss = torch.nn.functional.cross_entropy(logits, labels)
         return (loss * float("nan") if ctx.rank == 1 and calls["n"] > steps + 1 else loss), logits
 
-    return StageResult(model, fit(model, TrainingOptions(epochs=3, lr=0.05, lr_scaling="linear"), ctx,
-                                   loss_fn=loss_fn, tag="train"))
+    return StageResult(model, fit(model, TrainingOptions(epochs=3, lr=0.05, lr_scaling="linear"),
+                                   ctx.training_env(), loss_fn=loss_fn, tag="train"))
 '''
 
 

@@ -122,6 +122,6 @@ def test_renaming_the_teacher_stage_changes_the_distill_key(tiny):
         raw = tiny(stages=[{"train": {"name": names[0], "epochs": 1}}, {"train": {"name": names[1], "epochs": 1}},
                            {"distill": {"teacher": "a", "epochs": 1}}])
         recipe = parse_recipe(raw)
-        return recipe.stages[2].key_context(recipe)
+        return recipe.stages[2].resolve(recipe)
 
     assert key(["a", "b"]) != key(["b", "a"])

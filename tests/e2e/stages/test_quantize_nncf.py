@@ -93,9 +93,9 @@ def test_auto_resolves_to_openvino_when_the_recipe_measures_on_openvino_only(tin
     raw = recipe(tiny, tmp_path, scheme="auto")
     raw["measure"]["runtimes"] = ["openvino-cpu"]
     quantize = parse_recipe(raw).stages[-1]
-    assert quantize.resolved["scheme"] == "openvino" and "OpenVINO only" in quantize.resolved["scheme_reason"]
+    assert quantize.resolved.scheme == "openvino" and "OpenVINO only" in quantize.resolved.scheme_reason
     raw["measure"]["runtimes"] = ["onnxruntime-cpu", "openvino-cpu"]
-    assert parse_recipe(raw).stages[-1].resolved["scheme"] == "cpu"
+    assert parse_recipe(raw).stages[-1].resolved.scheme == "cpu"
 
 
 @pytest.mark.parametrize("change, field, message", [
@@ -116,7 +116,7 @@ def test_openvino_scheme_misuses_are_refused_before_compute(tiny, tmp_path, chan
 def test_openvino_scheme_before_an_fp16_engine_is_accepted(tiny, tmp_path):
     raw = recipe(tiny, tmp_path)
     raw["stages"] += [{"engine": {"precision": "fp16"}}]
-    assert parse_recipe(raw).stages[1].resolved["scheme"] == "openvino"
+    assert parse_recipe(raw).stages[1].resolved.scheme == "openvino"
 
 
 def test_nncf_percentile_calibration_and_per_tensor_weights_are_applied(tmp_path):

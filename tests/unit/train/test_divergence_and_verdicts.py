@@ -46,7 +46,7 @@ def test_a_loss_that_turns_nan_stops_training_naming_epoch_step_and_lr_and_keeps
         return (loss * float("nan") if calls["n"] > steps + 1 else loss), logits
 
     with pytest.raises(DivergenceError) as err:
-        fit(model, TrainingOptions(epochs=3, lr=0.05), ctx, loss_fn=planted, tag="train")
+        fit(model, TrainingOptions(epochs=3, lr=0.05), ctx.training_env(), loss_fn=planted, tag="train")
     message = str(err.value)
     assert "stage 01-train diverged" in message and "epoch 2" in message and "step 2" in message
     assert "learning rate" in message and "grad_clip" in message and "warmup_epochs" in message
