@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from toolkit.errors import ToolkitError
+from toolkit.record_sections import AccuracySection, DeviceSection, LatencyRecord, ModelSection, StageExtra
 
 FORMAT_VERSION: Final = 1
 """The run.json / metrics.json format this toolkit writes (0: files without the key, toolkit 0.1.0)."""
@@ -144,6 +145,30 @@ class StageMetrics(_Schema):
     shared_from: str | None = None
 
 
+class StageMetricsAsRead(StageMetrics):
+    """metrics.json as readers see it: its sections typed too (toolkit.record_sections), so that a value the
+    report would draw or divide by is either of its type and range or absent."""
+
+    model: ModelSection | None = None
+    accuracy: AccuracySection | None = None
+    latency: list[LatencyRecord] = []
+    device: DeviceSection | None = None
+    extra: StageExtra = StageExtra()
+
+
+class RunRecordAsRead(RunRecord):
+    """run.json as readers see it: the device section typed too."""
+
+    device: DeviceSection | None = None
+
+
+class BenchRecord(_Schema):
+    """A `compress bench` measurement of one stage on one device (NN-<stage>/measurements/<device>.json)."""
+
+    latency: list[LatencyRecord] = []
+    device: DeviceSection | None = None
+
+
 class RecordError(ToolkitError, ValueError):
     """A run.json / metrics.json about to be written does not fit the schema (a toolkit bug, or a plugin
     stage whose StageResult.metrics is not a mapping); nothing is written. One line on the terminal."""
@@ -221,18 +246,26 @@ def _lenient(schema: type[_Schema], value: Any) -> _Schema | None:
         return record
 
 
-def read_run(value: Any) -> RunRecord | None:
-    """Parsed run.json (any format version) as a RunRecord, or None when it is not a JSON object.
+def read_run(value: Any, *, sections: bool = True) -> RunRecord | None:
+    """Parsed run.json (any format version), or None when it is not a JSON object.
 
-    Never raises: a value of the wrong type, an unknown status or a malformed stage entry is dropped."""
-    return cast("RunRecord | None", _lenient(RunRecord, value))
+    Never raises: a value of the wrong type, an unknown status or a malformed stage entry is dropped.
+    `sections`: check the device section too (RunRecordAsRead); False checks the top level only."""
+    return cast("RunRecord | None", _lenient(RunRecordAsRead if sections else RunRecord, value))
 
 
-def read_metrics(value: Any) -> StageMetrics | None:
-    """Parsed metrics.json (any format version) as StageMetrics, or None when it is not a JSON object.
+def read_metrics(value: Any, *, sections: bool = True) -> StageMetrics | None:
+    """Parsed metrics.json (any format version), or None when it is not a JSON object.
 
-    Never raises: a value of the wrong type or an unknown status is dropped (read as absent)."""
-    return cast("StageMetrics | None", _lenient(StageMetrics, value))
+    Never raises: a value of the wrong type or range, or an unknown status, is dropped (read as absent).
+    `sections`: check the inner sections too (StageMetricsAsRead, what readers such as the report use); False
+    checks the top level only, as the runner writes and reuses stages (a 0 ms timing stays as recorded)."""
+    return cast("StageMetrics | None", _lenient(StageMetricsAsRead if sections else StageMetrics, value))
+
+
+def read_bench(value: Any) -> BenchRecord | None:
+    """A parsed bench measurement file, or None when it is not a JSON object. Never raises (as read_metrics)."""
+    return cast("BenchRecord | None", _lenient(BenchRecord, value))
 
 
 # --- attribute access ----------------------------------------------------------------------------------

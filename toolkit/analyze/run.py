@@ -187,7 +187,7 @@ def _int8_settings(recipe: Recipe) -> dict[str, Any]:
 
     cfg = next((s for s in recipe.stages if s.stage_type == "quantize"), None) or Quantize()
     calib = cfg.calibration
-    return {"scheme": cfg.resolve(recipe)["scheme"], "per_channel": cfg.per_channel, "method": calib.method,
+    return {"scheme": cfg.resolve(recipe).scheme, "per_channel": cfg.per_channel, "method": calib.method,
             "samples": calib.samples, "percentile": calib.percentile, "batch_size": calib.batch_size}
 
 

@@ -96,5 +96,6 @@ def describe_device() -> dict[str, Any]:
 
 def device_slug(device: dict[str, Any]) -> str:
     """A short file-name-safe name for a device description (GPU name, else CPU model)."""
-    name = (device.get("gpu") or {}).get("name") or (device.get("jetson") or {}).get("board") or device["cpu"]
+    name = (device.get("gpu") or {}).get("name") or (device.get("jetson") or {}).get("board") \
+        or device.get("cpu") or "unknown"
     return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:60] or "device"

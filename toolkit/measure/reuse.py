@@ -29,10 +29,12 @@ def earlier_records(run_dir: Path, before_index: int, device: dict[str, Any], me
             metrics = read_metrics(read_json(directory / "metrics.json"))  # typed; None when not an object
         except ValueError:
             continue
-        if metrics is None or metrics.status != OK or metrics.measure_key != measure_key \
-                or device_slug(metrics.device or {"cpu": "?"}) != slug:
+        if metrics is None or metrics.status != OK or metrics.measure_key != measure_key:
             continue
-        for rec in metrics.latency:
+        checked = metrics.as_dict()  # the file less the values that do not fit their typed sections
+        if device_slug(checked.get("device") or {"cpu": "?"}) != slug:
+            continue
+        for rec in checked.get("latency") or []:
             if rec.get("status") == OK and rec.get("graph_hash") and not rec.get("reused"):
                 out.append((directory.name, rec))
     return out

@@ -10,8 +10,8 @@ from typing import Any
 from toolkit.errors import UserInputError
 from toolkit.fsutil import read_json
 from toolkit.measure.device import device_slug
-from toolkit.records import MISSING, OK, RUN_ERRORED
-from toolkit.report.shapes import clean_bench, clean_metrics, clean_run
+from toolkit.records import MISSING, OK, RUN_ERRORED, read_bench, read_metrics
+from toolkit.records import read_run as read_run_record
 
 
 @dataclass
@@ -93,17 +93,18 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
                          f"run.json names the stage folder {name!r}, which is not a stage folder name", {})
     directory = run_dir / name
     try:
-        metrics = clean_metrics(read_json(directory / "metrics.json"))
+        record = read_metrics(read_json(directory / "metrics.json"))  # typed sections; misfits dropped
+        metrics = record.as_dict() if record is not None else {}
     except ValueError:
         metrics = {}
     measurements = {}
     for path in sorted((directory / "measurements").glob("*.json")):
         try:
-            record = clean_bench(read_json(path))
+            bench = read_bench(read_json(path))
         except ValueError:
             continue
-        if record is not None:
-            measurements[path.stem] = record
+        if bench is not None:
+            measurements[path.stem] = bench.as_dict()
     status = metrics.get("status") or entry.get("status") or MISSING
     reason = metrics.get("reason") or entry.get("reason")
     if not metrics and status == OK:
@@ -116,11 +117,12 @@ def read_run(run_dir: Path) -> RunView:
     """Load one run folder for the report; a folder without run.json is a clear error."""
     run_dir = Path(run_dir)
     try:
-        run = clean_run(read_json(run_dir / "run.json"))
+        record = read_run_record(read_json(run_dir / "run.json"))
     except ValueError as exc:
         raise UserInputError(f"{run_dir} is not a run folder ({exc})") from None
-    if run is None:
+    if record is None:
         raise UserInputError(f"{run_dir / 'run.json'}: not a JSON object; this is not a run folder of the toolkit")
+    run = record.as_dict()
     try:
         recipe_text = (run_dir / "recipe.yaml").read_text(encoding="utf-8")
     except (OSError, ValueError):  # missing, unreadable or not UTF-8 text

@@ -102,7 +102,8 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
     try:
         html, summary = render([Path(d) for d in run_dirs])
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError) as exc:
-        # shapes.py checks what the report reads; this names the folder if an edited file still slips through
+        # the typed readers (toolkit.records) check what the report reads; this names the folder if an edited
+        # file still slips through
         from toolkit.errors import UserInputError
 
         raise UserInputError(f"cannot build the report of {', '.join(map(str, run_dirs))}: a JSON file there "

@@ -57,7 +57,7 @@ class RunFolder:
         """A stage folder's metrics.json (any format version), or None when missing, unreadable or not an
         object; values that do not fit toolkit.records.StageMetrics (an unknown status) are left out."""
         try:
-            record = read_metrics(read_json(directory / METRICS))
+            record = read_metrics(read_json(directory / METRICS), sections=False)
         except ValueError:
             return None
         return record.as_dict() if record is not None else None

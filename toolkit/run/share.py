@@ -37,7 +37,7 @@ def find_shared(folder: RunFolder, key: str) -> Path | None:
             if not match or match.group(3) or not stage_dir.is_dir():
                 continue
             try:
-                metrics = read_metrics(read_json(stage_dir / METRICS))
+                metrics = read_metrics(read_json(stage_dir / METRICS), sections=False)
             except (ValueError, OSError):
                 continue
             if metrics is not None and metrics.key == key and metrics.status == OK:

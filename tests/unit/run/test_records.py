@@ -102,7 +102,9 @@ def test_values_that_do_not_fit_are_read_as_absent_not_as_tracebacks():
                             "extra": None, "format_version": "1"})
     assert metrics.status == OK and metrics.index is None and metrics.model is None
     assert metrics.format_version == 0
-    assert metrics.latency == [{"runtime": "x"}] and metrics.extra == {}
+    assert metrics.latency == [] and "extra" not in metrics.as_dict()  # a latency record without a batch size goes
+    top_level_only = read_metrics({"status": "ok", "latency": [1, {"runtime": "x"}]}, sections=False)
+    assert top_level_only.latency == [{"runtime": "x"}]  # as the runner reads its own stages: sections unchecked
     assert read_run([1, 2]) is None and read_metrics("text") is None
 
 
@@ -204,3 +206,20 @@ def test_the_readers_never_raise_on_any_json_value(value):
     if isinstance(value, dict):
         run = read_run({"stages": [value], "planned": [value], **value})
         assert all(isinstance(s.as_dict(), dict) for s in run.stages)
+
+
+def test_typed_sections_drop_what_the_report_cannot_draw_and_keep_the_rest():
+    metrics = read_metrics({"status": "ok", "accuracy": {"top1": 1.5, "top5": 0.9},
+                            "latency": [{"runtime": "onnxruntime-cpu", "batch_size": 1, "p50_ms": 0, "p90_ms": 2.0},
+                                        {"runtime": "openvino-cpu", "p50_ms": 1.0}],
+                            "device": {"cpu": 7, "gpu": "none"},
+                            "extra": {"channels": {"conv1": [16, 8], "conv2": [16], "conv3": [16, "8"]},
+                                      "history": [{"epoch": 1, "loss": 0.5, "val_top1": 0.8}, {"epoch": 2}],
+                                      "macs_before": 1.5, "placement": {"findings": "none"}, "new": {"kept": 1}}})
+    seen = metrics.as_dict()
+    assert seen["accuracy"] == {"top5": 0.9}  # top-1 is a fraction: 1.5 is read as absent
+    assert seen["latency"] == [{"runtime": "onnxruntime-cpu", "batch_size": 1, "p90_ms": 2.0}]  # no 0 ms, no
+    assert seen["device"] == {}  # record without a batch size; a CPU name is text, a GPU a mapping
+    extra = seen["extra"]
+    assert extra["channels"] == {"conv1": [16, 8]} and extra["history"] == [{"epoch": 1, "loss": 0.5, "val_top1": 0.8}]
+    assert "macs_before" not in extra and extra["placement"] == {} and extra["new"] == {"kept": 1}
