@@ -1,0 +1,79 @@
+"""Converged baselines for the CIFAR-10 benchmarks: train once, commit the weights, start every benchmark there.
+
+    python -m benchmarks.baseline resnet20            # train (or resume) and write benchmarks/baselines/resnet20_cifar10.*
+
+Runs `benchmarks/baselines/<name>_cifar10.yaml` (the toolkit's own train stage, on all 50,000 training
+photographs of ../shared/data) into benchmarks/work/baselines/ (ignored; an interrupted run resumes from its
+last epoch), then writes beside the recipe the trained weights as safetensors (a plain state_dict, loadable as
+`model: {arch: NAME, checkpoint: benchmarks/baselines/NAME_cifar10.safetensors}`) and a JSON record: top-1 on
+the 10,000 test photographs, the training time, the machine, the versions and the file's SHA-256.
+`baseline_checkpoint(name)` hands a benchmark that file after checking its hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from benchmarks.cifar import cifar10_root
+from benchmarks.common import stamp
+
+HERE = Path(__file__).parent / "baselines"
+WORK = Path(__file__).parent / "work" / "baselines"
+
+
+def baseline_checkpoint(name: str = "resnet20") -> Path:
+    """The committed checkpoint of a baseline, its SHA-256 checked against its record.
+
+    Raises FileNotFoundError when the baseline was not trained, ValueError when the file does not match."""
+    from toolkit.fsutil import file_hash
+
+    record = json.loads((HERE / f"{name}_cifar10.json").read_text())
+    path = HERE / record["file"]
+    if file_hash(path) != record["sha256"]:
+        raise ValueError(f"{path}: SHA-256 differs from {name}_cifar10.json; retrain with "
+                         f"`python -m benchmarks.baseline {name}`")
+    return path
+
+
+def train_baseline(name: str) -> dict:
+    """Train (or resume) the baseline and write its checkpoint and record; returns the record."""
+    from toolkit.fsutil import file_hash
+    from toolkit.recipe import load_recipe
+    from toolkit.run.pipeline import Runner
+
+    if cifar10_root() is None:
+        raise SystemExit("CIFAR-10 is not here: ../shared/data/cifar10-jpeg.tar.gz is missing")
+    recipe_path = HERE / f"{name}_cifar10.yaml"
+    recipe = load_recipe(recipe_path, [f"output={WORK}"])
+    result = Runner(recipe).run()
+    train = result.run_dir / "01-train"
+    metrics = json.loads((train / "metrics.json").read_text())
+    target = HERE / f"{name}_cifar10.safetensors"
+    shutil.copyfile(train / "model.safetensors", target)
+    history = metrics["extra"]["history"]
+    record = {"name": name, "recipe": recipe_path.name, "file": target.name, "sha256": file_hash(target),
+              "top1": metrics["accuracy"]["top1"], "top5": metrics["accuracy"].get("top5"),
+              "test_images": metrics["accuracy"].get("samples"), "epochs": len(history),
+              "train_seconds": round(sum(r["seconds"] for r in history), 1),
+              "stage_seconds": metrics.get("seconds"), "val_top1_by_epoch": {r["epoch"]: r["val_top1"]
+                                                                             for r in history if "val_top1" in r},
+              **stamp()}
+    (HERE / f"{name}_cifar10.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main() -> None:
+    """Command line: python -m benchmarks.baseline NAME."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(p.stem.removesuffix("_cifar10") for p in HERE.glob("*_cifar10.yaml")))
+    record = train_baseline(parser.parse_args().name)
+    print(f"{record['name']}: top-1 {record['top1'] * 100:.2f}% on {record['test_images']} test photographs after "
+          f"{record['epochs']} epochs ({record['train_seconds'] / 3600:.2f} h of training); {record['file']} "
+          f"sha256 {record['sha256'][:16]}...")
+
+
+if __name__ == "__main__":
+    main()
