@@ -51,8 +51,13 @@ def family_recipe(tmp_path, family: str) -> dict:
             "output": str(tmp_path / "runs")}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("family", list(FAMILIES))
+# The default tier keeps two representative families (a residual CNN, and depthwise blocks with squeeze-excite and
+# hardswish); every family runs in the slow tier.
+REPRESENTATIVE = ("resnet", "mobilenet_v3")
+TIERED = [family if family in REPRESENTATIVE else pytest.param(family, marks=pytest.mark.slow) for family in FAMILIES]
+
+
+@pytest.mark.parametrize("family", TIERED)
 def test_family_trains_prunes_and_quantizes_consistently(tmp_path, family):
     result = run_recipe(parse_recipe(family_recipe(tmp_path, family)))
     train, prune, quant = (s.metrics for s in result.stages)
