@@ -1,6 +1,6 @@
-"""Converged baselines for the CIFAR-10 benchmarks: train once, commit the weights, start every benchmark there.
+"""Converged CIFAR-10 baselines for the benchmarks: train once, commit the weights, start every benchmark there.
 
-    python -m benchmarks.baseline resnet20            # train (or resume) and write benchmarks/baselines/resnet20_cifar10.*
+    python -m benchmarks.baseline resnet20    # train (or resume), write benchmarks/baselines/resnet20_cifar10.*
 
 Runs `benchmarks/baselines/<name>_cifar10.yaml` (the toolkit's own train stage, on all 50,000 training
 photographs of ../shared/data) into benchmarks/work/baselines/ (ignored; an interrupted run resumes from its
