@@ -27,7 +27,7 @@ FLOORS: dict[str, int] = {
     "report": 8,
     "run": 9,
     **dict.fromkeys(("api", "api_data", "bench"), 10),
-    **dict.fromkeys(("analyze", "sweep"), 11),  # commands over runs
+    **dict.fromkeys(("analyze", "sweep"), 11),  # commands over runs (sweep/: `compress sweep`, not written yet)
     **dict.fromkeys(("cli", "__main__"), 12),
 }
 # The catalogue is the one package whose __init__ holds code by design (the list of built-in stages).

@@ -256,7 +256,7 @@ def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
 @guarded
 def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...],
           input_size: int | None, min_iters: int | None, trust_code: bool = False) -> None:
-    """Measure a run's models on this machine (e.g. a Jetson): writes NN-<stage>/measurements/<device>.json."""
+    """Measure a run's models on this machine, a Jetson for one: writes NN-<stage>/measurements/<device>.json."""
     from rich.console import Console
 
     from toolkit.bench import bench_file, bench_run
