@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+from pydantic import PrivateAttr, ValidationError
 
 from toolkit.errors import ToolkitError
-from toolkit.record_sections import AccuracySection, DeviceSection, LatencyRecord, ModelSection, StageExtra
+from toolkit.record_sections import (AccuracySection, DeviceSection, LatencyRecord, ModelSection, Section,
+                                     StageExtra)
 
 FORMAT_VERSION: Final = 1
 """The run.json / metrics.json format this toolkit writes (0: files without the key, toolkit 0.1.0)."""
@@ -62,13 +63,12 @@ INPUT_STAGE: Final = "input"
 
 
 # --- schema --------------------------------------------------------------------------------------------
-class _Schema(BaseModel):
-    """Known fields typed strictly (no '3' for 3, no NaN); unknown fields kept as they are.
+class _Schema(Section):
+    """Known fields typed strictly, unknown fields kept (as every Section); remembers the mapping it read.
 
-    Mappings take any keys (JSON writes them as text) and their values are not checked here: the
-    sections a stage or measurement writes are free-form (the report checks what it draws)."""
+    At the top level the sections are plain mappings (what a stage writes is free-form); the readers'
+    subclasses (StageMetricsAsRead, RunRecordAsRead, BenchRecord) type them with toolkit.record_sections."""
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)
     _source: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""The committed baselines are what their records say: benchmarks get the file only when its SHA-256 matches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from benchmarks import baseline
+
+
+def test_the_committed_resnet20_baseline_matches_its_record_and_loads_strictly():
+    from toolkit.models.checkpoint import load_checkpoint
+    from toolkit.models.cifar_resnet import CifarResNet
+
+    path = baseline.baseline_checkpoint("resnet20")
+    record = json.loads((baseline.HERE / "resnet20_cifar10.json").read_text())
+    assert record["test_images"] == 10000 and 0.1 < record["top1"] <= 1.0 and len(record["sha256"]) == 64
+    load_checkpoint(CifarResNet(20), path)  # strict: every key and shape fits
+
+
+def test_a_baseline_file_that_differs_from_its_record_is_refused(tmp_path, monkeypatch):
+    for name in ("resnet20_cifar10.json", "resnet20_cifar10.safetensors"):
+        shutil.copyfile(baseline.HERE / name, tmp_path / name)
+    with open(tmp_path / "resnet20_cifar10.safetensors", "ab") as handle:
+        handle.write(b"\0")
+    monkeypatch.setattr(baseline, "HERE", tmp_path)
+    with pytest.raises(ValueError, match="SHA-256 differs"):
+        baseline.baseline_checkpoint("resnet20")
