@@ -1,4 +1,5 @@
-"""Reading a recipe file's bytes with a size bound: never a device, a pipe or an endless file."""
+"""Recipe input paths read with bounds: the recipe file (never a device, a pipe or an endless file), and paths
+it names (a name too long for the OS is a problem of its field, not a crash)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,12 @@ def read_recipe_bytes(path: Path, cap: int = MAX_RECIPE_BYTES) -> bytes:
     if size > cap:
         raise RecipeFileError(f"larger than {cap // 1024} KiB; a recipe is a small YAML text file")
     return b"".join(chunks)
+
+
+def path_problem(path: Path, kind: str) -> str | None:
+    """Why `path` is not an existing file or folder (`kind`), or None; a name too long for the OS says so."""
+    try:
+        found = path.is_file() if kind == "file" else path.is_dir()
+    except OSError as exc:  # ENAMETOOLONG and the like: Path.is_file() passes them on
+        return f"cannot use the path {str(path)[:80]!r}...: {exc.strerror or exc}"
+    return None if found else f"no such {kind}: {path}"

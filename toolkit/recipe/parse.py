@@ -28,7 +28,8 @@ class RecipeHead(StrictModel):
     name: str = Field(pattern=NAME_PATTERN, description="run name: the run folder is <output>/<name>")
     plugins: list[str] = Field(default_factory=list, description="your Python modules to import first (custom "
                                                                  "stages, models, data sets): code you trust")
-    seed: int = Field(0, ge=0, description="seeds data splits, shuffling, initialisation")
+    # numpy's and scikit-learn's seeds are 32-bit: a larger one would fail mid-run instead of here
+    seed: int = Field(0, ge=0, le=2 ** 32 - 1, description="seeds data splits, shuffling, initialisation")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when available")
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
@@ -80,6 +81,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` merges a mapping; its keys may be overridden
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -93,9 +96,12 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def read_yaml(path: Path) -> Any:
-    """Read a YAML file safely (no Python tags, no duplicate keys); errors name the file and line."""
+    """Read a YAML file of plain data (see yaml_limits: no tags, no duplicate keys, no bombs).
+
+    Raises RecipeError naming the file and, where there is one, the value's path and line.
+    """
     from toolkit.recipe.file_bounds import RecipeFileError, read_recipe_bytes
-    from toolkit.recipe.yaml_limits import YamlTooLarge, load_bounded
+    from toolkit.recipe.yaml_limits import YamlRefused, load_bounded, yaml_error_line
 
     try:
         data = read_recipe_bytes(Path(path))
@@ -114,28 +120,34 @@ def read_yaml(path: Path) -> Any:
     try:
         return load_bounded(text, _UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        raise RecipeError([("", f"not valid YAML: {exc}")], source=str(path)) from None
-    except YamlTooLarge as exc:
-        raise RecipeError([("", str(exc))], source=str(path)) from None
+        raise RecipeError([("", f"not valid YAML: {yaml_error_line(exc)}")], source=str(path)) from None
+    except YamlRefused as exc:
+        raise RecipeError([(exc.path, str(exc))], source=str(path)) from None
     except RecursionError:
         raise RecipeError([("", "the YAML document nests too deeply")], source=str(path)) from None
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """Apply `a.b.0.c=value` overrides (values parsed as YAML scalars) to the raw recipe mapping."""
+    """Apply `a.b.0.c=value` overrides (values parsed as YAML, plain data only) to the raw recipe mapping.
+
+    Raises RecipeError listing every override that is malformed, refused or names no place in the recipe.
+    """
+    from toolkit.recipe import yaml_limits as plain
+
     problems: list[tuple[str, str]] = []
     for item in sets:
         key, sep, text = item.partition("=")
-        if not sep or not key:
-            problems.append(("--set", f"'{item}' is not of the form key.path=value"))
+        if not sep or not key or plain.control_character(key):
+            problems.append(("--set", f"{item!r} is not of the form key.path=value"))
             continue
         try:
-            from toolkit.recipe.yaml_limits import load_bounded
-
-            value = load_bounded(text) if text.strip() else None
+            value = plain.load_bounded(text) if text.strip() else None
+        except plain.YamlRefused as exc:
+            problems.append((f"--set {key}", f"the value {text!r} is refused: {exc}"))
+            continue
         except (yaml.YAMLError, ValueError, RecursionError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            problems.append((f"--set {key}", f"the value '{text}' is not valid YAML ({reason})"))
+            reason = plain.yaml_error_line(exc) if isinstance(exc, yaml.YAMLError) else str(exc) or type(exc).__name__
+            problems.append((f"--set {key}", f"the value {text!r} is not valid YAML ({reason})"))
             continue
         parts = key.split(".")
         node: Any = raw
@@ -232,6 +244,7 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
     are reported together with schema problems elsewhere in the recipe)."""
     from toolkit.data import dataset_info
     from toolkit.models import check_arch
+    from toolkit.recipe.file_bounds import path_problem
     from toolkit.runtimes import runtime_names
 
     problems: list[tuple[str, str]] = []
@@ -246,8 +259,9 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
             ":" in model["arch"] or model["arch"] in _own_models()):
         problems.append(("model.weights", f"weights name torchvision's pretrained files; '{model['arch']}' is not a "
                                           f"torchvision model: use model.checkpoint"))
-    if check_paths and isinstance(model.get("checkpoint"), str) and not (base_dir / model["checkpoint"]).is_file():
-        problems.append(("model.checkpoint", f"no such file: {base_dir / model['checkpoint']}"))
+    if check_paths and isinstance(model.get("checkpoint"), str):
+        problem = path_problem(base_dir / model["checkpoint"], "file")
+        problems += [("model.checkpoint", problem)] if problem else []
     dataset = data.get("dataset", "digits")
     if isinstance(dataset, str):
         try:
@@ -255,9 +269,9 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
             root = data.get("root")
             if info.needs_root and root is None:
                 problems.append(("data.root", f"the {dataset} data set needs a root folder"))
-            elif check_paths and info.needs_root and isinstance(root, str) and not info.downloads \
-                    and not (base_dir / root).is_dir():
-                problems.append(("data.root", f"no such folder: {base_dir / root}"))
+            elif check_paths and info.needs_root and isinstance(root, str) and not info.downloads:
+                problem = path_problem(base_dir / root, "folder")
+                problems += [("data.root", problem)] if problem else []
         except UnknownNameError as exc:
             problems.append(("data.dataset", str(exc)))
     runtimes = measure.get("runtimes")
