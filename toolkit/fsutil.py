@@ -54,18 +54,24 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write strict JSON atomically (indented, keys in insertion order); NaN and infinities become null.
+def strict_json(data: Any) -> Any:
+    """`data` as strict JSON values, exactly as `atomic_write_json` writes them (read back, it is equal).
 
-    A non-finite number is written as null and the JSON path of each one is listed under "nonfinite"
-    (for a mapping at the top level), so that the file stays readable by any JSON parser and says why.
+    A non-finite number becomes null and the JSON path of each one is listed under "nonfinite" (for a
+    mapping at the top level), so that the file stays readable by any JSON parser and says why; numpy and
+    torch values and Paths become plain values.
     """
     from toolkit.jsonsafe import finite_json
 
     clean, replaced = finite_json(data)
     if replaced and isinstance(clean, dict):
         clean["nonfinite"] = {where: "not a finite number (NaN or infinity); written as null" for where in replaced}
-    atomic_write_text(path, json.dumps(clean, indent=2, default=_json_default, allow_nan=False) + "\n")
+    return json.loads(json.dumps(clean, default=_json_default, allow_nan=False))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write strict JSON atomically (indented, keys in insertion order) as `strict_json` makes it."""
+    atomic_write_text(path, json.dumps(strict_json(data), indent=2, allow_nan=False) + "\n")
 
 
 def _json_default(value: Any) -> Any:

@@ -6,9 +6,11 @@ other ranks of a distributed run) go through `read_run` / `read_metrics`, which 
 find on disk: a run folder may be edited by hand, truncated or come from someone else, so a value of the
 wrong type or an unknown status is dropped (read as absent) instead of becoming a traceback later.
 
-Format versions: 0 = no `format_version` key (written by toolkit 0.1.0), 1 = this schema. Version 1 only
-added the key, so a version-0 file reads the same way. A file from a newer toolkit is read as far as
-this schema goes (unknown keys are kept, as they always are: stages write free-form `extra` sections).
+Format versions: 0 = no `format_version` key (written by toolkit 0.1.0), 1 = this schema, 2 = metrics.json
+carries a seal (toolkit.layout.SEAL). Versions 1 and 2 only added keys, so older files read the same
+way (a cache never reuses an unsealed stage; bench checks its files and says its metrics are
+unchecked). A file from a newer toolkit is read as far as this schema goes (unknown keys are kept, as
+they always are: stages write free-form `extra` sections).
 
 Also: every status value a run folder holds, in one place, and `Record`, the attribute-access view of
 metrics that `RunResult.metrics` returns.
@@ -25,8 +27,11 @@ from toolkit.errors import ToolkitError
 from toolkit.record_sections import (AccuracySection, DeviceSection, LatencyRecord, ModelSection, Section,
                                      StageExtra)
 
-FORMAT_VERSION: Final = 1
-"""The run.json / metrics.json format this toolkit writes (0: files without the key, toolkit 0.1.0)."""
+FORMAT_VERSION: Final = 2
+"""The run.json / metrics.json format this toolkit writes (0: files without the key, toolkit 0.1.0;
+1: versioned; 2: metrics.json sealed, toolkit.layout.SEAL)."""
+SEALED_SINCE: Final = 2
+"""The first format whose metrics.json carries a seal: a newer file without one was edited."""
 
 # --- statuses ------------------------------------------------------------------------------------------
 # A stage (metrics.json, run.json `stages` entries) and a latency record.

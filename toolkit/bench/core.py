@@ -129,6 +129,7 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
         if not metrics or metrics.get("status") not in HAS_MODEL:  # degraded models are measured too
             skipped.append(f"{name} has no completed model (status {(metrics or {}).get('status', 'unknown')})")
             continue
+        _check_as_written(directory, log)
         if loaded.in_memory_model and (metrics.get("model") or {}).get("format") == "torch":
             exported = directory / ONNX_FILE
             if not exported.is_file():
@@ -166,6 +167,36 @@ def bench_run(run_dir: Path, runtimes: list[str] | None = None, batch_sizes: lis
         written.append(path)
         log(f"{directory.name}: measured on {slug} -> {path.relative_to(run_dir)}")
     return written
+
+
+REMADE_EXPORTS = frozenset({ONNX_FILE, "model.fp32.onnx"})
+
+
+def _check_as_written(directory: Path, log) -> None:
+    """Refuse a stage whose files or metrics changed since the run wrote them (toolkit.layout.stage_problem):
+    bench would otherwise record whatever file sits at the model's path under the stage's name. A stage
+    written before metrics were sealed (format < SEALED_SINCE) has its files checked, and says so."""
+    from toolkit.layout import METRICS, SEAL, files_problem, stage_problem
+    from toolkit.records import SEALED_SINCE
+
+    try:
+        raw = read_json(directory / METRICS)
+    except ValueError as exc:
+        raise ArtifactError(str(exc)) from None
+    model = raw.get("model") if isinstance(raw, dict) else None
+    model_file = str(model.get("file")) if isinstance(model, dict) else ""
+    derived = REMADE_EXPORTS - {model_file}  # bench exports a torch model again into scratch when these are gone
+    version = raw.get("format_version", 0) if isinstance(raw, dict) else None
+    if isinstance(raw, dict) and SEAL not in raw and type(version) is int and 0 <= version < SEALED_SINCE:
+        problem, unsealed = files_problem(directory, raw.get("files"), derived), True
+    else:
+        problem, unsealed = stage_problem(directory, raw, derived), False
+    if problem is not None:
+        raise ArtifactError(f"{problem}; compress bench measures only what the run wrote: run the recipe "
+                            f"again (compress run) to recompute the stage, then bench it")
+    if unsealed:
+        log(f"{directory.name}: written before metrics were sealed (format {version}): its files match their "
+            f"recorded hashes, its metrics.json cannot be checked")
 
 
 def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: MeasureSpec, accuracy: bool,

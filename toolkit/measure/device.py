@@ -99,3 +99,29 @@ def device_slug(device: dict[str, Any]) -> str:
     name = (device.get("gpu") or {}).get("name") or (device.get("jetson") or {}).get("board") \
         or device.get("cpu") or "unknown"
     return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:60] or "device"
+
+
+def machine_fingerprint(device: Any) -> str | None:
+    """What makes two device descriptions the same machine for timing: CPU model and ISA, CPU count,
+    architecture, GPU model and count, Jetson board. None for a description without a CPU or GPU name.
+
+    Versions and load are left out on purpose: they explain a difference between two timings on one
+    machine, they do not make it another machine."""
+    from toolkit.fsutil import stable_hash
+
+    if not isinstance(device, dict):
+        return None
+    gpu = device.get("gpu") if isinstance(device.get("gpu"), dict) else {}
+    jetson = device.get("jetson") if isinstance(device.get("jetson"), dict) else {}
+    if not device.get("cpu") and not gpu.get("name"):
+        return None
+    isa = device.get("isa")
+    return stable_hash({"cpu": device.get("cpu"), "isa": sorted(map(str, isa)) if isinstance(isa, list) else None,
+                        "logical_cpus": device.get("logical_cpus"), "machine": device.get("machine"),
+                        "gpu": gpu.get("name"), "gpus": gpu.get("count"), "board": jetson.get("board")})
+
+
+def same_machine(recorded: Any, here: dict[str, Any]) -> bool:
+    """Whether a recorded device description is this machine (`here`, from describe_device)."""
+    mine = machine_fingerprint(here)
+    return mine is not None and machine_fingerprint(recorded) == mine

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import read_json
-from toolkit.measure.device import device_slug
+from toolkit.measure.device import same_machine
 from toolkit.records import OK, read_metrics
 
 
@@ -20,7 +20,6 @@ def earlier_records(run_dir: Path, before_index: int, device: dict[str, Any], me
     from toolkit.layout import STAGE_DIR
 
     out = []
-    slug = device_slug(device)
     for directory in sorted(Path(run_dir).iterdir()) if Path(run_dir).is_dir() else []:
         match = STAGE_DIR.match(directory.name)
         if not match or directory.name.startswith(".") or int(match.group(1)) >= before_index:
@@ -32,7 +31,7 @@ def earlier_records(run_dir: Path, before_index: int, device: dict[str, Any], me
         if metrics is None or metrics.status != OK or metrics.measure_key != measure_key:
             continue
         checked = metrics.as_dict()  # the file less the values that do not fit their typed sections
-        if device_slug(checked.get("device") or {"cpu": "?"}) != slug:
+        if not same_machine(checked.get("device"), device):
             continue
         for rec in checked.get("latency") or []:
             if rec.get("status") == OK and rec.get("graph_hash") and not rec.get("reused"):

@@ -10,15 +10,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from toolkit.fsutil import atomic_write_json, file_hash, read_json
+from toolkit.fsutil import atomic_write_json, read_json, strict_json
 from toolkit.layout import (
     CHECKPOINT_SUFFIX,
     KEY_FILE,
     METRICS,
     RUN,
+    SEAL,
     STAGE_DIR,
-    _hashes_match,
+    metrics_seal,
     safe_name,
+    stage_problem,
     written_by_toolkit,
 )
 from toolkit.records import HAS_MODEL, metrics_document, read_metrics, run_document
@@ -26,9 +28,11 @@ from toolkit.run.folder_safety import check_no_links, check_run_folder
 
 
 def write_metrics(directory: Path, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Write a stage's metrics.json atomically, checked against toolkit.records.StageMetrics; returns what
-    was written (`metrics` with `format_version`). Raises toolkit.records.RecordError when it does not fit."""
-    document = metrics_document(metrics)
+    """Write a stage's metrics.json atomically, checked against toolkit.records.StageMetrics and sealed
+    (toolkit.layout.SEAL); returns what was written (`metrics` with `format_version` and the seal).
+    Raises toolkit.records.RecordError when it does not fit."""
+    document = strict_json({key: value for key, value in metrics_document(metrics).items() if key != SEAL})
+    document[SEAL] = metrics_seal(document)
     atomic_write_json(Path(directory) / METRICS, document)
     return document
 
@@ -63,9 +67,14 @@ class RunFolder:
         return record.as_dict() if record is not None else None
 
     def cached(self, index: int, name: str, key: str) -> dict[str, Any] | None:
-        """Metrics of a complete stage folder with this key whose model file is present, else None."""
+        """Metrics of a complete stage folder with this key that can be trusted as written (sealed metrics,
+        every recorded file unchanged: toolkit.layout.stage_problem), else None."""
         directory = self.stage_dir(index, name)
         if directory.is_symlink():
+            return None
+        try:
+            raw = read_json(directory / METRICS)
+        except ValueError:
             return None
         metrics = self.read_metrics(directory)
         if not metrics or metrics.get("key") != key or metrics.get("status") not in HAS_MODEL:
@@ -76,10 +85,8 @@ class RunFolder:
         model_file = model.get("file")
         if model_file and (not safe_name(model_file) or not (directory / model_file).is_file()):
             return None
-        if model_file and model.get("sha256") and file_hash(directory / model_file) != model["sha256"]:
-            return None  # changed on disk since it was measured: recompute rather than trust it
-        if not _hashes_match(directory, metrics.get("files")):
-            return None  # structure.json or another file the model relies on changed (or was never hashed)
+        if stage_problem(directory, raw) is not None:
+            return None  # edited numbers or a changed file since it was written: recompute rather than trust it
         return metrics
 
     def begin(self, index: int, name: str, key: str, fresh: bool = False) -> Path:

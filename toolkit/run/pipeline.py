@@ -23,7 +23,7 @@ from toolkit.run.follow import follow
 from toolkit.run.plan import RunResult, RunState, stage_plan
 from toolkit.run.preflight import preflight, untrained_warning
 from toolkit.run.share import reuse_shared
-from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, run_stage
+from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, remeasure_reason, run_stage
 from toolkit.run.timing import compute_time, invocation_start, wall_time
 from toolkit.run.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
 from toolkit.stages import get_stage
@@ -166,8 +166,10 @@ class Runner:
         if cached is not None:
             directory = folder.stage_dir(index, name)
             loader = self.disk_loader(directory, cached)
-            if cached.get("measure_key") != measure_key:
+            why = remeasure_reason(cached, measure_key)
+            if why is not None:
                 ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
+                ctx.log.info(f"{why}: its model is reused, its accuracy and latency are measured again here")
                 cached = remeasure(directory, cached, loader(), ctx, measure_key)
             outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", OK), True,
                                    float(cached.get("seconds", 0.0)), cached.get("reason"),

@@ -185,6 +185,20 @@ def remeasure(directory: Path, metrics: dict[str, Any], model: Model, ctx: Stage
     return write_metrics(directory, metrics)
 
 
+def remeasure_reason(metrics: dict[str, Any], measure_key: str) -> str | None:
+    """Why a reused stage's measurements cannot stand here (other `measure:` settings, or measured on
+    another machine: a shared sibling's latencies are never this machine's), or None when they can."""
+    from toolkit.measure.device import describe_device, same_machine
+
+    if metrics.get("measure_key") != measure_key:
+        return "the recipe's measure: settings changed since this stage was measured"
+    recorded = metrics.get("device")
+    if metrics.get("latency") and not same_machine(recorded, describe_device()):
+        where = (recorded or {}).get("cpu") if isinstance(recorded, dict) else None
+        return f"this stage was measured on another machine ({str(where or 'unknown')[:60]})"
+    return None
+
+
 def _earlier(run_dir: Path, ctx: StageContext, measure_key: str) -> list[tuple[str, dict[str, Any]]]:
     """Earlier stages' latency records on this machine: an identical network reuses them (measured once)."""
     from toolkit.measure.device import describe_device
