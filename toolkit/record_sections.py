@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Ms = Annotated[float, Field(gt=0)]  # a latency: the report divides by it
+MIN_MS = 1e-6  # 1 ns: no runtime answers faster; a smaller p50 is an edited file, and 1/p50 would overflow
+Ms = Annotated[float, Field(ge=MIN_MS, le=1e9)]  # a latency: the report divides by it
 Fraction = Annotated[float, Field(ge=0, le=1)]  # top-1, top-5, a share
 
 

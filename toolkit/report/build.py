@@ -103,8 +103,8 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             if histories else None, "pruning": _pruning(run),
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
-            "sensitivity": sensitivity_section(run),
-            "warnings": [*(run.run.get("warnings") or []), *run.peers[1]],
+            "sensitivity": (sensitivity := sensitivity_section(run)),
+            "warnings": [*(run.run.get("warnings") or []), *run.peers[1], *sensitivity["problems"]],
             "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 

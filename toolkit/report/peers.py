@@ -22,20 +22,30 @@ import math
 from pathlib import Path
 from typing import Any
 
-from toolkit.fsutil import atomic_write_text
+from toolkit.fsutil import atomic_write_text, read_json
+from toolkit.record_sections import MIN_MS
 
 PEERS_FILE = "peers.json"
 FORMAT_VERSION = 1
+MAX_NAME = 200
+MAX_MS = 1e9
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _latency(value: Any) -> bool:
+    """A latency the report can divide by and print (an edited 5e-324 ms would make an infinite speedup)."""
+    return _number(value) and MIN_MS <= value <= MAX_MS
+
+
 def _problem(peer: Any, index: int = 0) -> str | None:
     """Why a peer entry cannot be used, or None."""
-    if not isinstance(peer, dict) or not isinstance(peer.get("name"), str) or not peer["name"]:
+    if not isinstance(peer, dict) or not isinstance(peer.get("name"), str) or not peer["name"].strip():
         return f"entry {index}: no name"
+    if len(peer["name"]) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in peer["name"]):
+        return f"entry {index}: name must be one line of at most {MAX_NAME} characters"
     if not _number(peer.get("top1")) or not 0.0 <= peer["top1"] <= 1.0:
         return f"{peer['name']}: top1 must be a fraction between 0 and 1"
     device = peer.get("device")
@@ -45,9 +55,10 @@ def _problem(peer: Any, index: int = 0) -> str | None:
     latency = peer.get("latency")
     if not isinstance(latency, list) or not all(
             isinstance(r, dict) and isinstance(r.get("runtime"), str) and isinstance(r.get("batch_size"), int)
-            and _number(r.get("p50_ms")) and r["p50_ms"] > 0
-            and all(r.get(k) is None or _number(r[k]) for k in ("ci_low_ms", "ci_high_ms")) for r in latency):
-        return f"{peer['name']}: latency must be a list of {{runtime, batch_size, p50_ms > 0}}"
+            and _latency(r.get("p50_ms"))
+            and all(r.get(k) is None or _latency(r[k]) for k in ("ci_low_ms", "ci_high_ms")) for r in latency):
+        return (f"{peer['name']}: latency must be a list of {{runtime, batch_size, p50_ms between {MIN_MS:g} "
+                f"and {MAX_MS:g} ms}}")
     return None
 
 
@@ -57,9 +68,9 @@ def read_peers(run_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     if not path.is_file():
         return [], []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [], [f"{path}: not readable JSON ({exc})"]
+        data = read_json(path)  # bounded size; names the file
+    except ValueError as exc:
+        return [], [f"not readable JSON ({exc}); peers left out"]
     entries = data.get("peers") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         return [], [f"{path}: no list under 'peers'"]

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 from toolkit.report.analysis import Point, pareto_front
+from toolkit.report.chart_text import plain_text
 from toolkit.report.readability import accuracy_limits, draw_frontier, legend_outside, place_labels, tidy_log_axis
 
 MARKERS = "osD^v<>pPhX*"
@@ -25,6 +26,7 @@ def _uri(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+@plain_text
 def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     """One panel per batch size: top-1 against p50 latency (95% interval as error bars), a colour per runtime,
     the Pareto frontier drawn.
@@ -69,6 +71,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     return _uri(fig)
 
 
+@plain_text
 def channel_bars(channels: dict[str, list[int | None]], title: str) -> str:
     """Per-layer output channels before and after pruning (horizontal bars)."""
     names = list(channels)[:80]
@@ -87,6 +90,7 @@ def channel_bars(channels: dict[str, list[int | None]], title: str) -> str:
     return _uri(fig)
 
 
+@plain_text
 def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
     """MACs against measured p50 latency per runtime (batch 1 where measured): is the proxy honest?"""
     fig = _figure(6, 4)
@@ -108,6 +112,7 @@ def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
     return _uri(fig)
 
 
+@plain_text
 def training_curves(histories: dict[str, list[dict[str, Any]]],
                     loss_kinds: dict[str, str] | None = None) -> str:
     """Loss and validation top-1 per epoch for each training stage; losses of different kinds

@@ -8,20 +8,33 @@ from toolkit.fsutil import read_json
 from toolkit.report.collect import RunView
 
 
-def _analyses(run: RunView) -> list[dict[str, Any]]:
+SHAPE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError, RecursionError)
+"""What drawing a hand-edited analysis file can raise: the file is left out of the report, named."""
+
+
+def _analyses(run: RunView) -> tuple[list[dict[str, Any]], list[str]]:
+    """(analyses the report shows, why each other analysis file is left out)."""
     from toolkit.report.sensitivity_chart import chart_uri, top_tables
 
-    out = []
+    out, problems = [], []
     for path in sorted((run.path / "analysis").glob("sensitivity-*.json")):
         try:
             result = read_json(path)
-        except ValueError:
+        except ValueError as exc:
+            problems.append(f"{exc}; left out of the report")
             continue
-        if not isinstance(result, dict) or not result.get("complete") or "pruning" not in result:
+        if not isinstance(result, dict):
+            problems.append(f"{path}: not a JSON object as compress analyze writes it; left out of the report")
             continue
-        out.append({"file": path.name, "result": result, "svg": chart_uri(result),
-                    "top": _formatted(top_tables(result))})
-    return out
+        if not result.get("complete") or "pruning" not in result:
+            continue  # an analysis still running (or stopped): nothing to show yet
+        try:
+            out.append({"file": path.name, "result": result, "svg": chart_uri(result),
+                        "top": _formatted(top_tables(result))})
+        except SHAPE_ERRORS as exc:
+            problems.append(f"{path}: not the shape compress analyze writes ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}); left out of the report")
+    return out, problems
 
 
 def _formatted(top: dict[str, Any]) -> dict[str, Any]:
@@ -52,5 +65,13 @@ def _allocations(run: RunView) -> list[dict[str, Any]]:
 
 
 def sensitivity_section(run: RunView) -> dict[str, Any]:
-    """{analyses: [...], allocations: [...]} for templates/sensitivity.html.j2 (empty lists: nothing shown)."""
-    return {"analyses": _analyses(run), "allocations": _allocations(run)}
+    """{analyses: [...], allocations: [...], problems: [...]} for templates/sensitivity.html.j2 (empty lists:
+    nothing shown); `problems` names each analysis file left out and why (the report lists them as warnings)."""
+    analyses, problems = _analyses(run)
+    try:
+        allocations = _allocations(run)
+    except SHAPE_ERRORS as exc:
+        allocations = []
+        problems.append(f"{run.path}: a prune stage's allocation is not the shape the toolkit writes "
+                        f"({type(exc).__name__}: {str(exc)[:200]}); allocations left out of the report")
+    return {"analyses": analyses, "allocations": allocations, "problems": problems}

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.fsutil import atomic_path
+from toolkit.report.chart_text import plain_text
 
 CHART_RATIO = 0.5  # the ratio each group is labelled at; the other ratios are drawn as its line
 
@@ -87,6 +88,7 @@ def _int8_panel(ax, result: dict[str, Any]) -> None:
     ax.grid(True, axis="x", alpha=0.3)
 
 
+@plain_text
 def sensitivity_figure(result: dict[str, Any]):
     """A matplotlib Figure (object API, no pyplot state) of an analysis result."""
     from matplotlib.figure import Figure

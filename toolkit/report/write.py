@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from toolkit.fsutil import atomic_write_text
+from toolkit.formatting import markdown_text
+from toolkit.fsutil import atomic_write_json, atomic_write_text
 from toolkit.report.build import device_charts, run_section
 from toolkit.report.collect import read_run
 from toolkit.report.readability import best_side_by_side, readable_facts
@@ -63,7 +64,9 @@ def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """A short Markdown summary for CI logs and pull requests."""
+    """A short Markdown summary for CI logs and pull requests; every string from the runs is escaped
+    (toolkit.formatting.markdown_text), so names cannot inject markup."""
+    summary = _escaped(summary)
     lines = [f"# {summary['title']}", ""]
     for run in summary["runs"]:
         lines += [f"## {run['name']} ({run['status']})", "", *[f"**Warning:** {w}" for w in run.get("warnings") or []],
@@ -94,6 +97,17 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _escaped(value: Any) -> Any:
+    """`value` with every string (at any depth) made inert Markdown."""
+    if isinstance(value, str):
+        return markdown_text(value)
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    return value
+
+
 def write_report(run_dirs: list[Path], out: Path) -> Path:
     """Write the HTML report plus summary.json and summary.md beside it; returns the HTML path.
 
@@ -111,7 +125,7 @@ def write_report(run_dirs: list[Path], out: Path) -> Path:
     out = Path(out)
     atomic_write_text(out, html)
     stem = "summary" if out.name == "report.html" else f"{out.stem}.summary"
-    atomic_write_text(out.with_name(f"{stem}.json"), json.dumps(summary, indent=2, default=str) + "\n")
+    atomic_write_json(out.with_name(f"{stem}.json"), summary)  # strict JSON: no NaN or Infinity tokens
     atomic_write_text(out.with_name(f"{stem}.md"), summary_markdown(summary) + "\n")
     return out
 

@@ -208,7 +208,15 @@ class Runner:
             from toolkit.report import write_report
         except ImportError:
             return None
-        path = write_report([self.folder.root], self.folder.root / "report.html")
+        try:
+            path = write_report([self.folder.root], self.folder.root / "report.html")
+        except ToolkitError as exc:  # the stages are done and recorded: a report problem must not undo that
+            message = f"the report could not be built ({exc}); every stage is complete in {self.folder.root}"
+            run_info["warnings"] = [*(run_info.get("warnings") or []), message]
+            for stale in ("report.html", "summary.json", "summary.md"):  # an earlier run's report is not this one
+                (self.folder.root / stale).unlink(missing_ok=True)
+            self._say(f"warning: {message}")
+            return None
         run_info["report"] = path.name
         return path
 

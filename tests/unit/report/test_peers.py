@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.formatting import markdown_text
 from toolkit.report import render, summary_markdown
 from toolkit.report.analysis import recommend
 from toolkit.report.collect import RunView, StageView
@@ -94,6 +95,6 @@ def test_report_and_summary_say_why_and_bad_peer_entries_are_warnings(tmp_path):
     assert "entry 3: no name" in problems[1] and "elsewhere: device must be" in problems[2]
     html, summary = render([run_dir])
     assert "broken: top1 must be a fraction" in html and summary["runs"][0]["warnings"] == problems
-    assert "**Warning:** " + problems[2] in summary_markdown(summary)
+    assert "**Warning:** " + markdown_text(problems[2]) in summary_markdown(summary)  # escaped: a path has _
     with pytest.raises(ValueError, match="top1"):
         write_peers(tmp_path, [{"name": "x", "top1": 2.0, "latency": []}])

@@ -1,0 +1,28 @@
+"""A report that cannot be built does not undo a finished run: the run stays complete and says why."""
+
+from __future__ import annotations
+
+import json
+
+from toolkit.errors import UserInputError
+from toolkit.recipe import parse_recipe
+from toolkit.run.pipeline import run_recipe
+
+
+def test_a_report_failure_leaves_the_run_complete_with_a_warning_and_no_stale_report(tiny, monkeypatch):
+    import toolkit.report as report
+
+    raw = tiny(stages=[{"train": {"epochs": 1}}])
+    raw["measure"]["runtimes"] = ["torch-cpu"]
+    first = run_recipe(parse_recipe(raw))
+    assert (first.run_dir / "report.html").is_file()
+
+    def broken(*args, **kwargs):
+        raise UserInputError("peers.json: an odd file")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    again = run_recipe(parse_recipe(raw))
+    info = json.loads((again.run_dir / "run.json").read_text())
+    assert info["status"] == "complete" and again.report_path is None
+    assert any("the report could not be built (peers.json: an odd file)" in w for w in info["warnings"])
+    assert not (again.run_dir / "report.html").exists()  # the earlier run's report is not this run's
