@@ -12,8 +12,9 @@ from toolkit.records import OK
 def measured_stages(paths: list[Path]) -> list[dict[str, Any]]:
     """One summary row per measurements/<device>.json written by bench_run, in stage order.
 
-    Each row has the stage's index and name, status 'ok', and the record's latency, accuracy and model
-    sections; a file that cannot be read back (removed or edited meanwhile) is left out.
+    Each row has the stage's index and name, status 'ok', its compute seconds (from its metrics.json),
+    and the record's latency, accuracy and model sections; a file that cannot be read back (removed or
+    edited meanwhile) is left out.
     """
     rows = []
     for path in paths:
@@ -25,8 +26,14 @@ def measured_stages(paths: list[Path]) -> list[dict[str, Any]]:
             continue
         index = record.get("index")
         latency = record.get("latency")
+        try:  # the stage's own compute seconds, as `compress run` shows them (bench itself trains nothing)
+            seconds = read_json(path.parent.parent / "metrics.json").get("seconds")
+        except (OSError, ValueError, AttributeError):
+            seconds = None
         rows.append({"index": index if type(index) is int else 0,
                      "name": str(record.get("stage") or path.parent.parent.name), "status": OK,
+                     "seconds": seconds if isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+                     else None,
                      "accuracy": record.get("accuracy") if isinstance(record.get("accuracy"), dict) else {},
                      "model": record.get("model") if isinstance(record.get("model"), dict) else {},
                      "latency": [r for r in latency if isinstance(r, dict)] if isinstance(latency, list) else []})

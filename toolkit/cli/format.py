@@ -14,8 +14,10 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
     with one row per runtime and batch size and one column per stage (fits a narrow terminal)."""
     from rich.table import Table
 
-    names = [f"{m.get('index', 0):02d}-{m.get('name', '?')}" for m in stages]
-    overview = Table(title="stages")  # names and statuses are the toolkit's own: safe as rich markup
+    from rich.markup import escape
+
+    names = [escape(f"{m.get('index', 0):02d}-{m.get('name', '?')}") for m in stages]  # names may come from files
+    overview = Table(title="stages")
     for head in ("stage", "status", "top-1", "params", "MACs", "size", "seconds"):
         overview.add_column(head, justify="left" if head in ("stage", "status") else "right")
     for name, metrics in zip(names, stages):
@@ -26,7 +28,7 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
             status = f"[bold red]{status}[/]"
         overview.add_row(name, status, f"{acc:.4f}" if acc is not None else "-", human(model.get("params")),
                          human(model.get("macs")), human(model.get("size_bytes"), "B"),
-                         f"{metrics.get('seconds', 0):.1f}")
+                         _seconds(metrics.get("seconds")))
     rows: list[tuple[str, int]] = []
     for metrics in stages:
         for rec in metrics.get("latency") or []:
@@ -64,3 +66,8 @@ def stage_reference(markdown: bool = False) -> str:
     from toolkit.cli.stage_reference import stage_reference as reference
 
     return reference(markdown)
+
+
+def _seconds(value: Any) -> str:
+    """A stage's compute seconds for the table; '-' when not recorded (never a made-up 0.0)."""
+    return f"{value:.1f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"

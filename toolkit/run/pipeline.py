@@ -141,6 +141,7 @@ class Runner:
                         **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
         report_path = self._report(run_info)
+        run_info.update(wall_time(self.invocation, after_report=True))
         folder.write_run(run_info)
         log.info(f"run complete: {run_info['compute_seconds']} s of stage compute, this invocation "
                  f"{run_info['seconds']} s; report {report_path}")
