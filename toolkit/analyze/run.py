@@ -11,6 +11,7 @@ from typing import Any
 
 from toolkit.errors import UserInputError
 from toolkit.fsutil import atomic_write_json, read_json, stable_hash
+from toolkit.measure.interrupts import check
 from toolkit.prune.sensitivity import DEFAULT_RATIOS
 from toolkit.prune.sensitivity_cache import (
     ANALYSIS_DIR,
@@ -82,8 +83,10 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
     """Analyze the torch model the run folder holds at point `at`; returns (JSON path, result).
 
     Cached by content key (the model's weights, runtime, batch, ratios, subset, options); an interrupted
-    analysis resumes from its partial state. Raises UserInputError when the point has not been run.
+    analysis resumes from its partial state. Raises UserInputError when the point has not been run, and
+    KeyboardInterrupt between steps once the process was asked to stop (the partial state keeps each step done).
     """
+    log = _checked(log)
     from toolkit.api import model_fingerprint
     from toolkit.data import build_data
     from toolkit.run.folder import RunFolder
@@ -139,7 +142,7 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
         shutil.rmtree(work, ignore_errors=True)
         atomic_write_json(work / "key.json", {"key": key})
     started = time.perf_counter()
-    accuracy_of = torch_accuracy(lambda: data.val_batches(limit=samples), data.num_classes)
+    accuracy_of = _checked(torch_accuracy(lambda: data.val_batches(limit=samples), data.num_classes))
     rows, state = run_pruning_analysis(model, example, plan, accuracy_of=accuracy_of, runtime=runtime,
                                        batch_size=batch_size, ratios=ratios, rounds=rounds,
                                        state_file=work / "pruning.json", key=prune_key,
@@ -169,10 +172,22 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
 
     result["device"] = describe_device()
     result["complete"] = True
+    _write_charts(result, final)  # before the JSON: a complete JSON is what makes the next call a cache hit
+    check()
     atomic_write_json(final, result)
-    _write_charts(result, final)
     shutil.rmtree(work, ignore_errors=True)
     return final, result
+
+
+def _checked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` preceded by a stop check: the analysis calls its callbacks between steps, and an interrupt that
+    native code (numpy, torch, ONNX Runtime) swallowed on its way up must still stop it there."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        check()
+        return fn(*args, **kwargs)
+
+    return call
 
 
 def _write_charts(result: dict[str, Any], final: Path) -> None:
@@ -220,7 +235,7 @@ def _int8_analysis(model, recipe: Recipe, data, quant: dict[str, Any], samples: 
         session = get_runtime("onnxruntime-cpu").load(ModelArtifact(ONNX, path))
         return float(evaluate(session.predict, data.val_batches(limit=samples), data.num_classes)["top1"] or 0.0)
 
-    state = analyze_int8(prep, work, quantize_excluding=quantize_excluding, accuracy_of=accuracy_of, state=state,
-                         save=state_saver(state_file, key), log=log)
+    state = analyze_int8(prep, work, quantize_excluding=_checked(quantize_excluding),
+                         accuracy_of=_checked(accuracy_of), state=state, save=state_saver(state_file, key), log=log)
     return {"settings": quant, "runtime": "onnxruntime-cpu", "fp32_top1": state["fp32_top1"],
             "int8_top1": state["int8_top1"], "layers": int8_table(state), "seconds": round(state["seconds"], 2)}

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import signal
 import sys
 from pathlib import Path
 
 import click
 
+from toolkit.cli.signals import guarded
 from toolkit.errors import ToolkitError
 from toolkit.version import __version__
 
@@ -18,38 +17,6 @@ def _stderr():
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def guarded(fn):
-    """Turn toolkit errors into a short message and exit code, and Ctrl-C/SIGTERM into exit 130."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        previous = signal.getsignal(signal.SIGTERM)
-
-        def on_term(signum, frame):
-            raise KeyboardInterrupt("terminated")
-
-        signal.signal(signal.SIGTERM, on_term)
-        try:
-            return fn(*args, **kwargs)
-        except ToolkitError as exc:
-            from toolkit.run.launch import secondary_failure
-
-            if not secondary_failure(exc):  # in a multi-process run, only the rank that failed first speaks
-                _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            from toolkit.run.launch import in_worker
-
-            if not in_worker():  # torchrun stopping the other ranks after one failed: the launcher reports
-                _stderr().print("interrupted: the run folder is consistent; run the same command again to resume",
-                                highlight=False)
-            sys.exit(130)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

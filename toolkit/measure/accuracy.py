@@ -15,12 +15,15 @@ def evaluate(predict: Callable[[np.ndarray], np.ndarray], batches: Iterable[tupl
     """Run `predict` over (images, labels) batches; top-5 is None with fewer than 6 classes.
 
     `predict` maps images (N, C, H, W) to logits (N, num_classes). Raises ToolkitError when the model has fewer
-    outputs than the data has classes (e.g. a run folder measured on other data)."""
+    outputs than the data has classes (e.g. a run folder measured on other data), KeyboardInterrupt between
+    batches once the process was asked to stop."""
     from toolkit.errors import ToolkitError
+    from toolkit.measure.interrupts import check
 
     correct1 = correct5 = total = 0
     k = 5 if num_classes > 5 else None
     for images, labels in batches:
+        check()  # an interrupt that native code swallowed stops here, between batches
         logits = np.asarray(predict(images.numpy()))
         if logits.ndim != 2 or logits.shape[1] < num_classes:  # more outputs than classes: argmax still works
             raise ToolkitError(f"the model gives {tuple(logits.shape[1:])} outputs per image, but the data has "

@@ -71,7 +71,10 @@ def graph_hash(model) -> str | None:
             return None
         try:
             return onnx_graph_hash(model.path)
-        except Exception:  # noqa: BLE001 - no fingerprint means "measure it", never a failure
+        except Exception as exc:  # noqa: BLE001 - no fingerprint means "measure it", never a failure
+            from toolkit.measure.interrupts import reraise_if_interrupted
+
+            reraise_if_interrupted(exc)
             return None
     if hasattr(model, "named_modules"):
         return torch_graph_hash(model)

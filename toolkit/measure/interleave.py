@@ -12,6 +12,7 @@ from typing import Any
 from toolkit.artifacts import ONNX, Model, ModelArtifact, model_format
 from toolkit.config import MeasureSpec
 from toolkit.measure.graph import graph_hash
+from toolkit.measure.interrupts import reraise_if_interrupted
 from toolkit.measure.rounds import ROUNDS, cpu_sampler, time_rounds
 from toolkit.runtimes import get_runtime
 
@@ -45,6 +46,7 @@ def _open(runtime, cand: Candidate, spec: MeasureSpec) -> tuple[Any, Model | Non
     try:
         return runtime.load(target, spec.threads), target, None, None
     except Exception as exc:  # noqa: BLE001 - one runtime failing must not stop the others
+        reraise_if_interrupted(exc)  # an interrupt wrapped by the runtime is no fault of that runtime
         return None, None, None, _error(exc)
 
 
@@ -101,6 +103,7 @@ def _batch_records(opened: dict[str, tuple], base: dict[str, Any], bs: int, data
             sampler, timers[key] = _sampler(session, images)
             sampler(1)
         except Exception as exc:  # noqa: BLE001
+            reraise_if_interrupted(exc)
             sampler, failure = None, _error(exc)
         head = {**base, "batch_size": bs, "precision": session.precision, "format": model_format(target),
                 "threads": session.threads, "graph_hash": ghash}

@@ -15,6 +15,7 @@ from toolkit.fsutil import file_hash
 from toolkit.measure.accuracy import evaluate, torch_predict
 from toolkit.measure.device import describe_device
 from toolkit.measure.interleave import Candidate, latency_records
+from toolkit.measure.interrupts import reraise_if_interrupted
 from toolkit.measure.profile import count_macs_params
 from toolkit.runtimes import get_runtime, runtime_names
 
@@ -48,6 +49,7 @@ def _accuracy(model: Model, data, device: torch.device, onnx_model: ModelArtifac
                 session = runtime.load(model)
                 return {**evaluate(session.predict, data.val_batches(), data.num_classes), "runtime": name}
             except Exception as exc:  # noqa: BLE001 - e.g. an engine built for another GPU: record, go on
+                reraise_if_interrupted(exc)  # an interrupt wrapped by the runtime is not the model's failure
                 return {"top1": None, "top5": None, "samples": 0, "runtime": name,
                         "reason": f"{type(exc).__name__}: {exc}"[:500]}
     return {"top1": None, "top5": None, "samples": 0,
@@ -71,6 +73,7 @@ def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, dev
         try:
             onnx_model, info["onnx"] = ensure_onnx(model, scratch_dir or stage_dir, data, log)
         except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
+            reraise_if_interrupted(exc)
             info["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
     accuracy = _accuracy(model, data, device, onnx_model) if spec.accuracy else {"top1": None, "top5": None,
                                                                                   "samples": 0}

@@ -14,6 +14,7 @@ from torch import nn
 
 from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
+from toolkit.measure.interrupts import check
 from toolkit.measure.latency import time_calls
 
 # Short timings: many variants are compared, and pairing plus rounds (not long runs) beat the noise.
@@ -66,6 +67,7 @@ def paired_round(base: Callable[[], Any], variants: dict[str, Callable[[], Any]]
     """One round: for each variant, p50 of the base then p50 of the variant (ms); {id: [base_ms, variant_ms]}."""
     out = {}
     for vid, call in variants.items():
+        check()  # between variants: an interrupt swallowed inside a runtime's native call stops here
         base_ms = time_calls(base, timing)["p50_ms"]
         out[vid] = [base_ms, time_calls(call, timing)["p50_ms"]]
     return out

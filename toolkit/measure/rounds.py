@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.config import MeasureSpec
+from toolkit.measure.interrupts import check
 from toolkit.measure.latency import summarize
 from toolkit.measure.system import system_notes
 
@@ -99,6 +100,7 @@ def time_rounds(samplers: dict[Hashable, Sampler], spec: MeasureSpec, rounds: in
     before = system_notes()
     for _ in range(rounds):
         for key, sample in samplers.items():
+            check()  # between models: an interrupt swallowed inside a runtime's native call stops here
             got: list[float] = []
             begin = time.perf_counter()
             while len(got) < per_round_iters or time.perf_counter() - begin < per_round_s:
