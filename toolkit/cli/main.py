@@ -160,7 +160,11 @@ def stages(markdown: bool) -> None:
 def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_classes: int, small_input: bool,
             ignore: tuple[str, ...], as_json: bool) -> None:
     """Pre-flight a model for pruning (groups, kept layers, a test prune and export), or check the Q/DQ placement of
-    an int8 ONNX file for TensorRT (exit 1 when a fusion rule is broken)."""
+    an int8 ONNX file for TensorRT.
+
+    Exit codes: 0 ok; 1 the model is not prunable, or a Q/DQ placement breaks a TensorRT fusion rule; 2 bad input:
+    a recipe or option, or a --model FILE.onnx that is missing, too large, not ONNX or invalid (the error line
+    names the file and the problem)."""
     import torch
 
     from toolkit.config import ModelSpec

@@ -11,24 +11,31 @@ recommendations), which NVIDIA's ModelOpt ONNX quantizer follows:
   quantized consumer also reads (x in x * HardSigmoid(x), a block input that feeds a Conv) is needed.
 - `weight_not_per_channel`: a weight DequantizeLinear that is per-tensor, or per-channel on an axis that is
   not the layer's output-channel axis (0 for Conv and for Gemm with transB, 1 otherwise).
+  Scales that cannot belong to their weight (per-channel on a scalar, an axis the weight lacks, a count that
+  is not its channel count) make the file invalid instead: ArtifactError, exit 2.
 - `nonzero_zero_point`: TensorRT supports symmetric quantization only (zero point 0, int8).
 - `qdq_on_float_layer`: a layer that should stay float (kept by the accuracy gate or `exclude`) has a
   dequantized input, so TensorRT would run it in int8.
+
+The file is read by `toolkit.quantize.onnx_input.read_model`, as untrusted input: `compress inspect --model`
+takes a file from anywhere.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from toolkit.errors import ArtifactError
+from toolkit.quantize.onnx_input import MAX_VALUES, BadGraph, read_model, shown
 
 LAYERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 ACTIVATIONS = ("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu",
                "Softplus", "Gelu", "PRelu", "ThresholdedRelu")
 RULES = ("qdq_before_activation", "residual_add_both_quantized", "weight_not_per_channel", "nonzero_zero_point",
          "qdq_on_float_layer")
-
-
 def _output_channel_axis(layer) -> int:
     """The weight axis of output channels: Conv [K,C,kh,kw] -> 0; ConvTranspose [C,K/g,..] -> 1; Gemm B is
     [N,K] with transB=1 (axis 0), else [K,N] (axis 1); MatMul B is [K,N] (axis 1)."""
@@ -48,7 +55,8 @@ class QdqGraph:
     """Producer/consumer maps and constant lookup over an ONNX graph, for the placement rules (and the
     residual Q/DQ pass, `toolkit.quantize.residual_qdq`)."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, base_dir: Path | None = None):
+        self.base_dir = base_dir  # external data is read only from a folder the caller vouches for
         self.inits = {i.name: i for i in graph.initializer}
         self.producer = {out: node for node in graph.node for out in node.output}
         self.consumers: dict[str, list] = defaultdict(list)
@@ -59,20 +67,42 @@ class QdqGraph:
         self.constants = {n.output[0]: a.t for n in graph.node if n.op_type == "Constant" for a in n.attribute
                           if a.name == "value"}
 
+    def tensor(self, name: str):
+        """The TensorProto of an initializer or Constant, or None."""
+        return self.inits.get(name) or self.constants.get(name)
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        """The declared shape of an initializer or Constant (nothing is loaded), or None."""
+        tensor = self.tensor(name)
+        return tuple(tensor.dims) if tensor is not None else None
+
     def array(self, name: str):
-        """The value of an initializer or Constant, or None."""
+        """The value of an initializer or Constant, or None; BadGraph for one too large or unreadable."""
         from onnx import numpy_helper
 
-        tensor = self.inits.get(name) or self.constants.get(name)
-        return numpy_helper.to_array(tensor) if tensor is not None else None
+        tensor = self.tensor(name)
+        if tensor is None:
+            return None
+        if math.prod(tensor.dims) > MAX_VALUES:
+            raise BadGraph(f"tensor {shown(name)} declares {math.prod(tensor.dims):,} values, more than a "
+                           f"Q/DQ parameter holds")
+        external = tensor.data_location == tensor.EXTERNAL
+        if external and self.base_dir is None:
+            raise BadGraph(f"tensor {shown(name)} keeps its data in another file, which is not read here")
+        try:
+            return numpy_helper.to_array(tensor, str(self.base_dir) if external else "")
+        except Exception as exc:  # noqa: BLE001 - numpy/onnx errors on data that does not fit its declaration
+            raise BadGraph(f"tensor {shown(name)} cannot be read ({type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())[:200]})") from None
 
-    def weight_of(self, dq):
-        """The weight a DequantizeLinear makes: int8 initializer (PTQ) or Q of a float initializer (QAT)."""
+    def weight_of(self, dq) -> tuple[int, ...] | None:
+        """The shape of the weight a DequantizeLinear makes: int8 initializer (PTQ) or Q of a float
+        initializer (QAT); None for an activation."""
         if dq.input[0] in self.inits:
-            return self.array(dq.input[0])
+            return self.shape(dq.input[0])
         q = self.producer.get(dq.input[0])
         if q is not None and q.op_type == "QuantizeLinear" and q.input[0] in self.inits:
-            return self.array(q.input[0])
+            return self.shape(q.input[0])
         return None
 
     def only_for(self, tensor: str, node) -> bool:
@@ -132,40 +162,58 @@ def _zero_point_rule(g: QdqGraph, node) -> str | None:
     return f"zero point {zero.dtype} {kind}: TensorRT takes symmetric int8 only"
 
 
+def _scales_fit(dq, weight: tuple[int, ...], scale: tuple[int, ...], axis: int) -> None:
+    """BadGraph when per-channel scales cannot belong to their weight (the file is invalid, not misplaced)."""
+    count, where = math.prod(scale), f"DequantizeLinear {shown(dq.name)}"
+    if len(scale) > 1 and _attr(dq, "block_size", 0):
+        return  # blocked quantization: scales shaped like the weight, not a placement question here
+    if not weight:
+        raise BadGraph(f"{where}: {count} scales for the scalar weight {shown(dq.input[0])}")
+    if not -len(weight) <= axis < len(weight):
+        raise BadGraph(f"{where}: axis {axis} is out of range for a weight of {len(weight)} dimensions")
+    if count != weight[axis]:
+        raise BadGraph(f"{where}: {count} scales for {weight[axis]} channels on axis {axis}")
+
+
 def _weight_rule(g: QdqGraph, node) -> str | None:
     dq = g.producer.get(node.input[1]) if len(node.input) > 1 else None
     weight = g.weight_of(dq) if dq is not None and dq.op_type == "DequantizeLinear" else None
     if weight is None:
         return None
-    scale, axis, want = g.array(dq.input[1]), _attr(dq, "axis", 1), _output_channel_axis(node)
-    channels = weight.shape[want] if weight.ndim > want else 0
-    if scale is None or scale.size <= 1 and channels > 1:
+    scale, axis, want = g.shape(dq.input[1]), _attr(dq, "axis", 1), _output_channel_axis(node)
+    if scale is not None and math.prod(scale) > 1:
+        _scales_fit(dq, weight, scale, axis)
+    channels = weight[want] if len(weight) > want else 0
+    if scale is None or math.prod(scale) <= 1 and channels > 1:
         return "per-tensor weight scale (TensorRT's int8 kernels expect per-output-channel scales)"
-    if scale.size > 1 and (axis % weight.ndim) != want:
+    if math.prod(scale) > 1 and (axis % len(weight)) != want:
         return f"weight scales on axis {axis}, output channels are on axis {want}"
     return None
 
 
-def check_placement(model_file: Path, float_nodes: list[str] | None = None) -> list[dict[str, Any]]:
+def check_placement(model_file: Path, float_nodes: list[str] | None = None, model=None) -> list[dict[str, Any]]:
     """Every place in a Q/DQ ONNX file that breaks TensorRT's fusion rules, as {rule, node, op, detail}.
 
     `float_nodes`: node names meant to stay float. An empty list means the placement is fusion-friendly.
-    Raises FileNotFoundError / onnx errors for a missing or unreadable file.
+    `model`: the file's ModelProto when already read (`read_model`). Raises ArtifactError naming the file
+    when it is missing, unreadable or invalid (see `read_model`).
     """
-    import onnx
-
-    graph = onnx.load(str(model_file), load_external_data=False).graph
-    g = QdqGraph(graph)
+    model = read_model(Path(model_file)) if model is None else model
+    graph = model.graph
+    g = QdqGraph(graph, Path(model_file).resolve().parent)
     floats = set(float_nodes or [])
     rules = (("qdq_before_activation", ACTIVATIONS, _activation_rule), ("residual_add_both_quantized", ("Add",),
              _residual_rule), ("nonzero_zero_point", ("QuantizeLinear", "DequantizeLinear"), _zero_point_rule),
              ("weight_not_per_channel", LAYERS, _weight_rule))
     findings: list[dict[str, Any]] = []
-    for node in graph.node:
-        for rule, ops, check in rules:
-            detail = check(g, node) if node.op_type in ops else None
-            if detail:
-                findings.append({"rule": rule, "node": node.name, "op": node.op_type, "detail": detail})
+    try:
+        for node in graph.node:
+            for rule, ops, check in rules:
+                detail = check(g, node) if node.op_type in ops else None
+                if detail:
+                    findings.append({"rule": rule, "node": node.name, "op": node.op_type, "detail": detail})
+    except BadGraph as exc:
+        raise ArtifactError(f"{model_file}: not a valid Q/DQ model: {exc}") from None
     for node in graph.node:
         if node.name in floats and any(g.dequantized_source(t) is not None for t in node.input):
             findings.append({"rule": "qdq_on_float_layer", "node": node.name, "op": node.op_type,
@@ -186,7 +234,8 @@ def format_findings(summary: dict[str, Any], title: str) -> str:
         lines.append("  ok: no Q/DQ placement breaks TensorRT's fusion rules")
     for finding in summary["findings"]:
         lines.append(f"  {finding['rule']}: {finding['op']} '{finding['node']}': {finding['detail']}")
-    return "\n".join(lines)
+    # node names come from the file: a control character in one must not rewrite the terminal
+    return "\n".join("".join(c if c.isprintable() else repr(c)[1:-1] for c in line) for line in lines)
 
 
 def log_placement(model_file: Path, float_nodes: list[str], log) -> dict[str, Any]:
@@ -199,21 +248,19 @@ def log_placement(model_file: Path, float_nodes: list[str], log) -> dict[str, An
 
 
 def inspect_file(path: Path, as_json: bool, echo) -> int:
-    """`compress inspect --model FILE.onnx`: print the placement findings; exit code 1 when any, else 0."""
+    """`compress inspect --model FILE.onnx`: print the placement findings; return 1 when any, else 0.
+
+    Raises ArtifactError (exit 2) with one line naming the file for a file that is missing, too large, not an
+    ONNX model or invalid (see `read_model`): exit 1 stays "a placement rule is broken".
+    """
     import json
 
-    import onnx
-
-    from toolkit.errors import UserInputError
-
-    if not path.is_file():
-        raise UserInputError(f"--model: {path} is not a file")
     try:
-        graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error with its path
-        raise UserInputError(f"--model: {path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
-    summary = summarize(check_placement(path))
-    summary["qdq_nodes"] = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node)
+        model = read_model(path)
+        summary = summarize(check_placement(path, model=model))
+    except ArtifactError as exc:
+        raise ArtifactError(f"--model: {exc}") from None
+    summary["qdq_nodes"] = sum(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
     if as_json:
         echo(json.dumps(summary, indent=2))
     elif not summary["qdq_nodes"]:
