@@ -12,6 +12,7 @@ from typing import Any
 from toolkit.quantize.speed_flags import int8_slower
 from toolkit.records import OK
 from toolkit.report.collect import RunView, StageView
+from toolkit.report.explain import explain
 from toolkit.report.ties import TIE_RULE, dominates, faster, preferred, ratio_interval, tied
 
 
@@ -170,9 +171,12 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
             "size_reduction": round(base_size / size, 3) if size and base_size else None,
             "max_accuracy_drop": max_drop_points,
             "int8_slower_excluded": sorted({f"{p.stage} on {p.runtime}" for p in slower}),
+            "int8_slower_here": sorted({p.stage for p in slower if p.runtime == pick.runtime}),
             "peer": pick.peer, "peers_compared": sorted({q.stage for q in group if q.peer}),
             "best_of_run": None if not pick.peer else {"stage": own_best.stage, "runtime": own_best.runtime,
                                                        "top1": own_best.top1, "latency_ms": own_best.latency_ms},
             "why": _why(pick, own_best, within, max_drop_points, device, bs),
+            "explanation": explain(pick, group, [p for p in group if p.stage == base.label], ties, within,
+                                   allowed, max_drop_points, slower),
         })
     return out

@@ -145,33 +145,6 @@ def loss_kind(stage_type: str, history_label: str, extra: dict[str, Any]) -> str
     return "distillation loss" if stage_type == "distill" else "cross-entropy loss"
 
 
-def baseline_reasons(recommendations: list[dict[str, Any]], all_points: list[Point], baseline_label: str,
-                     samples: int | None) -> dict[tuple[str, int], str]:
-    """Per (device, batch) where the baseline is the recommendation: why, in one plain sentence."""
-    out = {}
-    for rec in recommendations:
-        if rec.get("stage") != baseline_label:
-            continue
-        group = [p for p in all_points if p.device == rec["device"] and p.batch_size == rec["batch_size"]]
-        faster = sorted((p for p in group if p.stage != baseline_label and p.latency_ms < rec["latency_ms"]),
-                        key=lambda p: p.latency_ms)
-        budget = rec.get("max_accuracy_drop")
-        head = (f"The baseline ({baseline_label} on {rec['runtime']}) stays the recommendation for "
-                f"{rec['device']}, batch {rec['batch_size']}: ")
-        if not faster:
-            out[(rec["device"], rec["batch_size"])] = head + (
-                "no compressed model ran faster than it here, so compressing bought no speed on this device.")
-            continue
-        best = faster[0]
-        change = (best.top1 - rec["baseline_top1"]) * 100
-        images = images_of(change, samples)
-        out[(rec["device"], rec["batch_size"])] = head + (
-            f"every faster model lost more than the {budget} point(s) allowed; the fastest, {best.stage} on "
-            f"{best.runtime} ({best.latency_ms:.3f} ms), changed top-1 by {change:+.2f} points"
-            + (f" ({images})" if images else "") + ".")
-    return out
-
-
 def best_side_by_side(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For a comparison of runs: per (device, batch), each run's recommended model in one row."""
     keys = sorted({(r["device"], r["batch_size"]) for s in sections for r in s.get("recommendations") or []})
@@ -197,13 +170,11 @@ def loss_kinds(stages: list[Any], histories: dict[str, Any]) -> dict[str, str]:
 
 
 def readable_facts(run: Any, recommendations: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the summary says in words: why the baseline stays, and how many images a change is."""
-    from toolkit.report.analysis import points
-
+    """What the summary says in words: how many validation images each recommended change is (the reason
+    for each recommendation is its own `explanation`, toolkit.report.explain)."""
     base = run.baseline()
     samples = ((base.metrics.get("accuracy") or {}).get("samples") if base is not None else None) or None
-    reasons = baseline_reasons(recommendations, points(run), base.label, samples) if base is not None else {}
-    return {"val_samples": samples, "baseline_reasons": list(reasons.values()),
+    return {"val_samples": samples,
             "change_notes": [images_of(r.get("top1_change_points") or 0.0, samples)
                              if base is not None and r.get("stage") != base.label else "" for r in recommendations]}
 

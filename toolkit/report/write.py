@@ -90,9 +90,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines.append(f"- {rec['device']}, batch {rec['batch_size']}: **{rec['stage']}** on {rec['runtime']} "
                          f"({rec['latency_ms']:.3f} ms{same}; top-1 {rec['top1_change_points']:+.2f} points"
                          + ("" if rec["within_budget"] else "; nothing met the accuracy budget") + ")"
-                         + (f"; never picked here, INT8 slower than fp32: {', '.join(rec['int8_slower_excluded'])}"
-                            if rec.get("int8_slower_excluded") else "")
-                         + (f". {rec['why']}" if rec.get("peer") or rec.get("peers_compared") else ""))
+                         + f". {rec['explanation']}"
+                         + (f" {rec['why']}." if rec.get("peer") or rec.get("peers_compared") else ""))
         lines.append("")
     return "\n".join(lines)
 

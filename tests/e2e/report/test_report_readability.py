@@ -12,8 +12,8 @@ from report_runs import SAMPLES, quickstart_like_run
 from toolkit.report import render, write_report
 from toolkit.report.analysis import Point
 from toolkit.report.plots import accuracy_vs_latency, macs_vs_latency, training_curves
-from toolkit.report.readability import (accuracy_limits, baseline_reasons, draw_frontier, images_of, loss_kinds,
-                                        place_labels)
+from toolkit.report.explain import explain
+from toolkit.report.readability import accuracy_limits, draw_frontier, images_of, loss_kinds, place_labels
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +25,15 @@ def compared(tmp_path_factory):
 
 
 def test_the_summary_says_plainly_why_the_baseline_is_recommended(compared):
-    assert ("The baseline (01-train on openvino-cpu) stays the recommendation for test-cpu, batch 1: "
-            "no compressed model ran faster than it here") in compared[2]
+    assert ("The baseline, 01-train on openvino-cpu, stays: no model within the 1-point budget ran faster than "
+            "the baseline on its own runtime beyond noise") in compared[2]
 
 
-def test_the_baseline_reason_names_the_fastest_model_that_lost_too_much():
-    pts = [Point("01-train", "ort", 1, 1.0, 0.90, "d"), Point("02-quantize", "ort", 1, 0.5, 0.85, "d")]
-    rec = {"stage": "01-train", "runtime": "ort", "device": "d", "batch_size": 1, "latency_ms": 1.0,
-           "baseline_top1": 0.90, "max_accuracy_drop": 1.0}
-    why = baseline_reasons([rec], pts, "01-train", 200)[("d", 1)]
-    assert "every faster model lost more than the 1.0 point(s) allowed" in why
-    assert "02-quantize on ort (0.500 ms), changed top-1 by -5.00 points (10 of 200 validation images)" in why
+def test_the_baseline_reason_names_the_faster_model_that_lost_too_much():
+    base, quant = Point("01-train", "ort", 1, 1.0, 0.90, "d"), Point("02-quantize", "ort", 1, 0.5, 0.85, "d")
+    why = explain(base, [base, quant], [base], [base], True, 0.89, 1.0, [])
+    assert why.startswith("The baseline, 01-train on ort, stays: no model within the 1-point budget")
+    assert "faster than the baseline beyond noise but over the budget: 02-quantize on ort (-5.00 points)" in why
 
 
 def test_accuracy_changes_show_how_many_validation_images_they_are(compared):
@@ -185,9 +183,9 @@ def test_the_readable_report_in_a_real_browser(tmp_path):
         page.goto(report.as_uri())
         side = page.locator("table.side-by-side")
         assert side.is_visible() and side.bounding_box()["width"] > 400
-        plain = page.locator("p.plain")
-        assert plain.count() == 1 and plain.first.is_visible()
-        assert "stays the recommendation" in plain.first.inner_text()
+        plain = page.locator("p.plain.why")  # one reason per recommendation: alpha's, then beta's
+        assert plain.count() == 2 and plain.nth(1).is_visible()
+        assert "The baseline, 01-train on openvino-cpu, stays" in plain.nth(1).inner_text()
         assert "2 of 360 validation images" in page.locator(".card").first.inner_text()
         charts = page.locator("img.chart")
         assert charts.count() >= 3 and all(charts.nth(i).evaluate("img => img.naturalWidth > 300")
