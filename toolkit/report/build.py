@@ -35,9 +35,11 @@ def latency_rows(run: RunView) -> list[dict[str, Any]]:
     """Every latency record: stage, device, runtime, batch, percentiles, throughput, flags."""
     rows = []
     for s in run.stages:
-        for device, _, rec in s.latency_records():
+        for device, _, rec in [*s.latency_records(), *s.superseded_records()]:
+            superseded = rec.get("superseded_by")
             rows.append({"stage": s.label, "device": device, "runtime": rec.get("runtime"),
-                         "batch": rec.get("batch_size"), "status": rec.get("status"), "reason": rec.get("reason"),
+                         "batch": rec.get("batch_size"), "status": "superseded" if superseded else rec.get("status"),
+                         "reason": f"re-measured by {superseded}" if superseded else rec.get("reason"),
                          "precision": rec.get("precision"), "p50": rec.get("p50_ms"), "p90": rec.get("p90_ms"),
                          "p99": rec.get("p99_ms"), "throughput": rec.get("throughput_ips"),
                          "threads": rec.get("threads"), "unstable": rec.get("unstable"),

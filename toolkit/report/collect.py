@@ -37,17 +37,42 @@ class StageView:
         return (self.metrics.get("accuracy") or {}).get("top1")
 
     def latency_records(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-        """(device slug, device description, latency record) from metrics.json and every bench file."""
-        out = []
+        """(device slug, device description, latency record) from metrics.json and every bench file.
+
+        One answer per machine: a `compress bench` on the run's own machine (same machine fingerprint)
+        supersedes the run's records for the runtimes and batch sizes it measured (its stages were timed
+        together then); those are listed by `superseded_records`. Another machine is shown beside it."""
+        return self._records()[0]
+
+    def superseded_records(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """The run's own latency records that a bench on the same machine measured again (kept on disk)."""
+        return self._records()[1]
+
+    def _records(self) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any]]],
+                                list[tuple[str, dict[str, Any], dict[str, Any]]]]:
+        from toolkit.measure.device import same_machine
+
         device = self.metrics.get("device") or {}
         own = device_slug(device) if device else "unknown"
-        for rec in self.metrics.get("latency") or []:
-            out.append((own, device, rec))
+        here = {slug: bool(device) and same_machine(bench.get("device") or {}, device)
+                for slug, bench in self.measurements.items()}
+        remeasured: dict[tuple[Any, Any], str] = {}  # (runtime, batch) -> when bench measured it here
         for slug, bench in self.measurements.items():
-            label = f"{slug} (compress bench)" if slug == own else slug  # a re-measurement on the run's machine
+            for rec in bench.get("latency") or [] if here[slug] else []:
+                remeasured[(rec.get("runtime"), rec.get("batch_size"))] = str(bench.get("measured") or "?")
+        active: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        superseded = []
+        for rec in self.metrics.get("latency") or []:
+            when = remeasured.get((rec.get("runtime"), rec.get("batch_size")))
+            if when is None:
+                active.append((own, device, rec))
+            else:
+                superseded.append((own, device, {**rec, "superseded_by": f"compress bench at {when}"}))
+        for slug, bench in sorted(self.measurements.items()):
             for rec in bench.get("latency") or []:
-                out.append((label, bench.get("device") or {}, rec))
-        return out
+                active.append((own, device, {**rec, "remeasured": bench.get("measured")}) if here[slug]
+                              else (slug, bench.get("device") or {}, rec))
+        return active, superseded
 
 
 @dataclass
