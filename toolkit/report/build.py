@@ -62,23 +62,39 @@ def _histories(run: RunView) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _pruning(run: RunView) -> list[dict[str, Any]]:
-    out = []
-    macs_rows = []
+def _macs_rows(run: RunView) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    """(rows, device, batch) for the MACs-vs-latency chart: the baseline's device at its smallest batch
+    size, so that one chart never mixes machines or batch sizes."""
+    base = run.baseline()
+    own = [(slug, rec) for s in ([base] if base else []) for slug, _, rec in s.latency_records()
+           if rec.get("status") == OK and rec.get("p50_ms")]
+    if not own:
+        return [], None, None
+    device = own[0][0]
+    batch = min(rec.get("batch_size", 1) for slug, rec in own if slug == device)
+    rows = []
     for s in run.stages:
         model = s.metrics.get("model") or {}
-        for _, _, rec in s.latency_records():
-            if rec.get("status") == OK and model.get("macs") and rec.get("p50_ms") and rec.get("batch_size") == min(
-                    r.get("batch_size", 1) for _, _, r in s.latency_records()):
-                macs_rows.append({"stage": s.label, "runtime": rec["runtime"], "macs": model["macs"],
-                                  "latency_ms": rec["p50_ms"]})
+        for slug, _, rec in s.latency_records():
+            if slug == device and rec.get("batch_size") == batch and rec.get("status") == OK \
+                    and model.get("macs") and rec.get("p50_ms"):
+                rows.append({"stage": s.label, "runtime": rec["runtime"], "macs": model["macs"],
+                             "latency_ms": rec["p50_ms"], "unstable": bool(rec.get("unstable")),
+                             "ci_low_ms": rec.get("ci_low_ms"), "ci_high_ms": rec.get("ci_high_ms")})
+    return rows, device, batch
+
+
+def _pruning(run: RunView) -> list[dict[str, Any]]:
+    out = []
+    macs_rows, device, batch = _macs_rows(run)
     for s in run.stages:
         extra = s.metrics.get("extra") or {}
         if s.status != OK or "channels" not in extra:  # keyed by the channel table a pruning stage writes,
             continue  # not by its type: a plugin stage that prunes gets the section too
         out.append({"label": s.label, "extra": extra,
                     "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
-                    "macs_svg": macs_vs_latency(macs_rows) if macs_rows else None})
+                    "macs_svg": macs_vs_latency(macs_rows, str(device), int(batch or 1)) if macs_rows else None,
+                    "macs_device": device, "macs_batch": batch})
     return out
 
 

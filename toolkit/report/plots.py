@@ -50,9 +50,12 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
                 if high > low:
                     ax.errorbar(p.latency_ms, p.top1 * 100, xerr=[[p.latency_ms - low], [high - p.latency_ms]],
                                 fmt="none", ecolor=colors[p.runtime], elinewidth=1, capsize=2, zorder=2)
-                ax.scatter(p.latency_ms, p.top1 * 100, color=colors[p.runtime], marker=MARKERS[k % len(MARKERS)],
-                           s=36, zorder=3, label=f"{p.runtime}" + (f" ({run_name})" if len(series) > 1 else ""))
-                point_labels.append((p.latency_ms, p.top1 * 100, p.stage if p.peer else p.stage.split("-", 1)[-1],
+                # an unstable timing is drawn hollow and labelled so: visible, never passed off as stable
+                ax.scatter(p.latency_ms, p.top1 * 100, marker=MARKERS[k % len(MARKERS)], s=36, zorder=3,
+                           facecolors="none" if p.unstable else colors[p.runtime], edgecolors=colors[p.runtime],
+                           label=f"{p.runtime}" + (f" ({run_name})" if len(series) > 1 else ""))
+                name = p.stage if p.peer else p.stage.split("-", 1)[-1]
+                point_labels.append((p.latency_ms, p.top1 * 100, name + (" (unstable)" if p.unstable else ""),
                                      colors[p.runtime]))
         front = pareto_front(everything)
         draw_frontier(ax, front)
@@ -91,19 +94,31 @@ def channel_bars(channels: dict[str, list[int | None]], title: str) -> str:
 
 
 @plain_text
-def macs_vs_latency(rows: list[dict[str, Any]]) -> str:
-    """MACs against measured p50 latency per runtime (batch 1 where measured): is the proxy honest?"""
+def macs_vs_latency(rows: list[dict[str, Any]], device: str, batch_size: int) -> str:
+    """MACs against measured p50 latency per runtime on one device at one batch size: is the proxy honest?
+
+    `rows`: {stage, runtime, macs, latency_ms, unstable, ci_low_ms, ci_high_ms}. An unstable timing is
+    drawn hollow with its 95% interval and labelled "(unstable)", never as if it were a clean point."""
     fig = _figure(6, 4)
     ax = fig.subplots()
     point_labels: list[tuple[float, float, str, str]] = []
     for i, runtime in enumerate(sorted({r["runtime"] for r in rows})):
         mine = sorted((r for r in rows if r["runtime"] == runtime), key=lambda r: r["macs"])
-        ax.plot([r["macs"] / 1e6 for r in mine], [r["latency_ms"] for r in mine], marker="o", color=f"C{i}",
-                label=runtime)
-        point_labels += [(r["macs"] / 1e6, r["latency_ms"], r["stage"].split("-", 1)[-1], f"C{i}") for r in mine]
+        xs, ys = [r["macs"] / 1e6 for r in mine], [r["latency_ms"] for r in mine]
+        ax.plot(xs, ys, color=f"C{i}", label=runtime)
+        for x, r in zip(xs, mine):
+            low, high = r.get("ci_low_ms"), r.get("ci_high_ms")
+            if isinstance(low, float) and isinstance(high, float) and low <= r["latency_ms"] <= high:
+                ax.errorbar(x, r["latency_ms"], yerr=[[r["latency_ms"] - low], [high - r["latency_ms"]]],
+                            fmt="none", ecolor=f"C{i}", elinewidth=1, capsize=2)
+            ax.scatter(x, r["latency_ms"], color=f"C{i}", zorder=3, s=30,
+                       facecolors="none" if r.get("unstable") else f"C{i}")
+        point_labels += [(r["macs"] / 1e6, r["latency_ms"], r["stage"].split("-", 1)[-1]
+                          + (" (unstable)" if r.get("unstable") else ""), f"C{i}") for r in mine]
     ax.set_xlabel("MMACs per image")
     ax.set_ylabel("p50 latency (ms, log scale)")
     ax.set_yscale("log")
+    ax.set_title(f"{device}, batch {batch_size}", fontsize=9)
     ax.grid(True, alpha=0.3)
     tidy_log_axis(ax.yaxis)  # 0.05, not 5x10^-2
     legend_outside(fig, [ax])
