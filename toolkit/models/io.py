@@ -2,15 +2,19 @@
 
 A pruned model no longer matches its class's constructor. Loading rebuilds the original model from
 code (the spec), shrinks each recorded module to its recorded shape, then loads the weights strictly.
+structure.json is data that may have been edited: it is typed whole (`StructureFile`) before anything is
+built, each module must be one the code builds with the attributes and tensors that module has, and the
+recorded attributes must fit the recorded tensors (a Conv2d's out_channels is its weight's first dimension).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import nn
 
 from toolkit.errors import ArtifactError, ToolkitError
@@ -24,6 +28,69 @@ STRUCTURE_FILE = "structure.json"
 IN_MEMORY_ARCH = "<in-memory>"  # toolkit.api.IN_MEMORY: the spec of a run made from a Python module
 SHAPE_ATTRS = ("in_channels", "out_channels", "groups", "in_features", "out_features", "num_features",
                "normalized_shape", "num_channels", "num_groups", "embed_dim", "num_heads")
+
+
+MAX_COUNT = 1 << 24  # a channel, feature, group or head count: no layer has 2**24 of them
+MAX_DIM = 1 << 31  # one tensor dimension; the weights file's header is the real bound, checked later
+
+
+def _count_or_counts(value: Any) -> Any:
+    """A shape attribute: a whole number from 1 to MAX_COUNT, or a short list of them (normalized_shape)."""
+    items = value if isinstance(value, list) and 1 <= len(value) <= 8 else [value]
+    if not all(type(v) is int and 1 <= v <= MAX_COUNT for v in items):
+        raise ValueError(f"not a whole number from 1 to {MAX_COUNT} (or a list of them)")
+    return value
+
+
+Dim = Annotated[int, Field(ge=0, le=MAX_DIM)]
+
+
+class ModuleRecord(BaseModel):
+    """One module of structure.json: its class name, shape attributes and tensor shapes, all required."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    type: str = Field(min_length=1, max_length=200)
+    attrs: dict[str, Annotated[Any, AfterValidator(_count_or_counts)]]
+    tensors: dict[str, Annotated[list[Dim], Field(max_length=16)]]
+
+    @field_validator("attrs", mode="before")
+    @classmethod
+    def _settable(cls, value: Any) -> Any:
+        for attr in value if isinstance(value, dict) else ():
+            if attr not in SHAPE_ATTRS:  # a file never sets __class__, forward or any other attribute
+                raise ValueError(f"attribute {str(attr)[:40]!r} may not be set from a file")
+        return value
+
+
+class SavedSpec(BaseModel):
+    """structure.json's spec: `model` is a ModelSpec mapping; the other values are checked where used."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    model: dict[str, Any] = Field(default_factory=dict)
+
+
+class StructureFile(BaseModel):
+    """The whole of structure.json, typed before any of it is used."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    format: str
+    version: int
+    spec: SavedSpec
+    class_: str = Field(alias="class", max_length=200)
+    modules: dict[str, ModuleRecord]
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """A pydantic location as the JSON path it names: modules['layer1.0.conv1'].attrs.out_channels."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).isidentifier():
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{str(part)[:60]!r}]"
+    return out
 
 
 def describe_structure(model: nn.Module) -> dict[str, dict[str, Any]]:
@@ -67,19 +134,29 @@ def apply_structure(model: nn.Module, modules: dict[str, dict[str, Any]], source
     built = describe_structure(model)
     if set(built) != set(modules):
         extra, missing = sorted(set(modules) - set(built)), sorted(set(built) - set(modules))
-        raise ArtifactError(f"{source}: the structure does not match the model code "
-                            f"(unknown modules {extra[:5]}, modules not recorded {missing[:5]})")
+        raise ArtifactError(f"{source}: modules: the structure does not match the model code (unknown modules, "
+                            f"not layers of this model: {extra[:5]}; layers not recorded: {missing[:5]})")
     for name, record in modules.items():
         module = model.get_submodule(name) if name else model
+        where = f"{source}: {_where(('modules', name))}"
         if type(module).__name__ != record.get("type"):
-            raise ArtifactError(f"{source}: module '{name}' is {type(module).__name__} in the code "
-                                f"but {record.get('type')} in the file")
+            raise ArtifactError(f"{where}.type: the module is {type(module).__name__} in the code "
+                                f"but {str(record.get('type'))[:60]!r} in the file")
+        tensors, known = record.get("tensors", {}), built[name]["tensors"]
+        if set(tensors) != set(known):
+            raise ArtifactError(f"{where}.tensors: names {sorted(tensors)[:6]}, but a {type(module).__name__} "
+                                f"here has {sorted(known)}")
         for attr, value in record.get("attrs", {}).items():
             if attr not in SHAPE_ATTRS:
-                raise ArtifactError(f"{source}: module '{name}': attribute '{attr}' may not be set from a file")
+                raise ArtifactError(f"{where}: attribute '{attr}' may not be set from a file")
+            if attr not in built[name]["attrs"]:
+                raise ArtifactError(f"{where}.attrs.{attr}: a {type(module).__name__} has no such attribute")
             current = getattr(module, attr)
+            if isinstance(current, (tuple, list)) != isinstance(value, list):
+                kind = "list" if isinstance(current, (tuple, list)) else "whole number"
+                raise ArtifactError(f"{where}.attrs.{attr}: {value!r} is not a {kind}, as the module's is")
             setattr(module, attr, tuple(value) if isinstance(current, tuple) else value)
-        for tensor_name, shape in record.get("tensors", {}).items():
+        for tensor_name, shape in tensors.items():
             if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
                 raise ArtifactError(f"{source}: module '{name}': bad shape for '{tensor_name}': {shape!r}")
             if saved_shapes is not None:
@@ -91,6 +168,41 @@ def apply_structure(model: nn.Module, modules: dict[str, dict[str, Any]], source
                     raise ArtifactError(f"{source}: module '{name}': '{tensor_name}' of shape {shape} is too "
                                         f"large for a tensor that is not in the weights file")
             _resize(module, tensor_name, shape)
+        problem = _shape_problem(module)
+        if problem:
+            raise ArtifactError(f"{where}: {problem}; the file does not describe this model (edited?)")
+
+
+def _shape_problem(module: nn.Module) -> str | None:
+    """Why a module's shape attributes do not fit its tensors (convolutions, linear layers, norms), or None."""
+    weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+    shape = list(weight.shape) if isinstance(weight, torch.Tensor) else None
+    if isinstance(module, nn.modules.conv._ConvNd):
+        cin, cout, groups = module.in_channels, module.out_channels, module.groups
+        if cin % groups or cout % groups:
+            return f"groups {groups} does not divide in_channels {cin} and out_channels {cout}"
+        want = [cin, cout // groups] if module.transposed else [cout, cin // groups]
+        out = cout
+    elif isinstance(module, nn.Linear):
+        want, out = [module.out_features, module.in_features], module.out_features
+    elif isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm)):
+        count = module.num_features if hasattr(module, "num_features") else module.num_channels
+        if isinstance(module, nn.GroupNorm) and count % module.num_groups:
+            return f"num_groups {module.num_groups} does not divide num_channels {count}"
+        sizes = {n: list(t.shape) for n, t in (*module.named_parameters(recurse=False),
+                                               *module.named_buffers(recurse=False)) if t is not None and t.dim()}
+        wrong = {n: v for n, v in sizes.items() if v != [count]}
+        return f"tensors {wrong} do not have its {count} channels" if wrong else None
+    elif isinstance(module, nn.LayerNorm):
+        want, out = list(module.normalized_shape), None
+        return None if shape is None or shape == want else f"weight {shape} is not normalized_shape {want}"
+    else:
+        return None
+    if shape is not None and shape[:2] != want:
+        return f"weight {shape} does not fit {type(module).__name__}'s recorded channels ({want} expected)"
+    if isinstance(bias, torch.Tensor) and list(bias.shape) != [out]:
+        return f"bias {list(bias.shape)} does not fit its {out} output channels"
+    return None
 
 
 def _resize(module: nn.Module, name: str, shape: list[int]) -> None:
@@ -143,7 +255,12 @@ def _write_error(exc: Exception, where: Path) -> ToolkitError:
 
 
 def read_structure(path: Path) -> dict[str, Any]:
-    """Read and check a structure.json; errors name the file."""
+    """Read a structure.json and type it whole (`StructureFile`).
+
+    Raises ArtifactError naming the file and the field: unreadable JSON, another format or version, a value
+    of the wrong kind (a channel count that is text, zero, negative, fractional, true/false or past
+    MAX_COUNT; a list where a number belongs), a missing or unknown key, or extra nesting.
+    """
     try:
         data = read_json(path)
     except ValueError as exc:
@@ -154,6 +271,14 @@ def read_structure(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: structure version {data.get('version')} is not supported")
     if not isinstance(data.get("modules"), dict) or not isinstance(data.get("spec"), dict):
         raise ArtifactError(f"{path}: missing 'modules' or 'spec'")
+    try:
+        StructureFile.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first, more = errors[0], f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        got = "" if first["type"] in ("missing", "extra_forbidden") else f" (got {repr(first.get('input'))[:40]})"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ArtifactError(f"{path}: {_where(tuple(first['loc']))}: {message}{got}{more}") from None
     return data
 
 
