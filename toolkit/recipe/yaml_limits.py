@@ -161,12 +161,34 @@ def yaml_error_line(exc: yaml.YAMLError) -> str:
     return "; ".join(" ".join(part.split()) for part in (exc.context, exc.problem) if part) + where
 
 
+def _check_depth(text: str, loader_cls: type) -> None:
+    """YamlTooLarge past MAX_DEPTH levels, found from the parser's events before the (recursive) composer runs:
+    a document nested thousands deep is refused at once, with its line, not by a RecursionError."""
+    # libyaml's parser where PyYAML has it: the pure-Python one would double the time of a large recipe
+    loader, depth = getattr(yaml, "CSafeLoader", loader_cls)(text), 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise YamlTooLarge(f"the document nests deeper than {MAX_DEPTH} levels "
+                                       f"(line {event.start_mark.line + 1})")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # invalid YAML: the loader itself reports it, in its own words
+    finally:
+        loader.dispose()
+
+
 def load_bounded(text: str, loader_cls: type = yaml.SafeLoader, limit: int = MAX_NODES) -> Any:
     """Load one YAML document of plain data with `loader_cls` (a SafeLoader subclass), refusing alias bombs.
 
     Raises yaml.YAMLError for invalid YAML, YamlTooLarge for a document past the bounds and YamlRefused for
     a value a recipe cannot hold (see check_values).
     """
+    _check_depth(text, loader_cls)
     loader = loader_cls(text)
     try:
         node = loader.get_single_node()

@@ -55,7 +55,7 @@ CASES = {
                           "model.kwargs.width"),
     "nan_in_free_options": (HEAD.replace("}", ", kwargs: {width: .NaN}}", 1) + TRAIN,
                             "model.kwargs.width"),
-    "nested_flow": (HEAD + "stages: [{train: {epochs: 1, x: " + "[" * 5000 + "]" * 5000 + "}}]\n", "nests"),
+    "nested_flow": (HEAD + "stages: [{train: {epochs: 1, x: " + "[" * 1000 + "]" * 1000 + "}}]\n", "nests"),
     "nested_block": (HEAD + "stages:\n- train:\n" + "".join("  " * (i + 2) + f"k{i}:\n" for i in range(300)),
                      "nests"),
     "billion_laughs": (HEAD + LAUGHS + TRAIN, "aliases"),
