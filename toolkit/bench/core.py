@@ -20,6 +20,7 @@ from toolkit.errors import ArtifactError, ToolkitError, UserInputError
 from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.model import measure_model
+from toolkit.measure.together import measure_interleaved
 from toolkit.records import FAILED, HAS_MODEL, OK, SKIPPED, read_run
 
 
@@ -197,37 +198,6 @@ def _check_as_written(directory: Path, log) -> None:
     if unsealed:
         log(f"{directory.name}: written before metrics were sealed (format {version}): its files match their "
             f"recorded hashes, its metrics.json cannot be checked")
-
-
-def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: MeasureSpec, accuracy: bool,
-                        scratch: Path) -> dict[str, dict[str, Any]]:
-    """measure_model's sections for several models, their latency timed together in interleaved rounds.
-
-    Timing all stages A B C A B C ... is what makes their differences mean something on a busy machine.
-    """
-    from toolkit.artifacts import TORCH
-    from toolkit.convert.checked import ensure_onnx
-    from toolkit.measure.interleave import Candidate, latency_records
-    from toolkit.runtimes import get_runtime
-
-    needs_onnx = any(ONNX in get_runtime(r).formats and TORCH not in get_runtime(r).formats for r in spec.runtimes)
-    results, candidates = {}, []
-    for key, model, directory in models:
-        result = measure_model(model, data=data, spec=spec.model_copy(update={"accuracy": accuracy, "runtimes": []}),
-                               stage_dir=directory, device=_device(), log=None)
-        onnx_model = model if isinstance(model, ModelArtifact) and model.format == ONNX else None
-        if onnx_model is None and needs_onnx and not isinstance(model, ModelArtifact):
-            try:
-                (scratch / key).mkdir(parents=True, exist_ok=True)
-                onnx_model, result["model"]["onnx"] = ensure_onnx(model, scratch / key, data)
-            except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
-                result["model"]["onnx"] = {"status": FAILED, "reason": f"{type(exc).__name__}: {exc}"[:500]}
-        results[key] = result
-        candidates.append(Candidate(key, model, onnx_model))
-    latency = latency_records(candidates, data, spec)
-    for key in results:
-        results[key]["latency"] = latency[key]
-    return results
 
 
 def _skip_torch_runtimes(result: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
@@ -125,3 +126,21 @@ def same_machine(recorded: Any, here: dict[str, Any]) -> bool:
     """Whether a recorded device description is this machine (`here`, from describe_device)."""
     mine = machine_fingerprint(here)
     return mine is not None and machine_fingerprint(recorded) == mine
+
+
+@functools.cache
+def timing_session() -> str:
+    """This process's timing session: latencies stamped with one session were measured by one process on
+    one machine; comparing records of different sessions compares different moments (load, clocks)."""
+    import uuid
+
+    return f"{platform.node()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def stamp_session(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`records` with each measured one stamped with this process's `timing_session` (a record reused from
+    an earlier stage keeps the session it was measured in)."""
+    for rec in records:
+        if rec.get("status") == "ok" and not rec.get("reused"):
+            rec.setdefault("session", timing_session())
+    return records

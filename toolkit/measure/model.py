@@ -13,7 +13,7 @@ from toolkit.config import MeasureSpec
 from toolkit.convert.checked import ensure_onnx
 from toolkit.fsutil import file_hash
 from toolkit.measure.accuracy import evaluate, torch_predict
-from toolkit.measure.device import describe_device
+from toolkit.measure.device import describe_device, stamp_session
 from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.interrupts import reraise_if_interrupted
 from toolkit.measure.profile import count_macs_params
@@ -77,5 +77,5 @@ def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, dev
             info["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
     accuracy = _accuracy(model, data, device, onnx_model) if spec.accuracy else {"top1": None, "top5": None,
                                                                                   "samples": 0}
-    latency = latency_records([Candidate("this", model, onnx_model)], data, spec, earlier)["this"]
+    latency = stamp_session(latency_records([Candidate("this", model, onnx_model)], data, spec, earlier)["this"])
     return {"model": info, "accuracy": accuracy, "latency": latency, "device": describe_device()}

@@ -32,6 +32,7 @@ class Point:
     unstable: bool = False
     order: int = 0  # the stage's index: a lower one is less compressed, preferred in a tie
     peer: bool = False  # made by another tool (peers.json), not by a stage of this run
+    session: str | None = None  # the timing session (toolkit.measure.device.timing_session); None: unknown
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -62,7 +63,8 @@ def points(run: RunView) -> list[Point]:
                 top1 = stage.top1
                 out.append(Point(stage.label, rec["runtime"], int(rec["batch_size"]), float(rec["p50_ms"]), top1,
                                  slug, rec.get("ci_low_ms"), rec.get("ci_high_ms"), rec.get("graph_hash"),
-                                 bool(rec.get("unstable")), stage.index))
+                                 bool(rec.get("unstable")), stage.index,
+                                 session=rec.get("session") if isinstance(rec.get("session"), str) else None))
     return out
 
 
@@ -124,6 +126,15 @@ def _why(pick: Point, own_best: Point | None, within: bool, budget: float, devic
     return f"{rule}; no other stage or peer measured there is at least as accurate and faster beyond noise"
 
 
+def _timed_apart(pick: Point, base: Point | None) -> bool | None:
+    """Whether the pick and the baseline on its runtime were timed in different sessions (None: unknown)."""
+    if base is None or pick is base or pick.peer:
+        return None
+    if pick.session is None or base.session is None:
+        return None
+    return pick.session != base.session
+
+
 def _size(stage: StageView) -> int | None:
     return (stage.metrics.get("model") or {}).get("size_bytes")
 
@@ -165,6 +176,7 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
             "speedup_same_runtime": round(base_same.latency_ms / pick.latency_ms, 3) if base_same else None,
             "speedup_same_runtime_ci": ratio_interval(base_same, pick) if base_same else None,
             "speedup_same_runtime_significant": faster(pick, base_same) if base_same else None,
+            "timed_apart": _timed_apart(pick, base_same),
             "speedup_vs_baseline_best": round(base_best.latency_ms / pick.latency_ms, 3) if base_best else None,
             "speedup_vs_baseline_best_significant": faster(pick, base_best) if base_best else None,
             "baseline_best_runtime": base_best.runtime if base_best else None,
@@ -177,6 +189,6 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
                                                        "top1": own_best.top1, "latency_ms": own_best.latency_ms},
             "why": _why(pick, own_best, within, max_drop_points, device, bs),
             "explanation": explain(pick, group, [p for p in group if p.stage == base.label], ties, within,
-                                   allowed, max_drop_points, slower),
+                                   allowed, max_drop_points, slower, _timed_apart(pick, base_same)),
         })
     return out

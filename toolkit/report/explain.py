@@ -33,13 +33,14 @@ def _baseline_for(p: Any, baselines: list[Any]) -> Any | None:
 
 
 def explain(pick: Any, group: list[Any], baselines: list[Any], ties: list[Any], within: bool, allowed: float,
-            budget: float, slower: list[Any]) -> str:
+            budget: float, slower: list[Any], timed_apart: bool | None = None) -> str:
     """The recommendation's reason for one device and batch size.
 
     `group`: every candidate point there (stages and peers); `baselines`: the baseline stage's points;
     `ties`: the points tied with the fastest in the pool the pick came from; `within`: whether any model
     met the budget (`allowed`: the lowest top-1 that does, a fraction; `budget`: points); `slower`: INT8
-    points left out because the quantize stage measured them slower than fp32 on their runtime.
+    points left out because the quantize stage measured them slower than fp32 on their runtime;
+    `timed_apart`: the pick and the baseline were timed in different sessions (other moments, other load).
     """
     base_top1 = baselines[0].top1 if baselines else pick.top1
     base_label = baselines[0].stage if baselines else None
@@ -72,5 +73,9 @@ def explain(pick: Any, group: list[Any], baselines: list[Any], ties: list[Any], 
                                  sorted(over_budget, key=lambda q: q.latency_ms)[:6]))
     if slower:
         parts.append(f"left out: {_names(slower)} (its INT8 model was measured slower than fp32 on that runtime)")
+    if timed_apart:
+        parts.append("the pick and the baseline were timed in different sessions (another process or time), "
+                     "so their speedup compares two moments as well as two models: `compress bench RUN_DIR` "
+                     "times them together")
     text = "; ".join(parts)
     return text[:1].upper() + text[1:] + "."

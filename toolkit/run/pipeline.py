@@ -22,6 +22,7 @@ from toolkit.run.folder import RunFolder
 from toolkit.run.follow import follow
 from toolkit.run.plan import RunResult, RunState, stage_plan
 from toolkit.run.preflight import preflight, untrained_warning
+from toolkit.run.retime import retime_if_mixed
 from toolkit.run.share import reuse_shared
 from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, remeasure_reason, run_stage
 from toolkit.run.timing import compute_time, invocation_start, wall_time
@@ -140,6 +141,9 @@ class Runner:
                         **wall_time(self.invocation), removed_stale=removed,
                         **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
+        retimed = retime_if_mixed(state.outcomes, state.loaders, data, recipe.measure, log.info)
+        if retimed:
+            self._say(retimed)
         report_path = self._report(run_info)
         run_info.update(wall_time(self.invocation, after_report=True))
         folder.write_run(run_info)

@@ -111,3 +111,19 @@ def test_an_int8_model_slower_than_fp32_is_left_out_and_its_note_stays_on_its_ru
            in rec["explanation"]
     assert rec["int8_slower_here"] == []  # the pick is on openvino-cpu: no onnxruntime note in its row
     assert "never picked on openvino-cpu" not in html
+
+
+def test_a_speedup_between_two_timing_sessions_is_said_to_compare_two_moments(tmp_path):
+    run = _case(tmp_path)
+    _set(run, "02-prune", 0.9806, onnxruntime_cpu=(3.9, 4.0, 4.1))
+    for slower in ("03-distill", "04-quantize"):
+        _set(run, slower, onnxruntime_cpu=(8.9, 9.0, 9.1))
+    for stage, session in (("01-train", "earlier-run"), ("02-prune", "this-run")):
+        path = run / stage / "metrics.json"
+        metrics = json.loads(path.read_text())
+        for rec in metrics["latency"]:
+            rec["session"] = session
+        path.write_text(json.dumps(metrics))
+    rec = _recommendation(run)
+    assert rec["stage"] == "02-prune" and rec["timed_apart"] is True
+    assert "timed in different sessions" in rec["explanation"] and "compress bench RUN_DIR" in rec["explanation"]
