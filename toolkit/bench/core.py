@@ -21,7 +21,7 @@ from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.model import measure_model
 from toolkit.measure.together import measure_interleaved
-from toolkit.records import FAILED, HAS_MODEL, OK, SKIPPED, read_run
+from toolkit.records import HAS_MODEL, OK, SKIPPED, read_run
 
 
 def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataBundle:
