@@ -3,7 +3,9 @@
     from toolkit import Pipeline, stages, load_recipe, run_recipe, load_model
     run = Pipeline(model=my_module, data=(train_ds, val_ds), stages=[stages.Train(epochs=3)]).run("runs/mine")
 
-Heavy modules (torch, ONNX) load on first use of a name, so `import toolkit` stays cheap.
+Heavy modules (torch, ONNX) load on first use of a name, so `import toolkit` stays cheap. load_model, run_recipe,
+load_recipe, build_model, build_data, get_runtime, get_stage and write_report come from toolkit.api, which checks
+their arguments first: a wrong one is a UserInputError that names it.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ from toolkit.version import __version__
 
 _EXPORTS = {
     "Pipeline": "toolkit.api", "model_fingerprint": "toolkit.api",
-    "RunResult": "toolkit.run.pipeline", "run_recipe": "toolkit.run.pipeline",
-    "Recipe": "toolkit.recipe", "load_recipe": "toolkit.recipe", "parse_recipe": "toolkit.recipe",
+    "RunResult": "toolkit.run.pipeline", "run_recipe": "toolkit.api",
+    "Recipe": "toolkit.recipe", "load_recipe": "toolkit.api", "parse_recipe": "toolkit.recipe",
     "recipe_json_schema": "toolkit.recipe",
     "StageConfig": "toolkit.config", "ModelSpec": "toolkit.config", "DataSpec": "toolkit.config",
     "MeasureSpec": "toolkit.config", "AugmentSpec": "toolkit.config",
     "StageResult": "toolkit.context", "StageContext": "toolkit.context",
     "ModelArtifact": "toolkit.artifacts",
-    "register_stage": "toolkit.registry", "get_stage": "toolkit.stages", "stage_names": "toolkit.stages",
-    "register_model": "toolkit.models", "build_model": "toolkit.models", "load_model": "toolkit.models",
-    "register_dataset": "toolkit.data", "build_data": "toolkit.data", "DataBundle": "toolkit.data",
-    "register_runtime": "toolkit.runtimes", "get_runtime": "toolkit.runtimes",
-    "write_report": "toolkit.report", "fit": "toolkit.train.loop", "TrainingFields": "toolkit.train.options",
+    "register_stage": "toolkit.registry", "get_stage": "toolkit.api", "stage_names": "toolkit.stages",
+    "register_model": "toolkit.models", "build_model": "toolkit.api", "load_model": "toolkit.api",
+    "register_dataset": "toolkit.data", "build_data": "toolkit.api", "DataBundle": "toolkit.data",
+    "register_runtime": "toolkit.runtimes", "get_runtime": "toolkit.api",
+    "write_report": "toolkit.api", "fit": "toolkit.train.loop", "TrainingFields": "toolkit.train.options",
     "ToolkitError": "toolkit.errors", "RecipeError": "toolkit.errors", "StageSkipped": "toolkit.errors",
 }
 
