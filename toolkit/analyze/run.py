@@ -131,7 +131,7 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
             cached = read_json(final)
         except ValueError:
             cached = {}
-        if cached.get("key") == key and cached.get("complete"):
+        if isinstance(cached, dict) and cached.get("key") == key and cached.get("complete"):  # [] edited in: redo
             log(f"cached: {final}")
             return final, cached
     try:

@@ -40,7 +40,8 @@ def load_state(path: Path, key: str) -> dict[str, Any]:
         saved = read_json(path)
     except ValueError:
         return {}
-    return saved.get("state", {}) if isinstance(saved, dict) and saved.get("key") == key else {}
+    state = saved.get("state") if isinstance(saved, dict) and saved.get("key") == key else None
+    return state if isinstance(state, dict) else {}  # an edited file of another shape: start again
 
 
 def state_saver(path: Path, key: str) -> Callable[[dict[str, Any]], None]:

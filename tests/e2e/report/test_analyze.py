@@ -67,3 +67,18 @@ def test_analyze_writes_chart_is_cached_resumes_and_feeds_sensitivity_allocation
     # the per-layer report compares each group root with the share its allocation chose (it used to crash)
     assert metrics["extra"]["layers"]["asked_ratio"] == pytest.approx(alloc["ratios"], abs=1e-4)
     assert "allocation: sensitivity" in (run_dir / "report.html").read_text()
+
+    result_file.write_text("[]")  # an analysis file of another shape: analyzed again, no AttributeError
+    redone = runner.invoke(main, args)
+    assert redone.exit_code == 0, redone.output
+    assert "Traceback" not in redone.output and json.loads(result_file.read_text())["complete"]
+
+
+def test_an_interrupted_analysis_state_of_another_shape_starts_again(tmp_path):
+    from toolkit.prune.sensitivity_cache import load_state
+
+    for content in ("[]", '{"key": "k", "state": []}', '{"key": "k", "state": "x"}', "null"):
+        (tmp_path / "pruning.json").write_text(content)
+        assert load_state(tmp_path / "pruning.json", "k") == {}
+    (tmp_path / "pruning.json").write_text('{"key": "k", "state": {"done": [1]}}')
+    assert load_state(tmp_path / "pruning.json", "k") == {"done": [1]}
