@@ -72,7 +72,8 @@ def test_markdown_text_leaves_plain_names_readable():
 
 @pytest.mark.parametrize("content", ["[]", "{\"complete\": true, \"pruning\": 3}",
                                      "{\"complete\": true, \"pruning\": {\"layers\": \"x\"}}", "not json",
-                                     "{\"complete\": true, \"pruning\": {\"groups\": [{\"root\": 1}]}}"])
+                                     "{\"complete\": true, \"pruning\": {\"groups\": [{\"root\": 1}]}}",
+                                     "{\"complete\": true, \"pruning\": [{\"root\": 1, \"ratio\": \"x\"}]}"])
 def test_an_analysis_file_of_another_shape_is_left_out_with_a_warning_naming_it(tmp_path, content):
     run = quickstart_like_run(tmp_path, "r")
     (run / "analysis").mkdir()
@@ -80,8 +81,7 @@ def test_an_analysis_file_of_another_shape_is_left_out_with_a_warning_naming_it(
     write_report([run], run / "report.html")
     summary = _strict_json(run / "summary.json")
     warnings = " ".join(summary["runs"][0]["warnings"])
-    if content != "{\"complete\": true, \"pruning\": {\"groups\": [{\"root\": 1}]}}" or warnings:
-        assert "sensitivity-abc.json" in warnings
+    assert "sensitivity-abc.json" in warnings and "left out of the report" in warnings
 
 
 def test_a_latency_below_a_nanosecond_in_metrics_is_shown_as_missing(tmp_path):
