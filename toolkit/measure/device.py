@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from toolkit.records import OK
+
 INT8_ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16",
             "amx_tile", "asimddp", "i8mm", "sve", "bf16")
 PACKAGES = ("torch", "torchvision", "torch-pruning", "onnx", "onnxruntime", "onnxruntime-gpu", "openvino",
@@ -141,6 +143,6 @@ def stamp_session(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """`records` with each measured one stamped with this process's `timing_session` (a record reused from
     an earlier stage keeps the session it was measured in)."""
     for rec in records:
-        if rec.get("status") == "ok" and not rec.get("reused"):
+        if rec.get("status") == OK and not rec.get("reused"):
             rec.setdefault("session", timing_session())
     return records

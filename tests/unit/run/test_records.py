@@ -228,3 +228,17 @@ def test_typed_sections_drop_what_the_report_cannot_draw_and_keep_the_rest():
     extra = seen["extra"]
     assert extra["channels"] == {"conv1": [16, 8]} and extra["history"] == [{"epoch": 1, "loss": 0.5, "val_top1": 0.8}]
     assert "macs_before" not in extra and extra["placement"] == {} and extra["new"] == {"kept": 1}
+
+
+def test_the_bench_table_shows_each_stage_s_compute_seconds_not_zero(tmp_path):
+    from toolkit.cli.bench_summary import measured_stages
+
+    stage = tmp_path / "01-train"
+    (stage / "measurements").mkdir(parents=True)
+    write_metrics(stage, {"status": OK, "seconds": 47.5})
+    (stage / "measurements" / "cpu.json").write_text(json.dumps({"stage": "train", "index": 1, "latency": []}))
+    other = tmp_path / "02-prune"
+    (other / "measurements").mkdir(parents=True)
+    (other / "measurements" / "cpu.json").write_text(json.dumps({"stage": "prune", "index": 2, "latency": []}))
+    rows = measured_stages([stage / "measurements" / "cpu.json", other / "measurements" / "cpu.json"])
+    assert [r["seconds"] for r in rows] == [47.5, None]  # no metrics.json: unknown, never a made-up 0.0
