@@ -12,6 +12,7 @@ from torch import nn
 from toolkit.artifacts import Model
 from toolkit.context import EarlierStage, StageContext, StageLog, StageResult
 from toolkit.errors import ToolkitError
+from toolkit.measure.interrupts import caused_by_interrupt
 from toolkit.finite import check_input_finite, input_model_source
 from toolkit.fsutil import atomic_write_text, disk_error, file_hash, run_lock, stable_hash
 from toolkit.layout import OUTPUT_FILE
@@ -127,7 +128,7 @@ class Runner:
                     raise StageDegradedError(f"--strict: {degraded_message([outcome])}")
         except BaseException as exc:
             # --strict stops after the degraded stage ran and was recorded: no stage failed
-            run_info["status"] = (INTERRUPTED if isinstance(exc, KeyboardInterrupt) else
+            run_info["status"] = (INTERRUPTED if isinstance(exc, KeyboardInterrupt) or caused_by_interrupt(exc) else
                                   STOPPED if isinstance(exc, StageDegradedError) else FAILED)
             run_info["error"] = str(exc) or type(exc).__name__
             run_info["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -19,6 +19,7 @@ from toolkit.context import StageContext, StageResult
 from toolkit.errors import ArtifactError, StageSkipped, ToolkitError
 from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.layout import CONFIG, OUTPUT_FILE, content_hashes, safe_name
+from toolkit.measure.interrupts import reraise_if_interrupted
 from toolkit.measure.model import measure_model
 from toolkit.measure.profile import count_macs_params
 from toolkit.models.io import load_model, save_model
@@ -109,9 +110,13 @@ def run_stage(fn, cfg, model: Model, ctx: StageContext, folder: RunFolder, stage
         except StageSkipped as skip:
             result, status, reason = StageResult(None), SKIPPED, skip.reason
             ctx.log.info(f"skipped: {skip.reason}")
-        except (ToolkitError, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            raise
+        except ToolkitError as exc:
+            reraise_if_interrupted(exc)  # a toolkit error wrapping an interrupt: the run was interrupted
             raise
         except Exception as exc:
+            reraise_if_interrupted(exc)  # native code re-raises an interrupt as its own type: not a failure
             ctx.log.file_only("failed:\n" + traceback.format_exc())  # the raised error is the console's one line
             raise ToolkitError(f"stage {ctx.name} failed: {type(exc).__name__}: {exc} "
                                f"(traceback in {ctx.stage_dir / 'log.txt'})") from exc
