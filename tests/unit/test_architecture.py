@@ -246,8 +246,9 @@ def test_only_stage_modules_see_the_stage_context(technique):
     assert offenders == {}
 
 
-@pytest.mark.parametrize("module", ["toolkit.report", "toolkit.stages", "toolkit.registry", "toolkit.records"])
-def test_reading_results_and_listing_stages_do_not_import_torch(module):
+@pytest.mark.parametrize("module", ["toolkit.report", "toolkit.stages", "toolkit.registry", "toolkit.records",
+                                    "toolkit.data", "toolkit.models", "toolkit.runtimes", "toolkit.recipe"])
+def test_reading_results_listing_stages_and_checking_names_do_not_import_torch(module):
     import subprocess
     import sys
 

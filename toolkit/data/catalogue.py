@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import toolkit.data.builtin  # noqa: F401  (registers digits, synthetic, imagefolder, cifar10/100)
 from toolkit.config import DataSpec
-from toolkit.data.bundle import DataBundle
 from toolkit.data.registry import DATASETS, DatasetInfo
+
+if TYPE_CHECKING:  # the bundle imports torch; looking names up must not
+    from toolkit.data.bundle import DataBundle
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from toolkit.config import DataSpec
-from toolkit.data.bundle import DataBundle
 from toolkit.registry import Registry
+
+if TYPE_CHECKING:  # the bundle imports torch; a name registry must not
+    from toolkit.data.bundle import DataBundle
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,3 @@ class CifarResNet(nn.Module):
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-def cifar_resnet(depth: int):
-    """A factory for one CIFAR ResNet depth."""
-
-    def factory(num_classes: int = 10, width: int = 16) -> nn.Module:
-        return CifarResNet(depth, num_classes, width)
-
-    factory.__doc__ = f"ResNet-{depth} for 32x32 inputs (He et al. 2016, option-B shortcuts)."
-    return factory

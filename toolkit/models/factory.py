@@ -1,19 +1,45 @@
-"""Model factories by name: the registry, `build_model(spec)` and the logits selector."""
+"""Model factories by name: the registry, `build_model(spec)` and the logits selector.
+
+Naming and checking models imports no torch: the own models' modules (and torch) are imported when one is
+built, and `names_only()` keeps `check_arch` from importing torchvision or a user's package.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import inspect
-from collections.abc import Callable
-
-from torch import nn
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 from toolkit.config import ModelSpec
 from toolkit.errors import UserInputError
-from toolkit.models.cifar_resnet import cifar_resnet
 from toolkit.models.seed_cnn import seed_cnn
 from toolkit.registry import Registry, UnknownNameError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Inside names_only(): the list that names left to the pre-flight are added to; None: check_arch checks all
+_LEFT_TO_PREFLIGHT: ContextVar[list[str] | None] = ContextVar("toolkit_arch_left_to_preflight", default=None)
+
+
+def cifar_resnet(depth: int) -> Callable[..., nn.Module]:
+    """A factory for one CIFAR ResNet depth (its module, and torch, are imported when it builds)."""
+
+    def factory(num_classes: int = 10, width: int = 16) -> nn.Module:
+        from toolkit.models.cifar_resnet import CifarResNet
+
+        return CifarResNet(depth, num_classes, width)
+
+    factory.__doc__ = f"ResNet-{depth} for 32x32 inputs (He et al. 2016, option-B shortcuts)."
+    return factory
+
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 MODELS.add("seed_cnn", seed_cnn)
@@ -36,18 +62,47 @@ def model_names() -> list[str]:
     return MODELS.names()
 
 
+@contextmanager
+def names_only() -> Iterator[list[str]]:
+    """Within it, `check_arch` imports nothing: own and registered names are checked as always; a name only
+    torchvision could know, and the module of a dotted 'package.module:function', are checked by their form and
+    added to the yielded list, for the pre-flight to check (`compress validate --schema-only` starts without torch).
+    """
+    left: list[str] = []
+    token = _LEFT_TO_PREFLIGHT.set(left)
+    try:
+        yield left
+    finally:
+        _LEFT_TO_PREFLIGHT.reset(token)
+
+
 def check_arch(arch: str) -> str | None:
     """Return why `arch` cannot be built, or None when it can (user modules are located, not imported)."""
+    left = _LEFT_TO_PREFLIGHT.get()
     if ":" in arch:
         module, _, func = arch.partition(":")
-        if not module or not func:
+        malformed = not module or not func
+        if left is not None:  # nothing is imported to reject a malformed path later: its form is checked here
+            malformed = malformed or not (MODULE_PATH.match(module) and IDENTIFIER.match(func))
+        if malformed:
             return f"'{arch}' is not of the form 'package.module:function'"
+        # finding a submodule imports its package: within names_only() only the top-level one is looked for
+        looked_for = module.partition(".")[0] if left is not None else module
         try:
-            found = importlib.util.find_spec(module)
+            found = importlib.util.find_spec(looked_for)
         except (ImportError, ValueError):
             found = None
-        return None if found else f"cannot find module '{module}' (is it installed or on PYTHONPATH?)"
+        if not found:
+            return f"cannot find module '{looked_for}' (is it installed or on PYTHONPATH?)"
+        if left is not None and looked_for != module:
+            left.append(arch)
+        return None
     if arch in MODELS:
+        return None
+    if left is not None:
+        if not IDENTIFIER.match(arch):
+            return f"{UnknownNameError('model', arch, MODELS.names())}, any torchvision classifier or 'pkg.mod:fn'"
+        left.append(arch)  # a torchvision name, or an unknown one: torchvision's list is the pre-flight's to read
         return None
     from toolkit.models.zoo import torchvision_names
 
@@ -73,6 +128,8 @@ def _call_factory(factory: Callable[..., nn.Module], num_classes: int, image_siz
 def build_model(spec: ModelSpec, num_classes: int | None = None, image_size: int = 32,
                 *, load_weights: bool = True) -> nn.Module:
     """Build the model a spec describes (`load_weights=False` skips weights/checkpoint, for rebuilding)."""
+    from torch import nn
+
     from toolkit.models.checkpoint import load_checkpoint
     from toolkit.models.zoo import build_torchvision
 

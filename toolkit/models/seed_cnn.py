@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch is imported when the model is built: naming it (validating a recipe) needs no torch
+    from torch import nn
 
 # Files saved before the layers had names use "0.weight", "3.bias", ...: old module name -> new name.
 # Loading maps them (toolkit.models.legacy), so earlier run folders and caches stay readable.
@@ -27,6 +29,8 @@ def seed_cnn(num_classes: int = 10, input_size: int = 32, in_channels: int = 3) 
     Layers are named (conv1..conv3, fc, classifier) for pruning reports, `ignore:` globs and ONNX node
     names; they are created in the same order as before, so a seed gives the same initial weights.
     """
+    from torch import nn
+
     layers = [nn.Conv2d(in_channels, 32, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
               nn.Conv2d(32, 64, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2),
               nn.Conv2d(64, 64, 3), nn.ReLU(inplace=True),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.errors import UserInputError
-from toolkit.quantize.ptq import BatchReader, Calibrated, quantize
+
+if TYPE_CHECKING:  # ptq imports torch; choosing a backend (validating a recipe) must not
+    from toolkit.quantize.ptq import BatchReader, Calibrated
 
 
 @dataclass(frozen=True)
@@ -118,5 +120,7 @@ def run_backend(backend: Backend, prep: Path, out: Path, *, scheme: str, method:
         from toolkit.quantize.modelopt_ptq import quantize_modelopt
 
         return quantize_modelopt(prep, out, method=method, reader=reader, cache_file=cache_file, exclude=exclude)
+    from toolkit.quantize.ptq import quantize
+
     return quantize(prep, out, scheme=scheme, method=method, percentile=percentile, per_channel=per_channel,
                     reader=reader, cache_file=cache_file, exclude=exclude)

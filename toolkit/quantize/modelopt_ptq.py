@@ -14,10 +14,13 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.errors import UserInputError
 from toolkit.fsutil import atomic_path
-from toolkit.quantize.ptq import BatchReader, Calibrated, _quiet
+
+if TYPE_CHECKING:  # ptq imports torch; checking a method or the version (validating a recipe) must not
+    from toolkit.quantize.ptq import BatchReader, Calibrated
 
 # The toolkit's calibration.method -> ModelOpt's int8 calibration_method (ModelOpt 0.47 offers max and entropy;
 # with symmetric activations ORT's MinMax, which ModelOpt runs for "max", is max calibration).
@@ -123,6 +126,8 @@ def quantize_modelopt(prep: Path, out: Path, *, method: str, reader: BatchReader
     Raises UserInputError for an unsupported method or a missing ModelOpt install.
     """
     import re
+
+    from toolkit.quantize.ptq import BatchReader, Calibrated, _quiet
 
     check_method(method)
     try:

@@ -13,10 +13,13 @@ import contextlib
 import io
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.errors import UserInputError
 from toolkit.fsutil import atomic_path
-from toolkit.quantize.ptq import BatchReader, Calibrated
+
+if TYPE_CHECKING:  # ptq imports torch; checking a method or the version (validating a recipe) must not
+    from toolkit.quantize.ptq import BatchReader, Calibrated
 
 # The toolkit's calibration.method -> NNCF's activation range estimator (weights always use min/max).
 # NNCF has no KL-divergence (entropy) calibration; its histogram estimator minimises a different error.
@@ -81,6 +84,8 @@ def quantize_nncf(prep: Path, out: Path, *, method: str, percentile: float, per_
     nodes kept in float (NNCF's ignored scope). Raises UserInputError for an unsupported method, a node name
     the model lacks, or a missing NNCF install.
     """
+    from toolkit.quantize.ptq import Calibrated
+
     check_method(method)
     try:
         import nncf

@@ -11,6 +11,7 @@ from pydantic import Field, PrivateAttr, SerializeAsAny, ValidationError, create
 from toolkit.artifacts import TORCH
 from toolkit.config import NAME_PATTERN, DataSpec, MeasureSpec, ModelSpec, StageConfig, StrictModel
 from toolkit.errors import RecipeError
+from toolkit.recipe.names import check_names
 from toolkit.recipe.problems import join_path, problems_from
 from toolkit.registry import UnknownNameError
 from toolkit.stages import get_stage
@@ -237,56 +238,6 @@ def check_stage_chain(stages: list[StageConfig]) -> list[tuple[str, str]]:
             current, made_by = info.makes, f"stages[{i}].{stage.stage_type}"
         earlier.append((stage.name or stage.stage_type, stage.stage_type, current))
     return problems
-
-
-def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -> list[tuple[str, str]]:
-    """Check model, data set and runtime names and input paths (on raw values, so that these problems
-    are reported together with schema problems elsewhere in the recipe)."""
-    from toolkit.data import dataset_info
-    from toolkit.models import check_arch
-    from toolkit.recipe.file_bounds import path_problem
-    from toolkit.runtimes import runtime_names
-
-    problems: list[tuple[str, str]] = []
-    model = raw.get("model") if isinstance(raw.get("model"), dict) else {}
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    measure = raw.get("measure") if isinstance(raw.get("measure"), dict) else {}
-    if isinstance(model.get("arch"), str):
-        arch_problem = check_arch(model["arch"])
-        if arch_problem:
-            problems.append(("model.arch", arch_problem))
-    if isinstance(model.get("weights"), str) and isinstance(model.get("arch"), str) and (
-            ":" in model["arch"] or model["arch"] in _own_models()):
-        problems.append(("model.weights", f"weights name torchvision's pretrained files; '{model['arch']}' is not a "
-                                          f"torchvision model: use model.checkpoint"))
-    if check_paths and isinstance(model.get("checkpoint"), str):
-        problem = path_problem(base_dir / model["checkpoint"], "file")
-        problems += [("model.checkpoint", problem)] if problem else []
-    dataset = data.get("dataset", "digits")
-    if isinstance(dataset, str):
-        try:
-            info = dataset_info(dataset)
-            root = data.get("root")
-            if info.needs_root and root is None:
-                problems.append(("data.root", f"the {dataset} data set needs a root folder"))
-            elif check_paths and info.needs_root and isinstance(root, str) and not info.downloads:
-                problem = path_problem(base_dir / root, "folder")
-                problems += [("data.root", problem)] if problem else []
-        except UnknownNameError as exc:
-            problems.append(("data.dataset", str(exc)))
-    runtimes = measure.get("runtimes")
-    if isinstance(runtimes, list):
-        known = runtime_names()
-        for i, name in enumerate(runtimes):
-            if isinstance(name, str) and name not in known:
-                problems.append((f"measure.runtimes[{i}]", str(UnknownNameError("runtime", name, known))))
-    return problems
-
-
-def _own_models() -> list[str]:
-    from toolkit.models import model_names
-
-    return model_names()
 
 
 def _resolve_paths(head: RecipeHead, base_dir: Path) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from toolkit.artifacts import Model
+
+if TYPE_CHECKING:  # numpy is the sessions' to import: naming runtimes (validating a recipe) needs none
+    import numpy as np
 
 
 class Session(Protocol):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact, check_onnx_file
 from toolkit.runtimes.base import Runtime, missing_package
+
+if TYPE_CHECKING:  # numpy is imported by a session (kept as self.np): naming runtimes imports none
+    import numpy as np
 
 KEEP_FLOAT = "WeightBiasQuantization"
 
@@ -17,11 +19,14 @@ class OrtSession:
     """An onnxruntime InferenceSession with one input and one output."""
 
     def __init__(self, session, threads: int | None, precision: str):
-        self.session, self.threads, self.precision = session, threads, precision
+        import numpy
+
+        self.session, self.threads, self.precision, self.np = session, threads, precision, numpy
         self.input_name = session.get_inputs()[0].name
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits for a float32 batch."""
+        np = self.np
         return self.session.run(None, {self.input_name: np.ascontiguousarray(images, dtype=np.float32)})[0]
 
     def sync(self) -> None:

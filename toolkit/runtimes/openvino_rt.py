@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact, check_onnx_file
 from toolkit.runtimes.base import Runtime, missing_package
+
+if TYPE_CHECKING:  # numpy is imported by a session (kept as self.np): naming runtimes imports none
+    import numpy as np
 
 
 class OpenVinoSession:
@@ -16,7 +18,9 @@ class OpenVinoSession:
 
     def __init__(self, core, model_path: str, config: dict, threads: int | None, precision: str):
         self.core, self.model_path, self.config = core, model_path, config
-        self.threads, self.precision = threads, precision
+        import numpy
+
+        self.threads, self.precision, self.np = threads, precision, numpy
         self._compiled: dict[tuple[int, ...], object] = {}
 
     def _compiled_for(self, shape: tuple[int, ...]):
@@ -31,6 +35,7 @@ class OpenVinoSession:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits for a float32 batch."""
+        np = self.np
         images = np.ascontiguousarray(images, dtype=np.float32)
         request = self._compiled_for(images.shape)
         request.infer({0: images})

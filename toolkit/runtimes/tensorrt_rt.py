@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from toolkit.artifacts import TENSORRT, Model, ModelArtifact
 from toolkit.runtimes.base import Runtime, missing_package
+
+if TYPE_CHECKING:  # numpy is imported by a session (kept as self.np): naming runtimes imports none
+    import numpy as np
 
 
 class TensorRTSession:
     """One execution context with a dynamic-batch input."""
 
     def __init__(self, engine_bytes: bytes, precision: str):
+        import numpy
         import tensorrt as trt
         import torch
 
-        self.trt, self.torch, self.precision, self.threads = trt, torch, precision, None
+        self.trt, self.torch, self.np, self.precision, self.threads = trt, torch, numpy, precision, None
         self.gpu_timing = True
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(engine_bytes)
         if self.engine is None:
@@ -42,6 +45,7 @@ class TensorRTSession:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits (host copies included), in chunks of at most the profile's maximum batch."""
+        np = self.np
         x = self.torch.as_tensor(np.ascontiguousarray(images, dtype=np.float32)).to("cuda")
         outs = [self._run(chunk) for chunk in self.torch.split(x, self.max_batch)]
         self.stream.synchronize()
@@ -49,7 +53,7 @@ class TensorRTSession:
 
     def time_ms(self, images: np.ndarray, iterations: int) -> list[float]:
         """Device time of each run measured with CUDA events, input already on the device."""
-        torch = self.torch
+        torch, np = self.torch, self.np
         x = torch.as_tensor(np.ascontiguousarray(images, dtype=np.float32)).to("cuda")
         times = []
         for _ in range(iterations):

@@ -1,63 +1,19 @@
-"""torch eager runtimes: torch-cpu (fp32), torch-cuda (fp32/fp16/bf16, channels_last, optional compile)."""
+"""torch eager runtimes: torch-cpu (fp32), torch-cuda (fp32/fp16/bf16, channels_last, optional compile).
+
+Naming them imports no torch (`compress validate --schema-only`): torch is imported when one is checked or loads.
+"""
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from toolkit.artifacts import TORCH, Model
 from toolkit.runtimes.base import Runtime
 
-
-class TorchSession:
-    """An eval-mode module behind inference_mode; inputs moved to its device and dtype."""
-
-    def __init__(self, module: nn.Module, device: str, dtype: torch.dtype, threads: int | None,
-                 channels_last: bool = False):
-        self.module, self.device, self.dtype, self.threads = module, device, dtype, threads
-        self.channels_last = channels_last
-        self.precision = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
-        self.gpu_timing = device.startswith("cuda")
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Logits as float32 numpy."""
-        previous = torch.get_num_threads()
-        if self.threads and self.device == "cpu":
-            torch.set_num_threads(self.threads)
-        try:
-            x = torch.as_tensor(images).to(self.device, self.dtype)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode():
-                out = self.module(x)
-            return out.float().cpu().numpy()
-        finally:
-            torch.set_num_threads(previous)
-
-    def time_ms(self, images: np.ndarray, iterations: int) -> list[float]:
-        """CUDA: device time of each run with CUDA events, input already on the device."""
-        x = torch.as_tensor(images).to(self.device, self.dtype)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        times = []
-        with torch.inference_mode():
-            for _ in range(iterations):
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                self.module(x)
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end))
-        return times
-
-    def sync(self) -> None:
-        """Wait for CUDA work."""
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize()
+if TYPE_CHECKING:
+    from toolkit.runtimes.torch_session import TorchSession
 
 
 @dataclass
@@ -66,12 +22,19 @@ class TorchRuntime(Runtime):
 
     def unavailable(self) -> str | None:
         """CUDA runtimes need a CUDA device."""
+        import torch
+
         if self.device == "cuda" and not torch.cuda.is_available():
             return "no CUDA device is available to torch"
         return None
 
     def load(self, model: Model, threads: int | None = None) -> TorchSession:
         """Wrap a copy of the module (the caller's model keeps its device and dtype)."""
+        import torch
+        from torch import nn
+
+        from toolkit.runtimes.torch_session import TorchSession
+
         if not isinstance(model, nn.Module):
             raise TypeError(f"{self.name} runs torch models, not {model.format}")
         precision = self.options.get("precision", "fp32")
