@@ -115,14 +115,22 @@ def _failed_run_summary(recipe: Path, overrides: list[str]) -> None:
 @main.command()
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
-@click.option("--schema-only", is_flag=True, help="skip the pre-flight (building the data and the model)")
+@click.option("--schema-only", is_flag=True, help="skip the pre-flight (building the data and the model) and torch; "
+                                                  "torchvision model names are then left to the pre-flight")
 @guarded
 def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> None:
     """Check a recipe (schema, names, paths, stage order), then run's pre-flight: data, model, one image."""
+    from contextlib import nullcontext
+
+    from toolkit.models import names_only
     from toolkit.recipe import load_recipe
 
-    loaded = load_recipe(recipe, list(overrides))
+    # --schema-only starts without torch: model names only torchvision knows are left to the pre-flight
+    with names_only() if schema_only else nullcontext([]) as left:
+        loaded = load_recipe(recipe, list(overrides))
     checked = "schema only"
+    if left:
+        checked += f"; the pre-flight checks torchvision names and module paths: {', '.join(dict.fromkeys(left))}"
     if not schema_only:
         from toolkit.run.preflight import preflight, untrained_warning
 
