@@ -37,9 +37,11 @@ class ModelSpec(StrictModel):
 class AugmentSpec(StrictModel):
     """Train-time augmentation; evaluation never augments."""
 
-    crop: Literal["none", "pad", "random_resized"] = "pad"
-    padding: int = Field(4, ge=0, le=64)
-    flip: bool = True
+    crop: Literal["none", "pad", "random_resized"] = Field(
+        "pad", description="pad: pad by `padding` pixels and crop back at a random place; random_resized: a random "
+                           "area (25-100%) and aspect, resized back (ImageNet style); none: no crop")
+    padding: int = Field(4, ge=0, le=64, description="pixels of padding for crop: pad")
+    flip: bool = Field(True, description="random horizontal flips")
 
 
 class DataSpec(StrictModel):
@@ -48,9 +50,9 @@ class DataSpec(StrictModel):
     dataset: str = Field("digits", description="digits, imagefolder, cifar10, cifar100, synthetic, or a registered "
                                                "name")
     root: Path | None = Field(None, description="data folder (imagefolder, cifar*), relative to the recipe")
-    image_size: int = Field(32, ge=8, le=1024)
-    batch_size: int = Field(64, ge=1, le=65536)
-    eval_batch_size: int = Field(256, ge=1, le=65536)
+    image_size: int = Field(32, ge=8, le=1024, description="side of the square images the model sees")
+    batch_size: int = Field(64, ge=1, le=65536, description="training batch size (a stage's batch_size overrides it)")
+    eval_batch_size: int = Field(256, ge=1, le=65536, description="batch size of evaluation (validation top-1)")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="validation share for data sets without a split")
     mean: tuple[float, float, float] | None = Field(None, description="per-channel normalisation mean")
     std: tuple[float, float, float] | None = Field(None, description="per-channel normalisation std")
@@ -80,7 +82,8 @@ class MeasureSpec(StrictModel):
         default_factory=lambda: ["torch-cpu", "onnxruntime-cpu", "openvino-cpu"],
         description="runtimes to time each model on; unavailable ones are recorded as skipped",
     )
-    batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1)
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1,
+                                   description="batch sizes to time each model at")
     warmup_s: float = Field(0.5, ge=0.0, le=60.0, description="time-based warm-up before timing")
     min_iters: int = Field(50, ge=1, le=100000, description="at least this many timed runs")
     min_time_s: float = Field(1.0, ge=0.0, le=600.0, description="and at least this long")

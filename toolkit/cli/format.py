@@ -62,7 +62,7 @@ def _latency_cell(rec: dict[str, Any]) -> str:
 
 
 def stage_reference(markdown: bool = False) -> str:
-    """Every stage with its options, choices and the stage's own defaults (see toolkit.cli.stage_reference)."""
+    """Every recipe key and every stage's options, with choices and defaults (see toolkit.cli.stage_reference)."""
     from toolkit.cli.stage_reference import stage_reference as reference
 
     return reference(markdown)

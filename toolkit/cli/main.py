@@ -146,8 +146,8 @@ def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> Non
 @main.command()
 @click.option("--markdown", is_flag=True, help="Markdown reference (docs/recipes.md)")
 def stages(markdown: bool) -> None:
-    """List every stage with its options, defaults and help."""
-    from toolkit.cli.format import stage_reference
+    """List every recipe key and every stage's options, with defaults and help."""
+    from toolkit.cli.stage_reference import stage_reference  # not cli.format: it imports what a table needs
 
     click.echo(stage_reference(markdown))
 

@@ -1,4 +1,5 @@
-"""The stage reference (`compress stages`, docs/recipes.md): YAML keys, types, choices and the stage's own defaults.
+"""The recipe reference (`compress stages`, docs/recipes.md): every recipe key, then every stage's options, with
+types, choices, defaults and help, all read from the pydantic models (RecipeHead and its sections, stage configs).
 
 Defaults are read from the stage's config as constructed (`Prune()`), so a nested block shows the values
 that stage gives it (prune's `finetune.lr` is 0.01, not the train loop's 0.05), and values are written
@@ -91,10 +92,10 @@ def _nested_class(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def option_rows(config: BaseModel, prefix: str = "") -> list[tuple[str, str, str, str]]:
+def option_rows(config: BaseModel, prefix: str = "", unset: str = "null (off)") -> list[tuple[str, str, str, str]]:
     """(YAML key, type, default, help) of every option of a config instance, one level of nesting.
 
-    A nested block that is off by default (`qat: null`) lists the defaults it gets when switched on.
+    A nested block that is null by default (`qat: null`, shown as `unset`) lists the defaults it gets when set.
     """
     rows = []
     for field_name, field in type(config).model_fields.items():
@@ -106,7 +107,7 @@ def option_rows(config: BaseModel, prefix: str = "") -> list[tuple[str, str, str
             rows.append((key, type_name(field.annotation), yaml_value(value), help_text))
             continue
         off = value is None
-        rows.append((key, type_name(field.annotation), "null (off)" if off else "see below", help_text))
+        rows.append((key, type_name(field.annotation), unset if off else "see below", help_text))
         inner = nested() if off else value
         for sub_key, kind, default, sub_help in option_rows(inner, key + "."):
             rows.append((sub_key, kind, default + (" when set" if off else ""), sub_help))
@@ -120,33 +121,76 @@ def _instance(cls: type[BaseModel]) -> BaseModel | None:
         return None
 
 
+def _field_row(key: str, field: Any) -> tuple[str, str, str, str]:
+    default = "required" if field.is_required() else yaml_value(field.get_default(call_default_factory=True))
+    return key, type_name(field.annotation), default, field.description or ""
+
+
 def _class_rows(cls: type[BaseModel]) -> list[tuple[str, str, str, str]]:
+    return [_field_row(field.alias or field_name, field) for field_name, field in cls.model_fields.items()]
+
+
+def recipe_rows() -> list[tuple[str, str, str, str]]:
+    """(YAML key, type, default, help) of every top-level recipe key and of its sections' keys (`data.root`),
+    read from RecipeHead; `stages` last."""
+    from toolkit.recipe import RecipeHead
+
     rows = []
-    for field_name, field in cls.model_fields.items():
-        default = "required" if field.is_required() else yaml_value(field.get_default(call_default_factory=True))
-        rows.append((field.alias or field_name, type_name(field.annotation), default, field.description or ""))
+    for field_name, field in RecipeHead.model_fields.items():
+        key = field.alias or field_name
+        nested = _nested_class(field.annotation)
+        if nested is None:
+            rows.append(_field_row(key, field))
+            continue
+        rows.append((key, type_name(field.annotation), "required" if field.is_required() else "see below",
+                     field.description or ""))
+        instance = _instance(nested)
+        # a section's null block is not off (data.augment: null is the data set's default augmentation)
+        inner = option_rows(instance, unset="null") if instance is not None else _class_rows(nested)
+        rows += [(f"{key}.{sub_key}", kind, default, text) for sub_key, kind, default, text in inner]
+    rows.append(("stages", "list of stages", "required", "the stages in order, each `- type: {options}` (below)"))
     return rows
 
 
 def _cell(text: str) -> str:
-    """Escape a Markdown table cell."""
-    return text.replace("|", "\\|")
+    """Escape a Markdown table cell (`<output>/<name>` is text, not an HTML tag)."""
+    return text.replace("|", "\\|").replace("<", "&lt;")
 
 
 def _default_cell(default: str) -> str:
-    """`0.01`, `2` when set, see below."""
-    if default in ("see below", "null (off)"):
+    """`0.01`, `2` when set, see below, required."""
+    if default in ("see below", "null (off)", "required"):
         return default
     value, when = (default[: -len(" when set")], " when set") if default.endswith(" when set") else (default, "")
     return f"`{_cell(value)}`{when}"
 
 
+def _table(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    lines = ["| option | type | default | help |", "| --- | --- | --- | --- |"]
+    return lines + [f"| `{key}` | {_cell(kind)} | {_default_cell(default)} | {_cell(desc)} |"
+                    for key, kind, default, desc in rows]
+
+
+def _listing(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    lines = []
+    for key, kind, default, desc in rows:
+        allowed = f"  [{kind}]" if kind.startswith("one of") else ""
+        lines.append(f"    {key} = {default}{allowed}  {desc}".rstrip())
+    return lines
+
+
 def stage_reference(markdown: bool = False) -> str:
-    """Every stage with its options (YAML keys, nested ones too), types or choices, defaults and help."""
+    """Every recipe key, then every stage with its options (YAML keys, nested ones too), types or choices,
+    defaults and help."""
     from toolkit.stages import get_stage, stage_names
 
-    lines = ["# Stage reference", "", "Generated by `compress stages --markdown`; do not edit by hand.", ""] \
-        if markdown else []
+    head = recipe_rows()
+    if markdown:
+        lines = ["# Recipe reference", "", "Generated by `compress stages --markdown`; do not edit by hand.", "",
+                 "## Recipe keys", "", "The keys of a recipe file and of its sections (`data.root` is `root:` under "
+                 "`data:`); each stage's options follow.", "", *_table(head), ""]
+    else:
+        lines = ["recipe keys (each stage's options follow)", *_listing(head), ""]
     for name in stage_names():
         info = get_stage(name)
         needs = ", ".join(sorted(info.needs))
@@ -154,14 +198,8 @@ def stage_reference(markdown: bool = False) -> str:
         instance = _instance(info.config_cls)
         rows = option_rows(instance) if instance is not None else _class_rows(info.config_cls)
         if markdown:
-            lines += [f"## `{name}`", "", info.help, "", f"Takes: {needs}. Makes: {makes}.", "",
-                      "| option | type | default | help |", "| --- | --- | --- | --- |"]
-            lines += [f"| `{key}` | {_cell(kind)} | {_default_cell(default)} | {_cell(desc)} |"
-                      for key, kind, default, desc in rows]
+            lines += [f"## `{name}`", "", info.help, "", f"Takes: {needs}. Makes: {makes}.", "", *_table(rows)]
         else:
-            lines += [f"{name}: {info.help}", f"  takes {needs}; makes {makes}"]
-            for key, kind, default, desc in rows:
-                allowed = f"  [{kind}]" if kind.startswith("one of") else ""
-                lines.append(f"    {key} = {default}{allowed}  {desc}".rstrip())
+            lines += [f"{name}: {info.help}", f"  takes {needs}; makes {makes}", *_listing(rows)]
         lines.append("")
     return "\n".join(lines)

@@ -32,10 +32,10 @@ class RecipeHead(StrictModel):
     # numpy's and scikit-learn's seeds are 32-bit: a larger one would fail mid-run instead of here
     seed: int = Field(0, ge=0, le=2 ** 32 - 1, description="seeds data splits, shuffling, initialisation")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto: CUDA when available")
-    model: ModelSpec
-    data: DataSpec = Field(default_factory=DataSpec)
-    measure: MeasureSpec = Field(default_factory=MeasureSpec)
-    report: ReportSpec = Field(default_factory=ReportSpec)
+    model: ModelSpec = Field(description="the network to train and compress")
+    data: DataSpec = Field(default_factory=DataSpec, description="where images come from and how they are batched")
+    measure: MeasureSpec = Field(default_factory=MeasureSpec, description="how every stage's model is measured")
+    report: ReportSpec = Field(default_factory=ReportSpec, description="what the report recommends")
     output: Path = Field(Path("runs"), description="root of run folders, relative to the working directory")
 
 
