@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from toolkit.run.follow import follow
 from toolkit.run.plan import RunResult, RunState, stage_plan
 from toolkit.run.preflight import preflight, untrained_warning
 from toolkit.run.retime import retime_if_mixed
-from toolkit.run.share import reuse_shared
+from toolkit.run.share import reuse_shared, stage_claim
 from toolkit.run.stage_runner import StageOutcome, load_output, remeasure, remeasure_reason, run_stage
 from toolkit.run.timing import compute_time, invocation_start, wall_time
 from toolkit.run.verdict import DEGRADED, StageDegradedError, StageJudge, degraded_message, record_verdict
@@ -162,36 +163,39 @@ class Runner:
         ctx = self.stage_context(index, name, data, device, state.earlier)
         cached = None if self.fresh else (folder.cached(index, name, state.key)
                                           or reuse_shared(folder, index, name, state.key))  # another run's
-        if cached is None:
-            ctx.stage_dir = folder.begin(index, name, state.key, fresh=self.fresh)
-        # The other ranks join the stage function only if it trains and has not already finished here
-        # (an interrupted run may have left its output, with only the measurement to redo).
-        joins = cached is None and cfg is not None and cfg.trains() and not (ctx.stage_dir / OUTPUT_FILE).is_file()
-        if self.dist is not None:
-            self.dist.broadcast((cached is not None, joins))  # also the sync point: the partial folder exists
-        if cached is not None:
-            directory = folder.stage_dir(index, name)
-            loader = self.disk_loader(directory, cached)
-            why = remeasure_reason(cached, measure_key)
-            if why is not None:
-                ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
-                ctx.log.info(f"{why}: its model is reused, its accuracy and latency are measured again here")
-                cached = remeasure(directory, cached, loader(), ctx, measure_key)
-            outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", OK), True,
-                                   float(cached.get("seconds", 0.0)), cached.get("reason"),
-                                   cached["model"]["format"], cached)
-            self._say(f"{directory.name}: cached")
-            state.current = None
-        else:
-            model = state.current if state.current is not None else state.previous()
-            check_input_finite(model, state.outcomes[-1].directory.name if state.outcomes else None, name,
-                               input_model_source(recipe.model, self.user_model is not None))
-            ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
-            fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
-            outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
-                                               self.user_model)
-            loader = self.disk_loader(outcome.directory, outcome.metrics) if outcome.status in HAS_MODEL \
-                else state.previous
+        with contextlib.ExitStack() as held:  # a stage computed here is claimed: another run needing it waits
+            if cached is None and self.main and not self.fresh:
+                cached = held.enter_context(stage_claim(folder, index, name, state.key, self._say_logged))
+            if cached is None:
+                ctx.stage_dir = folder.begin(index, name, state.key, fresh=self.fresh)
+            # The other ranks join the stage function only if it trains and has not already finished here
+            # (an interrupted run may have left its output, with only the measurement to redo).
+            joins = cached is None and cfg is not None and cfg.trains() and not (ctx.stage_dir / OUTPUT_FILE).is_file()
+            if self.dist is not None:
+                self.dist.broadcast((cached is not None, joins))  # also the sync point: the partial folder exists
+            if cached is not None:
+                directory = folder.stage_dir(index, name)
+                loader = self.disk_loader(directory, cached)
+                why = remeasure_reason(cached, measure_key)
+                if why is not None:
+                    ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
+                    ctx.log.info(f"{why}: its model is reused, its accuracy and latency are measured again here")
+                    cached = remeasure(directory, cached, loader(), ctx, measure_key)
+                outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", OK), True,
+                                       float(cached.get("seconds", 0.0)), cached.get("reason"),
+                                       cached["model"]["format"], cached)
+                self._say(f"{directory.name}: cached")
+                state.current = None
+            else:
+                model = state.current if state.current is not None else state.previous()
+                check_input_finite(model, state.outcomes[-1].directory.name if state.outcomes else None, name,
+                                   input_model_source(recipe.model, self.user_model is not None))
+                ctx.log = StageLog(ctx.stage_dir / "log.txt", self.console, f"[{index:02d}-{name}]")
+                fn = get_stage(stage_type).fn if cfg else (lambda m, c, x: StageResult(m))
+                outcome, state.current = run_stage(fn, cfg, model, ctx, folder, stage_type, state.key, measure_key,
+                                                   self.user_model)
+                loader = self.disk_loader(outcome.directory, outcome.metrics) if outcome.status in HAS_MODEL \
+                    else state.previous
         record_verdict(self.judge, outcome, data.num_classes)  # before the barrier: the other ranks read it
         state.previous = loader
         state.outcomes.append(outcome)
@@ -241,6 +245,10 @@ class Runner:
     def disk_loader(self, directory: Path, metrics: dict[str, Any]) -> Callable[[], Model]:
         """Load a stage's model from its folder on each call (callers may change what they get)."""
         return lambda: load_output(directory, metrics, self.user_model, allowed_arch=self.recipe.model.arch)
+
+    def _say_logged(self, message: str) -> None:
+        """A line for the terminal and the run's log.txt (a wait on another run shows in both)."""
+        StageLog(self.folder.root / "log.txt", self.console, "").info(message)
 
     def _say(self, message: str) -> None:
         if self.console is not None:

@@ -9,8 +9,10 @@ place (logs, appended to, are copied), so linked files cannot change under the o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from toolkit.layout import METRICS, RUN, STAGE_DIR
 from toolkit.records import OK, read_metrics
 from toolkit.run.folder import RunFolder, write_metrics
 
+LOCKS = ".stage-locks"  # in the output folder: one lock file per stage key while a run computes that stage
 # Logs are appended to in place and JSON is small: those are copied; model files (large, only ever
 # replaced by rename) are hard-linked.
 SMALL_COPIED = {".txt", ".json", ".md", ".yaml"}
@@ -85,3 +88,61 @@ def reuse_shared(folder: RunFolder, index: int, name: str, key: str) -> dict[str
         shutil.rmtree(partial, ignore_errors=True)
         return None
     return folder.cached(index, name, key)
+
+
+def _lock_fd(path: Path, wait: Callable[[], None]) -> int:
+    """Open and flock `path` (blocking; `wait()` is called once if another process holds it). The file must
+    still be the one at the path once locked: a holder that finished removes it, and whoever waited on the
+    removed file locks the new one instead, so two processes never both hold the lock of one key."""
+    import fcntl
+
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    told = False
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:  # the folder was removed by a finishing holder between mkdir and open
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not told:
+                wait()
+                told = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            if os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def stage_claim(folder: RunFolder, index: int, name: str, key: str,
+                say: Callable[[str], None]) -> Iterator[dict[str, Any] | None]:
+    """Hold the output folder's lock for stage key `key` while this run computes the stage, so that two runs
+    (two sweep workers) needing the same uncomputed stage do not both compute it: the second waits, then
+    reuses what the first made. Yields a sibling's metrics when one finished while this run waited (the stage
+    is then linked in, as `reuse_shared` does), else None: compute it, the lock held until the block ends.
+
+    Uncontended (a single run) it costs a mkdir, an open and a flock. Raises OSError where the output folder
+    cannot be written (the caller's disk error handling reports it)."""
+    path = folder.root.parent / LOCKS / f"{key}.lock"
+    def wait() -> None:
+        say(f"waiting for another run computing stage {name} (key {key[:12]})")
+
+    fd = _lock_fd(path, wait)
+    try:
+        # Another run may have finished the stage while this one waited, or just before it took the lock
+        yield reuse_shared(folder, index, name, key)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still locked, so that no one locks the file being removed
+        os.close(fd)
+        with contextlib.suppress(OSError):  # only when empty: the next run creates it again
+            path.parent.rmdir()
