@@ -308,6 +308,27 @@ def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int
 
 
 @main.command()
+@click.argument("recipe", type=click.Path(path_type=Path))
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="local worker processes, each running trials")
+@click.option("--storage", default=None, metavar="URL",
+              help="postgresql://USER@HOST/DB to share the study between machines (default: the journal file in "
+                   "the sweep folder)")
+@click.option("--status", "show_status", is_flag=True, help="list the trials (state, values, parameters, run folder)")
+@click.option("--worker", is_flag=True, hidden=True)
+@click.option("--worker-index", type=click.IntRange(min=0), default=0, hidden=True)
+@guarded
+@click.pass_context
+def sweep(ctx: click.Context, recipe: Path, workers: int, storage: str | None, show_status: bool, worker: bool,
+          worker_index: int) -> None:
+    """Explore the variants of a recipe's sweep: section on Optuna and keep the measured Pareto set (resumable)."""
+    from toolkit.sweep.command import sweep_command
+
+    sweep_command(recipe, workers=workers, storage=storage, status=show_status, worker=worker,
+                  worker_index=worker_index, plugins=list(ctx.parent.params.get("plugins") or ()), say=click.echo)
+
+
+@main.command()
 def schema() -> None:
     """Print the JSON schema of recipe files (for editor completion)."""
     from toolkit.recipe import recipe_json_schema

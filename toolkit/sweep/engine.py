@@ -1,0 +1,259 @@
+"""Run a sweep on Optuna: each trial is an ordinary run folder `<sweep folder>/runs/trial-NNNN` made by the normal
+pipeline, so the stage cache, sibling sharing and the stage locks compute a shared prefix (the baseline) once.
+
+Workers are processes (`compress sweep RECIPE --worker`), each calling `study.optimize` on the same storage; the
+same command on another machine with the same --storage joins. The budget counts finished trials (complete or
+failed) except those a Ctrl-C interrupted: an interrupted trial is queued again on the next run, in its own run
+folder, so what it had finished is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from toolkit.errors import ToolkitError
+from toolkit.measure.interrupts import caused_by_interrupt
+from toolkit.sweep.results import TrialFailed, objective_values, trial_line, trial_rows, write_summary
+from toolkit.sweep.spec import SweepPlan
+from toolkit.sweep.storage import open_storage, open_study
+
+Say = Callable[[str], None]
+
+
+def make_sampler(plan: SweepPlan, worker: int = 0) -> Any:
+    """GridSampler (one seed for every worker: they must agree on the grid's order), else NSGA-II or TPE seeded
+    from the recipe seed and the worker's index (the same seed in two workers would propose the same points)."""
+    import optuna
+
+    if plan.sampler == "grid":
+        return optuna.samplers.GridSampler({d.path: d.values for d in plan.dimensions}, seed=plan.recipe.seed)
+    if plan.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=plan.recipe.seed + worker)
+    return optuna.samplers.NSGAIISampler(seed=plan.recipe.seed + worker)
+
+
+def _suggest(trial: Any, plan: SweepPlan) -> dict[str, Any]:
+    params = {}
+    for d in plan.dimensions:
+        if d.values is not None:
+            params[d.path] = trial.suggest_categorical(d.path, d.values)
+        elif d.integer:
+            params[d.path] = trial.suggest_int(d.path, int(d.range.low), int(d.range.high),
+                                               step=int(d.range.step or 1), log=d.range.log)
+        else:
+            params[d.path] = trial.suggest_float(d.path, d.range.low, d.range.high, step=d.range.step,
+                                                 log=d.range.log)
+    return params
+
+
+def counted(trials: list[Any]) -> int:
+    """Trials that use up the budget: complete or failed, but not interrupted (those are run again)."""
+    return sum(1 for t in trials if t.state.name == "COMPLETE"
+               or (t.state.name == "FAIL" and not t.user_attrs.get("interrupted")))
+
+
+def taken(trials: list[Any]) -> int:
+    """Counted trials and those running now (another worker's): a worker starts a trial only below the budget."""
+    return counted(trials) + sum(1 for t in trials if t.state.name == "RUNNING")
+
+
+class _Objective:
+    """One trial: its recipe variant run into its run folder, its objective values read from the final stage."""
+
+    def __init__(self, plan: SweepPlan, say: Say):
+        self.plan, self.say = plan, say
+
+    def __call__(self, trial: Any) -> list[float]:
+        from toolkit.run.pipeline import run_recipe
+
+        started = time.perf_counter()
+        params = _suggest(trial, self.plan)
+        others = [t for t in trial.study.get_trials(deepcopy=False) if t.number != trial.number]
+        # Other workers took the rest of the budget meanwhile (GridSampler would repeat a running grid point)
+        if taken(others) >= self.plan.budget:
+            import optuna
+
+            trial.set_user_attr("skipped", True)
+            trial.study.stop()
+            raise optuna.TrialPruned()
+        run_name = f"trial-{int(trial.user_attrs.get('retry_of', trial.number)):04d}"
+        trial.set_user_attr("run_dir", str(self.plan.sweep_dir / "runs" / run_name))
+        try:
+            recipe = self.plan.trial_recipe(run_name, params)
+            ran = time.perf_counter()
+            result = run_recipe(recipe, console=None)
+            ran = time.perf_counter() - ran
+            values, where = objective_values(result.stages, self.plan.objectives)
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt) or caused_by_interrupt(exc)
+            reason = "interrupted (queued again on the next run)" if interrupted else \
+                str(exc) if isinstance(exc, (ToolkitError, TrialFailed)) else f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("reason", reason.splitlines()[0] if reason else type(exc).__name__)
+            trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+            if interrupted:
+                trial.set_user_attr("interrupted", True)
+                raise
+            raise TrialFailed(reason) from None
+        total = time.perf_counter() - started
+        trial.set_user_attr("final_stage", where)
+        trial.set_user_attr("seconds", round(total, 3))
+        trial.set_user_attr("overhead_s", round(total - ran, 3))  # the sweep's own cost beyond the run
+        return values
+
+
+def _after_trial(plan: SweepPlan, say: Say) -> Callable[[Any, Any], None]:
+    def callback(study: Any, frozen: Any) -> None:
+        if frozen.state.name == "PRUNED":
+            return
+        row = next(r for r in trial_rows(study, plan.objectives) if r["number"] == frozen.number)
+        say(trial_line({**row, "pareto": False}))
+        if taken(study.get_trials(deepcopy=False)) >= plan.budget:
+            study.stop()
+    return callback
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna logs each trial (and a failed one's traceback) on stderr; the sweep prints its own line per trial.
+    Its verbosity is restored afterwards (the library's logger is process-wide)."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def work(plan: SweepPlan, storage_url: str | None, worker: int = 0, say: Say = print) -> None:
+    """One worker: take trials from the study until the budget is used or the grid is done.
+
+    Raises KeyboardInterrupt on Ctrl-C (the running trial is recorded as interrupted)."""
+    storage = open_storage(storage_url, plan.sweep_dir)
+    with _optuna_quiet():
+        study = open_study(plan, storage, make_sampler(plan, worker))
+        if taken(study.get_trials(deepcopy=False)) >= plan.budget and not _waiting(study):
+            return
+        study.optimize(_Objective(plan, say), callbacks=[_after_trial(plan, say)], catch=(TrialFailed,),
+                       gc_after_trial=False)
+
+
+def _waiting(study: Any) -> bool:
+    return any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False))
+
+
+def requeue_interrupted(study: Any) -> int:
+    """Queue again every interrupted trial not queued yet (their params, `retry_of` naming the run folder)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    queued = 0
+    for t in trials:
+        if t.state.name == "FAIL" and t.user_attrs.get("interrupted"):
+            folder = t.user_attrs.get("retry_of", t.number)
+            if folder not in retried:
+                study.enqueue_trial(dict(t.params), user_attrs={"retry_of": folder})
+                retried.add(folder)
+                queued += 1
+    return queued
+
+
+def run_sweep(plan: SweepPlan, storage_url: str | None, workers: int = 1, say: Say = print,
+              worker_args: list[str] | None = None) -> Any:
+    """Run (or resume, or join) the sweep with `workers` local processes; write the summary; return the study.
+
+    `worker_args`: the `compress` arguments that start one worker process (the CLI passes them); with one worker
+    the trials run in this process. Raises UserInputError for a storage or study problem, KeyboardInterrupt on
+    Ctrl-C (after the workers have stopped), ToolkitError when a worker process failed."""
+    from toolkit.fsutil import run_lock
+
+    storage = open_storage(storage_url, plan.sweep_dir, workers)
+    # One coordinator per sweep folder: with the journal (this machine's workers only) a trial still RUNNING
+    # when it starts lost its worker (killed), and is queued again like an interrupted one.
+    with run_lock(plan.sweep_dir):
+        with _optuna_quiet():
+            study = open_study(plan, storage, make_sampler(plan))
+            lost = fail_lost_trials(study, storage) if storage_url is None else 0
+            queued = requeue_interrupted(study)
+        if lost:
+            say(f"{lost} trial(s) lost their worker (killed?); they are run again")
+        if queued:
+            say(f"{queued} interrupted trial(s) queued again")
+        done = counted(study.get_trials(deepcopy=False))
+        say(f"sweep {plan.recipe.name}: {done} of {plan.budget} trial(s) done; {workers} worker(s); "
+            f"folder {plan.sweep_dir}")
+        if workers == 1 or worker_args is None:
+            work(plan, storage_url, 0, say)
+        else:
+            _run_workers(worker_args, workers)
+        with _optuna_quiet():
+            study = open_study(plan, storage, make_sampler(plan))
+            write_summary(plan, study)
+    return study
+
+
+def fail_lost_trials(study: Any, storage: Any) -> int:
+    """Mark trials still RUNNING as failed and interrupted (so that they are queued again): only for a storage
+    that no other live worker uses (the journal, under the sweep folder's lock)."""
+    from optuna.trial import TrialState
+
+    lost = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        trial_id = t._trial_id  # the storage's id of the trial: FrozenTrial has no public name for it
+        storage.set_trial_user_attr(trial_id, "reason", "its worker stopped without recording it")
+        storage.set_trial_user_attr(trial_id, "interrupted", True)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        lost += 1
+    return lost
+
+
+def _run_workers(worker_args: list[str], workers: int) -> None:
+    """Start the worker processes and wait for them; on Ctrl-C pass it on and wait for them to record it."""
+    procs = [subprocess.Popen([sys.executable, "-m", "toolkit", *worker_args, "--worker-index", str(i)])
+             for i in range(workers)]
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:  # the terminal's Ctrl-C reached them too; a `kill -INT` of this process did not
+            if p.poll() is None:
+                with contextlib.suppress(OSError):
+                    p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        raise
+    if any(c == 130 for c in codes):
+        raise KeyboardInterrupt("a worker was interrupted")
+    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    if failed:
+        raise ToolkitError("worker process(es) failed: " + ", ".join(f"{i} (exit {c})" for i, c in failed)
+                           + f"; run the same command again to resume (pid {os.getpid()})")
+
+
+def status_lines(plan: SweepPlan, storage_url: str | None) -> list[str]:
+    """`compress sweep RECIPE --status`: a head line, then one line per trial (the Pareto set and the recommended
+    trial marked). Raises UserInputError when there is no sweep yet, or it belongs to another recipe."""
+    from toolkit.errors import UserInputError
+    from toolkit.sweep.results import recommend
+    from toolkit.sweep.storage import JOURNAL
+
+    if storage_url is None and not (plan.sweep_dir / JOURNAL).is_file():
+        raise UserInputError(f"no sweep yet in {plan.sweep_dir}: run `compress sweep {plan.source}` first")
+    storage = open_storage(storage_url, plan.sweep_dir)
+    with _optuna_quiet():
+        study = open_study(plan, storage, create=False)
+        rows = trial_rows(study, plan.objectives)
+    chosen = recommend(rows, plan.objectives, plan.recipe.report.max_accuracy_drop)
+    head = (f"sweep {plan.recipe.name}: {counted(study.get_trials(deepcopy=False))} of {plan.budget} trial(s) "
+            f"done; objectives {', '.join(o.label for o in plan.objectives)}; folder {plan.sweep_dir}")
+    return [head] + [trial_line(r) + (" | recommended" if r["number"] == chosen else "") for r in rows]
