@@ -96,7 +96,9 @@ class _Objective:
             interrupted = isinstance(exc, KeyboardInterrupt) or caused_by_interrupt(exc)
             reason = "interrupted (queued again on the next run)" if interrupted else \
                 str(exc) if isinstance(exc, (ToolkitError, TrialFailed)) else f"{type(exc).__name__}: {exc}"
-            trial.set_user_attr("reason", reason.splitlines()[0] if reason else type(exc).__name__)
+            # one line: a RecipeError lists its problems on lines of their own
+            reason = "; ".join(line.strip() for line in reason.splitlines() if line.strip()) or type(exc).__name__
+            trial.set_user_attr("reason", reason)
             trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
             if interrupted:
                 trial.set_user_attr("interrupted", True)
