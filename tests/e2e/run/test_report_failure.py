@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from toolkit.errors import UserInputError
 from toolkit.recipe import parse_recipe
 from toolkit.run.pipeline import run_recipe
 
 
+@pytest.mark.slow
 def test_a_report_failure_leaves_the_run_complete_with_a_warning_and_no_stale_report(tiny, monkeypatch):
     import toolkit.report as report
 

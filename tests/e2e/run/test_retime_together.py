@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from toolkit.measure.device import device_slug, timing_session
 from toolkit.recipe import parse_recipe
 from toolkit.report import render
@@ -22,6 +24,7 @@ def _sessions(path) -> set:
     return {r.get("session") for r in json.loads(path.read_text())["latency"] if r["status"] == "ok"}
 
 
+@pytest.mark.slow
 def test_a_cached_stage_next_to_a_new_one_is_timed_again_with_it(tiny):
     first = run_recipe(_recipe(tiny, 0.5))
     train = first.run_dir / "01-train"

@@ -49,6 +49,7 @@ def test_a_tampered_sibling_is_computed_again_not_shared(tiny, count_fits):
     assert "shared_from" not in mine and mine["accuracy"]["top1"] != 0.95
 
 
+@pytest.mark.slow
 def test_an_edited_cached_stage_of_the_same_run_is_recomputed(tiny, count_fits):
     recipe = _recipe(tiny, "same")
     first = run_recipe(recipe)
@@ -59,6 +60,7 @@ def test_an_edited_cached_stage_of_the_same_run_is_recomputed(tiny, count_fits):
     assert _metrics(stage)["accuracy"]["top1"] != 0.95
 
 
+@pytest.mark.slow
 def test_a_sibling_measured_on_another_machine_lends_its_model_but_not_its_latency(tiny, count_fits):
     first = run_recipe(_recipe(tiny, "jetson"))
     stage = first.run_dir / "01-train"
@@ -79,6 +81,7 @@ def test_a_sibling_measured_on_another_machine_lends_its_model_but_not_its_laten
     assert "measured on another machine" in (second.run_dir / "01-train" / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_bench_refuses_a_model_file_that_is_not_the_one_recorded(tiny, tmp_path):
     from toolkit.bench import bench_run
 

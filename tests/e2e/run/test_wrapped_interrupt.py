@@ -17,6 +17,7 @@ class _Wrapping(StageConfig):
     """A stage whose native call turns Ctrl-C into RuntimeError, as numpy and torch can."""
 
 
+@pytest.mark.slow
 def test_an_interrupt_wrapped_by_native_code_marks_the_run_interrupted(tiny, temporary_stages):
     @temporary_stages("wrapping_interrupt_test", _Wrapping)
     def wrapping(model, cfg, ctx):
