@@ -58,7 +58,8 @@ def trial_rows(study: Any, objectives: list[Objective]) -> list[dict[str, Any]]:
         if t.user_attrs.get("skipped"):  # started after the budget was taken: nothing ran
             continue
         values = dict(zip([o.label for o in objectives], t.values)) if t.values else {}
-        rows.append({"number": t.number, "state": t.state.name, "values": values, "params": dict(t.params),
+        rows.append({"number": t.number, "state": t.state.name, "interrupted": bool(t.user_attrs.get("interrupted")),
+                     "values": values, "params": dict(t.params),
                      "reason": t.user_attrs.get("reason"), "run_dir": t.user_attrs.get("run_dir"),
                      "seconds": t.user_attrs.get("seconds"), "overhead_s": t.user_attrs.get("overhead_s"),
                      "retry_of": t.user_attrs.get("retry_of"), "pareto": t.number in pareto})
@@ -89,7 +90,8 @@ def trial_line(row: dict[str, Any]) -> str:
     """One line of `--status` and of the progress: number, state, values, params, reason, run folder."""
     values = " ".join(f"{k}={_value_text(v, k)}" for k, v in row["values"].items())
     params = " ".join(f"{k}={v}" for k, v in row["params"].items())
-    parts = [f"trial {row['number']:>4}", f"{row['state'].lower():<8}" + (" *pareto" if row["pareto"] else "")]
+    state = "interrupted" if row.get("interrupted") else row["state"].lower()  # run again: not a failed variant
+    parts = [f"trial {row['number']:>4}", f"{state:<8}" + (" *pareto" if row["pareto"] else "")]
     parts += [p for p in (values, params) if p]
     if row.get("seconds") is not None:
         parts.append(f"{row['seconds']:.1f} s")
