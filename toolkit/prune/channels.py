@@ -45,6 +45,9 @@ class PrunePlan:
     num_classes: int = 10
     seed: int = 0
     gradients: Callable[[nn.Module], None] | None = None  # fills .grad for the taylor criterion
+    # filled by each prune: layer -> why its coupled group was left whole (no removal kept every layer within
+    # round_to, max_layer_ratio and the floor); the stage records the final prune's
+    kept_whole: dict[str, str] = field(default_factory=dict)
 
 
 def classifier_of(model: nn.Module, example: torch.Tensor, num_classes: int) -> nn.Module | None:
@@ -120,6 +123,7 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
     """Remove `ratio` of the channels of each prunable group (in place, CPU, eval mode); returns the model."""
     model = model.cpu().eval()
     example = example[:1].cpu()
+    plan.kept_whole.clear()
     if ratio <= 0:
         return model
     with torch.random.fork_rng(devices=[]):
@@ -138,6 +142,7 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
                 pruner = _pruner(model, example, plan, ratio, user_ignored + ([head] if head is not None else []))
                 pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
                 pruner.step()
+                plan.kept_whole.update(pruner.kept_whole)
                 _check_runs(model, example, reshapes)
     return model
 
@@ -180,9 +185,12 @@ def _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored) -> 
     finally:
         for hook in hooks:
             hook.remove()
+    names = {m: n for n, m in model.named_modules()}
     for i, block in enumerate(blocks):
         branch = block.branch2
         if any(m in user_ignored for m in branch.modules()):
             continue
         convs = [m for m in branch.modules() if isinstance(m, nn.Conv2d)]
-        _pruner(branch, inputs[i], plan, ratio, [convs[-1]]).step()
+        pruner = _pruner(branch, inputs[i], plan, ratio, [convs[-1]])
+        pruner.step()
+        plan.kept_whole.update({f"{names[branch]}.{k}": why for k, why in pruner.kept_whole.items()})

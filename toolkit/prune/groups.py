@@ -71,6 +71,7 @@ def prune_groups(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio
     _check_supported(model, plan)
     model = model.cpu().eval()
     example = example[:1].cpu()
+    plan.kept_whole.clear()
     wanted = {root: r for root, r in ratios.items() if r > 0}
     if not wanted:
         return model
@@ -92,4 +93,5 @@ def prune_groups(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio
                 ignored_layers=_ignored(model, example, plan))
             pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
             pruner.step()
+            plan.kept_whole.update(pruner.kept_whole)
     return model

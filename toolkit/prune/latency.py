@@ -90,7 +90,11 @@ def _latency_search(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torc
     chosen = found["ratio_exact"]
     prune_once(model, example, plan, chosen)
     base_ms = next((p["base_ms"] for p in found["curve"] if p.get("base_ms")), None)
+    # the probe of the network kept, timed against the unpruned input in the same rounds (pruned_vs_input)
+    point = next((p for p in reversed(found["curve"]) if p["ratio"] == round(chosen, 4)), None)
+    kept = None if point is None else {k: point.get(k) for k in ("latency_ms", "base_ms", "speedup", "speedup_ci",
+                                                                 "unstable")}
     return {"ratio": round(chosen, 5), "ratio_exact": chosen, "goal": round(goal, 4), "base_latency_ms": base_ms,
-            "runtime": t.runtime, "batch_size": t.batch_size, "curve": found["curve"],
+            "chosen": kept, "runtime": t.runtime, "batch_size": t.batch_size, "curve": found["curve"],
             "target_met": found["target_met"], "target_reason": found["target_reason"],
             "probe_measurements": timer.measurements}

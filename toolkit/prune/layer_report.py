@@ -30,15 +30,16 @@ def allocated_ratios(steps: list[dict[str, Any]]) -> dict[str, float] | None:
 
 def off_target_layers(channels: dict[str, list[int | None]], asked: float | dict[str, float], *,
                       max_layer_ratio: float,
-                      round_to: int | None, coupling: dict[str, dict[str, Any]], kept_whole: set[str]
-                      ) -> list[dict[str, Any]]:
+                      round_to: int | None, coupling: dict[str, dict[str, Any]], kept_whole: set[str],
+                      reasons: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Layers whose removed share is more than OFF_BY away from `asked`, each with the likely reason.
 
     `asked` is one share for every layer, or per layer (a sensitivity allocation's group roots: only those
     are checked, since the other members of a group follow their root). `channels` maps layer -> [before, after]
     output channels; `kept_whole` names the classifier and
-    ignored layers (not reported). Reasons: coupled parts, round_to, max_layer_ratio, or coupling
-    with a layer that is kept whole.
+    ignored layers (not reported). Reasons: the pruner's own (`reasons`: a coupled group left whole because no
+    removal kept every layer within round_to, max_layer_ratio and the floor), coupled parts, round_to,
+    max_layer_ratio, or coupling with a layer that is kept whole.
     """
     found = []
     for name, (before, after) in channels.items():
@@ -51,7 +52,9 @@ def off_target_layers(channels: dict[str, list[int | None]], asked: float | dict
         if abs(removed - asked_capped) <= OFF_BY:
             continue
         part = coupling.get(name)
-        if part:
+        if reasons and name in reasons:
+            why = reasons[name]
+        elif part:
             why = (f"{part['kind']} {part['by']} couples its {before} channels in {part['parts']} parts of "
                    f"{part['per_part']}: channels go in steps of {part['parts']}")
         elif round_to and before <= 2 * round_to:

@@ -16,6 +16,7 @@ from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio
 from toolkit.prune.advice import coupled_parts
 from toolkit.prune.config import Prune
 from toolkit.prune.layer_report import allocated_ratios, asked_ratio, off_target_layers
+from toolkit.prune.speed_flags import pruned_vs_input, slower_message
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.loop import fit
 
@@ -97,7 +98,7 @@ def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, couplin
     whole = {n for n, (b, _) in extra["channels"].items() if b == ctx.data.num_classes}
     whole |= {n for n in extra["channels"] if any(fnmatch.fnmatchcase(n, p) for p in cfg.ignore)}
     off = off_target_layers(extra["channels"], asked, max_layer_ratio=cfg.max_layer_ratio, round_to=cfg.round_to,
-                            coupling=coupling, kept_whole=whole)
+                            coupling=coupling, kept_whole=whole, reasons=extra.get("kept_whole"))
     extra["layers"] = {"asked_ratio": {k: round(v, 4) for k, v in asked.items()} if per_group is not None
                        else round(asked, 4), "off_target": off}
     if off:
@@ -139,6 +140,8 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
         record = _prune_step(model, cfg, plan, example, base, step, ctx)
         macs, params = count_macs_params(model, example)
         record.update(step=step, macs=macs, params=params, macs_speedup=round(base[0] / macs, 4))
+        if plan.kept_whole:  # the final prune of this step: coupled groups no removal could keep usable
+            record["kept_whole"] = dict(plan.kept_whole)
         ctx.log.info(f"prune step {step}/{cfg.steps}: ratio {record['ratio']}, MACs {base[0]} -> {macs} "
                      f"({base[0] / macs:.3f}x), params {base[1]} -> {params}")
         if cfg.finetune_epochs:
@@ -156,6 +159,9 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
              "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
              "batchnorm": batchnorm}
+    kept_whole = {layer: why for record in steps for layer, why in record.get("kept_whole", {}).items()}
+    if kept_whole:
+        extra["kept_whole"] = kept_whole
     _report_layers(extra, cfg, ctx, coupling)
     t = cfg.target
     if t.latency_speedup is not None:
@@ -163,6 +169,12 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
         reasons = [step["target_reason"] for step in steps if step.get("target_reason")]
         if reasons:  # e.g. an unstable measurement: the target is not claimed on it
             extra["target_reason"] = reasons[-1]
+        speed = pruned_vs_input(steps)  # the search's own timings: flagged like INT8 slower than fp32
+        if speed is not None:
+            extra["pruned_vs_input"] = speed
+            for record in speed["records"]:
+                if record["pruned_slower"]:
+                    ctx.log.warning(slower_message(record))
     elif t.macs_speedup is not None:
         extra["target_met"] = abs(extra["macs_speedup"] / t.macs_speedup - 1) <= cfg.tolerance
     elif t.params_ratio is not None:
