@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from toolkit.artifacts import ONNX, ModelArtifact
+from toolkit.convert.deploy import deploy_note
 from toolkit.convert.onnx import ONNX_FILE, PARITY_SAMPLES, export_onnx, parity, parity_warning
 from toolkit.runtimes import get_runtime
 
@@ -47,4 +48,7 @@ def export_model(model: nn.Module, stage_dir: Path, data: Any, log: Any, filenam
     log.info(f"exported {filename} ({facts['exporter']}, opset {facts['opset']}): max |onnx - torch| "
                  f"{facts['parity']['max_abs_diff']:.2e} ({facts['parity']['rel_diff']:.1e} of the logits' scale), "
                  f"top-1 agreement {facts['parity']['top1_agreement']:.4f}")
+    note = deploy_note(facts.get("deploy_form"))
+    if note:  # the ONNX file is not the module's training form: say so where the export is logged
+        (log.warning if facts["deploy_form"].get("status") == "failed" else log.info)(note)
     return artifact, facts

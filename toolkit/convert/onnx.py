@@ -43,15 +43,23 @@ def _export(model: nn.Module, example: torch.Tensor, target: Path, opset: int, e
 
 
 def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: int = 17,
-                exporter: str = "auto", simplify: bool = False, constant_folding: bool = True) -> dict[str, Any]:
+                exporter: str = "auto", simplify: bool = False, constant_folding: bool = True,
+                deploy: bool = True) -> dict[str, Any]:
     """Export `model` to ONNX with a dynamic batch axis; check it and infer shapes. Returns export facts.
 
     `constant_folding=False` keeps weight fake-quantization as Q/DQ nodes (QAT); onnxslim then cleans up.
+    `deploy`: export the deploy form of re-parameterizable models (toolkit.convert.deploy; recorded under
+    `deploy_form`), made on a copy. Raises ToolkitError when no exporter can export the model.
     """
     import onnx
 
+    from toolkit.convert.deploy import deploy_form
+
     model = copy.deepcopy(model).cpu().eval()
     example = example[:1].cpu()
+    deployed = None
+    if deploy:
+        model, deployed = deploy_form(model, example)
     path = Path(path)
     order = ["torchscript", "dynamo"] if exporter == "auto" else [exporter]
     errors = []
@@ -73,8 +81,11 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: i
 
             proto = onnxslim.slim(proto)
         onnx.save(proto, str(tmp))
-    return {"exporter": used, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-            "simplified": simplify, "nodes": len(proto.graph.node)}
+    facts = {"exporter": used, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+             "simplified": simplify, "nodes": len(proto.graph.node)}
+    if deployed is not None:
+        facts["deploy_form"] = deployed
+    return facts
 
 
 # Parity thresholds (README "Reliability"): logits are compared relative to their scale, the largest |logit|

@@ -30,13 +30,21 @@ def _qconfig(scheme: str):
 
 
 def prepare_qat(model: nn.Module, scheme: str, example: torch.Tensor) -> nn.Module:
-    """Fold BatchNorm into convolutions, then insert fake-quant on weights and activations (torch.ao FX)."""
+    """Fold BatchNorm into convolutions, then insert fake-quant on weights and activations (torch.ao FX).
+
+    Both BatchNorm modules and BatchNorm the tracer sees as `F.batch_norm` (timm's BatchNormAct2d) are folded,
+    so the INT8 export keeps no float BatchNormalization after a convolution. `model` is not changed.
+    Raises UserInputError when torch.fx cannot trace the model.
+    """
     from torch.ao.quantization import QConfigMapping
     from torch.ao.quantization.quantize_fx import prepare_qat_fx
     from torch.fx.experimental.optimization import fuse as fold_batchnorm
 
+    from toolkit.quantize.qat_fold import fold_functional_batchnorm
+
     try:
         folded = fold_batchnorm(copy.deepcopy(model).cpu().eval())
+        fold_functional_batchnorm(folded)
         return prepare_qat_fx(folded.train(), QConfigMapping().set_global(_qconfig(scheme)),
                               example_inputs=(example[:1].cpu(),))
     except Exception as exc:  # noqa: BLE001 - symbolic tracing fails on data-dependent control flow

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.artifacts import ONNX_INT8, ModelArtifact
+from toolkit.convert.deploy import deploy_form, deploy_note
 from toolkit.convert.onnx import export_onnx
 from toolkit.distill.kd import kd_loss
 from toolkit.distill.teacher import teacher_logits_fn
@@ -61,6 +62,10 @@ def run_qat(model: nn.Module, cfg: Quantize, env: TrainingEnv, out: Path, scheme
     Returns the INT8 Q/DQ model file and the stage's `extra` facts; (None, {}) on ranks other than 0."""
     backend = choose_qat_backend(cfg.backend, scheme)
     example = env.data.example_input(2)
+    # fake-quantize the network that is deployed: RepVGG-style branches fused first (on a copy)
+    model, deployed = deploy_form(model)
+    if deployed is not None:
+        (env.log.warning if deployed.get("status") == "failed" else env.log.info)("QAT: " + deploy_note(deployed))
     prepared, calibration = _prepare(model, cfg, env, scheme, backend, example)
     loss_fn = None
     if teacher is not None:
@@ -75,7 +80,10 @@ def run_qat(model: nn.Module, cfg: Quantize, env: TrainingEnv, out: Path, scheme
     if not env.is_main:  # other ranks only trained; rank 0 exports and writes
         return None, {}
     prepared = freeze_qat(prepared.cpu()) if backend.name == "torch.ao" else prepared.cpu().eval()
-    facts = export_onnx(prepared, out, example, exporter="torchscript", constant_folding=False, simplify=True)
+    facts = export_onnx(prepared, out, example, exporter="torchscript", constant_folding=False, simplify=True,
+                        deploy=False)  # converted before fake quantization
+    if deployed is not None:
+        facts["deploy_form"] = deployed
     facts["max_abs_diff_vs_fake_quant"] = _onnx_vs_torch(out, prepared, example)
     extra: dict[str, Any] = {"scheme": scheme, "scheme_reason": why, "qat": history, "export": facts,
                              "teacher": teacher_name, "calibration": calibration, "kept_float": [],

@@ -57,13 +57,39 @@ def time_pair(samplers: dict[str, Sampler], spec: MeasureSpec, rounds: int = ROU
             "decided": "int8 slower" if slower else "int8 faster" if faster else "within noise"}
 
 
+def float_in_int8(int8: Path) -> dict[str, Any]:
+    """What the INT8 graph itself shows still running in float: BatchNormalization nodes (a norm no fold
+    reached: each is a float op between dequantize and quantize) and Conv/Gemm/MatMul layers whose weight is not
+    dequantized. Returns {"batchnorm": n, "float_layers": n, "causes": [the measured slow-downs, as lines]}."""
+    import onnx
+
+    from toolkit.quantize.float_layers import float_compute_nodes
+
+    graph = onnx.load(str(int8), load_external_data=False).graph
+    norms = sum(n.op_type == "BatchNormalization" for n in graph.node)
+    layers = len(float_compute_nodes(int8))
+    # float layers are recorded, not blamed: quantizers keep a first conv or a classifier in float by design
+    causes = [f"{norms} float BatchNormalization nodes left in the INT8 graph"] if norms else []
+    return {"batchnorm": norms, "float_layers": layers, "causes": causes}
+
+
+def slower_reason(found: dict[str, Any]) -> str:
+    """Why INT8 was slower, for the warning: the graph's measured float leftovers, else the kernels' lack."""
+    if found["causes"]:
+        return "; ".join(found["causes"]) + " (each runs in float between dequantize and quantize)"
+    return "this runtime lacks fast int8 kernels for some of the model's operators"
+
+
 def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> dict[str, Any]:
     """Per CPU runtime and batch size: fp32 and INT8 p50 latency (ms) with 95% intervals, speedup and verdict.
 
-    Returns {"records": [...], "slower_on": ["runtime@bs", ...], "note": ...}; a record's fields are those of
-    `time_pair`. A runtime that fails to load either model is recorded with its reason and not flagged.
+    Returns {"records": [...], "slower_on": ["runtime@bs", ...], "float_in_int8": ..., "note": ...}; a record's
+    fields are those of `time_pair`. A runtime that fails to load either model is recorded with its reason and
+    not flagged. A slower INT8 is explained by what its graph still runs in float (`float_in_int8`) when it
+    shows any.
     """
     records, slower = [], []
+    found = float_in_int8(int8)
     for name in cpu_runtimes(spec):
         runtime = get_runtime(name)
         try:
@@ -79,8 +105,8 @@ def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> d
                 slower.append(f"{name}@{bs}")
                 log.warning(f"INT8 is slower than fp32 on {name} at batch {bs}: {pair['int8_p50_ms']:.3f} ms "
                             f"(95% interval {pair['int8_interval_ms']}) vs {pair['fp32_p50_ms']:.3f} ms "
-                            f"({pair['fp32_interval_ms']}) p50; this runtime lacks fast int8 kernels for some of "
-                            f"the model's operators: use the fp32 model there, or TensorRT (engine stage)")
-    return {"records": records, "slower_on": slower,
+                            f"({pair['fp32_interval_ms']}) p50; {slower_reason(found)}: use the fp32 model "
+                            f"there, or TensorRT (engine stage)")
+    return {"records": records, "slower_on": slower, "float_in_int8": found,
             "note": "fp32 and INT8 timed in interleaved rounds with the recipe's measure settings; INT8 is "
                     "flagged slower only when its 95% interval lies above fp32's"}
