@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from toolkit.convert.batch_check import check_dynamic_batch
 from toolkit.errors import ToolkitError
 from toolkit.fsutil import atomic_path
 
@@ -49,7 +50,8 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: i
 
     `constant_folding=False` keeps weight fake-quantization as Q/DQ nodes (QAT); onnxslim then cleans up.
     `deploy`: export the deploy form of re-parameterizable models (toolkit.convert.deploy; recorded under
-    `deploy_form`), made on a copy. Raises ToolkitError when no exporter can export the model.
+    `deploy_form`), made on a copy. Raises ToolkitError when no exporter can export the model, and
+    FrozenBatchError (a UserInputError) when the file runs at batch 1 only (toolkit.convert.batch_check).
     """
     import onnx
 
@@ -81,6 +83,7 @@ def export_onnx(model: nn.Module, path: Path, example: torch.Tensor, *, opset: i
 
             proto = onnxslim.slim(proto)
         onnx.save(proto, str(tmp))
+        check_dynamic_batch(tmp, example, INPUT_NAME)  # a frozen batch fails later, far from its cause
     facts = {"exporter": used, "opset": max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
              "simplified": simplify, "nodes": len(proto.graph.node)}
     if deployed is not None:
