@@ -13,7 +13,7 @@ def human(n: float | None, unit: str = "", sep: str = "") -> str:
     return f"{n:.0f}{sep}{unit}".rstrip()
 
 
-_MD_SPECIAL = {c: f"\\{c}" for c in "\\`*_[]|~#"}
+_MD_SPECIAL = {c: f"\\{c}" for c in "\\`*_[]|~#$"}  # $: GitHub renders $...$ as math
 _MD_SPECIAL.update({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
 
 

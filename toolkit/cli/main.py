@@ -79,8 +79,10 @@ def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: boo
     if not rank0:
         return
     out = Console()
+    from toolkit.cli.run_summary import with_current_latency
+
     rows = [{**s.metrics, "status": s.status, "reason": s.reason, "cached": s.cached} for s in result.stages]
-    for table in summary_tables(rows):
+    for table in summary_tables(with_current_latency(result.run_dir, rows)):  # the latencies the report shows
         out.print(table)
     from toolkit.records import timing_line
 

@@ -35,3 +35,19 @@ def stages_from_folder(run_dir: Path) -> list[dict[str, Any]]:
     cached = {e.get("name"): bool(e.get("cached")) for e in view.run.get("stages") or [] if isinstance(e, dict)}
     return [{**s.metrics, "index": s.index, "name": s.name, "status": s.status, "reason": s.reason,
              "cached": cached.get(s.name, False)} for s in view.stages]
+
+
+def with_current_latency(run_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` (stage metrics) with each stage's latency as the report shows it: on this run's machine, a
+    re-timing (stages timed together at the end of a run) or a `compress bench` in place of the records
+    it superseded, so that the terminal and the report never disagree. Rows are left as they are where
+    the folder cannot be read."""
+    from toolkit.errors import ToolkitError
+    from toolkit.report.collect import read_run
+
+    try:
+        view = read_run(run_dir)
+    except (ToolkitError, OSError):
+        return rows
+    current = {s.name: s.current_latency() for s in view.stages}
+    return [{**row, "latency": current[row["name"]]} if row.get("name") in current else row for row in rows]

@@ -44,6 +44,13 @@ class StageView:
         together then); those are listed by `superseded_records`. Another machine is shown beside it."""
         return self._records()[0]
 
+    def current_latency(self) -> list[dict[str, Any]]:
+        """The latency records on the run's own machine as the report uses them (a re-timing or a bench
+        here in place of the records it superseded): what `compress run`'s terminal table shows too."""
+        device = self.metrics.get("device") or {}
+        own = device_slug(device) if device else "unknown"
+        return [rec for slug, _, rec in self.latency_records() if slug == own]
+
     def superseded_records(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
         """The run's own latency records that a bench on the same machine measured again (kept on disk)."""
         return self._records()[1]
@@ -56,10 +63,11 @@ class StageView:
         own = device_slug(device) if device else "unknown"
         here = {slug: bool(device) and same_machine(bench.get("device") or {}, device)
                 for slug, bench in self.measurements.items()}
-        remeasured: dict[tuple[Any, Any], str] = {}  # (runtime, batch) -> when bench measured it here
+        remeasured: dict[tuple[Any, Any], str] = {}  # (runtime, batch) -> who measured it here again, when
         for slug, bench in self.measurements.items():
             for rec in bench.get("latency") or [] if here[slug] else []:
-                remeasured[(rec.get("runtime"), rec.get("batch_size"))] = str(bench.get("measured") or "?")
+                by = bench.get("retimed_by") if isinstance(bench.get("retimed_by"), str) else "compress bench"
+                remeasured[(rec.get("runtime"), rec.get("batch_size"))] = f"{by} at {bench.get('measured') or '?'}"
         active: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         superseded = []
         for rec in self.metrics.get("latency") or []:
@@ -67,7 +75,7 @@ class StageView:
             if when is None:
                 active.append((own, device, rec))
             else:
-                superseded.append((own, device, {**rec, "superseded_by": f"compress bench at {when}"}))
+                superseded.append((own, device, {**rec, "superseded_by": when}))
         for slug, bench in sorted(self.measurements.items()):
             for rec in bench.get("latency") or []:
                 active.append((own, device, {**rec, "remeasured": bench.get("measured")}) if here[slug]
@@ -133,7 +141,7 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
     status = metrics.get("status") or entry.get("status") or MISSING
     reason = metrics.get("reason") or entry.get("reason")
     if not metrics and status == OK:
-        status, reason = MISSING, f"{directory.name}/metrics.json is missing"
+        status, reason = MISSING, f"{directory.name}/metrics.json is missing or unreadable"
     return StageView(int(entry.get("index") or 0), str(entry.get("name") or directory.name),
                      str(entry.get("type") or metrics.get("stage") or "?"), status, reason, metrics, measurements)
 

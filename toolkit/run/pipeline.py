@@ -143,10 +143,17 @@ class Runner:
                         **wall_time(self.invocation), removed_stale=removed,
                         **compute_time(state.outcomes))
         folder.write_run(run_info)  # the report reads run.json: it must already say "complete"
-        retimed = retime_if_mixed(state.outcomes, state.loaders, data, recipe.measure, log.info)
-        if retimed:
-            self._say(retimed)
-        report_path = self._report(run_info)
+        try:
+            retimed = retime_if_mixed(state.outcomes, state.loaders, data, recipe.measure, log.info)
+            if retimed:
+                self._say(retimed)
+            report_path = self._report(run_info)
+        except KeyboardInterrupt:  # every stage is whole, but the run did not finish: never "complete"
+            run_info.update(status=INTERRUPTED, error="interrupted after the last stage, before the report "
+                                                      "was written (compress report RUN_DIR builds it)")
+            folder.write_run(run_info)
+            log.info(f"run {INTERRUPTED}: {run_info['error']}")
+            raise
         run_info.update(wall_time(self.invocation, after_report=True))
         folder.write_run(run_info)
         log.info(f"run complete: {run_info['compute_seconds']} s of stage compute, this invocation "

@@ -41,6 +41,12 @@ def test_a_cached_stage_next_to_a_new_one_is_timed_again_with_it(tiny):
     assert len(together) == 1 and next(iter(together)) == {timing_session()}
     record = json.loads(files[0].read_text())
     assert record["retimed_by"].startswith("compress run") and files[0].stem == device_slug(record["device"])
+    from toolkit.report.collect import read_run
+
+    view = read_run(second.run_dir)
+    assert all(r["superseded_by"].startswith("compress run: stages timed in different sessions at ")
+               for s in view.stages for _, _, r in s.superseded_records())  # not "compress bench"
+    assert {r.get("session") for s in view.stages for r in s.current_latency()} == {timing_session()}
     recs = render([second.run_dir])[1]["runs"][0]["recommendations"]
     assert recs and all(r["timed_apart"] is False for r in recs if r["stage"] != "01-train")
     stamps = [p.stat().st_mtime_ns for p in files]

@@ -36,6 +36,7 @@ def test_a_bench_on_the_same_machine_supersedes_and_another_machine_stands_besid
     assert sorted(ours) == [("test-cpu", "onnxruntime-cpu", 0.108), ("test-cpu", "openvino-cpu", 0.05)]
     assert [r["superseded_by"] for _, _, r in train.superseded_records()] == [
         "compress bench at 2026-12-06T04:00:00+0000"]
+    assert sorted(r["p50_ms"] for r in train.current_latency()) == [0.05, 0.108]  # what the CLI table shows
     html, summary = render([run])
     assert "superseded" in html and "re-measured by compress bench at 2026-12-06T04:00:00+0000" in html
     devices = {r["device"] for r in summary["runs"][0]["recommendations"]}
