@@ -220,7 +220,23 @@ def report(run_dirs: tuple[Path, ...], output: Path | None) -> None:
         output = run_dirs[0] / "report.html" if len(run_dirs) == 1 else \
             Path("reports") / ("-vs-".join(d.name for d in run_dirs) + ".html")
     path = write_report(list(run_dirs), output)
+    for warning in _report_warnings(path):  # what the page warns about is said here too, not only in the page
+        _stderr().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
     click.echo(f"report: {path}")
+
+
+def _report_warnings(report_path: Path) -> list[str]:
+    """The warnings of every run in the summary written beside `report_path` ([] when it cannot be read)."""
+    from toolkit.fsutil import read_json
+
+    stem = "summary" if report_path.name == "report.html" else f"{report_path.stem}.summary"
+    try:
+        summary = read_json(report_path.with_name(f"{stem}.json"))
+    except ValueError:
+        return []
+    runs = summary.get("runs") if isinstance(summary, dict) else None
+    return [str(w) for run in runs if isinstance(run, dict) for w in run.get("warnings") or []] \
+        if isinstance(runs, list) else []
 
 
 @main.command()

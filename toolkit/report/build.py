@@ -122,7 +122,9 @@ def run_section(run: RunView, budget: float) -> dict[str, Any]:
             "quantization": _quantization(run), "engines": _engines(run), "devices": run.devices(),
             "data": run.run.get("data") or {}, "recipe": run.recipe_text, "budget": budget,
             "sensitivity": (sensitivity := sensitivity_section(run)),
-            "warnings": [*(run.run.get("warnings") or []), *run.peers[1], *sensitivity["problems"]],
+            "warnings": [*(run.run.get("warnings") or []), *run.peers[1], *sensitivity["problems"],
+                         *(f"{s.label}: {s.integrity}; its numbers may not be the ones the run measured"
+                           for s in run.stages if s.integrity)],
             "timing": timing_summary(run.run, [s.metrics.get("seconds") for s in run.stages])}
 
 

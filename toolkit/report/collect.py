@@ -25,6 +25,7 @@ class StageView:
     reason: str | None
     metrics: dict[str, Any]
     measurements: dict[str, dict[str, Any]] = field(default_factory=dict)  # device slug -> bench record
+    integrity: str | None = None  # why its numbers are not the ones the run wrote (toolkit.layout.stage_problem)
 
     @property
     def label(self) -> str:
@@ -126,10 +127,11 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
                          f"run.json names the stage folder {name!r}, which is not a stage folder name", {})
     directory = run_dir / name
     try:
-        record = read_metrics(read_json(directory / "metrics.json"))  # typed sections; misfits dropped
+        raw = read_json(directory / "metrics.json")
+        record = read_metrics(raw)  # typed sections; misfits dropped
         metrics = record.as_dict() if record is not None else {}
     except ValueError:
-        metrics = {}
+        raw, metrics = None, {}
     measurements = {}
     for path in sorted((directory / "measurements").glob("*.json")):
         try:
@@ -143,7 +145,22 @@ def _stage(run_dir: Path, entry: dict[str, Any]) -> StageView:
     if not metrics and status == OK:
         status, reason = MISSING, f"{directory.name}/metrics.json is missing or unreadable"
     return StageView(int(entry.get("index") or 0), str(entry.get("name") or directory.name),
-                     str(entry.get("type") or metrics.get("stage") or "?"), status, reason, metrics, measurements)
+                     str(entry.get("type") or metrics.get("stage") or "?"), status, reason, metrics, measurements,
+                     _integrity(directory, raw))
+
+
+def _integrity(directory: Path, raw: Any) -> str | None:
+    """Why a stage's numbers are not the ones its run wrote (seal or file hashes broken), or None. Files
+    written before seals (format 0 and 1) cannot be checked and are not flagged."""
+    from toolkit.layout import SEAL, stage_problem
+    from toolkit.records import SEALED_SINCE
+
+    if not isinstance(raw, dict):
+        return None
+    version = raw.get("format_version", 0)
+    if SEAL not in raw and type(version) is int and version < SEALED_SINCE:
+        return None
+    return stage_problem(directory, raw, frozenset({"model.onnx", "model.fp32.onnx"}))
 
 
 def read_run(run_dir: Path) -> RunView:

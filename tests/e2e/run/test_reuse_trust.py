@@ -103,3 +103,12 @@ def test_bench_refuses_edited_metrics(tiny, tmp_path):
     _edit(first.run_dir / "01-train", model__precision="int8")
     with pytest.raises(ArtifactError, match="does not match its seal"):
         bench_run(first.run_dir, ["torch-cpu"], [1], FAST_BENCH, log=lambda m: None)
+
+
+def test_the_report_warns_about_a_stage_whose_numbers_were_edited(tiny):
+    from toolkit.report import render
+
+    first = run_recipe(_recipe(tiny, "edited"))
+    _edit(first.run_dir / "01-train", accuracy__top1=0.95)
+    warnings = render([first.run_dir])[1]["runs"][0]["warnings"]
+    assert any(w.startswith("01-train: ") and "does not match its seal" in w for w in warnings)

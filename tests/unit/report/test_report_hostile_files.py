@@ -93,3 +93,15 @@ def test_a_latency_below_a_nanosecond_in_metrics_is_shown_as_missing(tmp_path):
     write_report([run], run / "report.html")
     _strict_json(run / "summary.json")
     assert "inf" not in (run / "summary.md").read_text().lower().replace("info", "")
+
+
+def test_compress_report_says_its_warnings_on_the_terminal(tmp_path):
+    from click.testing import CliRunner
+
+    from toolkit.cli.main import main
+
+    run = quickstart_like_run(tmp_path, "r")
+    (run / "analysis").mkdir()
+    (run / "analysis" / "sensitivity-abc.json").write_text("[]")
+    result = CliRunner().invoke(main, ["report", str(run)])
+    assert result.exit_code == 0 and "warning:" in result.output and "sensitivity-abc.json" in result.output
