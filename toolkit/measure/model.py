@@ -17,6 +17,7 @@ from toolkit.measure.device import describe_device, stamp_session
 from toolkit.measure.interleave import Candidate, latency_records
 from toolkit.measure.interrupts import reraise_if_interrupted
 from toolkit.measure.profile import count_macs_params
+from toolkit.records import FAILED, SKIPPED
 from toolkit.runtimes import get_runtime, runtime_names
 
 ACCURACY_RUNTIMES = {ONNX: ("onnxruntime-cpu", "openvino-cpu"), ONNX_INT8: ("onnxruntime-cpu", "openvino-cpu"),
@@ -74,8 +75,14 @@ def measure_model(model: Model, *, data, spec: MeasureSpec, stage_dir: Path, dev
             onnx_model, info["onnx"] = ensure_onnx(model, scratch_dir or stage_dir, data, log)
         except Exception as exc:  # noqa: BLE001 - export failures are recorded; torch runtimes still run
             reraise_if_interrupted(exc)
-            info["onnx"] = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
+            info["onnx"] = {"status": FAILED, "reason": f"{type(exc).__name__}: {exc}"[:500]}
     accuracy = _accuracy(model, data, device, onnx_model) if spec.accuracy else {"top1": None, "top5": None,
                                                                                   "samples": 0}
     latency = stamp_session(latency_records([Candidate("this", model, onnx_model)], data, spec, earlier)["this"])
+    export = info.get("onnx") if isinstance(info.get("onnx"), dict) else {}
+    if onnx_model is None and export.get("status") == FAILED:  # say why, not "this one is torch"
+        for rec in latency:
+            if rec.get("status") == SKIPPED and ONNX in get_runtime(rec["runtime"]).formats \
+                    and TORCH not in get_runtime(rec["runtime"]).formats:
+                rec.update(status=FAILED, reason=f"no ONNX file to run: the export failed ({export.get('reason')})")
     return {"model": info, "accuracy": accuracy, "latency": latency, "device": describe_device()}

@@ -80,3 +80,6 @@ def test_a_stage_measured_on_onnx_records_why_its_export_failed(tmp_path, tiny):
     onnx_info = metrics["model"]["onnx"]
     assert onnx_info["status"] == "failed" and "FrozenBatchError" in onnx_info["reason"]
     assert "x.flatten(1)" in onnx_info["reason"] and "GEMM" in onnx_info["reason"]  # ORT's words only as evidence
+    record = metrics["latency"][0]  # not a bare "skipped: this one is torch"
+    assert record["status"] == "failed" and record["reason"].startswith("no ONNX file to run: the export failed")
+    assert "x.flatten(1)" in record["reason"]
