@@ -74,9 +74,10 @@ class RunFolder:
             return None
         try:
             raw = read_json(directory / METRICS)
+            record = read_metrics(raw, sections=False)  # parsed once: the seal is checked on the same bytes
         except ValueError:
             return None
-        metrics = self.read_metrics(directory)
+        metrics = record.as_dict() if record is not None else None
         if not metrics or metrics.get("key") != key or metrics.get("status") not in HAS_MODEL:
             return None
         model = metrics.get("model")
