@@ -44,7 +44,8 @@ def latency_rows(run: RunView) -> list[dict[str, Any]]:
                          "p99": rec.get("p99_ms"), "throughput": rec.get("throughput_ips"),
                          "threads": rec.get("threads"), "unstable": rec.get("unstable"),
                          "ci_low": rec.get("ci_low_ms"), "ci_high": rec.get("ci_high_ms"),
-                         "same_graph_as": rec.get("same_graph_as")})
+                         "same_graph_as": rec.get("same_graph_as"), "measured_by": rec.get("measured_by"),
+                         "measured_at": rec.get("remeasured")})
     return rows
 
 

@@ -78,9 +78,10 @@ class StageView:
             else:
                 superseded.append((own, device, {**rec, "superseded_by": when}))
         for slug, bench in sorted(self.measurements.items()):
+            by = bench.get("retimed_by") if isinstance(bench.get("retimed_by"), str) else "compress bench"
             for rec in bench.get("latency") or []:
-                active.append((own, device, {**rec, "remeasured": bench.get("measured")}) if here[slug]
-                              else (slug, bench.get("device") or {}, rec))
+                rec = {**rec, "measured_by": by, "remeasured": bench.get("measured")}
+                active.append((own, device, rec) if here[slug] else (slug, bench.get("device") or {}, rec))
         return active, superseded
 
 

@@ -56,7 +56,7 @@ def test_bench_writes_per_device_files_and_leaves_metrics_untouched(finished_run
     new_files = {p for p in run_dir.rglob("*") if p.is_file()} - files_before
     assert all("measurements" in p.parts for p in new_files)
     html = CliRunner().invoke(main, ["report", str(run_dir)])
-    assert html.exit_code == 0 and "compress bench" in (run_dir / "report.html").read_text()
+    assert html.exit_code == 0 and "by compress bench" in (run_dir / "report.html").read_text()
     assert "latency p50 (ms)" in result.output and "onnxruntime-cpu" in result.output  # the run's table
 
 
