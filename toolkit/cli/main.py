@@ -333,17 +333,21 @@ def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int
               help="postgresql://USER@HOST/DB to share the study between machines (default: the journal file in "
                    "the sweep folder)")
 @click.option("--status", "show_status", is_flag=True, help="list the trials (state, values, parameters, run folder)")
+@click.option("--heartbeat", "heartbeat_s", type=click.IntRange(1, 3600), default=None, metavar="SECONDS",
+              help="with --storage: how often a worker reports it is alive (default 60); a trial silent for twice "
+                   "that is run again by another worker")
 @click.option("--worker", is_flag=True, hidden=True)
 @click.option("--worker-index", type=click.IntRange(min=0), default=0, hidden=True)
 @guarded
 @click.pass_context
-def sweep(ctx: click.Context, recipe: Path, workers: int, storage: str | None, show_status: bool, worker: bool,
-          worker_index: int) -> None:
+def sweep(ctx: click.Context, recipe: Path, workers: int, storage: str | None, show_status: bool,
+          heartbeat_s: int | None, worker: bool, worker_index: int) -> None:
     """Explore the variants of a recipe's sweep: section on Optuna and keep the measured Pareto set (resumable)."""
     from toolkit.sweep.command import sweep_command
 
     sweep_command(recipe, workers=workers, storage=storage, status=show_status, worker=worker,
-                  worker_index=worker_index, plugins=list(ctx.parent.params.get("plugins") or ()), say=click.echo)
+                  worker_index=worker_index, plugins=list(ctx.parent.params.get("plugins") or ()), say=click.echo,
+                  heartbeat_s=heartbeat_s)
 
 
 @main.command()

@@ -6,24 +6,26 @@ from pathlib import Path
 
 from toolkit.sweep.engine import Say, run_sweep, status_lines, work
 from toolkit.sweep.spec import load_sweep
+from toolkit.sweep.storage import HEARTBEAT_S
 
 
 def sweep_command(recipe: Path, *, workers: int, storage: str | None, status: bool, worker: bool,
-                  worker_index: int, plugins: list[str], say: Say) -> None:
+                  worker_index: int, plugins: list[str], say: Say, heartbeat_s: int | None = None) -> None:
     """Check the recipe and its sweep section, then list the trials (`status`), run one worker (`worker`: a
     process started by the coordinator) or coordinate the sweep (start `workers` processes, write the summary).
 
     Raises UserInputError / RecipeError (exit 2) for bad input, before any compute; KeyboardInterrupt on Ctrl-C."""
     plan = load_sweep(recipe)
+    heartbeat_s = heartbeat_s or HEARTBEAT_S
     if status:
         for line in status_lines(plan, storage):
             say(line)
         return
     if worker:
-        work(plan, storage, worker_index, say)
+        work(plan, storage, worker_index, say, heartbeat_s)
         return
     args = [a for p in plugins for a in ("--plugin", p)] + ["sweep", str(recipe), "--worker"]
-    args += ["--storage", storage] if storage else []
-    run_sweep(plan, storage, workers, say, worker_args=args)
+    args += ["--storage", storage, "--heartbeat", str(heartbeat_s)] if storage else []
+    run_sweep(plan, storage, workers, say, worker_args=args, heartbeat_s=heartbeat_s)
     say(f"summary: {plan.sweep_dir / 'summary.md'} (and summary.json); `compress sweep {recipe} --status` lists "
         f"the trials")

@@ -21,9 +21,10 @@ from typing import Any
 
 from toolkit.errors import ToolkitError
 from toolkit.measure.interrupts import caused_by_interrupt
+from toolkit.sweep.recovery import counted, fail_lost_trials, recover, requeue_lost, taken, worker_identity
 from toolkit.sweep.results import TrialFailed, objective_values, trial_line, trial_rows, write_summary
 from toolkit.sweep.spec import SweepPlan
-from toolkit.sweep.storage import open_storage, open_study
+from toolkit.sweep.storage import HEARTBEAT_S, open_storage, open_study
 
 Say = Callable[[str], None]
 
@@ -54,17 +55,6 @@ def _suggest(trial: Any, plan: SweepPlan) -> dict[str, Any]:
     return params
 
 
-def counted(trials: list[Any]) -> int:
-    """Trials that use up the budget: complete or failed, but not interrupted (those are run again)."""
-    return sum(1 for t in trials if t.state.name == "COMPLETE"
-               or (t.state.name == "FAIL" and not t.user_attrs.get("interrupted")))
-
-
-def taken(trials: list[Any]) -> int:
-    """Counted trials and those running now (another worker's): a worker starts a trial only below the budget."""
-    return counted(trials) + sum(1 for t in trials if t.state.name == "RUNNING")
-
-
 class _Objective:
     """One trial: its recipe variant run into its run folder, its objective values read from the final stage."""
 
@@ -84,7 +74,15 @@ class _Objective:
             trial.set_user_attr("skipped", True)
             trial.study.stop()
             raise optuna.TrialPruned()
-        run_name = f"trial-{int(trial.user_attrs.get('retry_of', trial.number)):04d}"
+        folder = int(trial.user_attrs.get("retry_of", trial.number))
+        if any(t.state.name == "RUNNING" and t.user_attrs.get("retry_of") == folder for t in others):
+            import optuna  # two workers queued the same lost trial at once: one runs it
+
+            trial.set_user_attr("skipped", True)
+            raise optuna.TrialPruned()
+        for key, value in worker_identity().items():  # how a dead worker's trial is found (sweep.recovery)
+            trial.set_user_attr(key, value)
+        run_name = f"trial-{folder:04d}"
         trial.set_user_attr("run_dir", str(self.plan.sweep_dir / "runs" / run_name))
         try:
             recipe = self.plan.trial_recipe(run_name, params)
@@ -117,7 +115,10 @@ def _after_trial(plan: SweepPlan, say: Say) -> Callable[[Any, Any], None]:
             return
         row = next(r for r in trial_rows(study, plan.objectives) if r["number"] == frozen.number)
         say(trial_line({**row, "pareto": False}))
-        if taken(study.get_trials(deepcopy=False)) >= plan.budget:
+        queued = recover(study)
+        if queued:
+            say(f"{queued} trial(s) of a stopped worker queued again")
+        if taken(study.get_trials(deepcopy=False)) >= plan.budget and not _waiting(study):
             study.stop()
     return callback
 
@@ -136,13 +137,15 @@ def _optuna_quiet() -> Iterator[None]:
         optuna.logging.set_verbosity(before)
 
 
-def work(plan: SweepPlan, storage_url: str | None, worker: int = 0, say: Say = print) -> None:
+def work(plan: SweepPlan, storage_url: str | None, worker: int = 0, say: Say = print,
+         heartbeat_s: int = HEARTBEAT_S) -> None:
     """One worker: take trials from the study until the budget is used or the grid is done.
 
     Raises KeyboardInterrupt on Ctrl-C (the running trial is recorded as interrupted)."""
-    storage = open_storage(storage_url, plan.sweep_dir)
+    storage = open_storage(storage_url, plan.sweep_dir, heartbeat_s=heartbeat_s)
     with _optuna_quiet():
         study = open_study(plan, storage, make_sampler(plan, worker))
+        recover(study)
         if taken(study.get_trials(deepcopy=False)) >= plan.budget and not _waiting(study):
             return
         study.optimize(_Objective(plan, say), callbacks=[_after_trial(plan, say)], catch=(TrialFailed,),
@@ -153,23 +156,8 @@ def _waiting(study: Any) -> bool:
     return any(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False))
 
 
-def requeue_interrupted(study: Any) -> int:
-    """Queue again every interrupted trial not queued yet (their params, `retry_of` naming the run folder)."""
-    trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials}
-    queued = 0
-    for t in trials:
-        if t.state.name == "FAIL" and t.user_attrs.get("interrupted"):
-            folder = t.user_attrs.get("retry_of", t.number)
-            if folder not in retried:
-                study.enqueue_trial(dict(t.params), user_attrs={"retry_of": folder})
-                retried.add(folder)
-                queued += 1
-    return queued
-
-
 def run_sweep(plan: SweepPlan, storage_url: str | None, workers: int = 1, say: Say = print,
-              worker_args: list[str] | None = None) -> Any:
+              worker_args: list[str] | None = None, heartbeat_s: int = HEARTBEAT_S) -> Any:
     """Run (or resume, or join) the sweep with `workers` local processes; write the summary; return the study.
 
     `worker_args`: the `compress` arguments that start one worker process (the CLI passes them); with one worker
@@ -177,14 +165,14 @@ def run_sweep(plan: SweepPlan, storage_url: str | None, workers: int = 1, say: S
     Ctrl-C (after the workers have stopped), ToolkitError when a worker process failed."""
     from toolkit.fsutil import run_lock
 
-    storage = open_storage(storage_url, plan.sweep_dir, workers)
+    storage = open_storage(storage_url, plan.sweep_dir, workers, heartbeat_s)
     # One coordinator per sweep folder: with the journal (this machine's workers only) a trial still RUNNING
     # when it starts lost its worker (killed), and is queued again like an interrupted one.
     with run_lock(plan.sweep_dir):
         with _optuna_quiet():
             study = open_study(plan, storage, make_sampler(plan))
-            lost = fail_lost_trials(study, storage) if storage_url is None else 0
-            queued = requeue_interrupted(study)
+            lost = fail_lost_trials(study, every_running=storage_url is None)
+            queued = requeue_lost(study)
         if lost:
             say(f"{lost} trial(s) lost their worker (killed?); they are run again")
         if queued:
@@ -193,32 +181,21 @@ def run_sweep(plan: SweepPlan, storage_url: str | None, workers: int = 1, say: S
         say(f"sweep {plan.recipe.name}: {done} of {plan.budget} trial(s) done; {workers} worker(s); "
             f"folder {plan.sweep_dir}")
         if workers == 1 or worker_args is None:
-            work(plan, storage_url, 0, say)
-        else:
-            _run_workers(worker_args, workers)
+            work(plan, storage_url, 0, say, heartbeat_s)
+        elif _run_workers(worker_args, workers, say):
+            work(plan, storage_url, workers, say, heartbeat_s)  # a worker was killed: finish what it left, here
         with _optuna_quiet():
             study = open_study(plan, storage, make_sampler(plan))
             write_summary(plan, study)
     return study
 
 
-def fail_lost_trials(study: Any, storage: Any) -> int:
-    """Mark trials still RUNNING as failed and interrupted (so that they are queued again): only for a storage
-    that no other live worker uses (the journal, under the sweep folder's lock)."""
-    from optuna.trial import TrialState
+def _run_workers(worker_args: list[str], workers: int, say: Say) -> bool:
+    """Start the worker processes and wait for them; on Ctrl-C pass it on and wait for them to record it.
 
-    lost = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial_id = t._trial_id  # the storage's id of the trial: FrozenTrial has no public name for it
-        storage.set_trial_user_attr(trial_id, "reason", "its worker stopped without recording it")
-        storage.set_trial_user_attr(trial_id, "interrupted", True)
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
-        lost += 1
-    return lost
-
-
-def _run_workers(worker_args: list[str], workers: int) -> None:
-    """Start the worker processes and wait for them; on Ctrl-C pass it on and wait for them to record it."""
+    Returns True when a worker was killed by a signal (its trial is queued again by the others, or by the
+    coordinator afterwards). Raises KeyboardInterrupt when a worker was interrupted, ToolkitError when one
+    exited with an error."""
     procs = [subprocess.Popen([sys.executable, "-m", "toolkit", *worker_args, "--worker-index", str(i)])
              for i in range(workers)]
     try:
@@ -234,12 +211,17 @@ def _run_workers(worker_args: list[str], workers: int) -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         raise
-    if any(c == 130 for c in codes):
+    if any(c in (130, -signal.SIGINT) for c in codes):
         raise KeyboardInterrupt("a worker was interrupted")
-    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    killed = [(i, -c) for i, c in enumerate(codes) if c < 0]
+    for i, number in killed:
+        name = signal.Signals(number).name if number in signal.valid_signals() else f"signal {number}"
+        say(f"worker {i} was killed by {name}; its trial is run again")
+    failed = [(i, c) for i, c in enumerate(codes) if c > 0]
     if failed:
         raise ToolkitError("worker process(es) failed: " + ", ".join(f"{i} (exit {c})" for i, c in failed)
                            + f"; run the same command again to resume (pid {os.getpid()})")
+    return bool(killed)
 
 
 def status_lines(plan: SweepPlan, storage_url: str | None) -> list[str]:

@@ -3,6 +3,7 @@ recommended trial, summary.json and summary.md."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from toolkit.formatting import markdown_text
 from toolkit.fsutil import atomic_write_json, atomic_write_text
 from toolkit.records import HAS_MODEL
 from toolkit.run.verdict import DEGRADED
+from toolkit.sweep.recovery import LOST_REASON, is_lost
 from toolkit.sweep.spec import Objective, SweepPlan
 
 
@@ -39,8 +41,9 @@ def objective_values(stages: list[Any], objectives: list[Objective]) -> tuple[li
             value = next((r.get("p50_ms") for r in metrics.get("latency") or []
                           if r.get("runtime") == objective.runtime and r.get("batch_size") == objective.batch_size
                           and r.get("status") == "ok"), None)
-        if not isinstance(value, (int, float)):
-            raise TrialFailed(f"{where} has no {objective.label}")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise TrialFailed(f"{where} has no {objective.label}" if not isinstance(value, (int, float))
+                              else f"{where}: {objective.label} is {value}")
         values.append(float(value))
     return values, where
 
@@ -58,9 +61,11 @@ def trial_rows(study: Any, objectives: list[Objective]) -> list[dict[str, Any]]:
         if t.user_attrs.get("skipped"):  # started after the budget was taken: nothing ran
             continue
         values = dict(zip([o.label for o in objectives], t.values)) if t.values else {}
-        rows.append({"number": t.number, "state": t.state.name, "interrupted": bool(t.user_attrs.get("interrupted")),
+        # failed by Optuna's heartbeat: no reason of its own
+        reason = t.user_attrs.get("reason") or (LOST_REASON if t.state == TrialState.FAIL else None)
+        rows.append({"number": t.number, "state": t.state.name, "interrupted": is_lost(t),
                      "values": values, "params": dict(t.params),
-                     "reason": t.user_attrs.get("reason"), "run_dir": t.user_attrs.get("run_dir"),
+                     "reason": reason, "run_dir": t.user_attrs.get("run_dir"),
                      "seconds": t.user_attrs.get("seconds"), "overhead_s": t.user_attrs.get("overhead_s"),
                      "retry_of": t.user_attrs.get("retry_of"), "pareto": t.number in pareto})
     return rows

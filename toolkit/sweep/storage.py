@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import UserInputError
+from toolkit.sweep.recovery import requeue_lost
 from toolkit.sweep.spec import SweepPlan
 
 JOURNAL = "journal.log"
 FINGERPRINT = "recipe_hash"  # study user attr: the recipe and sweep section it was made for
 RDB_SCHEMES = ("postgresql", "sqlite")
+HEARTBEAT_S = 60  # Optuna's heartbeat interval for database storages; the grace period is twice it
 
 
 def shown_url(url: str) -> str:
@@ -28,9 +30,11 @@ def shown_url(url: str) -> str:
         return url.split(":", 1)[0] + ":..." if "@" in url else url
 
 
-def open_storage(url: str | None, sweep_dir: Path, workers: int = 1) -> Any:
+def open_storage(url: str | None, sweep_dir: Path, workers: int = 1, heartbeat_s: int = HEARTBEAT_S) -> Any:
     """An Optuna storage: `url` None is the journal file `<sweep folder>/journal.log`; postgresql:// (several
-    machines) and sqlite:/// (one worker) are relational databases.
+    machines) and sqlite:/// (one worker) are relational databases, with Optuna's heartbeat: a worker records
+    one every `heartbeat_s` seconds while it runs a trial, and a trial without one for twice that is failed
+    and queued again by a live worker (`toolkit.sweep.recovery`).
 
     Raises UserInputError (exit 2) naming the URL when it is malformed, of another kind, SQLite with several
     workers, lacks its driver or cannot be reached."""
@@ -57,7 +61,8 @@ def open_storage(url: str | None, sweep_dir: Path, workers: int = 1) -> Any:
                              f"or use postgresql://")
     try:
         return optuna.storages.RDBStorage(_with_driver(parsed).render_as_string(hide_password=False),
-                                          engine_kwargs=_connect_timeout(scheme))
+                                          engine_kwargs=_connect_timeout(scheme), heartbeat_interval=heartbeat_s,
+                                          grace_period=2 * heartbeat_s, heartbeat_stale_trial_callback=requeue_lost)
     except ImportError as exc:
         raise UserInputError(f"--storage {shown_url(url)}: the database driver is missing ({exc}); "
                              f"pip install -e \".[postgres]\"") from None

@@ -1,55 +1,21 @@
-"""The PostgreSQL storage on a throwaway cluster (initdb on a free local port): the study is created there, and
-`compress sweep --storage postgresql://...` checks it like the journal's. Nothing is trained; skipped where the
-server binaries or the driver are absent."""
+"""The PostgreSQL storage on a throwaway server (conftest.py): the study is created there, `compress sweep --storage
+postgresql://...` checks it like the journal's, and two workers that lose one of theirs to SIGKILL (or to a missed
+heartbeat) still complete the study."""
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
+import signal
 import socket
-import subprocess
+import time
 
 import pytest
 from click.testing import CliRunner
+from sweep_faults import finished, running_trial, slow_trials_recipe, start_sweep
 from test_sweep_inputs import GOOD, sweep_recipe
 
 from toolkit.cli.main import main
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def postgres_url(tmp_path):
-    """postgresql://sweeper@127.0.0.1:PORT/postgres on a cluster in tmp_path, stopped afterwards."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL's initdb and pg_ctl are not on PATH")
-    pytest.importorskip("psycopg2", reason="the postgres extra (psycopg2-binary) is not installed")
-    data = tmp_path / "pg"
-    data.mkdir()
-    as_user: list[str] = []
-    if os.getuid() == 0:  # the server refuses to run as root: run it as the postgres account, where there is one
-        if not shutil.which("runuser") or subprocess.run(["id", "postgres"], capture_output=True).returncode:
-            pytest.skip("running as root without a postgres account to start the server as")
-        for folder in (tmp_path, *tmp_path.parents):  # the server must reach its folder
-            if folder == folder.parent:
-                break
-            os.chmod(folder, os.stat(folder).st_mode | 0o011)
-        shutil.chown(data, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "sweeper"], check=True,
-                   capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(data / "server.log"), "-w", "-o",
-                    f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql://sweeper@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
 
 
 def test_the_study_lives_in_postgres_and_belongs_to_its_recipe(tiny, tmp_path, postgres_url):
@@ -68,3 +34,55 @@ def test_the_study_lives_in_postgres_and_belongs_to_its_recipe(tiny, tmp_path, p
     refused = CliRunner().invoke(main, ["sweep", str(path), "--storage", postgres_url])
     assert refused.exit_code == 2 and "belongs to another recipe" in refused.output, refused.output
     assert not (plan.sweep_dir / "journal.log").exists()  # nothing went to the journal
+
+
+def _complete_four(tmp_path) -> list[dict]:
+    summary = json.loads((tmp_path / "runs" / "tiny-sweep" / "summary.json").read_text())
+    counted = [t for t in summary["trials"] if not t["interrupted"]]
+    assert len(counted) == 4 and all(t["state"] == "COMPLETE" for t in counted), summary["trials"]
+    return summary["trials"]
+
+
+@pytest.mark.slow
+def test_two_postgres_workers_finish_the_study_when_one_is_killed_mid_trial(tiny, tmp_path, postgres_url):
+    from toolkit.sweep.storage import open_storage
+
+    recipe = slow_trials_recipe(tiny, tmp_path)
+    process = start_sweep([str(recipe), "--workers", "2", "--storage", postgres_url, "--heartbeat", "2"], tmp_path)
+    victim = running_trial(open_storage(postgres_url, tmp_path), process, after=1.0)
+    os.kill(victim.user_attrs["pid"], signal.SIGKILL)
+    code, out, err = finished(process)
+    assert code == 0 and "Traceback" not in err, out + err
+    trials = _complete_four(tmp_path)
+    attempts = [t for t in trials if t["run_dir"] == victim.user_attrs["run_dir"]]
+    assert attempts[0]["state"] == "FAIL" and attempts[0]["interrupted"], attempts
+    assert attempts[-1]["state"] == "COMPLETE", attempts
+    assert not (tmp_path / "runs" / "tiny-sweep" / "journal.log").exists()
+
+
+@pytest.mark.slow
+def test_a_trial_whose_worker_on_another_machine_stopped_beating_is_run_again(tiny, tmp_path, postgres_url):
+    """Optuna's heartbeat, not the local process check: the trial names a worker on another host."""
+    from toolkit.sweep.engine import make_sampler
+    from toolkit.sweep.spec import load_sweep
+    from toolkit.sweep.storage import open_storage, open_study
+
+    recipe = slow_trials_recipe(tiny, tmp_path)
+    plan = load_sweep(recipe)
+    storage = open_storage(postgres_url, plan.sweep_dir, workers=2, heartbeat_s=1)
+    study = open_study(plan, storage, make_sampler(plan))
+    orphan = study.ask()
+    for dimension in plan.dimensions:
+        orphan.suggest_categorical(dimension.path, dimension.values)
+    for key, value in {"host": f"not-{socket.gethostname()}", "pid": 1, "pid_started": 0.0,
+                       "run_dir": str(plan.sweep_dir / "runs" / "trial-0000")}.items():
+        orphan.set_user_attr(key, value)
+    storage.record_heartbeat(orphan._trial_id)  # it beat once, then its machine went away
+    time.sleep(2.5)  # past the grace period (twice the heartbeat)
+    process = start_sweep([str(recipe), "--storage", postgres_url, "--heartbeat", "1"], tmp_path)
+    code, out, err = finished(process)
+    assert code == 0 and "Traceback" not in err, out + err
+    trials = _complete_four(tmp_path)
+    first = next(t for t in trials if t["number"] == orphan.number)
+    assert first["state"] == "FAIL" and first["interrupted"] and "stopped" in first["reason"], first
+    assert any(t["retry_of"] == orphan.number and t["state"] == "COMPLETE" for t in trials), trials
