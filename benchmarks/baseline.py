@@ -91,7 +91,8 @@ def main() -> None:
     parser.add_argument("name", choices=sorted(p.stem.removesuffix("_cifar10") for p in HERE.glob("*_cifar10.yaml")))
     record = train_baseline(parser.parse_args().name)
     print(f"{record['name']}: top-1 {record['top1'] * 100:.2f}% on {record['test_images']} test photographs after "
-          f"{record['total_epochs']} epochs in all ({record['train_seconds'] / 3600:.2f} h of training here); {record['file']} "
+          f"{record['total_epochs']} epochs in all ({record['train_seconds'] / 3600:.2f} h of training here); "
+          f"{record['file']} "
           f"sha256 {record['sha256'][:16]}...")
 
 

@@ -13,14 +13,16 @@ from toolkit.report.readability import accuracy_limits, draw_frontier, legend_ou
 MARKERS = "osD^v<>pPhX*"
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib Figure (object API: no pyplot state) with constrained layout; size in inches."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     return fig
 
 
-def _uri(fig) -> str:
+def svg_data_uri(fig: Any) -> str:
+    """The figure as an inline `data:image/svg+xml;base64,...` URI (no date inside: same data, same bytes)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})  # no date: the same run gives the same bytes
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -35,7 +37,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     (peers.json) come as one more series, labelled with their full names.
     """
     batches = sorted({p.batch_size for pts in series.values() for p in pts})
-    fig = _figure(5.2 * max(1, len(batches)), 4.2)
+    fig = new_figure(5.2 * max(1, len(batches)), 4.2)
     axes = fig.subplots(1, max(1, len(batches)), squeeze=False)[0]
     runtimes = sorted({p.runtime for pts in series.values() for p in pts})
     colors = {r: f"C{i % 10}" for i, r in enumerate(runtimes)}
@@ -71,7 +73,7 @@ def accuracy_vs_latency(series: dict[str, list[Point]], device: str) -> str:
     legend_outside(fig, list(axes))  # before the labels: it changes the layout they are placed in
     for ax, (point_labels, obstacles) in zip(axes, placements):
         place_labels(ax, point_labels, obstacles=obstacles)
-    return _uri(fig)
+    return svg_data_uri(fig)
 
 
 @plain_text
@@ -80,7 +82,7 @@ def channel_bars(channels: dict[str, list[int | None]], title: str) -> str:
     names = list(channels)[:80]
     before = [channels[n][0] or 0 for n in names]
     after = [channels[n][1] or 0 for n in names]
-    fig = _figure(7.5, max(2.5, 0.16 * len(names) + 1))
+    fig = new_figure(7.5, max(2.5, 0.16 * len(names) + 1))
     ax = fig.subplots()
     y = range(len(names))
     ax.barh(list(y), before, color="0.8", label="before")
@@ -90,7 +92,7 @@ def channel_bars(channels: dict[str, list[int | None]], title: str) -> str:
     ax.set_xlabel("output channels")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    return _uri(fig)
+    return svg_data_uri(fig)
 
 
 @plain_text
@@ -99,7 +101,7 @@ def macs_vs_latency(rows: list[dict[str, Any]], device: str, batch_size: int) ->
 
     `rows`: {stage, runtime, macs, latency_ms, unstable, ci_low_ms, ci_high_ms}. An unstable timing is
     drawn hollow with its 95% interval and labelled "(unstable)", never as if it were a clean point."""
-    fig = _figure(6, 4)
+    fig = new_figure(6, 4)
     ax = fig.subplots()
     point_labels: list[tuple[float, float, str, str]] = []
     for i, runtime in enumerate(sorted({r["runtime"] for r in rows})):
@@ -124,7 +126,7 @@ def macs_vs_latency(rows: list[dict[str, Any]], device: str, batch_size: int) ->
     legend_outside(fig, [ax])
     # coinciding points (a stage that left the graph as it was) share one label: "prune = distill"
     place_labels(ax, point_labels, obstacles=[(x, y, 4.0) for x, y, _, _ in point_labels])
-    return _uri(fig)
+    return svg_data_uri(fig)
 
 
 @plain_text
@@ -133,7 +135,7 @@ def training_curves(histories: dict[str, list[dict[str, Any]]],
     """Loss and validation top-1 per epoch for each training stage; losses of different kinds
     (cross-entropy, distillation) on separate axes, since their scales are not comparable."""
     kinds = list(dict.fromkeys((loss_kinds or {}).get(label, "train loss") for label in histories))
-    fig = _figure(5 * (len(kinds) + 1), 3.6)
+    fig = new_figure(5 * (len(kinds) + 1), 3.6)
     *loss_axes, acc_ax = fig.subplots(1, len(kinds) + 1)
     for i, (label, history) in enumerate(histories.items()):
         epochs = [h["epoch"] for h in history]
@@ -148,4 +150,4 @@ def training_curves(histories: dict[str, list[dict[str, Any]]],
     for ax in (*loss_axes, acc_ax):
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    return _uri(fig)
+    return svg_data_uri(fig)

@@ -27,5 +27,5 @@ def sweep_command(recipe: Path, *, workers: int, storage: str | None, status: bo
     args = [a for p in plugins for a in ("--plugin", p)] + ["sweep", str(recipe), "--worker"]
     args += ["--storage", storage, "--heartbeat", str(heartbeat_s)] if storage else []
     run_sweep(plan, storage, workers, say, worker_args=args, heartbeat_s=heartbeat_s)
-    say(f"summary: {plan.sweep_dir / 'summary.md'} (and summary.json); `compress sweep {recipe} --status` lists "
-        f"the trials")
+    say(f"report: {plan.sweep_dir / 'report.html'} (summary.md, summary.json beside it); `compress sweep {recipe} "
+        f"--status` lists the trials")

@@ -67,7 +67,8 @@ def trial_rows(study: Any, objectives: list[Objective]) -> list[dict[str, Any]]:
                      "values": values, "params": dict(t.params),
                      "reason": reason, "run_dir": t.user_attrs.get("run_dir"),
                      "seconds": t.user_attrs.get("seconds"), "overhead_s": t.user_attrs.get("overhead_s"),
-                     "retry_of": t.user_attrs.get("retry_of"), "pareto": t.number in pareto})
+                     "retry_of": t.user_attrs.get("retry_of"), "final_stage": t.user_attrs.get("final_stage"),
+                     "pareto": t.number in pareto})
     return rows
 
 
@@ -107,8 +108,10 @@ def trial_line(row: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
-def write_summary(plan: SweepPlan, study: Any) -> tuple[Path, Path]:
-    """Write `<sweep folder>/summary.json` (strict JSON) and `summary.md`; return both paths."""
+def write_summary(plan: SweepPlan, study: Any) -> tuple[Path, Path, Path]:
+    """Write `<sweep folder>/summary.json` (strict JSON), `summary.md` and the HTML report; return the paths."""
+    from toolkit.sweep.report import write_sweep_report
+
     rows = trial_rows(study, plan.objectives)
     chosen = recommend(rows, plan.objectives, plan.recipe.report.max_accuracy_drop)
     summary = {"name": plan.recipe.name, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sampler": plan.sampler,
@@ -121,7 +124,7 @@ def write_summary(plan: SweepPlan, study: Any) -> tuple[Path, Path]:
     json_path, md_path = plan.sweep_dir / "summary.json", plan.sweep_dir / "summary.md"
     atomic_write_json(json_path, summary)
     atomic_write_text(md_path, _markdown(plan, rows, chosen))
-    return json_path, md_path
+    return json_path, md_path, write_sweep_report(plan, rows, chosen)
 
 
 def _markdown(plan: SweepPlan, rows: list[dict[str, Any]], chosen: int | None) -> str:
