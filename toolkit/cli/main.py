@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from toolkit.cli.image_size_option import IMAGE_SIZE
 from toolkit.cli.signals import guarded
 from toolkit.errors import ToolkitError
 from toolkit.version import __version__
@@ -134,10 +135,10 @@ def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> Non
     if left:
         checked += f"; the pre-flight checks torchvision names and module paths: {', '.join(dict.fromkeys(left))}"
     if not schema_only:
-        from toolkit.run.preflight import preflight, untrained_warning
+        from toolkit.run.preflight import describe_shape, preflight, untrained_warning
 
         _, data, _ = preflight(loaded, lazy_data=True)
-        checked = (f"pre-flight: {data.num_classes} classes, {data.image_size}x{data.image_size} image through "
+        checked = (f"pre-flight: {data.num_classes} classes, {describe_shape(data.input_shape)} image through "
                    f"{loaded.model.arch}")
         warning = untrained_warning(loaded)
         if warning:
@@ -158,17 +159,17 @@ def stages(markdown: bool) -> None:
 @click.argument("recipe", required=False, type=click.Path(path_type=Path))
 @click.option("--model", "arch", help="model name (instead of a recipe), e.g. resnet18; or a Q/DQ FILE.onnx to "
                                      "check its placement for TensorRT")
-@click.option("--input-size", type=click.IntRange(8, 1024), default=None,
-              help="--model: input image size (default 224; 32 with "
-                                                           "--small-input); a recipe uses its data's")
+@click.option("--input-size", type=IMAGE_SIZE, default=None,
+              help="--model: input image size, S or HxW (default 224; 32 with --small-input); a recipe uses its "
+                   "data's")
 @click.option("--num-classes", type=click.IntRange(2, 100_000), default=1000, show_default=True,
               help="--model: classifier outputs")
 @click.option("--small-input", is_flag=True, help="--model: adapt the stem for 32x32 inputs")
 @click.option("--ignore", multiple=True, help="module name or glob to keep whole")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @guarded
-def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_classes: int, small_input: bool,
-            ignore: tuple[str, ...], as_json: bool) -> None:
+def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, int] | None, num_classes: int,
+            small_input: bool, ignore: tuple[str, ...], as_json: bool) -> None:
     """Pre-flight a model for pruning (groups, kept layers, a test prune and export), or check the Q/DQ placement of
     an int8 ONNX file for TensorRT.
 
@@ -177,7 +178,7 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
     names the file and the problem)."""
     import torch
 
-    from toolkit.config import ModelSpec
+    from toolkit.config import InputShape, ModelSpec
     from toolkit.errors import UserInputError
     from toolkit.models import build_model, check_arch
     from toolkit.prune.inspect import format_inspection, inspect_model
@@ -198,9 +199,9 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | None, num_c
         problem = check_arch(arch)
         if problem:
             raise UserInputError(f"--model: {problem}")
-        size = input_size or (32 if small_input else 224)
-        model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, size)
-        example, classes, title = torch.randn(1, 3, size, size), num_classes, f"{arch} at {size}x{size}"
+        shape = InputShape.of(input_size or (32 if small_input else 224))
+        model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, shape)
+        example, classes, title = torch.randn(shape.batch(1)), num_classes, f"{arch} at {shape.text}"
     report = inspect_model(model, example, classes, ignored)
     click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report, title))
     if not report["prunable"]:
@@ -245,14 +246,14 @@ def _report_warnings(report_path: Path) -> list[str]:
 @click.option("--runtime", "runtimes", multiple=True, help="runtime to measure on (repeatable; default: the recipe's)")
 @click.option("--batch-size", "batch_sizes", multiple=True, type=click.IntRange(1, 4096),
               help="batch size (repeatable)")
-@click.option("--input-size", type=click.IntRange(8, 1024), default=None, help="--model: input size (engines need it)")
+@click.option("--input-size", type=IMAGE_SIZE, default=None, help="--model: input size, S or HxW (engines need it)")
 @click.option("--min-iters", type=click.IntRange(min=1), default=None,
               help="timed runs per record (default: the recipe's, or 50)")
 @click.option("--trust-code", is_flag=True,
               help="run code the run folder names (its plugins:, 'module:function' models); only for folders you trust")
 @guarded
 def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ...], batch_sizes: tuple[int, ...],
-          input_size: int | None, min_iters: int | None, trust_code: bool = False) -> None:
+          input_size: int | tuple[int, int] | None, min_iters: int | None, trust_code: bool = False) -> None:
     """Measure a run's models on this machine, a Jetson for one: writes NN-<stage>/measurements/<device>.json."""
     from rich.console import Console
 
@@ -338,16 +339,17 @@ def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int
                    "that is run again by another worker")
 @click.option("--worker", is_flag=True, hidden=True)
 @click.option("--worker-index", type=click.IntRange(min=0), default=0, hidden=True)
+@click.option("--quiet", is_flag=True, hidden=True)  # a worker under the coordinator's live table
 @guarded
 @click.pass_context
 def sweep(ctx: click.Context, recipe: Path, workers: int, storage: str | None, show_status: bool,
-          heartbeat_s: int | None, worker: bool, worker_index: int) -> None:
+          heartbeat_s: int | None, worker: bool, worker_index: int, quiet: bool) -> None:
     """Explore the variants of a recipe's sweep: section on Optuna and keep the measured Pareto set (resumable)."""
     from toolkit.sweep.command import sweep_command
 
     sweep_command(recipe, workers=workers, storage=storage, status=show_status, worker=worker,
                   worker_index=worker_index, plugins=list(ctx.parent.params.get("plugins") or ()), say=click.echo,
-                  heartbeat_s=heartbeat_s)
+                  heartbeat_s=heartbeat_s, quiet=quiet)
 
 
 @main.command()

@@ -109,12 +109,13 @@ class _Objective:
         return values
 
 
-def _after_trial(plan: SweepPlan, say: Say) -> Callable[[Any, Any], None]:
+def _after_trial(plan: SweepPlan, say: Say, announce: bool) -> Callable[[Any, Any], None]:
     def callback(study: Any, frozen: Any) -> None:
         if frozen.state.name == "PRUNED":
             return
-        row = next(r for r in trial_rows(study, plan.objectives) if r["number"] == frozen.number)
-        say(trial_line({**row, "pareto": False}))
+        if announce:
+            row = next(r for r in trial_rows(study, plan.objectives) if r["number"] == frozen.number)
+            say(trial_line({**row, "pareto": False}))
         queued = recover(study)
         if queued:
             say(f"{queued} trial(s) of a stopped worker queued again")
@@ -138,8 +139,9 @@ def _optuna_quiet() -> Iterator[None]:
 
 
 def work(plan: SweepPlan, storage_url: str | None, worker: int = 0, say: Say = print,
-         heartbeat_s: int = HEARTBEAT_S) -> None:
-    """One worker: take trials from the study until the budget is used or the grid is done.
+         heartbeat_s: int = HEARTBEAT_S, announce: bool = True) -> None:
+    """One worker: take trials from the study until the budget is used or the grid is done, saying a line per
+    finished trial when `announce` (a live table shows them otherwise).
 
     Raises KeyboardInterrupt on Ctrl-C (the running trial is recorded as interrupted)."""
     storage = open_storage(storage_url, plan.sweep_dir, heartbeat_s=heartbeat_s)
@@ -148,7 +150,7 @@ def work(plan: SweepPlan, storage_url: str | None, worker: int = 0, say: Say = p
         recover(study)
         if taken(study.get_trials(deepcopy=False)) >= plan.budget and not _waiting(study):
             return
-        study.optimize(_Objective(plan, say), callbacks=[_after_trial(plan, say)], catch=(TrialFailed,),
+        study.optimize(_Objective(plan, say), callbacks=[_after_trial(plan, say, announce)], catch=(TrialFailed,),
                        gc_after_trial=False)
 
 
@@ -157,7 +159,7 @@ def _waiting(study: Any) -> bool:
 
 
 def run_sweep(plan: SweepPlan, storage_url: str | None, workers: int = 1, say: Say = print,
-              worker_args: list[str] | None = None, heartbeat_s: int = HEARTBEAT_S) -> Any:
+              worker_args: list[str] | None = None, heartbeat_s: int = HEARTBEAT_S, console: Any = None) -> Any:
     """Run (or resume, or join) the sweep with `workers` local processes; write the summary; return the study.
 
     `worker_args`: the `compress` arguments that start one worker process (the CLI passes them); with one worker
@@ -180,14 +182,35 @@ def run_sweep(plan: SweepPlan, storage_url: str | None, workers: int = 1, say: S
         done = counted(study.get_trials(deepcopy=False))
         say(f"sweep {plan.recipe.name}: {done} of {plan.budget} trial(s) done; {workers} worker(s); "
             f"folder {plan.sweep_dir}")
-        if workers == 1 or worker_args is None:
-            work(plan, storage_url, 0, say, heartbeat_s)
-        elif _run_workers(worker_args, workers, say):
-            work(plan, storage_url, workers, say, heartbeat_s)  # a worker was killed: finish what it left, here
+        with _progress(plan, storage_url, heartbeat_s, console, say) as (say, live):
+            quiet = ["--quiet"] if live else []
+            if workers == 1 or worker_args is None:
+                work(plan, storage_url, 0, say, heartbeat_s, announce=not live)
+            elif _run_workers([*(worker_args or []), *quiet], workers, say):
+                # a worker was killed: finish what it left, here
+                work(plan, storage_url, workers, say, heartbeat_s, announce=not live)
         with _optuna_quiet():
             study = open_study(plan, storage, make_sampler(plan))
             write_summary(plan, study)
     return study
+
+
+@contextlib.contextmanager
+def _progress(plan: SweepPlan, storage_url: str | None, heartbeat_s: int, console: Any,
+              say: Say) -> Iterator[tuple[Say, bool]]:
+    """(say, live): the live table's `say` on a terminal console, else the plain one (a line per trial)."""
+    if console is None:
+        yield say, False
+        return
+    from toolkit.sweep.live import live_progress
+
+    def reader() -> Any:
+        with _optuna_quiet():
+            return open_study(plan, open_storage(storage_url, plan.sweep_dir, heartbeat_s=heartbeat_s),
+                              create=False)
+
+    with live_progress(plan, reader, console) as live_say:
+        yield live_say, True
 
 
 def _run_workers(worker_args: list[str], workers: int, say: Say) -> bool:
