@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -130,7 +131,8 @@ def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> Non
 
     # --schema-only starts without torch: model names only torchvision knows are left to the pre-flight
     with names_only() if schema_only else nullcontext([]) as left:
-        loaded = load_recipe(recipe, list(overrides))
+        sweep_plan = _sweep_plan(recipe, overrides)
+        loaded = sweep_plan.recipe if sweep_plan else load_recipe(recipe, list(overrides))
     checked = "schema only"
     if left:
         checked += f"; the pre-flight checks torchvision names and module paths: {', '.join(dict.fromkeys(left))}"
@@ -143,7 +145,27 @@ def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> Non
         warning = untrained_warning(loaded)
         if warning:
             _stderr().print(f"warning: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
+    if sweep_plan:
+        checked += (f"; sweep: {sweep_plan.budget} trial(s) over {', '.join(d.path for d in sweep_plan.dimensions)}"
+                    f", every value checked")
     click.echo(f"{recipe}: ok ({len(loaded.stages)} stages: {', '.join(loaded.stage_names())}; {checked})")
+
+
+def _sweep_plan(recipe: Path, overrides: tuple[str, ...]) -> Any:
+    """The checked sweep plan when the recipe has a `sweep:` section (every value of every dimension validated,
+    as `compress sweep` does before it runs), else None. Raises UserInputError for --set on a sweep recipe."""
+    from toolkit.errors import UserInputError
+    from toolkit.recipe import read_yaml
+
+    raw = read_yaml(recipe)
+    if not isinstance(raw, dict) or "sweep" not in raw:
+        return None
+    if overrides:
+        raise UserInputError(f"{recipe}: --set is not applied to a recipe with a sweep: section (its dimensions "
+                             f"are the variants); edit the recipe")
+    from toolkit.sweep.spec import load_sweep
+
+    return load_sweep(recipe)
 
 
 @main.command()

@@ -65,6 +65,10 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str = "
             parent = _class_at(root, loc[:-1])
             # YAML keys: a field's alias where it has one (`global`, not `global_pruning`)
             fields = [f.alias or name for name, f in parent.model_fields.items()] if parent else []
+            if loc == ("sweep",) and root.__name__.startswith("Recipe"):  # a sweep recipe given to one run
+                problems.append((path, "a sweep: section is run by `compress sweep RECIPE` (docs/sweep.md); "
+                                       "`compress run` runs one recipe: remove the section to run it once"))
+                continue
             hint = did_you_mean(str(loc[-1]), fields)
             allowed = f"; allowed keys: {', '.join(fields)}" if fields else ""
             problems.append((path, f"unknown key{hint}{allowed}"))

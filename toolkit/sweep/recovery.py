@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from collections import Counter
 from typing import Any
 
@@ -112,5 +113,7 @@ def recover(study: Any) -> int:
     import optuna
 
     fail_lost_trials(study)
-    optuna.storages.fail_stale_trials(study)  # a no-op without a heartbeat (the journal)
+    with warnings.catch_warnings():  # Optuna marks it experimental on every call; it is what RDBStorage documents
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a no-op without a heartbeat (the journal)
     return requeue_lost(study)
