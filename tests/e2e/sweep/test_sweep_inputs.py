@@ -127,3 +127,15 @@ def test_recommended_is_the_fastest_pareto_trial_within_the_accuracy_budget():
     assert recommend(rows, objectives, max_drop=0.1) == 0
     assert recommend(rows, objectives, max_drop=20.0) == 2
     assert recommend([dict(r, pareto=False) for r in rows], objectives, 1.0) is None
+
+
+def test_validate_checks_a_sweep_recipe_whole_and_run_points_to_compress_sweep(tiny, tmp_path):
+    path = sweep_recipe(tiny, tmp_path, GOOD)
+    ok = CliRunner().invoke(main, ["validate", "--schema-only", str(path)])
+    assert ok.exit_code == 0 and "sweep: 2 trial(s) over stages.1.prune.target.ratio" in ok.output, ok.output
+    bad = sweep_recipe(tiny, tmp_path, _with(dimensions={"stages.1.prune.target.ratio": [0.1, 1.5]}), "bad.yaml")
+    refused_validate = CliRunner().invoke(main, ["validate", "--schema-only", str(bad)])
+    assert refused_validate.exit_code == 2 and "stages[1].prune.target.ratio" in refused_validate.output
+    assert "Traceback" not in refused_validate.output
+    run = CliRunner().invoke(main, ["run", str(path)])
+    assert run.exit_code == 2 and "compress sweep RECIPE" in run.output and "Traceback" not in run.output
