@@ -61,7 +61,6 @@ def train_baseline(name: str) -> dict:
     record = {"name": name, "recipe": recipe_path.name, "file": target.name, "sha256": _sha256(target),
               "top1": metrics["accuracy"]["top1"], "top5": metrics["accuracy"].get("top5"),
               "test_images": metrics["accuracy"].get("samples"), "epochs": len(history),
-              **_starting_point(recipe.model.checkpoint, len(history)),
               # wall time of the epochs, pauses and other jobs on the machine included; the median rate is the
               # undisturbed speed (most epochs ran alone)
               "train_seconds": round(sum(r["seconds"] for r in history), 1),
@@ -73,26 +72,13 @@ def train_baseline(name: str) -> dict:
     return record
 
 
-def _starting_point(checkpoint: Path | None, epochs: int) -> dict:
-    """Where a continued baseline started: the earlier checkpoint's file, SHA-256 and epochs (from its
-    record beside it), and the epochs in all; nothing for a baseline trained from scratch."""
-    if not checkpoint:
-        return {"total_epochs": epochs}
-    start = Path(checkpoint) if Path(checkpoint).is_absolute() else HERE / checkpoint
-    record = json.loads(start.with_suffix(".json").read_text())
-    return {"starts_from": {"file": start.name, "sha256": _sha256(start), "top1": record["top1"],
-                            "epochs": record.get("total_epochs", record["epochs"])},
-            "total_epochs": record.get("total_epochs", record["epochs"]) + epochs}
-
-
 def main() -> None:
     """Command line: python -m benchmarks.baseline NAME."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=sorted(p.stem.removesuffix("_cifar10") for p in HERE.glob("*_cifar10.yaml")))
     record = train_baseline(parser.parse_args().name)
     print(f"{record['name']}: top-1 {record['top1'] * 100:.2f}% on {record['test_images']} test photographs after "
-          f"{record['total_epochs']} epochs in all ({record['train_seconds'] / 3600:.2f} h of training here); "
-          f"{record['file']} "
+          f"{record['epochs']} epochs ({record['train_seconds'] / 3600:.2f} h of training); {record['file']} "
           f"sha256 {record['sha256'][:16]}...")
 
 
