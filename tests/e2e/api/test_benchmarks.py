@@ -15,6 +15,7 @@ import pytest
     ("benchmarks.overhead", ["--smoke"], "overhead_smoke"),
     ("benchmarks.repeatability", ["--smoke"], "repeatability_smoke"),
     ("benchmarks.kd_vs_finetune", ["--smoke"], "kd_vs_finetune_smoke"),
+    ("benchmarks.sweep", ["--smoke"], "sweep_smoke"),
 ])
 def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args, result, tmp_path):
     import importlib
@@ -26,6 +27,10 @@ def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args,
     assert data["rows"] and data["date"] and data["toolkit_version"] and data["machine"]["cpu"]
     table = (tmp_path / f"{result}.md").read_text()
     assert table.startswith("# ") and "| " in table
+    if module == "benchmarks.sweep":  # both wall times, the overhead, a verdict against NNCF per runtime and batch
+        assert set(data["walls_s"]) == {"1", "2"} and data["overhead_s"]
+        assert {"baseline fp32", "NNCF PTQ"} <= {r["contender"] for r in data["rows"]}
+        assert set(data["dominating_nncf"]) == {"openvino-cpu_b1", "onnxruntime-cpu_b1"}
     if module == "benchmarks.frontier":
         _assert_frontier_says_dominance_isa_and_load(data, table, tmp_path / f"{result}.svg")
         _assert_the_run_report_weighs_the_peers(tmp_path / "work", data, table)
