@@ -78,7 +78,8 @@ def run_sweep(raw: dict[str, Any], folder: Path, workers: int) -> tuple[float, d
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"compress sweep --workers {workers} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise SystemExit(f"compress sweep --workers {workers} failed ({done.returncode}):\n"
+                         f"{done.stdout}\n{done.stderr}")
     summary = json.loads((folder / "runs" / f"{raw['name']}-sweep" / "summary.json").read_text())
     return wall, summary
 
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     overheads = sorted(t["overhead_s"] for t in summaries[2]["trials"] + summaries[1]["trials"]
                        if t.get("overhead_s") is not None)
     notes = [f"Mode {mode}: {len(summaries[2]['trials'])} trial(s) over {', '.join(raw['sweep']['dimensions'])}; "
-             f"recovery {MODES[mode]['epochs']} distillation epoch(s); data {MODES[mode]['data'] or 'all of CIFAR-10'}.",
+             f"recovery {MODES[mode]['epochs']} distillation epoch(s); "
+             f"data {MODES[mode]['data'] or 'all of CIFAR-10'}.",
              f"Wall time of `compress sweep`: {walls[1]:.0f} s with 1 worker, {walls[2]:.0f} s with 2 workers "
              f"({walls[1] / walls[2]:.2f}x) on {os.cpu_count()} CPUs.",
              f"The sweep's own overhead per trial (wall time beyond the run, from the study): median "
