@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                                           described["train_samples"], fits)
     seconds = time.perf_counter() - started
     notes = [f"Mode {mode}, {args.model} ({base['params'] / 1e6:.2f} M params, {base['macs'] / 1e6:.1f} M MACs at "
-             f"{recipe.data.image_size}x{recipe.data.image_size}); baseline {base['top1'] * 100:.2f}% top-1 on "
+             f"{recipe.data.input_shape.text}); baseline {base['top1'] * 100:.2f}% top-1 on "
              f"{described['val_samples']} test images after {recipe.stages[0].epochs} epochs on "
              f"{described['train_samples']} train images; every contender starts from it and pruned ones get "
              f"{recovery.epochs} recovery epoch(s); whole benchmark {seconds:.0f} s wall.",

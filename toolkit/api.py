@@ -128,7 +128,9 @@ class Pipeline:
             self.data_spec = data_spec
         else:
             self.bundle = bundle_from_datasets(pair[0], pair[1], num_classes, batch_size)
-            self.data_spec = DataSpec(dataset=IN_MEMORY, image_size=self.bundle.image_size, batch_size=batch_size)
+            shape = self.bundle.input_shape
+            self.data_spec = DataSpec(dataset=IN_MEMORY, image_size=shape.image_size, channels=shape.channels,
+                                      batch_size=batch_size)
         raw: dict[str, Any] = {"measure": self.measure.model_dump(mode="json")}
         if self.module is None:
             raw["model"] = self.model_spec.model_dump(mode="json", exclude_none=True)
@@ -270,20 +272,24 @@ def run_recipe(recipe: Recipe | dict | str | Path, *, overrides: list[str] | Non
                hooks=hooks, strict=strict, command_started=command_started)
 
 
-def build_model(spec: ModelSpec | dict, num_classes: int | None = None, image_size: int = 32, *,
-                load_weights: bool = True) -> nn.Module:
-    """Build a network from a model spec ({'arch': 'resnet18'} or a ModelSpec): toolkit.models.build_model.
+def build_model(spec: ModelSpec | dict, num_classes: int | None = None, image_size: int | tuple[int, int] = 32,
+                channels: int = 3, *, load_weights: bool = True) -> nn.Module:
+    """Build a network from a model spec ({'arch': 'resnet18'} or a ModelSpec): toolkit.models.build_model, for
+    images of `image_size` (an int: square; or (height, width)) and `channels` (1 or 3), as data.image_size and
+    data.channels in a recipe.
 
     Raises UserInputError naming a wrong argument (`spec.arch: Field required`), and the factory's ToolkitErrors."""
     problems: Problems = []
     checked = spec_of(ModelSpec, spec, "spec", problems, "{'arch': 'resnet18'}")
     field_value(ModelSpec, "num_classes", num_classes, "num_classes", problems)
-    field_value(DataSpec, "image_size", image_size, "image_size", problems)
+    size = field_value(DataSpec, "image_size", image_size, "image_size", problems)
+    field_value(DataSpec, "channels", channels, "channels", problems)
     flag_problems({"load_weights": load_weights}, problems)
     refuse("build_model", problems)
+    from toolkit.config import InputShape
     from toolkit.models import build_model as build
 
-    return build(checked, num_classes, image_size, load_weights=load_weights)
+    return build(checked, num_classes, InputShape.of(size, channels), load_weights=load_weights)
 
 
 def build_data(spec: DataSpec | dict, seed: int = 0) -> DataBundle:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Strict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from toolkit.errors import UserInputError
 from toolkit.recipe.problems import problems_from
@@ -62,7 +62,9 @@ def field_value(owner: type, field: str, value: Any, name: str, problems: Proble
     naming `name` when it does not fit."""
     info = owner.model_fields[field]
     try:
-        return TypeAdapter(Annotated[(info.annotation, Strict(), *info.metadata)]).validate_python(value)
+        # strict as a config, not a Strict() marker: a marker cannot apply to a union (data.image_size)
+        kind = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        return TypeAdapter(kind, config=ConfigDict(strict=True)).validate_python(value)
     except ValidationError as exc:
         problems.append((name, f"{exc.errors(include_url=False)[0]['msg']}, not {shown(value)}"))
         return None
@@ -195,8 +197,14 @@ def bundle_from_datasets(train: Any, val: Any, num_classes: int | None = None, b
         if num_classes is None:
             raise UserInputError("data: give num_classes= (the dataset has no .classes attribute)")
         classes = [str(i) for i in range(num_classes)]
-    size = int(first[0].shape[-1])
+    from toolkit.config import InputShape
+
+    shape = InputShape(*(int(d) for d in first[0].shape))
+    if shape.channels not in (1, 3):
+        raise UserInputError(f"data: images of {shape.channels} channels (C x H x W {tuple(shape)}); the toolkit "
+                             f"takes 1 (grayscale) or 3 (RGB)")
     # The user's transforms already normalise: mean 0 / std 1 keeps the tensors as they are.
-    return DataBundle(DatasetImages(train_ds, workers), DatasetImages(val_ds, workers), classes, size, (0.0,) * 3,
-                      (1.0,) * 3, None, train_bs or batch_size, val_bs or batch_size,
+    return DataBundle(DatasetImages(train_ds, workers), DatasetImages(val_ds, workers), classes, shape,
+                      (0.0,) * shape.channels, (1.0,) * shape.channels, None, train_bs or batch_size,
+                      val_bs or batch_size,
                       {"source": f"user datasets {type(train_ds).__name__}/{type(val_ds).__name__}"})

@@ -2,14 +2,82 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 STAGE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
 MAX_MEASURE_BATCH = 4096  # a timed batch is allocated whole: a typo like 1000000 must not exhaust memory
+MIN_SIDE, MAX_SIDE = 8, 1024  # pixels per image side a recipe may ask for
+
+
+class InputShape(NamedTuple):
+    """One image as every model of a run sees it: (channels, height, width), in pixels.
+
+    Made from `data.image_size` and `data.channels` (DataSpec.input_shape) and carried by the DataBundle; model
+    construction, dummy inputs, ONNX shapes and engine profiles all read it from there."""
+
+    channels: int
+    height: int
+    width: int
+
+    @classmethod
+    def of(cls, image_size: int | Sequence[int], channels: int = 3) -> InputShape:
+        """From an image size (an int: square; or (height, width)) and a channel count."""
+        height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        return cls(int(channels), int(height), int(width))
+
+    def batch(self, n: int) -> tuple[int, int, int, int]:
+        """The (N, C, H, W) shape of a batch of `n` images."""
+        return (n, self.channels, self.height, self.width)
+
+    @property
+    def image_size(self) -> int | list[int]:
+        """The recipe's (and JSON's) form: an int for a square, else [height, width]."""
+        return self.height if self.height == self.width else [self.height, self.width]
+
+    @property
+    def text(self) -> str:
+        """'96x160' (height x width, as the recipe writes it)."""
+        return f"{self.height}x{self.width}"
+
+
+def size_text(image_size: Any) -> str:
+    """'32x32' or '96x160' for an image size as run.json holds it (an int or [height, width]); '?' otherwise."""
+    if type(image_size) is int:
+        return f"{image_size}x{image_size}"
+    if isinstance(image_size, (list, tuple)) and len(image_size) == 2 and all(type(v) is int for v in image_size):
+        return f"{image_size[0]}x{image_size[1]}"
+    return "?"
+
+
+def _image_size(value: Any) -> Any:
+    """data.image_size: an int (square) or [height, width], each side MIN_SIDE..MAX_SIDE pixels; [s, s] is s.
+
+    Raises PydanticCustomError with one line naming what is wrong (a union type's own errors list every member)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise PydanticCustomError("image_size", f"expected an integer (square images) or [height, width], "
+                                                    f"not {len(value)} values")
+        sides = list(value)
+    elif type(value) is int:
+        sides = [value]
+    else:
+        raise PydanticCustomError("image_size", "expected an integer (square images) or [height, width]")
+    got = f" (got {value!r})" if len(sides) == 2 else ""  # an int is shown by the caller, a list is not
+    for side in sides:
+        if type(side) is not int:
+            raise PydanticCustomError("image_size", f"each side must be an integer number of pixels{got}")
+        if not MIN_SIDE <= side <= MAX_SIDE:
+            raise PydanticCustomError("image_size", f"each side must be from {MIN_SIDE} to {MAX_SIDE} pixels{got}")
+    return sides[0] if len(sides) == 1 or sides[0] == sides[1] else (sides[0], sides[1])
+
+
+ImageSize = Annotated[int | tuple[int, int], BeforeValidator(_image_size)]
 
 
 class StrictModel(BaseModel):
@@ -50,12 +118,15 @@ class DataSpec(StrictModel):
     dataset: str = Field("digits", description="digits, imagefolder, cifar10, cifar100, synthetic, or a registered "
                                                "name")
     root: Path | None = Field(None, description="data folder (imagefolder, cifar*), relative to the recipe")
-    image_size: int = Field(32, ge=8, le=1024, description="side of the square images the model sees")
+    image_size: ImageSize = Field(32, description="side of square images, or [height, width] (e.g. [96, 160]), "
+                                                  "in pixels; each side 8 to 1024")
+    channels: Literal[1, 3] = Field(3, description="image channels: 3 (RGB) or 1 (grayscale); mean and std have "
+                                                   "this many values")
     batch_size: int = Field(64, ge=1, le=65536, description="training batch size (a stage's batch_size overrides it)")
     eval_batch_size: int = Field(256, ge=1, le=65536, description="batch size of evaluation (validation top-1)")
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="validation share for data sets without a split")
-    mean: tuple[float, float, float] | None = Field(None, description="per-channel normalisation mean")
-    std: tuple[float, float, float] | None = Field(None, description="per-channel normalisation std")
+    mean: tuple[float, ...] | None = Field(None, description="per-channel normalisation mean (one value per channel)")
+    std: tuple[float, ...] | None = Field(None, description="per-channel normalisation std (one value per channel)")
     augment: AugmentSpec | None = Field(None, description="null: the data set's default augmentation")
     in_memory: bool | None = Field(None, description="decode once into RAM; null: when it fits (< 2 GiB)")
     workers: int = Field(2, ge=0, le=64, description="DataLoader workers for streamed data sets")
@@ -67,12 +138,30 @@ class DataSpec(StrictModel):
     on_bad_file: Literal["skip", "error"] = Field("skip", description="unreadable image files: skip and list, or fail")
     options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for custom data sets")
 
-    @field_validator("std")
+    @field_validator("mean", "std")
     @classmethod
-    def _positive_std(cls, value: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
-        if value is not None and min(value) <= 0:
+    def _one_per_channel(cls, value: tuple[float, ...] | None, info: ValidationInfo) -> tuple[float, ...] | None:
+        channels = info.data.get("channels")  # absent when channels itself was refused
+        if value is not None and channels is not None and len(value) != channels:
+            hint = "; set data.channels: 1 for grayscale" if len(value) == 1 else ""
+            raise PydanticCustomError("channels", f"{channels} value{'' if channels == 1 else 's'} for channels: "
+                                                  f"{channels}, got {len(value)}{hint}")
+        if value is not None and info.field_name == "std" and min(value) <= 0:
             raise ValueError("every std must be > 0")
         return value
+
+    def key_dict(self, exclude: set[str] | None = None) -> dict[str, Any]:
+        """The spec as cache-key data (JSON); `channels` only when it is not 3, so that the keys of runs made
+        before it existed still match theirs."""
+        data = self.model_dump(mode="json", exclude=exclude)
+        if data.get("channels") == 3:
+            del data["channels"]
+        return data
+
+    @property
+    def input_shape(self) -> InputShape:
+        """(channels, height, width) of the images the model sees: the one definition every part reads."""
+        return InputShape.of(self.image_size, self.channels)
 
 
 class MeasureSpec(StrictModel):

@@ -121,3 +121,13 @@ class GroupedConvCnn(nn.Module):
 def grouped_conv_cnn(num_classes: int = 10, width: int = 32) -> nn.Module:
     """GroupedConvCnn factory ('user_models:grouped_conv_cnn')."""
     return GroupedConvCnn(num_classes, width)
+
+
+def shaped_net(num_classes: int = 10, in_channels: int = 3, input_size: int | tuple[int, int] = 32) -> nn.Module:
+    """Declares in_channels and input_size ('user_models:shaped_net'): the toolkit passes both; the flattened head
+    needs the input size (height, width), so a wrong one fails at the first forward pass."""
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    model = nn.Sequential(nn.Conv2d(in_channels, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * height * width, num_classes))
+    model.built_with = (in_channels, input_size)
+    return model

@@ -114,7 +114,7 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
     data = build_data(recipe.data, recipe.seed)
     plan, _ = _prune_settings(recipe, data, recipe.seed)
     example = data.example_input(1)
-    data_key = stable_hash({"data": recipe.data.model_dump(mode="json"), "source": None, "seed": recipe.seed})
+    data_key = stable_hash({"data": recipe.data.key_dict(), "source": None, "seed": recipe.seed})
     fingerprint = model_fingerprint(model)
     samples = min(samples, len(data.val))
     prune_key = pruning_key(fingerprint, runtime=runtime, batch_size=batch_size, samples=samples, ratios=ratios,
@@ -155,7 +155,8 @@ def analyze_recipe(recipe: Recipe, *, at: str | None = None, runtime: str | None
         "model": {"point": label, "stage_key": stage_key, "fingerprint": fingerprint,
                   "sha256": (metrics.get("model") or {}).get("sha256"), "arch": recipe.model.arch},
         "data": {"split": "validation", "samples": samples, "selection": f"the first {samples} images",
-                 "dataset": recipe.data.dataset, "image_size": data.image_size},
+                 "dataset": recipe.data.dataset, "image_size": data.input_shape.image_size,
+                 "channels": data.input_shape.channels},
         "runtime": {"name": runtime, "batch_size": batch_size, "base_ms": summarize_rounds(
             state["latency_rounds"])[0], "rounds": rounds, "pairing": "each variant timed right after the "
             "unpruned model, in rounds; the median saving is kept"},

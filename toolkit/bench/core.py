@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from toolkit.artifacts import ONNX, ONNX_INT8, TENSORRT, Model, ModelArtifact
 from toolkit.bench.recipe import RunRecipe, load_run_recipe, replace_in_memory
-from toolkit.config import MeasureSpec
+from toolkit.config import InputShape, MeasureSpec
 from toolkit.convert.onnx import ONNX_FILE
 from toolkit.data.bundle import DataBundle
 from toolkit.data.images import TensorImages
@@ -21,15 +21,17 @@ from toolkit.fsutil import atomic_write_json, read_json
 from toolkit.measure.device import describe_device, device_slug
 from toolkit.measure.model import measure_model
 from toolkit.measure.together import measure_interleaved
+from toolkit.models.spec_bounds import saved_input_shape
 from toolkit.records import HAS_MODEL, OK, SKIPPED, read_run
 
 
-def latency_only_data(image_size: int, num_classes: int, seed: int = 0) -> DataBundle:
-    """Random images of the right shape: latency can be measured where the validation set is not reachable."""
+def latency_only_data(shape: InputShape, num_classes: int, seed: int = 0) -> DataBundle:
+    """64 random images of `shape` (channels, height, width): latency can be measured where the validation set is
+    not reachable."""
     gen = torch.Generator().manual_seed(seed)
-    images = TensorImages(torch.rand((64, 3, image_size, image_size), generator=gen), torch.zeros(64, dtype=torch.long))
-    return DataBundle(images, images, [str(i) for i in range(num_classes)], image_size, (0.5,) * 3, (0.25,) * 3,
-                      None, info={"source": "random images (latency only)"})
+    images = TensorImages(torch.rand(shape.batch(64), generator=gen), torch.zeros(64, dtype=torch.long))
+    return DataBundle(images, images, [str(i) for i in range(num_classes)], shape, (0.5,) * shape.channels,
+                      (0.25,) * shape.channels, None, info={"source": "random images (latency only)"})
 
 
 def _data_for(run_dir: Path, recipe, log, in_memory: bool = False) -> tuple[DataBundle, str | None]:
@@ -46,12 +48,15 @@ def _data_for(run_dir: Path, recipe, log, in_memory: bool = False) -> tuple[Data
         except ValueError:
             run = None
         info = (run.data if run is not None else None) or {}
-        size, classes = info.get("image_size"), info.get("classes")
-        size = size if type(size) is int and 8 <= size <= 4096 else recipe.data.image_size
+        try:  # what run.json says the run's images were; the recipe's data section where it says nothing usable
+            shape = saved_input_shape(info) if "image_size" in info else recipe.data.input_shape
+        except ValueError:
+            shape = recipe.data.input_shape
+        classes = info.get("classes")
         count = len(classes) if isinstance(classes, list) and 2 <= len(classes) <= 100_000 else 10
         reason = f"validation data not reachable here ({exc}); latency measured on random images"
         log(reason)
-        return latency_only_data(size, count), reason
+        return latency_only_data(shape, count), reason
 
 
 def run_recipe_head(run_dir: Path, trust_code: bool, log) -> RunRecipe:
@@ -217,8 +222,9 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, int]:
-    """A single model file as a model plus its input size: torch (structure.json), ONNX, INT8 ONNX, engine.
+def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, InputShape | None]:
+    """A single model file as a model plus its input shape: torch (structure.json), ONNX, INT8 ONNX (their input's
+    dimensions; 3x224x224 where they are dynamic), engine (None: the shape is inside it).
 
     A 'module:function' architecture in structure.json runs only with `trust_code`."""
     path = Path(path)
@@ -227,7 +233,7 @@ def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, int]:
 
         directory = path if path.is_dir() else path.parent
         model = load_model(directory, trust_code=trust_code)  # checks structure.json, its spec included
-        return model, int(read_json(directory / "structure.json")["spec"].get("image_size", 224))
+        return model, saved_input_shape(read_json(directory / "structure.json")["spec"])
     if path.suffix == ".onnx":
         import onnx
 
@@ -239,9 +245,11 @@ def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, int]:
             raise ArtifactError(f"{path}: the ONNX model has no input")
         dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
         int8 = any(n.op_type == "QuantizeLinear" for n in proto.graph.node)
-        return ModelArtifact(ONNX_INT8 if int8 else ONNX, path), int(dims[-1]) if dims and dims[-1] > 0 else 224
+        known = len(dims) == 4 and all(d > 0 for d in dims[1:])  # (N, C, H, W), N dynamic
+        shape = InputShape(*dims[1:]) if known else InputShape(3, 224, 224)
+        return ModelArtifact(ONNX_INT8 if int8 else ONNX, path), shape
     if path.suffix in (".engine", ".plan", ".trt"):
-        return ModelArtifact(TENSORRT, path), 0
+        return ModelArtifact(TENSORRT, path), None
     raise ArtifactError(f"{path}: not a model this toolkit can measure (a run stage folder, .onnx or .engine)")
 
 
@@ -255,15 +263,19 @@ def check_runtimes(names: list[str]) -> None:
             raise UserInputError(f"--runtime: {UnknownNameError('runtime', name, runtime_names())}")
 
 
-def bench_file(path: Path, spec: MeasureSpec, image_size: int | None = None, num_classes: int = 10, *,
-               trust_code: bool = False) -> dict[str, Any]:
-    """Measure one model file's latency on this machine (no accuracy: no data comes with a file)."""
+def bench_file(path: Path, spec: MeasureSpec, image_size: int | tuple[int, int] | None = None,
+               num_classes: int = 10, *, trust_code: bool = False) -> dict[str, Any]:
+    """Measure one model file's latency on this machine (no accuracy: no data comes with a file).
+
+    `image_size` (an int, or (height, width)) replaces the file's own; the channel count is the file's (3 for an
+    engine). Raises UserInputError for an engine file without `image_size`."""
     check_runtimes(spec.runtimes)
-    model, size = artifact_for(path, trust_code)
-    size = image_size or size
-    if not size:
+    model, shape = artifact_for(path, trust_code)
+    if image_size is not None:
+        shape = InputShape.of(image_size, shape.channels if shape else 3)
+    if shape is None:
         raise UserInputError("--input-size is needed for engine files (their shapes are inside the engine)")
-    data = latency_only_data(size, num_classes)
+    data = latency_only_data(shape, num_classes)
     with tempfile.TemporaryDirectory() as scratch:
         result = measure_model(model, data=data, spec=spec.model_copy(update={"accuracy": False}),
                                stage_dir=Path(path).parent, scratch_dir=Path(scratch), device=_device())

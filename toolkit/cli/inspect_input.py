@@ -26,7 +26,7 @@ def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int,
     from toolkit.recipe import load_recipe
 
     recipe = load_recipe(recipe_path, check_paths=False)
-    size = recipe.data.image_size
+    shape = recipe.data.input_shape
     note = ""
     try:
         spec = recipe.data.model_copy(update={"in_memory": False}) if recipe.data.root else recipe.data
@@ -34,8 +34,8 @@ def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int,
         classes, example = data.num_classes, data.example_input(1)
     except (DataError, OSError) as exc:
         classes = recipe.model.num_classes or 10
-        example = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(recipe.seed))
-        note = f"; data not read ({str(exc).splitlines()[0][:120]}), random {size}x{size} images, {classes} classes"
-    model = build_model(recipe.model, classes, size, load_weights=False)  # structure only: no weights needed
+        example = torch.randn(shape.batch(1), generator=torch.Generator().manual_seed(recipe.seed))
+        note = f"; data not read ({str(exc).splitlines()[0][:120]}), random {shape.text} images, {classes} classes"
+    model = build_model(recipe.model, classes, shape, load_weights=False)  # structure only: no weights needed
     ignored = [p for s in recipe.stages if s.stage_type == "prune" for p in s.ignore]
     return model, example, classes, f"{recipe_path} ({recipe.model.arch}{note})", ignored

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @register_dataset("digits")
 def digits(spec: DataSpec, seed: int) -> DataBundle:
-    """scikit-learn's 1,797 handwritten 8x8 digits, upsampled to image_size, 3 channels (ships offline)."""
+    """scikit-learn's 1,797 handwritten 8x8 digits, upsampled to image_size, in data.channels (ships offline)."""
     from toolkit.data.tensor_sets import digits_bundle
 
     return digits_bundle(spec, seed)

@@ -8,20 +8,24 @@ from typing import Any
 
 import torch
 
-from toolkit.config import AugmentSpec
+from toolkit.config import AugmentSpec, InputShape
 from toolkit.data.images import Batch, FileImages, TensorImages
 
 
 @dataclass
 class DataBundle:
-    """Train and validation images, class names, normalisation and augmentation."""
+    """Train and validation images, class names, the input shape, normalisation and augmentation.
+
+    `input_shape` is (channels, height, width) of every image a batch holds, as DataSpec.input_shape made it (or
+    as the user's data set gives it); models, dummy inputs, ONNX and engine shapes are made from it. `mean` and
+    `std` have one value per channel."""
 
     train: TensorImages | FileImages
     val: TensorImages | FileImages
     classes: list[str]
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    input_shape: InputShape
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     augment: AugmentSpec | None
     batch_size: int = 64
     eval_batch_size: int = 256
@@ -63,7 +67,7 @@ class DataBundle:
         return [x for x, _ in self.train.batches(order, batch_size, self.mean, self.std, None, None)]
 
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
-        """Real validation images (repeated when the split is smaller) as an input batch."""
+        """Real validation images (repeated when the split is smaller) as an input batch, (batch_size, C, H, W)."""
         x, _ = next(iter(self.val.batches(torch.arange(min(len(self.val), batch_size)), batch_size,
                                           self.mean, self.std, None, None)))
         if x.shape[0] < batch_size:
@@ -79,7 +83,8 @@ class DataBundle:
     def describe(self) -> dict[str, Any]:
         """Plain-data description for run.json: sizes, classes, preprocessing."""
         return {"classes": self.classes, "train_samples": len(self.train), "val_samples": len(self.val),
-                "image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
+                "image_size": self.input_shape.image_size, "channels": self.input_shape.channels,
+                "mean": list(self.mean), "std": list(self.std),
                 "augment": self.augment.model_dump() if self.augment else None,
                 "in_memory": isinstance(self.train, TensorImages), **self.info}
 

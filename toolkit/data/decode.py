@@ -1,4 +1,4 @@
-"""Decoding image files robustly: any mode to RGB, broken files reported instead of crashing."""
+"""Decoding image files robustly: any mode to RGB (or grayscale), broken files reported instead of crashing."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from toolkit.config import InputShape
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -94,36 +96,51 @@ def open_rgb(path: Path):
     return open_rgb_checked(path)[0]
 
 
-def decode_to_tensor(files: list[Path], image_size: int, threads: int = 4) -> tuple[torch.Tensor, list[int]]:
-    """Decode files to a uint8 (N,3,S,S) tensor (resized, centre-cropped); returns it and the failed indices."""
-    tensor, failed = decode_with_reasons(files, image_size, threads)
+def open_image_checked(path: Path, channels: int = 3):
+    """`open_rgb_checked`, as 8-bit grayscale ('L', ITU-R 601 luma) when `channels` is 1.
+
+    A grayscale file goes through RGB and back unchanged: equal R, G and B give the same luma."""
+    image, why = open_rgb_checked(path)
+    return (image.convert("L") if image is not None and channels == 1 else image), why
+
+
+def fit(image, height: int, width: int):
+    """A PIL image resized (bilinear, aspect kept) to cover height x width pixels, then centre-cropped to them."""
+    from PIL import Image
+
+    if image.size == (width, height):
+        return image
+    w, h = image.size
+    scale = max(width / w, height / h)
+    image = image.resize((max(width, round(w * scale)), max(height, round(h * scale))), Image.Resampling.BILINEAR)
+    w, h = image.size
+    left, top = (w - width) // 2, (h - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
+def decode_to_tensor(files: list[Path], shape: InputShape, threads: int = 4) -> tuple[torch.Tensor, list[int]]:
+    """Decode files to a uint8 (N, C, H, W) tensor of `shape` (resized, centre-cropped); returns it and the
+    failed indices."""
+    tensor, failed = decode_with_reasons(files, shape, threads)
     return tensor, [i for i, _ in failed]
 
 
-def decode_with_reasons(files: list[Path], image_size: int,
+def decode_with_reasons(files: list[Path], shape: InputShape,
                         threads: int = 4) -> tuple[torch.Tensor, list[tuple[int, str]]]:
     """Like decode_to_tensor, with (index, reason) for each file that could not be used."""
-    from PIL import Image
 
     def one(path: Path) -> np.ndarray | str:
-        image, why = open_rgb_checked(path)
+        image, why = open_image_checked(path, shape.channels)
         if image is None:
             return why or "cannot be decoded"
-        if image.size != (image_size, image_size):
-            w, h = image.size
-            scale = image_size / min(w, h)
-            image = image.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
-                                 Image.Resampling.BILINEAR)
-            w, h = image.size
-            left, top = (w - image_size) // 2, (h - image_size) // 2
-            image = image.crop((left, top, left + image_size, top + image_size))
-        return np.asarray(image, dtype=np.uint8)
+        pixels = np.asarray(fit(image, shape.height, shape.width), dtype=np.uint8)
+        return pixels[:, :, None] if pixels.ndim == 2 else pixels  # 'L' decodes to (H, W): one channel
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         arrays = list(pool.map(one, files, chunksize=256))
     failed = [(i, a) for i, a in enumerate(arrays) if isinstance(a, str)]
     good = [a for a in arrays if not isinstance(a, str)]
     if not good:
-        return torch.empty((0, 3, image_size, image_size), dtype=torch.uint8), failed
+        return torch.empty((0, *shape), dtype=torch.uint8), failed
     stacked = torch.from_numpy(np.stack(good)).permute(0, 3, 1, 2).contiguous()
     return stacked, failed

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from toolkit.config import AugmentSpec, DataSpec
+from toolkit.config import AugmentSpec, DataSpec, InputShape
 from toolkit.data.bundle import DataBundle, seeded_subset
 from toolkit.data.decode import IMAGE_SUFFIXES, decode_with_reasons, header_problem
 from toolkit.data.images import FileImages, TensorImages
@@ -14,6 +14,7 @@ from toolkit.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_GRAY_MEAN, IMAGENET_GRAY_STD = (0.449,), (0.226,)  # their channel averages, for channels: 1
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 
 
@@ -103,18 +104,18 @@ def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:
         raise DataError(f"{train_dir}: found {len(classes)} class folder(s); need at least 2")
     train_files, bad_train = scan_split(train_dir, classes)
     val_files, bad_val = scan_split(val_dir, classes)
-    train = seeded_subset(FileImages(train_files, spec.image_size, spec.workers), spec.limit_train, seed)
-    val = seeded_subset(FileImages(val_files, spec.image_size, spec.workers), spec.limit_val, seed + 1)
+    shape = spec.input_shape
+    train = seeded_subset(FileImages(train_files, shape, spec.workers), spec.limit_train, seed)
+    val = seeded_subset(FileImages(val_files, shape, spec.workers), spec.limit_val, seed + 1)
     if len(train) == 0 or len(val) == 0:
         raise DataError(f"{root}: no images found (train {len(train)}, {val_dir.name} {len(val)})")
-    size = spec.image_size
     in_memory = spec.in_memory
     if in_memory is None:
-        in_memory = (len(train) + len(val)) * 3 * size * size < IN_MEMORY_LIMIT_BYTES
+        in_memory = (len(train) + len(val)) * shape.channels * shape.height * shape.width < IN_MEMORY_LIMIT_BYTES
     bad = bad_train + bad_val
     if in_memory:
-        train, bad_t = _decode(train, size)
-        val, bad_v = _decode(val, size)
+        train, bad_t = _decode(train, shape)
+        val, bad_v = _decode(val, shape)
         bad += bad_t + bad_v
     else:  # streamed: headers are checked now; what only decoding finds is recorded by the workers
         train, bad_t = _check_headers(train)
@@ -128,10 +129,12 @@ def build_imagefolder(spec: DataSpec, seed: int) -> DataBundle:
         raise DataError(f"{root}: {len(bad)} unreadable or non-image file(s) (data.on_bad_file: error):\n{listing}")
     if len(train) == 0 or len(val) == 0:
         raise DataError(f"{root}: no decodable images (train {len(train)}, {val_dir.name} {len(val)})")
-    small = size <= 64
-    augment = AugmentSpec(crop="pad" if small else "random_resized", padding=max(1, size // 8), flip=True)
-    return DataBundle(train, val, classes, size, tuple(spec.mean or IMAGENET_MEAN),
-                      tuple(spec.std or IMAGENET_STD), spec.augment if spec.augment is not None else augment,
+    side = min(shape.height, shape.width)
+    augment = AugmentSpec(crop="pad" if side <= 64 else "random_resized", padding=max(1, side // 8), flip=True)
+    gray = shape.channels == 1
+    return DataBundle(train, val, classes, shape, tuple(spec.mean or (IMAGENET_GRAY_MEAN if gray else IMAGENET_MEAN)),
+                      tuple(spec.std or (IMAGENET_GRAY_STD if gray else IMAGENET_STD)),
+                      spec.augment if spec.augment is not None else augment,
                       spec.batch_size, spec.eval_batch_size,
                       {"source": str(root), "val_folder": val_dir.name, "bad_files": [list(b) for b in bad],
                        "bad_file_count": len(bad)})
@@ -146,13 +149,13 @@ def _check_headers(images: FileImages) -> tuple[FileImages, list[tuple[str, str]
         problems = list(pool.map(header_problem, paths, chunksize=256))
     keep = [f for f, why in zip(images.files, problems) if why is None]
     bad = [(str(p), why) for p, why in zip(paths, problems) if why is not None]
-    return FileImages(keep, images.image_size, images.workers, images.drops), bad
+    return FileImages(keep, images.shape, images.workers, images.drops), bad
 
 
-def _decode(images: FileImages, size: int) -> tuple[TensorImages, list[tuple[str, str]]]:
-    """Decode every file once; broken files are dropped and reported."""
+def _decode(images: FileImages, shape: InputShape) -> tuple[TensorImages, list[tuple[str, str]]]:
+    """Decode every file once to `shape`; broken files are dropped and reported."""
     paths = [p for p, _ in images.files]
-    tensor, failed = decode_with_reasons(paths, size, threads=max(2, (torch.get_num_threads() or 1) * 2))
+    tensor, failed = decode_with_reasons(paths, shape, threads=max(2, (torch.get_num_threads() or 1) * 2))
     failed_set = {i for i, _ in failed}
     labels = torch.tensor([label for i, (_, label) in enumerate(images.files) if i not in failed_set],
                           dtype=torch.long)

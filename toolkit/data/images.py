@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from toolkit.config import AugmentSpec
+from toolkit.config import AugmentSpec, InputShape
 from toolkit.data.drops import Dropped, StreamDrops
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -99,7 +99,7 @@ class FileImages:
     """Image files streamed from disk (large data sets); decoding happens in DataLoader workers."""
 
     files: list[tuple[Path, int]]
-    image_size: int
+    shape: InputShape  # what each file is decoded to: channels, height, width
     workers: int = 2
     drops: StreamDrops = field(default_factory=StreamDrops)  # shared by subsets: one record per data set
 
@@ -108,7 +108,7 @@ class FileImages:
 
     def subset(self, indices: torch.Tensor) -> FileImages:
         """A view restricted to `indices`."""
-        return FileImages([self.files[int(i)] for i in indices], self.image_size, self.workers, self.drops)
+        return FileImages([self.files[int(i)] for i in indices], self.shape, self.workers, self.drops)
 
     def batches(self, order: torch.Tensor, batch_size: int, mean, std, augment: AugmentSpec | None,
                 gen: torch.Generator | None, drop_last: bool = False, with_index: bool = False) -> Iterator[Batch]:
@@ -118,7 +118,7 @@ class FileImages:
         from torch.utils.data import DataLoader
 
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen)) if gen is not None else 0
-        dataset = _FileDataset(self.files, self.image_size, mean, std, augment, seed)
+        dataset = _FileDataset(self.files, self.shape, mean, std, augment, seed)
         loader = DataLoader(dataset, batch_size=batch_size, sampler=order.tolist(), num_workers=self.workers,
                             drop_last=drop_last, persistent_workers=False, collate_fn=_collate_valid,
                             # fork() copies a process whose ONNX Runtime / OpenVINO / OpenMP threads hold locks;
@@ -142,18 +142,21 @@ def _collate_valid(items: list[Any]) -> tuple[Batch | None, list[Dropped]]:
 class _FileDataset(torch.utils.data.Dataset):
     """Decodes one file per item with torchvision transforms; a broken file yields Dropped(path, reason)."""
 
-    def __init__(self, files, image_size, mean, std, augment: AugmentSpec | None, seed: int):
+    def __init__(self, files, shape: InputShape, mean, std, augment: AugmentSpec | None, seed: int):
         from torchvision.transforms import v2
 
-        self.files = files
+        self.files, self.shape = files, shape
+        size = (shape.height, shape.width)
+        self.resized = augment is None or augment.crop != "random_resized"
+        # ImageNet-style evaluation: cover size/0.875 (aspect kept), centre crop; small images are fitted exactly
+        self.cover = size if min(size) <= 64 else (round(size[0] / 0.875), round(size[1] / 0.875))
         steps: list[Any] = [v2.ToImage()]
-        if augment is not None and augment.crop == "random_resized":
-            steps.append(v2.RandomResizedCrop(image_size, antialias=True))
+        if not self.resized:
+            steps.append(v2.RandomResizedCrop(size, antialias=True))
         else:
-            steps += [v2.Resize(int(round(image_size / 0.875)) if image_size > 64 else image_size, antialias=True),
-                      v2.CenterCrop(image_size)]
+            steps.append(v2.CenterCrop(size))
             if augment is not None and augment.crop == "pad" and augment.padding:
-                steps.append(v2.RandomCrop(image_size, padding=augment.padding))
+                steps.append(v2.RandomCrop(size, padding=augment.padding))
         if augment is not None and augment.flip:
             steps.append(v2.RandomHorizontalFlip())
         steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
@@ -164,12 +167,14 @@ class _FileDataset(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int):
-        from toolkit.data.decode import open_rgb_checked
+        from toolkit.data.decode import fit, open_image_checked
 
         path, label = self.files[index]
-        image, why = open_rgb_checked(path)
+        image, why = open_image_checked(path, self.shape.channels)
         if image is None:
             return Dropped(str(path), why or "cannot be decoded")
+        if self.resized:
+            image = fit(image, *self.cover)
         # Per-item seed, in a forked RNG: augmentation does not depend on worker count, and the
         # caller's random state is untouched when workers=0 decodes in this process.
         with torch.random.fork_rng(devices=[]):

@@ -14,9 +14,10 @@ from toolkit.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's convert("L"): channels: 1 of an RGB data set
 
 
-def _stats(images: torch.Tensor) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+def _stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std of a float [0,1] image tensor."""
     flat = images.float().transpose(0, 1).reshape(images.shape[1], -1)
     mean, std = flat.mean(1).tolist(), flat.std(1).clamp_min(1e-3).tolist()
@@ -31,7 +32,7 @@ def _bundle(spec: DataSpec, seed: int, train: TensorImages, val: TensorImages, c
         raise DataError(f"data set '{spec.dataset}' is empty (train {len(train)}, val {len(val)} images)")
     if mean is None or std is None:
         mean, std = _stats(train.images if train.images.dtype != torch.uint8 else train.images[:4096] / 255.0)
-    return DataBundle(train, val, classes, spec.image_size, tuple(spec.mean or mean), tuple(spec.std or std),
+    return DataBundle(train, val, classes, spec.input_shape, tuple(spec.mean or mean), tuple(spec.std or std),
                       spec.augment if spec.augment is not None else default_augment,
                       spec.batch_size, spec.eval_batch_size, info or {})
 
@@ -48,17 +49,18 @@ def _split(n: int, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.n
 
 
 def digits_bundle(spec: DataSpec, seed: int) -> DataBundle:
-    """scikit-learn's 1,797 handwritten 8x8 digits, upsampled to image_size, 3 channels (ships offline)."""
+    """scikit-learn's 1,797 handwritten 8x8 digits, upsampled to image_size, in data.channels (gray repeated)."""
     from sklearn.datasets import load_digits
 
     raw = load_digits()
+    shape = spec.input_shape
     images = torch.tensor(raw.images, dtype=torch.float32)[:, None] / 16.0
-    images = F.interpolate(images, size=(spec.image_size,) * 2, mode="bilinear", align_corners=False)
-    images = images.clamp_(0, 1).repeat(1, 3, 1, 1).contiguous()
+    images = F.interpolate(images, size=(shape.height, shape.width), mode="bilinear", align_corners=False)
+    images = images.clamp_(0, 1).repeat(1, shape.channels, 1, 1).contiguous()
     labels = torch.tensor(raw.target, dtype=torch.long)
     tr, va = _split(len(labels), raw.target, spec.val_fraction, seed)
     whole = TensorImages(images, labels)
-    augment = AugmentSpec(crop="pad", padding=max(1, spec.image_size // 16), flip=False)
+    augment = AugmentSpec(crop="pad", padding=max(1, min(shape.height, shape.width) // 16), flip=False)
     return _bundle(spec, seed, whole.subset(torch.from_numpy(tr)), whole.subset(torch.from_numpy(va)),
                    [str(d) for d in range(10)], augment, info={"source": "sklearn.datasets.load_digits"})
 
@@ -66,10 +68,10 @@ def digits_bundle(spec: DataSpec, seed: int) -> DataBundle:
 def synthetic_bundle(spec: DataSpec, seed: int) -> DataBundle:
     """Random images around one seeded prototype per class (for tests: learnable, tiny, instant)."""
     gen = torch.Generator().manual_seed(seed + 31337)
-    size, n, k = spec.image_size, spec.num_samples, spec.num_classes
-    prototypes = torch.rand((k, 3, size, size), generator=gen)
+    shape, n, k = spec.input_shape, spec.num_samples, spec.num_classes
+    prototypes = torch.rand((k, *shape), generator=gen)
     labels = torch.arange(n) % k
-    noise = torch.rand((n, 3, size, size), generator=gen)
+    noise = torch.rand((n, *shape), generator=gen)
     images = (0.6 * prototypes[labels] + 0.4 * noise).contiguous()
     tr, va = _split(n, labels.numpy(), spec.val_fraction, seed)
     whole = TensorImages(images, labels)
@@ -92,13 +94,19 @@ def cifar_bundle(spec: DataSpec, seed: int, name: str) -> DataBundle:
             f"set data.download: true where a network is reachable, or use dataset: imagefolder for JPEG folders"
         ) from None
 
+    shape = spec.input_shape
+
     def as_tensor(ds) -> TensorImages:
         images = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).contiguous()
-        if spec.image_size != images.shape[-1]:
-            images = F.interpolate(images.float(), size=(spec.image_size,) * 2, mode="bilinear",
+        if shape.channels == 1:
+            luma = torch.tensor(LUMA).view(1, 3, 1, 1)
+            images = (images.float() * luma).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
+        if (shape.height, shape.width) != tuple(images.shape[-2:]):
+            images = F.interpolate(images.float(), size=(shape.height, shape.width), mode="bilinear",
                                    align_corners=False).round_().clamp_(0, 255).to(torch.uint8)
         return TensorImages(images, torch.tensor(ds.targets, dtype=torch.long))
 
-    augment = AugmentSpec(crop="pad", padding=max(1, spec.image_size // 8), flip=True)
+    augment = AugmentSpec(crop="pad", padding=max(1, min(shape.height, shape.width) // 8), flip=True)
+    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if shape.channels == 3 else (None, None)  # gray: measured
     return _bundle(spec, seed, as_tensor(train), as_tensor(val), list(train.classes), augment,
-                   IMAGENET_MEAN, IMAGENET_STD, {"source": f"torchvision.datasets.{cls.__name__}"})
+                   mean, std, {"source": f"torchvision.datasets.{cls.__name__}"})

@@ -19,7 +19,7 @@ from toolkit.train.loop import fit
 def stage_teacher(ref: str | int | ModelSpec | None, ctx: StageContext) -> nn.Module:
     """load_teacher with this run's earlier stages and input model."""
     return load_teacher(ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
-                        ctx.data.num_classes, ctx.data.image_size)
+                        ctx.data.num_classes, ctx.data.input_shape)
 
 
 def distill(model: nn.Module, cfg: Distill, ctx: StageContext) -> StageResult:

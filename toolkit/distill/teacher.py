@@ -12,25 +12,26 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.config import ModelSpec
+from toolkit.config import InputShape, ModelSpec
 from toolkit.distill.kd import default_teacher
 from toolkit.errors import UserInputError
 
 
 def load_teacher(ref: str | int | ModelSpec | None, earlier: Sequence[Any], input_spec: ModelSpec,
-                 num_classes: int, image_size: int) -> nn.Module:
+                 num_classes: int, input_shape: InputShape) -> nn.Module:
     """Resolve a teacher reference to a torch model.
 
     `ref`: an earlier stage's name or 0-based recipe index, 'input', a model spec, or None (the default
     teacher: the last model before the first prune stage). `earlier`: the run's completed stages
     (toolkit.context.EarlierStage: index, name, type, format, load()). `input_spec`: the input model's spec,
-    rebuilt for 'input' when no input stage exists. Raises UserInputError for an in-memory input model,
-    KeyError for an unknown stage, TypeError for a stage that did not produce a torch model.
+    rebuilt for 'input' when no input stage exists; a spec is built for `input_shape` (channels, height, width).
+    Raises UserInputError for an in-memory input model, KeyError for an unknown stage, TypeError for a stage that
+    did not produce a torch model.
     """
     from toolkit.models import build_model
 
     if isinstance(ref, ModelSpec):
-        return build_model(ref, num_classes, image_size)
+        return build_model(ref, num_classes, input_shape)
     if ref is None:
         ref = default_teacher([(e.name, e.type, e.format) for e in earlier if e.index > 0]) or "input"
     if ref == "input":
@@ -40,7 +41,7 @@ def load_teacher(ref: str | int | ModelSpec | None, earlier: Sequence[Any], inpu
         if input_spec.arch.startswith("<"):
             raise UserInputError("distill.teacher: 'input' names the untrained input model, which an in-memory "
                                  "model cannot be rebuilt as; name a stage instead")
-        return build_model(input_spec, num_classes, image_size)
+        return build_model(input_spec, num_classes, input_shape)
     stage = next((e for e in earlier if (isinstance(ref, int) and e.index - 1 == ref) or e.name == ref), None)
     if stage is None:
         raise KeyError(f"no earlier stage '{ref}'")

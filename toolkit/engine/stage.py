@@ -64,7 +64,7 @@ def engine(model: Model, cfg: Engine, ctx: StageContext) -> StageResult:
     from toolkit.runtimes.tensorrt_rt import TensorRTSession
 
     major = trt_major(trt.__version__)
-    chw = tuple(ctx.example_input(1).shape[1:])
+    chw = tuple(ctx.data.input_shape)
     shapes = profile_shapes(cfg.batch_sizes or ctx.measure.batch_sizes, chw)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else ctx.run_dir.parent / "calibration"
     cache = cache_dir / f"tensorrt-{trt.__version__}-{device_slug(describe_device())}.timing" \

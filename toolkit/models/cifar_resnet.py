@@ -27,14 +27,14 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for 32x32 inputs."""
+    """ResNet-(6n+2) for 32x32 inputs (any size works: the pooling is global) of `in_channels` channels."""
 
-    def __init__(self, depth: int, num_classes: int = 10, width: int = 16):
+    def __init__(self, depth: int, num_classes: int = 10, width: int = 16, in_channels: int = 3):
         super().__init__()
         if (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
         n = (depth - 2) // 6
-        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         layers, in_planes = [], width

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from toolkit.config import ModelSpec
+from toolkit.config import InputShape, ModelSpec
 from toolkit.errors import UserInputError
 from toolkit.models.seed_cnn import seed_cnn
 from toolkit.registry import Registry, UnknownNameError
@@ -32,10 +32,10 @@ _LEFT_TO_PREFLIGHT: ContextVar[list[str] | None] = ContextVar("toolkit_arch_left
 def cifar_resnet(depth: int) -> Callable[..., nn.Module]:
     """A factory for one CIFAR ResNet depth (its module, and torch, are imported when it builds)."""
 
-    def factory(num_classes: int = 10, width: int = 16) -> nn.Module:
+    def factory(num_classes: int = 10, width: int = 16, in_channels: int = 3) -> nn.Module:
         from toolkit.models.cifar_resnet import CifarResNet
 
-        return CifarResNet(depth, num_classes, width)
+        return CifarResNet(depth, num_classes, width, in_channels)
 
     factory.__doc__ = f"ResNet-{depth} for 32x32 inputs (He et al. 2016, option-B shortcuts)."
     return factory
@@ -112,11 +112,17 @@ def check_arch(arch: str) -> str | None:
     return str(UnknownNameError("model", arch, MODELS.names() + names))
 
 
-def _call_factory(factory: Callable[..., nn.Module], num_classes: int, image_size: int, kwargs: dict) -> nn.Module:
+def _call_factory(factory: Callable[..., nn.Module], num_classes: int, shape: InputShape,
+                  kwargs: dict) -> nn.Module:
+    """factory(num_classes=, **kwargs), plus `input_size` (an int, or (height, width) when not square) and
+    `in_channels` where the factory declares them (one that does not is taken to build for its own channel count,
+    which the pre-flight checks). Raises UserInputError for a factory that refuses its arguments."""
     params = inspect.signature(factory).parameters
     extra = dict(kwargs)
     if "input_size" in params and "input_size" not in extra:
-        extra["input_size"] = image_size
+        extra["input_size"] = shape.height if shape.height == shape.width else (shape.height, shape.width)
+    if "in_channels" in params and "in_channels" not in extra:
+        extra["in_channels"] = shape.channels
     try:
         return factory(num_classes=num_classes, **extra)
     except TypeError as exc:
@@ -125,14 +131,20 @@ def _call_factory(factory: Callable[..., nn.Module], num_classes: int, image_siz
         raise UserInputError(f"model: {exc}") from None
 
 
-def build_model(spec: ModelSpec, num_classes: int | None = None, image_size: int = 32,
-                *, load_weights: bool = True) -> nn.Module:
-    """Build the model a spec describes (`load_weights=False` skips weights/checkpoint, for rebuilding)."""
+def build_model(spec: ModelSpec, num_classes: int | None = None,
+                input_shape: InputShape | int | tuple[int, int] = 32, *, load_weights: bool = True) -> nn.Module:
+    """Build the model a spec describes for images of `input_shape`: (channels, height, width), or an image size
+    (an int: square, or (height, width)) of 3-channel images.
+
+    Own and registered factories and 'module:function' get `in_channels` and `input_size` where they declare
+    them; a torchvision model's first convolution is rebuilt for the channel count. `load_weights=False` skips
+    weights/checkpoint, for rebuilding. Raises UserInputError for a spec that cannot be built."""
     from torch import nn
 
     from toolkit.models.checkpoint import load_checkpoint
     from toolkit.models.zoo import build_torchvision
 
+    shape = input_shape if isinstance(input_shape, InputShape) else InputShape.of(input_shape)
     classes = spec.num_classes or num_classes or 10
     if spec.weights and load_weights and (":" in spec.arch or spec.arch in MODELS):
         raise UserInputError(f"model.weights: '{spec.arch}' is not a torchvision model; use model.checkpoint")
@@ -142,12 +154,12 @@ def build_model(spec: ModelSpec, num_classes: int | None = None, image_size: int
             factory = getattr(importlib.import_module(module_name), func_name)
         except (ImportError, AttributeError) as exc:
             raise UserInputError(f"model.arch: cannot load '{spec.arch}': {exc}") from None
-        model = _call_factory(factory, classes, image_size, spec.kwargs)
+        model = _call_factory(factory, classes, shape, spec.kwargs)
     elif spec.arch in MODELS:
-        model = _call_factory(MODELS.get(spec.arch), classes, image_size, spec.kwargs)
+        model = _call_factory(MODELS.get(spec.arch), classes, shape, spec.kwargs)
     else:
         model = build_torchvision(spec.arch, classes, spec.weights if load_weights else None,
-                                  spec.small_input, spec.kwargs)
+                                  spec.small_input, spec.kwargs, shape.channels)
     if not isinstance(model, nn.Module):
         raise UserInputError(f"model.arch: '{spec.arch}' returned {type(model).__name__}, not a torch nn.Module")
     if spec.small_input and (":" in spec.arch or spec.arch in MODELS):
@@ -156,13 +168,14 @@ def build_model(spec: ModelSpec, num_classes: int | None = None, image_size: int
         adapt_small_input(model, spec.arch)
     if load_weights and spec.checkpoint is not None:
         load_checkpoint(model, spec.checkpoint)
-    return logits_model(model, spec.logits, image_size)
+    return logits_model(model, spec.logits, shape)
 
 
-def logits_model(model: nn.Module, selector: int | str | None, image_size: int) -> nn.Module:
-    """`model`, wrapped so that forward returns only the logits when it returns a tuple or dict."""
+def logits_model(model: nn.Module, selector: int | str | None, input_shape: InputShape) -> nn.Module:
+    """`model`, wrapped so that forward returns only the logits when it returns a tuple or dict (probed with one
+    zero image of `input_shape`)."""
     import torch
 
     from toolkit.models.outputs import with_logits_output
 
-    return with_logits_output(model, selector, torch.zeros(1, 3, image_size, image_size))
+    return with_logits_output(model, selector, torch.zeros(input_shape.batch(1)))

@@ -19,7 +19,7 @@ from torch import nn
 
 from toolkit.errors import ArtifactError, ToolkitError
 from toolkit.fsutil import atomic_path, atomic_write_json, read_json
-from toolkit.models.spec_bounds import check_build_size, check_classes_in_weights
+from toolkit.models.spec_bounds import check_build_size, check_classes_in_weights, saved_input_shape
 
 STRUCTURE_FORMAT = "toolkit.torch-structure"
 STRUCTURE_VERSION = 1
@@ -339,7 +339,11 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
         if structure.get("class") == "LogitsOutput":  # saved with its logits wrapper; the caller's is bare
             from toolkit.models.factory import logits_model
 
-            model = logits_model(model, spec.get("model", {}).get("logits"), int(spec.get("image_size", 32)))
+            try:
+                shape = saved_input_shape(spec)
+            except ValueError as exc:
+                raise ArtifactError(f"{structure_path}: bad model spec ({exc})") from None
+            model = logits_model(model, spec.get("model", {}).get("logits"), shape)
     elif spec.get("model", {}).get("arch") == IN_MEMORY_ARCH:
         raise ArtifactError(f"{structure_path}: this model was made from an in-memory module "
                             f"(Pipeline(model=...)) and cannot be rebuilt from code; pass that module: "
@@ -348,21 +352,19 @@ def load_model(path: Path, base_model: nn.Module | None = None, *, trust_code: b
         try:
             model_spec = ModelSpec.model_validate(spec.get("model", {}))
             num_classes = spec.get("num_classes")
-            image_size = spec.get("image_size", 32)
+            shape = saved_input_shape(spec)
             if not (num_classes is None or (type(num_classes) is int and 2 <= num_classes <= 1_000_000)):
                 raise ValueError(f"num_classes {num_classes!r} is not an integer from 2 to 1000000")
-            if not (type(image_size) is int and 8 <= image_size <= 4096):
-                raise ValueError(f"image_size {image_size!r} is not an integer from 8 to 4096")
         except Exception as exc:  # noqa: BLE001 - pydantic error on a tampered file
             raise ArtifactError(f"{structure_path}: bad model spec ({exc})") from None
         _check_arch_source(model_spec.arch, structure_path, trust_code, allowed_arch)
         # an edited spec must not allocate before the checks: compare it with the weights header first
         header_shapes = weight_shapes(weights)
         check_classes_in_weights(model_spec.num_classes or num_classes, header_shapes, structure_path)
-        check_build_size(lambda: build_model(model_spec, num_classes, image_size, load_weights=False),
+        check_build_size(lambda: build_model(model_spec, num_classes, shape, load_weights=False),
                          header_shapes, structure_path)
         try:
-            model = build_model(model_spec, num_classes, image_size, load_weights=False)
+            model = build_model(model_spec, num_classes, shape, load_weights=False)
         except ArtifactError:
             raise
         except ToolkitError as exc:

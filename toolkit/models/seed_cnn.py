@@ -14,17 +14,23 @@ LEGACY_MODULE_NAMES = {"0": "conv1", "1": "relu1", "2": "pool1", "3": "conv2", "
                        "6": "conv3", "7": "relu3", "8": "flatten", "9": "fc", "10": "relu4", "11": "classifier"}
 
 
-def _flat_size(input_size: int) -> int:
-    size = input_size - 2  # 3x3 valid
+def _side(pixels: int) -> int:
+    """A feature map's side after conv-pool-conv-pool-conv (3x3 valid convs, 2x2 pools)."""
+    size = pixels - 2  # 3x3 valid
     size = size // 2 - 2  # pool, 3x3 valid
-    size = size // 2 - 2  # pool, 3x3 valid
-    if size < 1:
-        raise ValueError(f"seed_cnn needs inputs of at least 18x18 pixels, got {input_size}")
-    return 64 * size * size
+    return size // 2 - 2  # pool, 3x3 valid
 
 
-def seed_cnn(num_classes: int = 10, input_size: int = 32, in_channels: int = 3) -> nn.Module:
-    """Build the seed article's small CNN for square inputs of `input_size` pixels.
+def _flat_size(input_size: int | tuple[int, int]) -> int:
+    height, width = (input_size, input_size) if isinstance(input_size, int) else input_size
+    if min(_side(height), _side(width)) < 1:
+        raise ValueError(f"seed_cnn needs inputs of at least 18x18 pixels, got {height}x{width}")
+    return 64 * _side(height) * _side(width)
+
+
+def seed_cnn(num_classes: int = 10, input_size: int | tuple[int, int] = 32, in_channels: int = 3) -> nn.Module:
+    """Build the seed article's small CNN for inputs of `input_size` pixels (an int: square; or (height, width))
+    with `in_channels` channels.
 
     Layers are named (conv1..conv3, fc, classifier) for pruning reports, `ignore:` globs and ONNX node
     names; they are created in the same order as before, so a seed gives the same initial weights.

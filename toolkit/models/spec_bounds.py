@@ -10,12 +10,25 @@ import math
 from pathlib import Path
 from typing import Any
 
+from toolkit.config import InputShape
 from toolkit.errors import ArtifactError
 
 # The unpruned model may legitimately be much larger than the pruned weights; beyond this factor (and
 # this floor, in elements) the spec asks for more than any pruning of these weights could explain.
 GROWTH_LIMIT = 64
 FLOOR_ELEMENTS = 100_000_000
+
+
+def saved_input_shape(spec: dict[str, Any]) -> InputShape:
+    """The input shape a saved spec records: `image_size` (an int, or [height, width]; default 32), each side
+    8 to 4096, and `channels` (1 or 3; default 3, as before files recorded it). Raises ValueError otherwise."""
+    size, channels = spec.get("image_size", 32), spec.get("channels", 3)
+    sides = size if isinstance(size, list) and len(size) == 2 else [size]
+    if not all(type(side) is int and 8 <= side <= 4096 for side in sides):
+        raise ValueError(f"image_size {size!r} is not an integer from 8 to 4096 or [height, width] of them")
+    if type(channels) is not int or channels not in (1, 3):
+        raise ValueError(f"channels {channels!r} is not 1 or 3")
+    return InputShape.of(sides[0] if len(sides) == 1 else sides, channels)
 
 
 def check_classes_in_weights(classes: int | None, saved_shapes: dict[str, list[int]], source: Path) -> None:

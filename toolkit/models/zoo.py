@@ -63,9 +63,39 @@ def adapt_small_input(model: nn.Module, arch: str) -> None:
             setattr(owner, attr, nn.Identity())
 
 
+def adapt_in_channels(model: nn.Module, channels: int, arch: str) -> None:
+    """Rebuild the first convolution (in module order: the stem) to take `channels` input channels.
+
+    Its weights, pretrained or not, are summed over the input channels and spread evenly over the new ones (for
+    one channel: the RGB filters summed, as a gray image is R = G = B), so that the stem's response is kept. No
+    change when it already takes `channels`. Raises UserInputError for a model without a convolution."""
+    name, conv = "", None
+    for module_name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            conv, name = module, module_name
+            break
+    if conv is None:
+        raise UserInputError(f"data.channels: {arch} has no convolution to build for {channels} input channels")
+    if conv.in_channels == channels:
+        return
+    if conv.groups != 1:
+        raise UserInputError(f"data.channels: {arch}'s first convolution is grouped ({conv.groups} groups) and "
+                             f"cannot be rebuilt for {channels} input channels")
+    new = nn.Conv2d(channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                    bias=conv.bias is not None, padding_mode=conv.padding_mode)
+    with torch.no_grad():
+        summed = conv.weight.sum(dim=1, keepdim=True)
+        new.weight.copy_(summed.repeat(1, channels, 1, 1) / channels)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    setattr(parent, name.rpartition(".")[2], new)
+
+
 def build_torchvision(arch: str, num_classes: int, weights: str | None, small_input: bool,
-                      kwargs: dict) -> nn.Module:
-    """Build a torchvision classifier with `num_classes` outputs."""
+                      kwargs: dict, channels: int = 3) -> nn.Module:
+    """Build a torchvision classifier with `num_classes` outputs for `channels`-channel images (its first
+    convolution rebuilt by adapt_in_channels when not 3, after loading weights)."""
     import torchvision
 
     extra = dict(kwargs)
@@ -80,4 +110,5 @@ def build_torchvision(arch: str, num_classes: int, weights: str | None, small_in
         load_pretrained(model, arch, weights)
     if small_input:
         adapt_small_input(model, arch)
+    adapt_in_channels(model, channels, arch)
     return model

@@ -48,7 +48,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         choice = facts.qat_teacher  # resolved with the recipe; None: QAT does not distil
         teacher = None if choice is None else load_teacher(
             choice.ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
-            ctx.data.num_classes, ctx.data.image_size)
+            ctx.data.num_classes, ctx.data.input_shape)
         ref = None if choice is None else choice.ref
         name = None if choice is None else "default" if ref is None else \
             ref if isinstance(ref, (str, int)) else ref.model_dump(mode="json")

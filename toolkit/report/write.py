@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from toolkit.config import size_text
 from toolkit.formatting import markdown_text
 from toolkit.fsutil import atomic_write_json, atomic_write_text
 from toolkit.report.build import device_charts, run_section
@@ -34,6 +35,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _input_text(data: Any) -> str:
+    """'24x40' (height x width) from run.json's data section, with ', 1 channel (grayscale)' for one channel."""
+    data = data if isinstance(data, dict) else {}
+    return size_text(data.get("image_size")) + (", 1 channel (grayscale)" if data.get("channels") == 1 else "")
+
+
 def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
     """The report's HTML and the summary data, for one or several run folders."""
     from jinja2 import Environment, PackageLoader
@@ -50,6 +57,7 @@ def render(run_dirs: list[Path]) -> tuple[str, dict[str, Any]]:
     env.filters["num"] = lambda v, d=2: f"{v:.{d}f}" if _is_number(v) else "-"
     env.filters["thousands"] = lambda v: f"{v:,}" if _is_number(v) else "-"
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str)
+    env.filters["input_size"] = _input_text
     title = " vs ".join(s["name"] for s in sections)
     html = env.get_template("report.html.j2").render(
         title=title, runs=sections, charts=device_charts(runs), generated=time.strftime("%Y-%m-%d %H:%M %Z"),

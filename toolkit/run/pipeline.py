@@ -53,7 +53,7 @@ class Runner:
         model = self.recipe.model.model_dump(mode="json")
         if self.recipe.model.checkpoint is not None:
             model["checkpoint_sha256"] = file_hash(Path(self.recipe.model.checkpoint))
-        data = self.recipe.data.model_dump(mode="json", exclude={"workers", "eval_batch_size"})
+        data = self.recipe.data.key_dict(exclude={"workers", "eval_batch_size"})
         return stable_hash({"model": model, "data": data, "seed": self.recipe.seed, "toolkit": __version__,
                             "source": self.source_key})
 
@@ -68,7 +68,9 @@ class Runner:
     def _model_spec(self, data) -> dict[str, Any]:
         spec = self.recipe.model.model_dump(mode="json")
         spec.update(weights=None, checkpoint=None)  # weights come from the saved file, not from these
-        return {"model": spec, "num_classes": data.num_classes, "image_size": data.image_size}
+        shape = data.input_shape  # channels only when not 3: the specs (and keys) of earlier runs stay as they were
+        return {"model": spec, "num_classes": data.num_classes, "image_size": shape.image_size,
+                **({"channels": shape.channels} if shape.channels != 3 else {})}
 
     def run(self, command_started: float | None = None) -> RunResult:
         """Run every stage (cached ones are loaded, not recomputed); returns the RunResult.
@@ -238,7 +240,7 @@ class Runner:
         return path
 
     def stage_context(self, index: int, name: str, data, device, earlier) -> StageContext:
-        data_key = stable_hash({"data": self.recipe.data.model_dump(mode="json"), "source": self.source_key,
+        data_key = stable_hash({"data": self.recipe.data.key_dict(), "source": self.source_key,
                                 "seed": self.recipe.seed})
         return StageContext(data_key=data_key, cache_ok=self.cacheable, dist=self.dist,
             rank=self.dist.rank if self.dist else 0, world_size=self.dist.world_size if self.dist else 1,

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from toolkit.config import InputShape
 from toolkit.errors import RecipeError
 from toolkit.recipe import Recipe
 
@@ -54,24 +55,45 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
         raise exc.for_recipe(recipe.base_dir) from None
     if user_data is None and say is not None:
         say(f"data: {len(data.train)} train / {len(data.val)} validation images, {data.num_classes} classes, "
-            f"{data.image_size}x{data.image_size}, ready in {time.perf_counter() - started:.1f} s")
+            f"{describe_shape(data.input_shape)}, ready in {time.perf_counter() - started:.1f} s")
     wanted = recipe.model.num_classes
     if wanted is not None and wanted != data.num_classes:
         raise RecipeError([("model.num_classes", f"is {wanted} but the data set has {data.num_classes} classes")])
+    shape = data.input_shape
+    example = data.example_input(1)
+    if user_data is None and tuple(example.shape[1:]) != shape:  # a registered data set that ignored the spec
+        raise RecipeError([("data", f"data set '{spec.dataset}' gives {tuple(example.shape[1:])} images (channels, "
+                                    f"height, width); data.channels and data.image_size ask for {tuple(shape)}")])
     seed_everything(recipe.seed)  # the input model's initial weights depend on the seed only
     if user_model is not None:  # a Python model with a tuple/dict output: the logits, wrapped once
-        user_model = logits_model(user_model, recipe.model.logits, data.image_size)
-    model = user_model or build_model(recipe.model, data.num_classes, data.image_size)
+        user_model = logits_model(user_model, recipe.model.logits, shape)
+    model = user_model or build_model(recipe.model, data.num_classes, shape)
     try:
         with torch.no_grad():
-            out = model.eval()(data.example_input(1))
+            out = model.eval()(example)
     except RuntimeError as exc:
-        raise RecipeError([("data.image_size", f"{recipe.model.arch} cannot take {data.image_size}x"
-                                               f"{data.image_size} inputs: {str(exc).splitlines()[0]}")]) from None
+        raise RecipeError([_input_problem(model, recipe.model.arch, shape, exc)]) from None
     if out.ndim != 2 or out.shape[1] != data.num_classes:
         raise RecipeError([("model", f"{recipe.model.arch} outputs shape {tuple(out.shape)}; "
                                      f"expected (batch, {data.num_classes}) logits")])
     return device, data, model
+
+
+def describe_shape(shape: InputShape) -> str:
+    """'96x160' for RGB images, '96x160 grayscale' for one channel."""
+    return shape.text + (" grayscale" if shape.channels == 1 else "")
+
+
+def _input_problem(model: nn.Module, arch: str, shape: InputShape, exc: RuntimeError) -> tuple[str, str]:
+    """(field, problem) for a model that cannot take the data's images: data.channels when its first convolution
+    takes another channel count, else data.image_size."""
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    if first is not None and first.in_channels != shape.channels:
+        return ("data.channels", f"is {shape.channels}, but {arch}'s first convolution takes {first.in_channels}: "
+                                 f"set data.channels: {first.in_channels} (and as many data.mean and data.std "
+                                 f"values), or give the model function an in_channels parameter")
+    return ("data.image_size", f"{arch} cannot take {shape.text} inputs ({shape.channels} channels): "
+                               f"{str(exc).splitlines()[0]}")
 
 
 def _describe_source(spec: Any) -> str:

@@ -41,7 +41,7 @@ def test_every_field_of_the_recipe_and_its_sections_is_listed(listing, markdown)
 
 def test_the_keys_a_newcomer_looks_for_show_their_defaults_and_help(listing):
     for line in ("    data.limit_train = null  use a seeded subset of this many train images",
-                 "    data.image_size = 32  side of the square images the model sees",
+                 "    data.image_size = 32  side of square images, or [height, width]",
                  "    data.augment.crop = pad when set  [one of: none, pad, random_resized]",
                  "    data.in_memory = null  decode once into RAM",
                  "    measure.runtimes = [torch-cpu, onnxruntime-cpu, openvino-cpu]  runtimes to time",

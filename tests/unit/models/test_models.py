@@ -19,7 +19,7 @@ from toolkit.config import ModelSpec
     ("resnet18", 32, {}), ("mobilenet_v2", 32, {"width_mult": 0.25}), ("user_models:tiny_net", 16, {}),
 ])
 def test_each_model_kind_builds_and_classifies(arch, size, kwargs):
-    model = build_model(ModelSpec(arch=arch, kwargs=kwargs), num_classes=7, image_size=size).eval()
+    model = build_model(ModelSpec(arch=arch, kwargs=kwargs), num_classes=7, input_shape=size).eval()
     assert model(torch.randn(2, 3, size, size)).shape == (2, 7)
 
 
@@ -34,7 +34,7 @@ def test_small_input_keeps_resolution_of_resnet_stems():
 def test_torchvision_models_with_auxiliary_heads_train_on_plain_logits(arch, size):
     # In train mode these return (logits, aux...) unless built without their auxiliary heads; the training
     # loop expects one logits tensor. (tests/e2e/test_families.py trains narrowed copies built otherwise.)
-    model = build_model(ModelSpec(arch=arch), num_classes=7, image_size=size).train()
+    model = build_model(ModelSpec(arch=arch), num_classes=7, input_shape=size).train()
     out = model(torch.randn(2, 3, size, size))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 7)
 
