@@ -11,7 +11,8 @@ import numpy as np
 from benchmarks.peers import nncf_ptq, ort_ptq_defaults, torch_pruning_finetune, uniform_pruned
 from toolkit.artifacts import ModelArtifact
 from toolkit.measure.accuracy import evaluate
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_samples
+from toolkit.measure.rounds import wall_sampler
 from toolkit.measure.profile import count_macs_params
 from toolkit.convert.onnx import export_onnx
 from toolkit.runtimes import get_runtime
@@ -46,7 +47,7 @@ def add_latencies(rows: list[dict[str, Any]], data, timing, rounds: int = 3) -> 
                 session = get_runtime(runtime).load(row["_artifact"])
                 for bs in timing.batch_sizes:
                     images = data.example_input(bs).numpy()
-                    rec = time_calls(lambda: session.predict(images), timing)
+                    rec = time_samples(wall_sampler(session, images), timing)
                     samples.setdefault((row["contender"], short, bs), []).append((rec["p50_ms"], rec["p90_ms"]))
     for row in rows:
         if row.pop("_artifact", None) is None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from benchmarks.common import RESULTS, write_results
 from toolkit.artifacts import ModelArtifact
 from toolkit.measure.accuracy import evaluate
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_samples
+from toolkit.measure.rounds import wall_sampler
 from toolkit.run.pipeline import run_recipe
 from toolkit.quantize.ptq import BatchReader, preprocess, quantize
 from toolkit.recipe import load_recipe, parse_recipe
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                     session = get_runtime(runtime_name).load(artifact)
                     for bs in (1, 32):
                         images = data.example_input(bs).numpy()
-                        p50 = time_calls(lambda: session.predict(images), timing)["p50_ms"]
+                        p50 = time_samples(wall_sampler(session, images), timing)["p50_ms"]
                         rows.append({"model": label, "variant": variant, "runtime": runtime_name, "batch": bs,
                                      "p50_ms": p50, "top1": top1})
                         print(rows[-1], flush=True)

@@ -18,7 +18,8 @@ import torch
 
 from benchmarks.common import RESULTS, write_results
 from toolkit.artifacts import ModelArtifact
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_samples
+from toolkit.measure.rounds import wall_sampler
 from toolkit.measure.profile import count_macs_params
 from toolkit.models import build_model
 from toolkit.convert.onnx import export_onnx
@@ -63,7 +64,7 @@ def main() -> None:
                     ms = {}
                     for tag, path in files.items():
                         session = runtime.load(ModelArtifact("onnx", path))
-                        ms[tag] = time_calls(lambda: session.predict(images), timing)["p50_ms"]
+                        ms[tag] = time_samples(wall_sampler(session, images), timing)["p50_ms"]
                     rows.append({"model": label, "input": f"{size}x{size}", "runtime": runtime_name, "batch": bs,
                                  "macs_speedup": round(macs_speedup, 3), "base_p50_ms": ms["base"],
                                  "pruned_p50_ms": ms["pruned"],

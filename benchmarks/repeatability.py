@@ -27,7 +27,8 @@ import torch
 from benchmarks.common import RESULTS, write_results
 from toolkit.artifacts import ModelArtifact
 from toolkit.measure.interleave import Candidate, latency_records
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_samples
+from toolkit.measure.rounds import wall_sampler
 from toolkit.measure.system import noise_warning, system_notes
 from toolkit.models import build_model
 from toolkit.convert.onnx import export_onnx
@@ -70,7 +71,7 @@ def _old_records(models, spec: MeasureSpec, data) -> dict[str, list[dict]]:
             session = get_runtime(runtime).load(artifact)
             for bs in spec.batch_sizes:
                 images = data.example_input(bs).numpy()
-                rec = time_calls(lambda: session.predict(images), spec)
+                rec = time_samples(wall_sampler(session, images), spec)
                 out.setdefault(label, []).append({"runtime": runtime, "batch_size": bs, "status": "ok", **rec})
     return out
 

@@ -13,7 +13,7 @@ from toolkit.artifacts import ONNX, Model, ModelArtifact, model_format
 from toolkit.config import MeasureSpec
 from toolkit.measure.graph import graph_hash
 from toolkit.measure.interrupts import reraise_if_interrupted
-from toolkit.measure.rounds import ROUNDS, cpu_sampler, time_rounds
+from toolkit.measure.rounds import ROUNDS, Sampler, session_sampler, time_rounds
 from toolkit.runtimes import get_runtime
 
 MATCH_KEYS = ("runtime", "batch_size", "graph_hash", "threads", "precision", "format")
@@ -29,6 +29,10 @@ class Candidate:
 
 
 def _error(exc: Exception) -> str:
+    from toolkit.runtimes.isolated import RuntimeCrashed
+
+    if isinstance(exc, RuntimeCrashed):  # "openvino-cpu crashed with SIGSEGV while ..." says it all
+        return str(exc)[:500]
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
@@ -50,12 +54,6 @@ def _open(runtime, cand: Candidate, spec: MeasureSpec) -> tuple[Any, Model | Non
         return None, None, None, _error(exc)
 
 
-def _sampler(session, images):
-    if getattr(session, "gpu_timing", False):  # CUDA events around device-resident inference
-        return (lambda n: session.time_ms(images, n)), "cuda-events"
-    return cpu_sampler(lambda: session.predict(images), session.sync), "perf_counter"
-
-
 def _matches(rec: dict[str, Any], want: dict[str, Any]) -> bool:
     return rec.get("status") == "ok" and all(rec.get(k) == want[k] for k in MATCH_KEYS)
 
@@ -64,6 +62,9 @@ def latency_records(candidates: list[Candidate], data, spec: MeasureSpec,
                     earlier: list[tuple[str, dict[str, Any]]] | None = None,
                     rounds: int = ROUNDS, dedupe: bool = True) -> dict[str, list[dict[str, Any]]]:
     """Per candidate key, one record per runtime in `spec` and batch size: status ok/skipped/failed.
+
+    A runtime that fails or crashes on one model (its worker process died: `toolkit.runtimes.isolated`) fails
+    that model's record with the reason, the signal named; the other models are still timed.
 
     `earlier` is (label, record) of models already measured on this machine with these settings: a
     candidate whose graph matches one of them reuses that record (`same_graph_as`, `reused: true`).
@@ -100,7 +101,7 @@ def _batch_records(opened: dict[str, tuple], base: dict[str, Any], bs: int, data
     samplers, timers, heads, copies = {}, {}, {}, {}
     for key, (session, target, ghash) in opened.items():
         try:  # one call first: a failure stays this model's, and lazy runtimes settle their threads
-            sampler, timers[key] = _sampler(session, images)
+            sampler, timers[key] = session_sampler(session, images)
             sampler(1)
         except Exception as exc:  # noqa: BLE001
             reraise_if_interrupted(exc)
@@ -120,19 +121,50 @@ def _batch_records(opened: dict[str, tuple], base: dict[str, Any], bs: int, data
             copies[key] = (None, prior)
         else:
             samplers[key] = sampler
-    timed = time_rounds(samplers, spec, rounds, timer=next(iter(timers.values()), "perf_counter"))
+    timed, broke = _time_surviving(samplers, spec, rounds, next(iter(timers.values()), "perf_counter"))
     out = {}
     for key in opened:
-        twin = key if key in timed else copies[key][0]
-        if twin is not None:
+        twin = key if key in samplers else copies[key][0]
+        if twin in broke:  # it failed mid-rounds (its runtime crashed): so does every copy of its record
+            out[key] = {**heads[key], "status": "failed", "reason": broke[twin]}
+        elif twin is not None:
             rec = {**heads[twin], "status": "ok", **timed[twin], **heads[key]}
             rec["throughput_ips"] = round(bs * 1000.0 / rec["p50_ms"], 2) if rec["p50_ms"] else None
             if twin != key:
                 rec["same_graph_as"] = twin
+            out[key] = rec
         else:
             label, prior = copies[key][1]
             rec = {**prior, **heads[key]}
             if label:
                 rec.update(same_graph_as=label, reused=True)
-        out[key] = rec
+            out[key] = rec
     return out
+
+
+def _time_surviving(samplers: dict[str, Sampler], spec: MeasureSpec, rounds: int, timer: str
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """time_rounds of the samplers, and {key: reason} of those that raised (a runtime that crashed mid-rounds).
+
+    A failed sampler is left out and the others are timed again from their warm-up, so that every record still
+    comes from rounds shared by the same models. An interrupt is raised on."""
+    broke: dict[str, str] = {}
+    while True:
+        running: list[str] = []
+
+        def tagged(key: str, sample: Sampler) -> Sampler:
+            def run(n: int) -> list[float]:
+                running[:] = [key]
+                times = sample(n)
+                running.clear()
+                return times
+            return run
+
+        try:
+            live = {k: tagged(k, s) for k, s in samplers.items() if k not in broke}
+            return time_rounds(live, spec, rounds, timer=timer), broke
+        except Exception as exc:  # noqa: BLE001 - one model failing must not stop the others
+            reraise_if_interrupted(exc)
+            if not running:
+                raise
+            broke[running[0]] = _error(exc)

@@ -44,22 +44,35 @@ def time_device(time_ms: Callable[[int], list[float]], spec: MeasureSpec) -> dic
 
 
 def time_calls(call: Callable[[], Any], spec: MeasureSpec, sync: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Time `call` after a warm-up; returns percentiles in ms, iterations and a stability flag."""
+    """Time `call` (then `sync`) after a warm-up; returns percentiles in ms, iterations and a stability flag."""
     sync = sync or (lambda: None)
+
+    def sample(n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            call()
+            sync()
+            out.append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    return time_samples(sample, spec)
+
+
+def time_samples(sample: Callable[[int], list[float]], spec: MeasureSpec) -> dict[str, Any]:
+    """Time with `sample(n)` (n runs, each run's time in ms, taken where the model runs) after a warm-up by time;
+    returns percentiles in ms, iterations and a stability flag. Runs are asked for in chunks of at most 10 until
+    `min_iters`, then one by one until `min_time_s`, stopping at `max_time_s` (`time_capped`)."""
     start = time.perf_counter()
     warm = 0
     while warm < 2 or time.perf_counter() - start < spec.warmup_s:
-        call()
+        sample(1)
         warm += 1
-    sync()
     times: list[float] = []
     begin = time.perf_counter()
     capped = False
     while len(times) < spec.min_iters or time.perf_counter() - begin < spec.min_time_s:
-        t0 = time.perf_counter()
-        call()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times += sample(min(10, max(1, spec.min_iters - len(times))))
         if time.perf_counter() - begin > spec.max_time_s:
             capped = len(times) < spec.min_iters
             break

@@ -15,16 +15,36 @@ from torch import nn
 from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.interrupts import check
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_samples
+from toolkit.measure.rounds import Sampler, cpu_sampler, wall_sampler
 
 # Short timings: many variants are compared, and pairing plus rounds (not long runs) beat the noise.
 PAIR_TIMING = MeasureSpec(warmup_s=0.05, min_iters=20, min_time_s=0.1, max_time_s=5.0)
 
 
+class RuntimeCall:
+    """A model loaded on a runtime with its input batch: calling it runs the model once; `sample(n)` times n runs
+    (ms, perf_counter around predict+sync) where the model runs: in the runtime's worker process for an isolated
+    runtime (`toolkit.runtimes.isolated`), so the pipe to it is never timed."""
+
+    def __init__(self, session: Any, images: np.ndarray):
+        self.session, self.images = session, images
+        self.sample: Sampler = wall_sampler(session, images)
+
+    def __call__(self) -> None:
+        self.session.predict(self.images)
+        self.session.sync()
+
+
+def _sampler(call: Callable[[], Any]) -> Sampler:
+    """A RuntimeCall's own sampler; perf_counter around any other no-argument call."""
+    return call.sample if isinstance(call, RuntimeCall) else cpu_sampler(call)
+
+
 @contextlib.contextmanager
 def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, threads: int | None = None
-                    ) -> Iterator[Callable[[nn.Module], Callable[[], Any]]]:
-    """Yield `load(model) -> call`: a no-argument inference call of the model on a runtime at a batch size.
+                    ) -> Iterator[Callable[[nn.Module], RuntimeCall]]:
+    """Yield `load(model) -> RuntimeCall`: the model on a runtime at a batch size, to run once or to time.
 
     Models are exported to ONNX (in a temporary folder kept open for the block) where the runtime needs it.
     Raises ToolkitError when the runtime is unavailable here or runs neither torch nor ONNX models.
@@ -43,7 +63,7 @@ def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, t
     with tempfile.TemporaryDirectory(prefix="paired-") as tmp:
         count = 0
 
-        def load(model: nn.Module) -> Callable[[], Any]:
+        def load(model: nn.Module) -> RuntimeCall:
             nonlocal count
             if TORCH in runtime.formats:
                 session = runtime.load(model, threads)
@@ -52,24 +72,21 @@ def runtime_callers(runtime_name: str, batch_size: int, example: torch.Tensor, t
                 path = Path(tmp) / f"variant{count}.onnx"
                 export_onnx(model, path, example)
                 session = runtime.load(ModelArtifact(ONNX, path), threads)
-
-            def call() -> None:
-                session.predict(images)
-                session.sync()
-
-            return call
+            return RuntimeCall(session, images)
 
         yield load
 
 
 def paired_round(base: Callable[[], Any], variants: dict[str, Callable[[], Any]],
                  timing: MeasureSpec = PAIR_TIMING) -> dict[str, list[float]]:
-    """One round: for each variant, p50 of the base then p50 of the variant (ms); {id: [base_ms, variant_ms]}."""
+    """One round: for each variant, p50 of the base then p50 of the variant (ms); {id: [base_ms, variant_ms]}.
+
+    A `RuntimeCall` is timed where its model runs; any other no-argument call with perf_counter around it."""
     out = {}
     for vid, call in variants.items():
         check()  # between variants: an interrupt swallowed inside a runtime's native call stops here
-        base_ms = time_calls(base, timing)["p50_ms"]
-        out[vid] = [base_ms, time_calls(call, timing)["p50_ms"]]
+        base_ms = time_samples(_sampler(base), timing)["p50_ms"]
+        out[vid] = [base_ms, time_samples(_sampler(call), timing)["p50_ms"]]
     return out
 
 

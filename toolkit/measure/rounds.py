@@ -73,6 +73,24 @@ def cpu_sampler(call: Callable[[], Any], sync: Callable[[], None] | None = None)
     return sample
 
 
+def wall_sampler(session: Any, images: Any) -> Sampler:
+    """A sampler of a loaded runtime session on `images`: perf_counter around each predict+sync, taken where the
+    model runs (a session in a worker process times itself there, `toolkit.runtimes.isolated`: the pipe to it is
+    never inside a timed run)."""
+    timed = getattr(session, "time_runs", None)
+    if timed is not None:
+        return lambda n: timed(images, n)
+    return cpu_sampler(lambda: session.predict(images), session.sync)
+
+
+def session_sampler(session: Any, images: Any) -> tuple[Sampler, str]:
+    """(sampler, timer name) of a loaded runtime session on `images`: CUDA events where the session times the
+    device itself, else `wall_sampler`."""
+    if getattr(session, "gpu_timing", False):
+        return (lambda n: session.time_ms(images, n)), "cuda-events"
+    return wall_sampler(session, images), "perf_counter"
+
+
 def time_rounds(samplers: dict[Hashable, Sampler], spec: MeasureSpec, rounds: int = ROUNDS,
                 timer: str = "perf_counter") -> dict[Hashable, dict[str, Any]]:
     """Time every sampler in `rounds` interleaved rounds; one latency record (ms) per key.

@@ -14,7 +14,7 @@ from toolkit.artifacts import ONNX, TORCH
 from toolkit.config import MeasureSpec
 from toolkit.distributed import Dist
 from toolkit.errors import ToolkitError
-from toolkit.measure.latency import time_calls
+from toolkit.measure.latency import time_samples
 from toolkit.measure.profile import count_macs_params
 from toolkit.prune.channels import PrunePlan, prune_once
 from toolkit.prune.config import Prune
@@ -30,6 +30,7 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
     """
     from toolkit.artifacts import ModelArtifact
     from toolkit.convert.onnx import export_onnx
+    from toolkit.measure.rounds import session_sampler
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)
@@ -46,7 +47,7 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
             session = runtime.load(ModelArtifact(ONNX, path))
         else:
             raise ToolkitError(f"prune.target.runtime: {runtime_name} runs neither torch nor ONNX models")
-        return time_calls(lambda: session.predict(images), timing, session.sync)["p50_ms"]
+        return time_samples(session_sampler(session, images)[0], timing)["p50_ms"]
 
 
 def latency_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, step: int, *,

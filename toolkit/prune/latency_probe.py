@@ -19,7 +19,7 @@ from toolkit.artifacts import ONNX, TORCH
 from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
-from toolkit.measure.rounds import UNSTABLE_INTERVAL_REL, bootstrap_interval, cpu_sampler, time_rounds
+from toolkit.measure.rounds import UNSTABLE_INTERVAL_REL, bootstrap_interval, session_sampler, time_rounds
 
 PROBE_TIMING = MeasureSpec(warmup_s=0.1, min_iters=30, min_time_s=0.3, max_time_s=10.0)
 PROBE_ROUNDS = 5
@@ -78,11 +78,9 @@ class ProbeTimer:
         if fresh or self._base_session is None:
             self._base_session = self._load_base()
         base_session, session = self._base_session, load()
-        samplers = {"base": cpu_sampler(lambda: base_session.predict(self.images), base_session.sync),
-                    "probe": cpu_sampler(lambda: session.predict(self.images), session.sync)}
-        if getattr(session, "gpu_timing", False):
-            samplers = {"base": lambda n: base_session.time_ms(self.images, n),
-                        "probe": lambda n: session.time_ms(self.images, n)}
+        # timed where the model runs: CUDA events, or perf_counter in an isolated runtime's worker process
+        samplers = {"base": session_sampler(base_session, self.images)[0],
+                    "probe": session_sampler(session, self.images)[0]}
         timed = time_rounds(samplers, self.timing, self.rounds)
         self.measurements += 1
         base, probe = timed["base"], timed["probe"]

@@ -15,7 +15,8 @@ from typing import Any
 
 from toolkit.artifacts import ONNX, ONNX_INT8, ModelArtifact
 from toolkit.config import MeasureSpec
-from toolkit.measure.rounds import ROUNDS, Sampler, cpu_sampler, time_rounds
+from toolkit.measure.interrupts import reraise_if_interrupted
+from toolkit.measure.rounds import ROUNDS, Sampler, session_sampler, time_rounds
 from toolkit.runtimes import get_runtime, runtime_names
 
 INTERVAL_KEYS = ("p50_ms", "ci_low_ms", "ci_high_ms", "rounds", "unstable")
@@ -34,8 +35,9 @@ def cpu_runtimes(spec: MeasureSpec) -> list[str]:
 
 
 def _samplers(sessions: dict[str, Any], images) -> dict[str, Sampler]:
-    """perf_counter samplers of each loaded session on `images` (its own function: tests fake the timer here)."""
-    return {key: cpu_sampler(lambda s=session: s.predict(images), session.sync) for key, session in sessions.items()}
+    """perf_counter samplers of each loaded session on `images`, taken where the model runs (its own function:
+    tests fake the timer here)."""
+    return {key: session_sampler(session, images)[0] for key, session in sessions.items()}
 
 
 def time_pair(samplers: dict[str, Sampler], spec: MeasureSpec, rounds: int = ROUNDS) -> dict[str, Any]:
@@ -80,13 +82,23 @@ def slower_reason(found: dict[str, Any]) -> str:
     return "this runtime lacks fast int8 kernels for some of the model's operators"
 
 
+def _failed(runtime: str, batch_size: int | None, exc: Exception, log) -> dict[str, Any]:
+    """The record of a runtime that could not load or time the pair, with the reason; also a log warning."""
+    from toolkit.runtimes.isolated import RuntimeCrashed
+
+    reason = str(exc) if isinstance(exc, RuntimeCrashed) else f"{type(exc).__name__}: {exc}"
+    log.warning(f"INT8 vs fp32 on {runtime}: not compared: {reason}"[:500])
+    return {"runtime": runtime, **({} if batch_size is None else {"batch_size": batch_size}), "status": "failed",
+            "reason": reason[:300]}
+
+
 def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> dict[str, Any]:
     """Per CPU runtime and batch size: fp32 and INT8 p50 latency (ms) with 95% intervals, speedup and verdict.
 
     Returns {"records": [...], "slower_on": ["runtime@bs", ...], "float_in_int8": ..., "note": ...}; a record's
-    fields are those of `time_pair`. A runtime that fails to load either model is recorded with its reason and
-    not flagged. A slower INT8 is explained by what its graph still runs in float (`float_in_int8`) when it
-    shows any.
+    fields are those of `time_pair`. A runtime that fails to load or time either model (a native crash in its
+    worker process included) is recorded as `status: failed` with its reason and not flagged. A slower INT8 is
+    explained by what its graph still runs in float (`float_in_int8`) when it shows any.
     """
     records, slower = [], []
     found = float_in_int8(int8)
@@ -96,10 +108,16 @@ def compare_int8_fp32(fp32: Path, int8: Path, data, spec: MeasureSpec, log) -> d
             sessions = {k: runtime.load(ModelArtifact(fmt, path), spec.threads)
                         for k, fmt, path in (("fp32", ONNX, fp32), ("int8", ONNX_INT8, int8))}
         except Exception as exc:  # noqa: BLE001 - one runtime failing must not stop the stage
-            records.append({"runtime": name, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:300]})
+            reraise_if_interrupted(exc)
+            records.append(_failed(name, None, exc, log))
             continue
         for bs in spec.batch_sizes:
-            pair = time_pair(_samplers(sessions, data.example_input(bs).numpy()), spec)
+            try:  # a runtime that crashes compiling or timing a model (its worker process died) fails this pair
+                pair = time_pair(_samplers(sessions, data.example_input(bs).numpy()), spec)
+            except Exception as exc:  # noqa: BLE001 - one runtime failing must not stop the stage
+                reraise_if_interrupted(exc)
+                records.append(_failed(name, bs, exc, log))
+                continue
             records.append({"runtime": name, "batch_size": bs, **pair})
             if pair["int8_slower"]:
                 slower.append(f"{name}@{bs}")

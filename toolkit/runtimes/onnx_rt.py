@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact, check_onnx_file
 from toolkit.runtimes.base import Runtime, missing_package
@@ -35,7 +35,9 @@ class OrtSession:
 
 @dataclass
 class OrtRuntime(Runtime):
-    """onnxruntime with one execution provider."""
+    """onnxruntime with one execution provider; sessions run in a worker process (`Runtime.isolated`)."""
+
+    isolated: ClassVar[bool] = True
 
     def unavailable(self) -> str | None:
         """Missing package or execution provider."""
@@ -50,8 +52,8 @@ class OrtRuntime(Runtime):
                     f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu")
         return None
 
-    def load(self, model: Model, threads: int | None = None) -> OrtSession:
-        """Create a session with full graph optimisation."""
+    def open_here(self, model: Model, threads: int | None = None) -> OrtSession:
+        """Create a session with full graph optimisation, in this process."""
         import onnxruntime as ort
 
         if not isinstance(model, ModelArtifact):

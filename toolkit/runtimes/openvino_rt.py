@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact, check_onnx_file
 from toolkit.runtimes.base import Runtime, missing_package
@@ -47,14 +47,17 @@ class OpenVinoSession:
 
 @dataclass
 class OpenVinoRuntime(Runtime):
-    """OpenVINO CPU plugin, latency hint, fp32 inference precision (int8 where the file is Q/DQ)."""
+    """OpenVINO CPU plugin, latency hint, fp32 inference precision (int8 where the file is Q/DQ); sessions run in a
+    worker process (`Runtime.isolated`): its compile_model has crashed with SIGSEGV on some INT8 graphs."""
+
+    isolated: ClassVar[bool] = True
 
     def unavailable(self) -> str | None:
         """Missing package."""
         return missing_package("openvino", "pip install openvino")
 
-    def load(self, model: Model, threads: int | None = None) -> OpenVinoSession:
-        """Prepare a session; compilation happens on first use of each input shape."""
+    def open_here(self, model: Model, threads: int | None = None) -> OpenVinoSession:
+        """Prepare a session in this process; compilation happens on first use of each input shape."""
 
         if not isinstance(model, ModelArtifact):
             raise TypeError(f"{self.name} runs ONNX files")

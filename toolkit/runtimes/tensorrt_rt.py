@@ -72,7 +72,8 @@ class TensorRTSession:
 
 @dataclass
 class TensorRTRuntime(Runtime):
-    """Native TensorRT engines (the engine stage's output)."""
+    """Native TensorRT engines (the engine stage's output), run in this process (`Runtime.isolated` is off): the
+    session's buffers are torch CUDA tensors, and a worker would start torch and a second CUDA context."""
 
     def unavailable(self) -> str | None:
         """Missing package or GPU."""
@@ -86,7 +87,7 @@ class TensorRTRuntime(Runtime):
             return "no CUDA device is available (TensorRT engines need an NVIDIA GPU and its driver)"
         return None
 
-    def load(self, model: Model, threads: int | None = None) -> TensorRTSession:
+    def open_here(self, model: Model, threads: int | None = None) -> TensorRTSession:
         """Deserialize the engine file."""
         if not isinstance(model, ModelArtifact):
             raise TypeError("tensorrt runs engine files")

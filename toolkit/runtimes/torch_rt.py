@@ -1,6 +1,7 @@
 """torch eager runtimes: torch-cpu (fp32), torch-cuda (fp32/fp16/bf16, channels_last, optional compile).
 
 Naming them imports no torch (`compress validate --schema-only`): torch is imported when one is checked or loads.
+They run in this process (`Runtime.isolated` is off): their model is a live module, not a file a worker could load.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class TorchRuntime(Runtime):
             return "no CUDA device is available to torch"
         return None
 
-    def load(self, model: Model, threads: int | None = None) -> TorchSession:
+    def open_here(self, model: Model, threads: int | None = None) -> TorchSession:
         """Wrap a copy of the module (the caller's model keeps its device and dtype)."""
         import torch
         from torch import nn
