@@ -6,7 +6,7 @@ from typing import Any
 
 from toolkit.formatting import human
 from toolkit.quantize.speed_flags import int8_slower
-from toolkit.records import OK, PROBLEM_STATUSES
+from toolkit.records import FAILED, OK, PROBLEM_STATUSES
 
 
 def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
@@ -53,7 +53,23 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
     from toolkit.measure.system import noise_warning
 
     warning = noise_warning([r for m in stages for r in m.get("latency") or []])
-    return [overview, latency] + ([warning] if warning else []) if rows else [overview]
+    failures = _latency_failures(stages)
+    return [overview, latency] + ([warning] if warning else []) + failures if rows else [overview]
+
+
+def _latency_failures(stages: list[dict[str, Any]]) -> list[Any]:
+    """One line per stage, runtime and reason whose latency failed (a runtime that crashed on the model, an export
+    that failed), as plain text: a reason is not rich markup."""
+    from rich.text import Text
+
+    lines: list[str] = []
+    for metrics in stages:
+        name = f"{metrics.get('index', 0):02d}-{metrics.get('name', '?')}"
+        for rec in metrics.get("latency") or []:
+            line = f"latency of {name} on {rec.get('runtime')} failed: {rec.get('reason') or 'no reason recorded'}"
+            if rec.get("status") == FAILED and line not in lines:
+                lines.append(line)
+    return [Text(line, style="red") for line in lines]
 
 
 def _latency_cell(rec: dict[str, Any]) -> str:
