@@ -12,10 +12,12 @@ import torch
 from torch import nn
 
 from toolkit.errors import DataError
+from toolkit.prune.config import Prune
 
 
-def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int, str, list[str]]:
-    """(model with initial weights, example batch of 1, classes, title, prune stages' `ignore` patterns).
+def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int, str, Prune | None, int]:
+    """(model with initial weights, example batch of 1, classes, title, the first prune stage's options (None
+    without one), the recipe's seed): the test prune then runs as that stage would.
 
     Input paths need not exist here (a recipe from another machine). Without the data set the class
     count is `model.num_classes`, else 10: the classifier's outputs are never pruned, so it changes
@@ -37,5 +39,5 @@ def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int,
         example = torch.randn(shape.batch(1), generator=torch.Generator().manual_seed(recipe.seed))
         note = f"; data not read ({str(exc).splitlines()[0][:120]}), random {shape.text} images, {classes} classes"
     model = build_model(recipe.model, classes, shape, load_weights=False)  # structure only: no weights needed
-    ignored = [p for s in recipe.stages if s.stage_type == "prune" for p in s.ignore]
-    return model, example, classes, f"{recipe_path} ({recipe.model.arch}{note})", ignored
+    prune = next((s for s in recipe.stages if s.stage_type == "prune"), None)
+    return model, example, classes, f"{recipe_path} ({recipe.model.arch}{note})", prune, recipe.seed

@@ -192,8 +192,8 @@ def stages(markdown: bool) -> None:
 @guarded
 def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, int] | None, num_classes: int,
             small_input: bool, ignore: tuple[str, ...], as_json: bool) -> None:
-    """Pre-flight a model for pruning (groups, kept layers, a test prune and export), or check the Q/DQ placement of
-    an int8 ONNX file for TensorRT.
+    """Pre-flight a model for pruning (groups, kept layers, a test prune as the recipe's first prune stage runs it,
+    and export), or check the Q/DQ placement of an int8 ONNX file for TensorRT.
 
     Exit codes: 0 ok; 1 the model is not prunable, or a Q/DQ placement breaks a TensorRT fusion rule; 2 bad input:
     a recipe or option, or a --model FILE.onnx that is missing, too large, not ONNX or invalid (the error line
@@ -211,12 +211,11 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, 
         from toolkit.quantize.placement import inspect_file
 
         sys.exit(inspect_file(Path(arch), as_json, click.echo))
-    ignored = list(ignore)
+    prune, seed = None, 0  # without a recipe: the prune stage's defaults at a 0.5 ratio
     if recipe is not None:
         from toolkit.cli.inspect_input import recipe_model_input
 
-        model, example, classes, title, from_recipe = recipe_model_input(recipe)
-        ignored += from_recipe
+        model, example, classes, title, prune, seed = recipe_model_input(recipe)
     else:
         problem = check_arch(arch)
         if problem:
@@ -224,7 +223,7 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, 
         shape = InputShape.of(input_size or (32 if small_input else 224))
         model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, shape)
         example, classes, title = torch.randn(shape.batch(1)), num_classes, f"{arch} at {shape.text}"
-    report = inspect_model(model, example, classes, ignored)
+    report = inspect_model(model, example, classes, list(ignore), prune, seed)
     click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report, title))
     if not report["prunable"]:
         sys.exit(1)

@@ -99,20 +99,57 @@ def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch
 
 
 def add_reshape_advice(report: dict[str, Any], model: nn.Module, example: torch.Tensor, ignore: list[str],
-                       method: str, num_classes: int, test_prune: Callable[..., dict[str, Any]]) -> None:
-    """After a failed test prune: name hard-coded reshapes, their layer, and the `ignore:` that fixes them."""
+                       retry: Callable[[list[str]], dict[str, Any]]) -> None:
+    """After a failed test prune: name hard-coded reshapes, their layer, and the `ignore:` that fixes them;
+    `retry(ignore)` runs the test prune again with that ignore list."""
     reshapes = hardcoded_reshapes(model, example)
     if not reshapes:
         return
     suggested = sorted({r["producer"] for r in reshapes} - set(ignore))
     for entry in reshapes:
         report["blocking"].append({"module": entry["in_module"] or "(model forward)", "why": describe_reshape(entry)})
-    report["suggested"] = {**report.get("suggested", {}), "ignore": ignore + suggested}
+    _try_suggestion(report, ignore, suggested, retry)
+
+
+def add_blocking_advice(report: dict[str, Any], exc: BaseException, model: nn.Module, ignore: list[str],
+                        retry: Callable[[list[str]], dict[str, Any]]) -> None:
+    """After a test prune whose pruned model no longer ran (PruneBlocked): the operation, its module, and the
+    `ignore:` entries that keep its input's layer whole, in every module of that class (timm's MobileViT-v2 has
+    an attention block per stage), tried with `retry(ignore)`."""
+    from toolkit.prune.failing_call import PruneBlocked
+
+    if not isinstance(exc, PruneBlocked):
+        return
+    call = exc.call
+    report["blocking"].append({"module": call.module or "(model forward)", "op": call.op, "why": call.describe()})
+    if call.producer is None:
+        return
+    suggested = [name for name in _same_place_in_siblings(model, call.module, call.producer) if name not in ignore]
+    _try_suggestion(report, ignore, suggested, retry)
+
+
+def _same_place_in_siblings(model: nn.Module, module: str, producer: str) -> list[str]:
+    """`producer`, and the layer at the same place in every other module of `module`'s class."""
+    prefix = "model." if type(model).__name__ == "LogitsOutput" else ""
+    modules = dict(model.named_modules())
+    owner = modules.get(prefix + module) if module else None
+    if owner is None or not producer.startswith(f"{module}."):
+        return [producer]
+    inner = producer[len(module) + 1:]
+    found = [name.removeprefix(prefix) + f".{inner}" for name, m in modules.items()
+             if type(m) is type(owner) and f"{name}.{inner}" in modules]
+    return sorted(set(found) | {producer})
+
+
+def _try_suggestion(report: dict[str, Any], ignore: list[str], suggested: list[str],
+                    retry: Callable[[list[str]], dict[str, Any]]) -> None:
+    whole = list(ignore) + [name for name in suggested if name not in ignore]
+    report["suggested"] = {**report.get("suggested", {}), "ignore": whole}
     try:
-        retry = test_prune(model, example, PrunePlan(method=method, ignore=ignore + suggested, num_classes=num_classes))
-        works = bool(retry["output_shape_kept"])
+        result = retry(whole)
+        works = bool(result["output_shape_kept"]) and not result.get("removed_nothing")
     except Exception as exc:  # noqa: BLE001
-        works, retry = False, {"error": f"{type(exc).__name__}: {exc}"[:200]}
-    report["suggested"]["test_prune"] = retry
-    report["notes"].append(f"with ignore: {ignore + suggested} the test prune "
-                           + ("works: the model can be pruned" if works else f"still fails ({retry.get('error')})"))
+        works, result = False, {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    report["suggested"]["test_prune"] = result
+    report["notes"].append(f"with ignore: {whole} the test prune "
+                           + ("works: the model can be pruned" if works else f"still fails ({result.get('error')})"))

@@ -12,6 +12,7 @@ from torch import nn
 
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.prune.blocking import describe_reshape, hardcoded_reshapes
+from toolkit.prune.channel_slices import refuse_kept_slices
 
 METHODS = ("l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random")
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -138,8 +139,10 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
             if blocks:
                 _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored)
             else:
+                kept = user_ignored + ([head] if head is not None else [])
+                refuse_kept_slices(model, example, kept)  # before Torch-Pruning, which can take minutes on them
                 reshapes = hardcoded_reshapes(model, example)
-                pruner = _pruner(model, example, plan, ratio, user_ignored + ([head] if head is not None else []))
+                pruner = _pruner(model, example, plan, ratio, kept)
                 pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
                 pruner.step()
                 plan.kept_whole.update(pruner.kept_whole)
@@ -163,15 +166,21 @@ def torch_pruning_errors(model: nn.Module, what: str) -> Iterator[None]:
 
 
 def _check_runs(model: nn.Module, example: torch.Tensor, reshapes: list[dict]) -> None:
-    """The pruned model must still run; a hard-coded reshape is the usual reason it does not."""
+    """The pruned model must still run; a hard-coded reshape, or an operation that splits or sizes channels by
+    numbers the code keeps (PruneBlocked names it and its layer), is the usual reason it does not."""
     try:
         with torch.no_grad():
             model(example)
-    except RuntimeError as exc:
-        if not reshapes:
+    except Exception as exc:  # noqa: BLE001 - any failure of the pruned model's code is explained below
+        if reshapes:
+            raise UserInputError(f"the pruned model no longer runs ({str(exc).splitlines()[0][:160]}): "
+                                 + "; ".join(describe_reshape(r) for r in reshapes)) from None
+        from toolkit.prune.failing_call import PruneBlocked, failing_call
+
+        call = failing_call(model, example)
+        if call is None:
             raise
-        raise UserInputError(f"the pruned model no longer runs ({str(exc).splitlines()[0][:160]}): "
-                             + "; ".join(describe_reshape(r) for r in reshapes)) from None
+        raise PruneBlocked(call) from exc
 
 
 def _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored) -> None:

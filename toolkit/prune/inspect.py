@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-import tempfile
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from toolkit.measure.profile import count_macs_params
-from toolkit.prune.advice import add_coupling_advice, add_reshape_advice
-from toolkit.prune.channels import PRUNABLE, PrunePlan, classifier_of, prune_once, resolve_ignored, shuffle_blocks
+from toolkit.prune.advice import add_blocking_advice, add_coupling_advice, add_reshape_advice
+from toolkit.prune.channels import PRUNABLE, classifier_of, resolve_ignored, shuffle_blocks
+from toolkit.prune.config import Prune, PruneTarget
+from toolkit.prune.trial import describe_options, stand_in, trial_prune
 
 BLOCKING_MODULES = {"PixelShuffle": "pixel shuffle moves channels into space", "PixelUnshuffle":
                     "pixel unshuffle moves space into channels", "ChannelShuffle": "channel shuffle permutes channels "
@@ -41,30 +39,17 @@ def _groups(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module]) -
     return groups
 
 
-def _test_prune(model: nn.Module, example: torch.Tensor, plan: PrunePlan) -> dict[str, Any]:
-    """Prune a copy by 50%, check the output shape, export it to ONNX and compare with ONNX Runtime."""
-    from toolkit.artifacts import ModelArtifact
-    from toolkit.convert.onnx import export_onnx
-    from toolkit.runtimes import get_runtime
-
-    pruned = prune_once(copy.deepcopy(model), example, plan, 0.5)
-    with torch.no_grad():
-        ref, out = model(example), pruned(example)
-    macs = count_macs_params(pruned, example)
-    result = {"ratio": 0.5, "output_shape_kept": tuple(out.shape) == tuple(ref.shape), "macs": macs[0],
-              "params": macs[1]}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "pruned.onnx"
-        facts = export_onnx(pruned, path, example)
-        session = get_runtime("onnxruntime-cpu").load(ModelArtifact("onnx", path))
-        onnx_out = session.predict(example.numpy())
-    result.update(onnx_exporter=facts["exporter"], onnx_max_abs_diff=float(np.abs(onnx_out - out.numpy()).max()))
-    return result
-
-
 def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ignore: list[str] | None = None,
-                  method: str = "l2") -> dict[str, Any]:
-    """Everything a user needs to know before pruning this model; never raises for a model that blocks."""
+                  cfg: Prune | None = None, seed: int = 0) -> dict[str, Any]:
+    """Everything a user needs to know before pruning this model; never raises for a model that blocks.
+
+    The test prune is the prune stage's own step with `cfg` (a recipe's prune options; default: a 0.5 ratio) and
+    `ignore` added to its ignored layers, on a copy of the model: what this calls prunable, the stage prunes, and
+    when the stage would fail, the report names the blocking operation and module.
+    """
+    cfg = cfg if cfg is not None else Prune(target=PruneTarget(ratio=0.5))
+    ignore = list(dict.fromkeys([*cfg.ignore, *(ignore or [])]))
+    cfg = cfg.model_copy(update={"ignore": ignore})
     model = model.cpu().eval()
     example = example[:1].cpu()
     macs, params = count_macs_params(model, example)
@@ -74,7 +59,7 @@ def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ign
     head = classifier_of(model, example, num_classes)
     if head is not None:
         report["ignored"].append({"module": names[head], "why": f"final classifier ({num_classes} outputs)"})
-    user = resolve_ignored(model, ignore or [])
+    user = resolve_ignored(model, ignore)
     report["ignored"] += [{"module": names[m], "why": "recipe's prune.ignore"} for m in user
                           if isinstance(m, PRUNABLE)]
     for name, module in model.named_modules():
@@ -93,16 +78,30 @@ def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ign
             report["prunable"] = False
             report["blocking"].append({"module": "dependency graph", "why": f"{type(exc).__name__}: {exc}"[:300]})
     if report["prunable"]:
-        try:
-            plan = PrunePlan(method=method, ignore=list(ignore or []), num_classes=num_classes)
-            report["test_prune"] = _test_prune(model, example, plan)
-            report["prunable"] = bool(report["test_prune"]["output_shape_kept"])
-        except Exception as exc:  # noqa: BLE001
-            report["prunable"] = False
-            report["test_prune"] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
-            add_reshape_advice(report, model, example, list(ignore or []), method, num_classes, _test_prune)
-    add_coupling_advice(report, model, example, head, num_classes, list(ignore or []))
+        _add_test_prune(report, model, example, cfg, num_classes, seed)
+    add_coupling_advice(report, model, example, head, num_classes, ignore)
     return report
+
+
+def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Tensor, cfg: Prune, num_classes: int,
+                    seed: int) -> None:
+    """The stage's prune on a copy (trial_prune); on failure, the blocking operation and the ignore that fixes it."""
+    def retry(ignored: list[str]) -> dict[str, Any]:
+        return trial_prune(model, example, cfg.model_copy(update={"ignore": ignored}), num_classes, seed)
+
+    try:
+        report["test_prune"] = retry(list(cfg.ignore))
+        report["prunable"] = bool(report["test_prune"]["output_shape_kept"])
+        if report["test_prune"]["removed_nothing"]:  # the stage fails with "pruning removed nothing"
+            report["prunable"] = False
+            report["notes"].append("the test prune removed nothing: every prunable layer is ignored, too small, or "
+                                   "kept whole (see kept whole); the prune stage fails the same way")
+    except Exception as exc:  # noqa: BLE001
+        report["prunable"] = False
+        report["test_prune"] = {"options": describe_options(stand_in(cfg)[0]), "error": f"{type(exc).__name__}: "
+                                f"{exc}"[:400]}
+        add_blocking_advice(report, exc, model, list(cfg.ignore), retry)
+        add_reshape_advice(report, model, example, list(cfg.ignore), retry)
 
 
 def format_inspection(report: dict[str, Any], title: str) -> str:
@@ -131,11 +130,15 @@ def format_inspection(report: dict[str, Any], title: str) -> str:
         lines.append("suggested prune settings: " + ", ".join(f"{k}: {v}" for k, v in report["suggested"].items()
                                                              if k != "test_prune"))
     test = report.get("test_prune")
+    if test:
+        how = f"test prune as the prune stage ({test['options']})"
+        lines += [f"note: {test['stand_in']}"] if test.get("stand_in") else []
     if test and "error" not in test:
-        lines.append(f"test prune at 50%: output shape {'kept' if test['output_shape_kept'] else 'CHANGED'}, "
-                     f"MACs {report['macs']:,} -> {test['macs']:,} ({report['macs'] / test['macs']:.2f}x), "
-                     f"ONNX export ok ({test['onnx_exporter']}), max |onnx - torch| {test['onnx_max_abs_diff']:.2e}")
+        shape = "kept" if test["output_shape_kept"] else "CHANGED"
+        lines.append(f"{how}: ratio {test['ratio']:g}, output shape {shape}, MACs {report['macs']:,} -> "
+                     f"{test['macs']:,} ({report['macs'] / test['macs']:.2f}x), ONNX export ok "
+                     f"({test['onnx_exporter']}), max |onnx - torch| {test['onnx_max_abs_diff']:.2e}")
     elif test:
-        lines.append(f"test prune at 50% failed: {test['error']}")
+        lines.append(f"{how} failed: {test['error']}")
     lines.append("verdict: " + ("can be pruned" if report["prunable"] else "cannot be pruned as is (see above)"))
     return "\n".join(lines)

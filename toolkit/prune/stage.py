@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 from typing import Any
 
@@ -12,18 +11,18 @@ from torch import nn
 from toolkit.context import StageContext, StageResult
 from toolkit.errors import ToolkitError
 from toolkit.measure.profile import count_macs_params
-from toolkit.prune import PrunePlan, channel_counts, prune_once, search_ratio
+from toolkit.prune import PrunePlan, channel_counts
 from toolkit.prune.advice import coupled_parts
 from toolkit.prune.config import Prune
 from toolkit.prune.layer_report import allocated_ratios, asked_ratio, off_target_layers
 from toolkit.prune.speed_flags import pruned_vs_input, slower_message
+from toolkit.prune.target import plan_for, prune_to_goal
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.loop import fit
 
 
 def _plan(cfg: Prune, ctx: StageContext) -> PrunePlan:
-    plan = PrunePlan(cfg.method, cfg.global_pruning, cfg.max_layer_ratio, cfg.round_to, list(cfg.ignore),
-                     ctx.data.num_classes, ctx.seed)
+    plan = plan_for(cfg, ctx.data.num_classes, ctx.seed)
     if cfg.method == "taylor":
         batches = ctx.data.calibration_batches(cfg.taylor_batches * ctx.data.batch_size, ctx.data.batch_size,
                                                ctx.seed)
@@ -48,16 +47,6 @@ def _labels_for(ctx: StageContext, batches: list[torch.Tensor]) -> list[torch.Te
     return list(torch.split(labels, [len(b) for b in batches]))
 
 
-def _step_goal(cfg: Prune, step: int) -> float:
-    """Cumulative goal after `step` of cfg.steps (targets are reached geometrically)."""
-    t, frac = cfg.target, step / cfg.steps
-    if t.ratio is not None:
-        return 1 - (1 - t.ratio) ** frac
-    if t.params_ratio is not None:
-        return 1 - (1 - t.params_ratio) ** frac
-    return (t.macs_speedup or t.latency_speedup) ** frac
-
-
 def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
                 step: int, ctx: StageContext) -> dict[str, Any]:
     t = cfg.target
@@ -72,21 +61,7 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
 
         return latency_step(model, cfg, plan, example, step, log=ctx.log,
                             baseline=ctx.memo.setdefault("latency_base", {}), dist=ctx.dist)
-    goal = _step_goal(cfg, step)
-    if t.ratio is not None:  # per-step ratio relative to the current channel counts
-        previous = _step_goal(cfg, step - 1)
-        ratio = 1 - (1 - goal) / (1 - previous)
-        prune_once(model, example, plan, ratio)
-        return {"ratio": round(ratio, 5)}
-    base_macs, base_params = base
-
-    def achieved_at(ratio: float) -> float:
-        macs, params = count_macs_params(prune_once(copy.deepcopy(model), example, plan, ratio), example)
-        return base_macs / macs if t.macs_speedup is not None else 1 - params / base_params
-
-    ratio, achieved, trials = search_ratio(achieved_at, goal, high=cfg.max_layer_ratio, tolerance=cfg.tolerance)
-    prune_once(model, example, plan, ratio)
-    return {"ratio": round(ratio, 5), "goal": round(goal, 5), "search": trials}
+    return prune_to_goal(model, example, plan, cfg, base, step)  # what `compress inspect` runs too
 
 
 def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, coupling: dict[str, Any]) -> None:

@@ -1,0 +1,67 @@
+"""A net whose forward splits a conv's output by sizes the module stores, as timm's MobileViT-v2 attention does
+(`qkv.split([1, self.embed_dim, self.embed_dim], dim=1)`): Torch-Pruning prunes the conv and cannot change the sizes.
+
+'stored_split:split_net' in tests. The split conv has 8 channels: the default round_to 8 keeps it whole (a layer
+never goes below round_to), round_to 4 prunes it and the forward then fails in `split_with_sizes`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SplitBlock(nn.Module):
+    """1x1 conv, split into two halves by stored sizes, a 3x3 conv on each half, concatenated again."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.sizes = [channels // 2, channels - channels // 2]
+        self.conv = nn.Conv2d(channels, channels, 1)
+        self.left = nn.Conv2d(self.sizes[0], self.sizes[0], 3, padding=1)
+        self.right = nn.Conv2d(self.sizes[1], self.sizes[1], 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        left, right = self.conv(x).split(self.sizes, dim=1)
+        return torch.cat([self.left(left), self.right(right)], 1)
+
+
+class SplitNet(nn.Module):
+    """stem (32 ch) -> reduce (8 ch) -> SplitBlock(8) -> head (32 ch) -> classifier; (N, C, H, W) -> (N, classes)."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+        self.reduce = nn.Conv2d(32, 8, 1)
+        self.block = SplitBlock(8)
+        self.head = nn.Sequential(nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head(self.block(self.reduce(self.stem(x)))))
+
+
+def split_net(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """SplitNet factory ('stored_split:split_net')."""
+    return SplitNet(num_classes, in_channels)
+
+
+class PartialResidual(nn.Module):
+    """timm ReXNet's partial residual: the input is added to the first `in_channels` channels of a wider output,
+    sliced by the count the module stores."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.in_channels = in_channels
+        self.expand = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.expand(x)
+        return torch.cat([y[:, 0:self.in_channels] + x, y[:, self.in_channels:]], dim=1)
+
+
+def partial_residual_net(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """stem (8 ch) -> PartialResidual(8 -> 16) -> head (32 ch) -> classifier ('stored_split:partial_residual_net')."""
+    return nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), PartialResidual(8, 16),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(32, num_classes))
