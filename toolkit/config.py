@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import SerializerFunctionWrapHandler, model_serializer
 from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -90,7 +91,9 @@ class StrictModel(BaseModel):
 class ModelSpec(StrictModel):
     """Which network to build: a registered or torchvision name, or 'package.module:function'."""
 
-    arch: str = Field(description="seed_cnn, resnet20/32/44/56/110, any torchvision classifier, or 'pkg.mod:fn'")
+    arch: str = Field(description="seed_cnn, resnet20/32/44/56/110, any torchvision classifier, 'timm:NAME' (a timm "
+                                  "model; pip install -e \".[timm]\"), or 'pkg.mod:fn' (pkg.py may sit beside the "
+                                  "recipe)")
     num_classes: int | None = Field(None, ge=2, le=1_000_000, description="defaults to the data set's class count")
     weights: str | None = Field(None, description="torchvision weights name, read from the local torch hub cache")
     checkpoint: Path | None = Field(None, description="state_dict file (.safetensors, .pt, .pth), relative to the "
@@ -100,6 +103,17 @@ class ModelSpec(StrictModel):
     logits: int | str | None = Field(None, description="which output is the logits when forward returns several: "
                                                        "an index or a dict key; null: the first tensor of a "
                                                        "tuple, or the 'logits'/'out' key of a dict")
+    code_dir: Path | None = Field(None, description="folder a 'pkg.mod:fn' module is imported from by its file path "
+                                                    "(never put on sys.path), relative to the recipe; null: the "
+                                                    "recipe's folder when pkg.py or pkg/ is there, else installed")
+
+    @model_serializer(mode="wrap")
+    def _code_dir_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # without it, every recipe's model spec (and so every cache key made before code_dir existed) would change
+        data = handler(self)
+        if self.code_dir is None:
+            data.pop("code_dir", None)
+        return data
 
 
 class AugmentSpec(StrictModel):

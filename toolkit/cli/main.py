@@ -120,7 +120,7 @@ def _failed_run_summary(recipe: Path, overrides: list[str]) -> None:
 @click.argument("recipe", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 @click.option("--schema-only", is_flag=True, help="skip the pre-flight (building the data and the model) and torch; "
-                                                  "torchvision model names are then left to the pre-flight")
+                                                  "torchvision and timm model names are then left to the pre-flight")
 @guarded
 def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> None:
     """Check a recipe (schema, names, paths, stage order), then run's pre-flight: data, model, one image."""
@@ -135,7 +135,8 @@ def validate(recipe: Path, overrides: tuple[str, ...], schema_only: bool) -> Non
         loaded = sweep_plan.recipe if sweep_plan else load_recipe(recipe, list(overrides))
     checked = "schema only"
     if left:
-        checked += f"; the pre-flight checks torchvision names and module paths: {', '.join(dict.fromkeys(left))}"
+        names = ", ".join(dict.fromkeys(left))
+        checked += f"; the pre-flight checks torchvision and timm names and module paths: {names}"
     if not schema_only:
         from toolkit.run.preflight import describe_shape, preflight, untrained_warning
 

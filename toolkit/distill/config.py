@@ -82,8 +82,13 @@ class Distill(TrainingOptions):
         return value
 
     def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
-        """A teacher checkpoint is relative to the recipe's folder."""
+        """A teacher checkpoint and its model file ('module:function' beside the recipe) are relative to the
+        recipe's folder."""
         spec = self.teacher
+        if isinstance(spec, ModelSpec):
+            from toolkit.models.user_code import resolve_code_dir
+
+            resolve_code_dir(spec, base_dir)
         if isinstance(spec, ModelSpec) and spec.checkpoint is not None:
             if not Path(spec.checkpoint).is_absolute():
                 spec.checkpoint = (base_dir / spec.checkpoint).resolve()
@@ -109,6 +114,6 @@ class Distill(TrainingOptions):
         if isinstance(ref, ModelSpec):
             from toolkit.models import check_arch
 
-            problem = check_arch(ref.arch)
+            problem = check_arch(ref.arch, ref.code_dir)
             return [("teacher.arch", problem)] if problem else []
         return check_teacher_ref("teacher", ref, earlier)

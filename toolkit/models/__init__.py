@@ -1,4 +1,4 @@
-"""Model zoo: `build_model(spec)` for own models, torchvision names and 'package.module:function';
+"""Model zoo: `build_model(spec)` for own models, torchvision names, 'timm:NAME' and 'package.module:function';
 `load_model(path)` for a saved toolkit model (safetensors + structure.json, no code from the files).
 
 Naming and checking models imports no torch; `load_model` (torch) is loaded on first use (PEP 562).

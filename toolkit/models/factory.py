@@ -13,11 +13,14 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.config import InputShape, ModelSpec
 from toolkit.errors import UserInputError
 from toolkit.models.seed_cnn import seed_cnn
+from toolkit.models.timm_zoo import build_timm, is_timm, timm_problem
+from toolkit.models.user_code import file_beside, load_factory
 from toolkit.registry import Registry, UnknownNameError
 
 if TYPE_CHECKING:
@@ -65,8 +68,9 @@ def model_names() -> list[str]:
 @contextmanager
 def names_only() -> Iterator[list[str]]:
     """Within it, `check_arch` imports nothing: own and registered names are checked as always; a name only
-    torchvision could know, and the module of a dotted 'package.module:function', are checked by their form and
-    added to the yielded list, for the pre-flight to check (`compress validate --schema-only` starts without torch).
+    torchvision could know, a 'timm:NAME' (timm is located, not imported), and the module of a dotted
+    'package.module:function' are checked by their form and added to the yielded list, for the pre-flight to check
+    (`compress validate --schema-only` starts without torch).
     """
     left: list[str] = []
     token = _LEFT_TO_PREFLIGHT.set(left)
@@ -76,9 +80,17 @@ def names_only() -> Iterator[list[str]]:
         _LEFT_TO_PREFLIGHT.reset(token)
 
 
-def check_arch(arch: str) -> str | None:
-    """Return why `arch` cannot be built, or None when it can (user modules are located, not imported)."""
+def check_arch(arch: str, code_dir: Path | None = None) -> str | None:
+    """Return why `arch` cannot be built, or None when it can (user modules are located, not imported).
+
+    `code_dir`: the folder a 'module:function' module's file may sit in (the recipe's); 'timm:NAME' is looked up
+    in timm's registry (within names_only(): its form is checked and it is left to the pre-flight)."""
     left = _LEFT_TO_PREFLIGHT.get()
+    if is_timm(arch):
+        problem = timm_problem(arch, import_timm=left is None)
+        if problem is None and left is not None:
+            left.append(arch)
+        return problem
     if ":" in arch:
         module, _, func = arch.partition(":")
         malformed = not module or not func
@@ -86,6 +98,8 @@ def check_arch(arch: str) -> str | None:
             malformed = malformed or not (MODULE_PATH.match(module) and IDENTIFIER.match(func))
         if malformed:
             return f"'{arch}' is not of the form 'package.module:function'"
+        if code_dir is not None and file_beside(module, code_dir) is not None:
+            return None  # a file beside the recipe: imported by its path when the model is built
         # finding a submodule imports its package: within names_only() only the top-level one is looked for
         looked_for = module.partition(".")[0] if left is not None else module
         try:
@@ -148,13 +162,10 @@ def build_model(spec: ModelSpec, num_classes: int | None = None,
     classes = spec.num_classes or num_classes or 10
     if spec.weights and load_weights and (":" in spec.arch or spec.arch in MODELS):
         raise UserInputError(f"model.weights: '{spec.arch}' is not a torchvision model; use model.checkpoint")
-    if ":" in spec.arch:
-        module_name, _, func_name = spec.arch.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), func_name)
-        except (ImportError, AttributeError) as exc:
-            raise UserInputError(f"model.arch: cannot load '{spec.arch}': {exc}") from None
-        model = _call_factory(factory, classes, shape, spec.kwargs)
+    if is_timm(spec.arch):
+        model = build_timm(spec.arch, classes, shape.channels, spec.kwargs)
+    elif ":" in spec.arch:
+        model = _call_factory(load_factory(spec.arch, spec.code_dir), classes, shape, spec.kwargs)
     elif spec.arch in MODELS:
         model = _call_factory(MODELS.get(spec.arch), classes, shape, spec.kwargs)
     else:

@@ -20,6 +20,7 @@ from torch import nn
 from toolkit.errors import ArtifactError, ToolkitError
 from toolkit.fsutil import atomic_path, atomic_write_json, read_json
 from toolkit.models.spec_bounds import check_build_size, check_classes_in_weights, saved_input_shape
+from toolkit.models.timm_zoo import is_timm, timm_problem
 
 STRUCTURE_FORMAT = "toolkit.torch-structure"
 STRUCTURE_VERSION = 1
@@ -293,13 +294,15 @@ def _locate(path: Path) -> tuple[Path, Path]:
 
 
 def _check_arch_source(arch: str, source: Path, trust_code: bool, allowed_arch: str | None) -> None:
-    """Refuse to let a file choose code: only registered/torchvision names, or a vouched-for 'module:function'."""
+    """Refuse to let a file choose code: only registered, torchvision and timm names, or a vouched-for 'pkg:fn'."""
     from toolkit.models.factory import MODELS
     from toolkit.models.zoo import torchvision_names
 
     if ":" in arch:
-        if trust_code or arch == allowed_arch:
-            if arch != allowed_arch:
+        if is_timm(arch) and timm_problem(arch):  # a name in timm's registry, like torchvision's: the file runs no code
+            raise ArtifactError(f"{source}: cannot rebuild '{arch}': {timm_problem(arch)}")
+        if is_timm(arch) or trust_code or arch == allowed_arch:
+            if arch != allowed_arch and not is_timm(arch):
                 import warnings
 
                 warnings.warn(f"{source}: running the Python function '{arch}' named in this file, because "

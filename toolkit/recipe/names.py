@@ -26,13 +26,17 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
     measure = raw.get("measure") if isinstance(raw.get("measure"), dict) else {}
     if isinstance(model.get("arch"), str):
-        arch_problem = check_arch(model["arch"])
+        code_dir = base_dir / model["code_dir"] if isinstance(model.get("code_dir"), str) else base_dir
+        arch_problem = check_arch(model["arch"], code_dir)
         if arch_problem:
             problems.append(("model.arch", arch_problem))
     if isinstance(model.get("weights"), str) and isinstance(model.get("arch"), str) and (
             ":" in model["arch"] or model["arch"] in _own_models()):
         problems.append(("model.weights", f"weights name torchvision's pretrained files; '{model['arch']}' is not a "
                                           f"torchvision model: use model.checkpoint"))
+    if check_paths and isinstance(model.get("code_dir"), str):
+        problem = path_problem(base_dir / model["code_dir"], "folder")
+        problems += [("model.code_dir", problem)] if problem else []
     if check_paths and isinstance(model.get("checkpoint"), str):
         problem = path_problem(base_dir / model["checkpoint"], "file")
         problems += [("model.checkpoint", problem)] if problem else []

@@ -246,6 +246,9 @@ def _resolve_paths(head: RecipeHead, base_dir: Path) -> None:
         head.data.root = (base_dir / head.data.root).resolve()
     if head.model.checkpoint is not None and not Path(head.model.checkpoint).is_absolute():
         head.model.checkpoint = (base_dir / head.model.checkpoint).resolve()
+    from toolkit.models.user_code import resolve_code_dir
+
+    resolve_code_dir(head.model, base_dir)
 
 
 def load_plugins(modules: Any, base_dir: Path | None = None) -> list[tuple[str, str]]:

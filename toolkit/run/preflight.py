@@ -112,7 +112,8 @@ def untrained_warning(recipe: Recipe, user_model: nn.Module | None = None) -> st
     A `pkg.mod:function` factory may load weights itself, so it is not warned about.
     """
     spec = recipe.model
-    if user_model is not None or spec.weights or spec.checkpoint is not None or ":" in spec.arch:
+    factory = ":" in spec.arch and not spec.arch.startswith("timm:")  # timm models are built without weights
+    if user_model is not None or spec.weights or spec.checkpoint is not None or factory:
         return None
     if any(stage.trains() for stage in recipe.stages):
         return None

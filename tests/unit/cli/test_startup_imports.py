@@ -50,7 +50,7 @@ def test_schema_only_leaves_torchvision_names_to_the_pre_flight_and_still_refuse
         "stages: [train]\n")
     found = run_fresh(["validate", "--schema-only", "tv.yaml"], tmp_path)
     assert found["exit_code"] == 0, found["output"]
-    assert "schema only; the pre-flight checks torchvision names and module paths: mobilenet_v2, resnet18" \
+    assert "schema only; the pre-flight checks torchvision and timm names and module paths: mobilenet_v2, resnet18" \
         in found["output"]
     assert found["heavy"] == []
     bad = run_fresh(["validate", "--schema-only", "bad.yaml"], tmp_path)
