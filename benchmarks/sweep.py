@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
              f"The sweep's own overhead per trial (wall time beyond the run, from the study): median "
              f"{overheads[len(overheads) // 2]:.3f} s, max {overheads[-1]:.3f} s (target: under 1 s)."
              if overheads else "No overhead recorded.",
+             *[f"{w}-worker sweep, trial {t['number']} ({t['params']}) {t['state'].lower()}: {t['reason']}"
+               for w in (2, 1) for t in summaries[w]["trials"] if t["state"] != "COMPLETE"],
              f"Pareto set of the 2-worker sweep (top-1 vs OpenVINO p50 at its batch): {summaries[2]['pareto']}; "
              f"recommended: trial {summaries[2]['recommended']}.",
              *[f"Trials dominating NNCF PTQ on {k} (as accurate, faster beyond both 95% intervals): "
