@@ -25,6 +25,7 @@ import pickle
 import signal
 import threading
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolkit.artifacts import ModelArtifact
@@ -181,7 +182,10 @@ class IsolatedSession:
         worker = worker_for(self.runtime.name)
         sid = next(worker.ids)
         self._worker, self._sid, self._images = worker, sid, None
-        self._run("open", (self.runtime, self.model, self.requested_threads), "loading")
+        # an absolute path: the worker lives on across calls, in the directory it started in, while this
+        # process may have changed its working directory since
+        absolute = ModelArtifact(self.model.format, Path(self.model.path).absolute(), dict(self.model.meta))
+        self._run("open", (self.runtime, absolute, self.requested_threads), "loading")
         weakref.finalize(self, worker.closed.append, sid)
 
     def _ready(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from toolkit.sweep.recovery import state_word
 from toolkit.sweep.results import trial_line, trial_rows
 from toolkit.sweep.spec import SweepPlan
 
@@ -32,8 +33,9 @@ def trials_table(plan: SweepPlan, rows: list[dict[str, Any]], budget: int) -> An
         table.add_column(column, overflow="fold")
     order = sorted(rows, key=lambda r: (r["state"] != "RUNNING", -r["number"]))[:SHOWN]
     for r in order:
-        state = "interrupted" if r.get("interrupted") else r["state"].lower()
-        style = {"running": "yellow", "complete": "green", "fail": "red", "interrupted": "red"}.get(state, "")
+        state = state_word(r)
+        style = {"running": "yellow", "complete": "green", "fail": "red", "interrupted": "red",
+                 "lost": "red"}.get(state, "")
         values = [f"{r['values'][o.label]:.4g}" if o.label in r["values"] else "" for o in plan.objectives]
         seconds = r.get("seconds")
         if seconds is None and r.get("started") is not None:

@@ -117,3 +117,11 @@ def recover(study: Any) -> int:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # a no-op without a heartbeat (the journal)
     return requeue_lost(study)
+
+
+def state_word(row: dict[str, Any]) -> str:
+    """'lost' (its worker died), 'interrupted' (Ctrl-C): both are run again, not failed variants; else the
+    state in lower case."""
+    if row.get("interrupted"):
+        return "lost" if row.get("reason") == LOST_REASON else "interrupted"
+    return str(row["state"]).lower()

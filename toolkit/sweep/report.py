@@ -13,6 +13,7 @@ from typing import Any
 from toolkit.fsutil import atomic_write_text
 from toolkit.sweep.report_chart import trials_chart
 from toolkit.sweep.report_data import panels, peer_points, trial_points
+from toolkit.sweep.recovery import state_word
 from toolkit.sweep.spec import SweepPlan
 
 REPORT = "report.html"
@@ -43,7 +44,7 @@ def _table_rows(plan: SweepPlan, rows: list[dict[str, Any]], chosen: int | None)
     out = []
     for r in rows:
         shown = {label: _shown(r["values"].get(label), label) for label in [o.label for o in plan.objectives]}
-        state = "interrupted" if r.get("interrupted") else r["state"].lower()
+        state = state_word(r)
         out.append({**r, "state_text": state, "state_class": state, "recommended": r["number"] == chosen,
                     "shown_values": {k: v[0] for k, v in shown.items()},
                     "sort_values": {k: v[1] for k, v in shown.items()},

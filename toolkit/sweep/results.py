@@ -12,7 +12,7 @@ from toolkit.formatting import markdown_text
 from toolkit.fsutil import atomic_write_json, atomic_write_text
 from toolkit.records import HAS_MODEL
 from toolkit.run.verdict import DEGRADED
-from toolkit.sweep.recovery import LOST_REASON, is_lost
+from toolkit.sweep.recovery import LOST_REASON, is_lost, state_word
 from toolkit.sweep.spec import Objective, SweepPlan
 
 
@@ -96,7 +96,7 @@ def trial_line(row: dict[str, Any]) -> str:
     """One line of `--status` and of the progress: number, state, values, params, reason, run folder."""
     values = " ".join(f"{k}={_value_text(v, k)}" for k, v in row["values"].items())
     params = " ".join(f"{k}={v}" for k, v in row["params"].items())
-    state = "interrupted" if row.get("interrupted") else row["state"].lower()  # run again: not a failed variant
+    state = state_word(row)
     parts = [f"trial {row['number']:>4}", f"{state:<8}" + (" *pareto" if row["pareto"] else "")]
     parts += [p for p in (values, params) if p]
     if row.get("seconds") is not None:

@@ -7,6 +7,7 @@ handle concurrent writers well. It is accepted for one worker (`--workers 1`).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,12 @@ def open_storage(url: str | None, sweep_dir: Path, workers: int = 1, heartbeat_s
                              f"workers (Optuna's docs warn against it); leave --storage out for the journal file, "
                              f"or use postgresql://")
     try:
-        return optuna.storages.RDBStorage(_with_driver(parsed).render_as_string(hide_password=False),
-                                          engine_kwargs=_connect_timeout(scheme), heartbeat_interval=heartbeat_s,
-                                          grace_period=2 * heartbeat_s, heartbeat_stale_trial_callback=requeue_lost)
+        with warnings.catch_warnings():  # Optuna marks the heartbeat experimental; it is RDBStorage's documented way
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(_with_driver(parsed).render_as_string(hide_password=False),
+                                              engine_kwargs=_connect_timeout(scheme),
+                                              heartbeat_interval=heartbeat_s, grace_period=2 * heartbeat_s,
+                                              heartbeat_stale_trial_callback=requeue_lost)
     except ImportError as exc:
         raise UserInputError(f"--storage {shown_url(url)}: the database driver is missing ({exc}); "
                              f"pip install -e \".[postgres]\"") from None

@@ -80,8 +80,8 @@ def _drawn(monkeypatch, chart, *args):
     from toolkit.report import plots
 
     figures = []
-    real_uri = plots._uri
-    monkeypatch.setattr(plots, "_uri", lambda fig: figures.append(fig) or real_uri(fig))
+    real_uri = plots.svg_data_uri
+    monkeypatch.setattr(plots, "svg_data_uri", lambda fig: figures.append(fig) or real_uri(fig))
     chart(*args)
     return figures[0]
 
