@@ -12,6 +12,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from postgres_fixtures import postgres_server, postgres_url  # noqa: F401 - fixtures
 from sweep_faults import finished, running_trial, slow_trials_recipe, start_sweep
 from test_sweep_inputs import GOOD, sweep_recipe
 

@@ -1,6 +1,7 @@
-"""A throwaway PostgreSQL server for the sweep tests: one cluster per test session (`initdb` on a free local port,
-Debian's `postgresql` binaries), a fresh database per test. Skipped, with the reason, where the server binaries or
-the driver are absent."""
+"""A throwaway PostgreSQL server for the sweep tests: one cluster per test session (`initdb` on a free local
+port, Debian's `postgresql` binaries), a fresh database per test. Skipped, with the reason, where the server
+binaries or the driver are absent. Test modules import these fixtures: a conftest.py of their own would shadow
+tests/conftest.py, which other tests import by name (`from conftest import tiny_recipe`)."""
 
 from __future__ import annotations
 
