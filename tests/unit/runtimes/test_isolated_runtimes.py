@@ -92,7 +92,16 @@ def test_a_crashed_session_stays_failed_and_a_new_load_gets_a_new_worker(files):
         assert again.predict(images).shape == (1, 2) and worker_pids()[NAME] != first
 
 
-def test_an_interrupt_while_the_worker_works_kills_it_and_propagates(files):
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own Ctrl-C handler for the test: an earlier test in the same process may have left another one
+    installed (in a full run the SIGINT was then ignored and the hanging worker waited for ever)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_interrupt_while_the_worker_works_kills_it_and_propagates(files, python_ctrl_c):
     _, int8 = files
     with crashing_runtime(how="hang") as runtime:
         session = runtime.load(ModelArtifact(ONNX_INT8, int8))
