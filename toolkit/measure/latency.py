@@ -45,6 +45,11 @@ def time_device(time_ms: Callable[[int], list[float]], spec: MeasureSpec) -> dic
 
 def time_calls(call: Callable[[], Any], spec: MeasureSpec, sync: Callable[[], None] | None = None) -> dict[str, Any]:
     """Time `call` (then `sync`) after a warm-up; returns percentiles in ms, iterations and a stability flag."""
+    return time_samples(cpu_sampler(call, sync), spec)
+
+
+def cpu_sampler(call: Callable[[], Any], sync: Callable[[], None] | None = None) -> Callable[[int], list[float]]:
+    """A sampler `sample(n)`: the wall time in ms of each of n runs of `call` then `sync` (perf_counter)."""
     sync = sync or (lambda: None)
 
     def sample(n: int) -> list[float]:
@@ -56,7 +61,7 @@ def time_calls(call: Callable[[], Any], spec: MeasureSpec, sync: Callable[[], No
             out.append((time.perf_counter() - t0) * 1e3)
         return out
 
-    return time_samples(sample, spec)
+    return sample
 
 
 def time_samples(sample: Callable[[int], list[float]], spec: MeasureSpec) -> dict[str, Any]:

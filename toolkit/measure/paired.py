@@ -16,7 +16,8 @@ from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.interrupts import check
 from toolkit.measure.latency import time_samples
-from toolkit.measure.rounds import Sampler, cpu_sampler, wall_sampler
+from toolkit.measure.latency import cpu_sampler
+from toolkit.measure.rounds import Sampler, wall_sampler
 
 # Short timings: many variants are compared, and pairing plus rounds (not long runs) beat the noise.
 PAIR_TIMING = MeasureSpec(warmup_s=0.05, min_iters=20, min_time_s=0.1, max_time_s=5.0)

@@ -18,7 +18,7 @@ import numpy as np
 
 from toolkit.config import MeasureSpec
 from toolkit.measure.interrupts import check
-from toolkit.measure.latency import summarize
+from toolkit.measure.latency import cpu_sampler, summarize
 from toolkit.measure.system import system_notes
 
 ROUNDS = 5
@@ -55,22 +55,6 @@ def interval_fields(times: list[float], round_medians: list[float]) -> dict[str,
     return {"ci_low_ms": round(low, 4), "ci_high_ms": round(high, 4), "ci_rel": round(rel, 4),
             "ci_level": CONFIDENCE, "rounds": len(round_medians), "round_p50_ms": [round(m, 4) for m in round_medians],
             "wide_interval": bool(rel > UNSTABLE_INTERVAL_REL)}
-
-
-def cpu_sampler(call: Callable[[], Any], sync: Callable[[], None] | None = None) -> Sampler:
-    """A sampler timing `call` (then `sync`) with perf_counter."""
-    sync = sync or (lambda: None)
-
-    def sample(n: int) -> list[float]:
-        out = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            call()
-            sync()
-            out.append((time.perf_counter() - t0) * 1e3)
-        return out
-
-    return sample
 
 
 def wall_sampler(session: Any, images: Any) -> Sampler:

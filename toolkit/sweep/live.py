@@ -28,8 +28,8 @@ def trials_table(plan: SweepPlan, rows: list[dict[str, Any]], budget: int) -> An
 
     done = sum(1 for r in rows if r["state"] in ("COMPLETE", "FAIL") and not r.get("interrupted"))
     table = Table(title=f"sweep {plan.recipe.name}: {done} of {budget} trial(s) done", title_justify="left")
-    for column in ("trial", "state", *[d.path.rsplit(".", 2)[-2] + "." + d.path.rsplit(".", 1)[-1]
-                                       for d in plan.dimensions], *[o.label for o in plan.objectives], "seconds"):
+    dimensions = [".".join(d.path.split(".")[-2:]) for d in plan.dimensions]  # prune.target.x -> target.x
+    for column in ("trial", "state", *dimensions, *[o.label for o in plan.objectives], "seconds"):
         table.add_column(column, overflow="fold")
     order = sorted(rows, key=lambda r: (r["state"] != "RUNNING", -r["number"]))[:SHOWN]
     for r in order:
