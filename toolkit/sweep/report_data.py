@@ -15,8 +15,7 @@ from typing import Any
 from toolkit.fsutil import read_json
 from toolkit.measure.device import device_slug
 from toolkit.record_sections import MIN_MS
-
-MAX_MS = 1e9
+from toolkit.report.peers import MAX_MS
 
 
 @dataclass(frozen=True)
