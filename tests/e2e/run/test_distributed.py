@@ -132,5 +132,9 @@ def test_a_rank_killed_by_a_signal_is_named_in_one_line_without_a_traceback(tmp_
     assert "rank 1 was killed by signal 9 (SIGKILL); the other ranks stopped" in out
     # the survivor's lost-peer error stays in its log.txt: no traceback, no gloo message on the console
     assert "Traceback" not in out and "Connection" not in out and out.count("error:") == 1, out
+    # Which reaches the survivor first is a race: its collective's lost peer (then its log.txt holds the
+    # traceback) or torchrun's SIGTERM (then its run.json says interrupted). Either way it says how it ended.
     logs = [p.read_text() for p in (tmp_path / "runs").rglob("log.txt")]
-    assert any("Traceback" in text and "killed" in text for text in logs)
+    run = json.loads(next((tmp_path / "runs").rglob("run.json")).read_text())
+    lost_peer = any("Traceback" in text and "killed" in text for text in logs)
+    assert lost_peer or run["status"] == "interrupted", (run, logs)
