@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from toolkit.config import StageConfig, StrictModel
+from toolkit.config import StageConfig, StageFacts, StrictModel
 from toolkit.train.options import TrainingFields
 
 
@@ -19,6 +19,10 @@ class PruneTarget(StrictModel):
     latency_speedup: float | None = Field(None, gt=1.0, le=100.0, description="measured latency speedup")
     runtime: str = Field("onnxruntime-cpu", description="latency_speedup: the runtime to measure on")
     batch_size: int = Field(1, ge=1, description="latency_speedup: the batch size to measure at")
+    precision: Literal["fp32", "fp16", "int8"] | None = Field(
+        None, description="latency_speedup: the precision candidates are timed in; null: the precision the recipe "
+                          "ships (int8 with the recipe's quantize scheme when a quantize stage follows, fp16 when "
+                          "an fp16 engine follows, else fp32)")
 
     @field_validator("runtime")
     @classmethod
@@ -35,6 +39,9 @@ class PruneTarget(StrictModel):
         chosen = [k for k in ("ratio", "macs_speedup", "params_ratio", "latency_speedup") if getattr(self, k)]
         if len(chosen) != 1:
             raise ValueError(f"give exactly one of ratio, macs_speedup, params_ratio, latency_speedup (got {chosen})")
+        if self.precision is not None and self.latency_speedup is None:
+            raise ValueError(f"precision is the precision a latency_speedup target is timed in; this target is "
+                             f"{chosen[0]}, which is counted, not timed: drop precision")
         return self
 
 
@@ -102,9 +109,33 @@ class Prune(StageConfig):
                                  "and global: false")
         return self
 
+    def resolve(self, recipe) -> StageFacts | None:
+        """A latency target's precision (toolkit.prune.precision): as set, else the precision the recipe ships."""
+        if self.target.latency_speedup is None:
+            return None
+        from toolkit.prune.precision import resolve_precision
+
+        return resolve_precision(self, recipe)
+
+    def check_recipe(self, recipe) -> list[tuple[str, str]]:
+        """Refuse, before any compute, a latency target in a precision its runtime cannot run."""
+        if self.target.latency_speedup is None:
+            return []
+        from toolkit.prune.precision import precision_problem, resolve_precision
+
+        facts = resolve_precision(self, recipe)
+        if self.allocation == "sensitivity" and facts.precision != "fp32":
+            return [("target.precision", "allocation: sensitivity times its latency table in fp32 only; set "
+                                         "precision: fp32, or use allocation: uniform for an int8 or fp16 target")]
+        problem = precision_problem(self.target.runtime, facts.precision)
+        return [("target.precision", f"{facts.precision} ({facts.precision_reason}): {problem}")] if problem else []
+
     def key_dict(self) -> dict[str, Any]:
-        """Uniform allocation keeps the keys it had before allocation existed (caches stay valid)."""
+        """Uniform allocation keeps the keys it had before allocation existed (caches stay valid); so does a
+        target without a precision (the resolved precision is in the facts key)."""
         out = super().key_dict()
+        if out["target"].get("precision") is None:
+            out["target"].pop("precision", None)
         if self.allocation == "uniform":
             out.pop("allocation", None)
             out.pop("sensitivity", None)

@@ -19,6 +19,7 @@ from toolkit.measure.profile import count_macs_params
 from toolkit.prune.channels import PrunePlan, prune_once
 from toolkit.prune.config import Prune
 from toolkit.prune.latency_probe import PROBE_TIMING
+from toolkit.prune.precision import PrecisionPlan
 from toolkit.site import SiteLog
 
 
@@ -51,19 +52,20 @@ def measure_latency_ms(model: nn.Module, runtime_name: str, batch_size: int, exa
 
 
 def latency_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, step: int, *,
-                 log: SiteLog, baseline: dict[str, Any], dist: Dist | None = None) -> dict[str, Any]:
+                 log: SiteLog, baseline: dict[str, Any], dist: Dist | None = None,
+                 precision: PrecisionPlan | None = None) -> dict[str, Any]:
     """Walk the ratio up until the measured speedup reaches this step's goal, refine, then prune.
 
     `example`: a (N, C, H, W) input batch; `baseline`: a dict kept across the stage's steps, where the
-    unpruned model's timer is made once. With several processes (`dist`) only rank 0 measures; the others
-    apply the ratio it found.
+    unpruned model's timer is made once. `precision`: the precision candidates are timed in and how they are
+    made (None: fp32). With several processes (`dist`) only rank 0 measures; the others apply the ratio it found.
     """
     shared = dist is not None and cfg.trains()  # the other ranks run this stage only when it trains
     if shared and not dist.is_main:
         chosen = dist.broadcast(None)
         prune_once(model, example, plan, chosen)
         return {"ratio": round(chosen, 5)}
-    record = _latency_search(model, cfg, plan, example, step, log, baseline)
+    record = _latency_search(model, cfg, plan, example, step, log, baseline, precision or PrecisionPlan())
     if shared:
         dist.broadcast(record["ratio_exact"])
     record.pop("ratio_exact")
@@ -71,7 +73,7 @@ def latency_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.T
 
 
 def _latency_search(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, step: int,
-                    log: SiteLog, cache: dict[str, Any]) -> dict[str, Any]:
+                    log: SiteLog, cache: dict[str, Any], precision: PrecisionPlan) -> dict[str, Any]:
     from toolkit.prune.latency_probe import ProbeTimer
     from toolkit.prune.latency_search import search_latency_ratio
 
@@ -79,8 +81,12 @@ def _latency_search(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torc
     goal = t.latency_speedup ** (step / cfg.steps)
     # The unpruned model is the baseline of every step; it is timed again in the same rounds as each probe.
     if "timer" not in cache:
-        cache["timer"] = ProbeTimer(copy.deepcopy(model).eval(), t.runtime, t.batch_size, example)
+        cache["base_model"] = copy.deepcopy(model).eval()
+        cache["timer"] = ProbeTimer(cache["base_model"], t.runtime, t.batch_size, example,
+                                    convert=precision.converter)
         cache["macs"] = count_macs_params(model, example)[0]
+        log.info(f"latency target timed in {precision.facts.precision} on {t.runtime} "
+                 f"({precision.facts.precision_reason})")
     timer = cache["timer"]
     found = search_latency_ratio(
         lambda ratio: prune_once(copy.deepcopy(model), example, plan, ratio) if ratio > 0 else model,
@@ -95,7 +101,14 @@ def _latency_search(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torc
     point = next((p for p in reversed(found["curve"]) if p["ratio"] == round(chosen, 4)), None)
     kept = None if point is None else {k: point.get(k) for k in ("latency_ms", "base_ms", "speedup", "speedup_ci",
                                                                  "unstable")}
-    return {"ratio": round(chosen, 5), "ratio_exact": chosen, "goal": round(goal, 4), "base_latency_ms": base_ms,
-            "chosen": kept, "runtime": t.runtime, "batch_size": t.batch_size, "curve": found["curve"],
-            "target_met": found["target_met"], "target_reason": found["target_reason"],
-            "probe_measurements": timer.measurements}
+    record = {"ratio": round(chosen, 5), "ratio_exact": chosen, "goal": round(goal, 4), "base_latency_ms": base_ms,
+              "chosen": kept, "runtime": t.runtime, "batch_size": t.batch_size, "curve": found["curve"],
+              "target_met": found["target_met"], "target_reason": found["target_reason"],
+              "probe_measurements": timer.measurements, **precision.record()}
+    if precision.converter is not None and kept is not None:  # what the same cut buys in fp32, side by side
+        fp32 = ProbeTimer(cache["base_model"], t.runtime, t.batch_size, example).measure(model)
+        record["chosen_fp32"] = {k: fp32.get(k) for k in ("latency_ms", "base_ms", "speedup", "speedup_ci",
+                                                          "unstable")}
+        log.info(f"chosen cut: {kept['speedup']}x in {precision.facts.precision}, {fp32['speedup']}x in fp32 "
+                 f"on {t.runtime}")
+    return record

@@ -8,6 +8,7 @@ measured (two ratios that round to the same channels) reuses that measurement.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.artifacts import ONNX, TORCH
+from toolkit.artifacts import ONNX, TORCH, ModelArtifact
 from toolkit.config import MeasureSpec
 from toolkit.errors import ToolkitError
 from toolkit.measure.graph import onnx_graph_hash, torch_graph_hash
@@ -34,7 +35,10 @@ class ProbeTimer:
     """
 
     def __init__(self, baseline: nn.Module, runtime_name: str, batch_size: int, example: torch.Tensor,
-                 timing: MeasureSpec = PROBE_TIMING, rounds: int = PROBE_ROUNDS):
+                 timing: MeasureSpec = PROBE_TIMING, rounds: int = PROBE_ROUNDS,
+                 convert: Callable[[Path], ModelArtifact] | None = None):
+        """`convert`: turns each network's fp32 ONNX export into the model timed (`precision.ProbeConverter`:
+        INT8 or fp16); the baseline is converted the same way, so speedups compare like with like. None: fp32."""
         from toolkit.runtimes import get_runtime
 
         self.runtime = get_runtime(runtime_name)
@@ -43,7 +47,8 @@ class ProbeTimer:
             raise ToolkitError(f"prune.target.runtime: {runtime_name} cannot run here: {reason}")
         if TORCH not in self.runtime.formats and ONNX not in self.runtime.formats:
             raise ToolkitError(f"prune.target.runtime: {runtime_name} runs neither torch nor ONNX models")
-        self.example, self.timing, self.rounds = example, timing, rounds
+        self.example, self.timing, self.rounds, self.convert = example, timing, rounds, convert
+        self._converted: dict[str, ModelArtifact] = {}  # each network is quantized once, however often timed
         self.images = example[:1].repeat(batch_size, 1, 1, 1).numpy()
         self._tmp = tempfile.TemporaryDirectory(prefix="latency-probe-")
         self._count = 0
@@ -54,15 +59,23 @@ class ProbeTimer:
 
     def _load(self, model: nn.Module):
         """(fingerprint, loader): the session is created lazily, only when the network must be timed."""
-        if TORCH in self.runtime.formats:
+        if TORCH in self.runtime.formats:  # a torch runtime's precision is its own (torch-cuda-fp16)
             return torch_graph_hash(model), lambda: self.runtime.load(model)
-        from toolkit.artifacts import ModelArtifact
         from toolkit.convert.onnx import export_onnx
 
         self._count += 1
         path = Path(self._tmp.name) / f"probe{self._count}.onnx"
         export_onnx(model, path, self.example)
-        return onnx_graph_hash(path), lambda: self.runtime.load(ModelArtifact(ONNX, path))
+        ghash = onnx_graph_hash(path)
+        return ghash, lambda: self.runtime.load(self._timed_form(path, ghash))
+
+    def _timed_form(self, path: Path, ghash: str) -> ModelArtifact:
+        """The model timed for the fp32 export `path`: converted once per network structure (`ghash`)."""
+        if self.convert is None:
+            return ModelArtifact(ONNX, path)
+        if ghash not in self._converted:
+            self._converted[ghash] = self.convert(path)
+        return self._converted[ghash]
 
     def measure(self, model: nn.Module, fresh: bool = False) -> dict[str, Any]:
         """Baseline and `model` timed together: p50s in ms, speedup with its 95% interval, `unstable`.

@@ -59,8 +59,12 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
     if t.latency_speedup is not None:
         from toolkit.prune.latency import latency_step
 
+        from toolkit.prune.precision import PruneFacts, precision_plan
+
+        facts = cfg.resolved if isinstance(cfg.resolved, PruneFacts) else cfg.resolve(None)
         return latency_step(model, cfg, plan, example, step, log=ctx.log,
-                            baseline=ctx.memo.setdefault("latency_base", {}), dist=ctx.dist)
+                            baseline=ctx.memo.setdefault("latency_base", {}), dist=ctx.dist,
+                            precision=precision_plan(facts, t.runtime, ctx.data, ctx.seed))
     return prune_to_goal(model, example, plan, cfg, base, step)  # what `compress inspect` runs too
 
 

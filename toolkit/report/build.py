@@ -92,11 +92,31 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
         extra = s.metrics.get("extra") or {}
         if s.status != OK or "channels" not in extra:  # keyed by the channel table a pruning stage writes,
             continue  # not by its type: a plugin stage that prunes gets the section too
-        out.append({"label": s.label, "extra": extra,
+        out.append({"label": s.label, "extra": extra, "timed_in": _timed_in(extra),
                     "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
                     "macs_svg": macs_vs_latency(macs_rows, str(device), int(batch or 1)) if macs_rows else None,
                     "macs_device": device, "macs_batch": batch})
     return out
+
+
+def _speedup(point: Any) -> float | None:
+    value = point.get("speedup") if isinstance(point, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _timed_in(extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per latency-searched step: the precision it was timed in, and the chosen cut's speedup in that precision
+    beside its fp32 speedup (prune.target.precision); rows of run-folder data, so every value is checked."""
+    steps = extra.get("steps")
+    rows = []
+    for step in steps if isinstance(steps, list) else []:
+        if not isinstance(step, dict) or not isinstance(step.get("precision"), str):
+            continue
+        rows.append({"step": step.get("step"), "precision": step["precision"],
+                     "reason": str(step.get("precision_reason") or ""), "runtime": str(step.get("runtime") or ""),
+                     "batch_size": step.get("batch_size"), "goal": _speedup({"speedup": step.get("goal")}),
+                     "speedup": _speedup(step.get("chosen")), "fp32_speedup": _speedup(step.get("chosen_fp32"))})
+    return rows
 
 
 # The quantization and engine sections list their stages by type, skipped ones too (with the reason), and a
