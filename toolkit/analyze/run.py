@@ -63,7 +63,12 @@ def _prune_settings(recipe: Recipe, data, seed: int):
     if cfg is None:
         return PrunePlan(num_classes=data.num_classes, seed=seed), None
     method = "l2" if cfg.method == "taylor" else cfg.method
-    return PrunePlan(method, False, cfg.max_layer_ratio, cfg.round_to, list(cfg.ignore), data.num_classes, seed), cfg
+    round_to = cfg.round_to
+    if round_to == "auto":  # the analysis prunes many copies: the table's multiple, not a measurement each time
+        from toolkit.prune.round_to import table_round_to
+
+        round_to = table_round_to(cfg)[0]
+    return PrunePlan(method, False, cfg.max_layer_ratio, round_to, list(cfg.ignore), data.num_classes, seed), cfg
 
 
 def target_of(recipe: Recipe, runtime: str | None, batch_size: int | None) -> tuple[str, int]:

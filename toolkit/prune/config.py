@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,8 +17,10 @@ class PruneTarget(StrictModel):
     macs_speedup: float | None = Field(None, gt=1.0, le=100.0, description="original MACs / pruned MACs")
     params_ratio: float | None = Field(None, gt=0.0, lt=1.0, description="share of parameters removed")
     latency_speedup: float | None = Field(None, gt=1.0, le=100.0, description="measured latency speedup")
-    runtime: str = Field("onnxruntime-cpu", description="latency_speedup: the runtime to measure on")
-    batch_size: int = Field(1, ge=1, description="latency_speedup: the batch size to measure at")
+    runtime: str = Field("onnxruntime-cpu", description="latency_speedup and round_to: auto: the runtime to "
+                                                                 "measure on")
+    batch_size: int = Field(1, ge=1, description="latency_speedup and round_to: auto: the batch size "
+                                                                   "to measure at")
     precision: Literal["fp32", "fp16", "int8"] | None = Field(
         None, description="latency_speedup: the precision candidates are timed in; null: the precision the recipe "
                           "ships (int8 with the recipe's quantize scheme when a quantize stage follows, fp16 when "
@@ -39,9 +41,6 @@ class PruneTarget(StrictModel):
         chosen = [k for k in ("ratio", "macs_speedup", "params_ratio", "latency_speedup") if getattr(self, k)]
         if len(chosen) != 1:
             raise ValueError(f"give exactly one of ratio, macs_speedup, params_ratio, latency_speedup (got {chosen})")
-        if self.precision is not None and self.latency_speedup is None:
-            raise ValueError(f"precision is the precision a latency_speedup target is timed in; this target is "
-                             f"{chosen[0]}, which is counted, not timed: drop precision")
         return self
 
 
@@ -77,7 +76,9 @@ class Prune(StageConfig):
     target: PruneTarget = Field(default_factory=lambda: PruneTarget(macs_speedup=2.0))
     global_pruning: bool = Field(False, alias="global", description="rank channels across layers, not per layer")
     max_layer_ratio: float = Field(0.8, gt=0.0, le=1.0, description="no layer loses more than this share")
-    round_to: int | None = Field(8, ge=1, le=256, description="channel counts become multiples of this")
+    round_to: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] | None = Field(
+        8, description="channel counts become multiples of this; auto: the multiple measured fastest on "
+                       "target.runtime in target.precision (a table where nothing can be timed)")
     ignore: list[str] = Field(default_factory=list, description="module names or globs kept whole")
     steps: int = Field(1, ge=1, le=50, description="iterative pruning in this many steps")
     finetune_epochs: int = Field(0, ge=0, description="fine-tune epochs after each step (train loop)")
@@ -95,6 +96,15 @@ class Prune(StageConfig):
     model_config = {**StageConfig.model_config, "populate_by_name": True}
 
     @model_validator(mode="after")
+    def _precision_is_timed(self) -> Prune:
+        t = self.target
+        if t.precision is not None and t.latency_speedup is None and self.round_to != "auto":
+            kind = next(k for k in ("ratio", "macs_speedup", "params_ratio") if getattr(t, k) is not None)
+            raise ValueError(f"target.precision is the precision a latency_speedup target (or round_to: auto) is "
+                             f"timed in; this target is {kind}, which is counted, not timed: drop precision")
+        return self
+
+    @model_validator(mode="after")
     def _sensitivity_allocation(self) -> Prune:
         # default options are accepted: Recipe.to_yaml writes every field and must load again
         if self.allocation == "uniform" and self.sensitivity != SensitivityOptions():
@@ -110,8 +120,9 @@ class Prune(StageConfig):
         return self
 
     def resolve(self, recipe) -> StageFacts | None:
-        """A latency target's precision (toolkit.prune.precision): as set, else the precision the recipe ships."""
-        if self.target.latency_speedup is None:
+        """The precision a latency target or `round_to: auto` times in (toolkit.prune.precision): as set, else the
+        precision the recipe ships."""
+        if self.target.latency_speedup is None and self.round_to != "auto":
             return None
         from toolkit.prune.precision import resolve_precision
 

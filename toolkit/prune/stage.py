@@ -102,10 +102,31 @@ def target_missed_message(extra: dict[str, Any], cfg: Prune) -> str:
     return f"target not met within {cfg.tolerance:.0%}: {done} (channel rounding to {cfg.round_to})"
 
 
+def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, ctx: StageContext
+                      ) -> tuple[Prune, dict[str, Any] | None]:
+    """`round_to: auto` becomes the multiple measured on the target runtime and precision (rank 0 measures
+    and tells the others when every rank runs this stage); other values stay as they are."""
+    if cfg.round_to != "auto":
+        return cfg, None
+    from toolkit.prune.precision import PruneFacts
+    from toolkit.prune.round_to import choose_round_to
+
+    shared = ctx.dist is not None and cfg.trains()
+    chosen = None
+    if not shared or ctx.dist.is_main:
+        facts = cfg.resolved if isinstance(cfg.resolved, PruneFacts) else cfg.resolve(None)
+        chosen = choose_round_to(model, example, cfg.target.runtime, cfg.target.batch_size, facts,
+                                 ctx.run_dir.parent / "round_to", ctx.log.info)
+    if shared:
+        chosen = ctx.dist.broadcast(chosen)
+    return cfg.model_copy(update={"round_to": chosen["value"]}), chosen
+
+
 def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
     example = ctx.example_input(1)
     model = model.cpu().eval()
+    cfg, round_to = _resolve_round_to(model, cfg, example, ctx)
     before_counts = channel_counts(model)
     coupling = coupled_parts(model, example)
     base = count_macs_params(model, example)
@@ -137,7 +158,7 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
              "params_after": params, "macs_speedup": round(base[0] / macs, 4),
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
              "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
-             "batchnorm": batchnorm}
+             "batchnorm": batchnorm, **({"round_to": round_to} if round_to else {})}
     kept_whole = {layer: why for record in steps for layer, why in record.get("kept_whole", {}).items()}
     if kept_whole:
         extra["kept_whole"] = kept_whole

@@ -24,13 +24,19 @@ from toolkit.prune.target import plan_for, prune_to_goal
 
 def stand_in(cfg: Prune) -> tuple[Prune, str | None]:
     """The options a test prune uses for `cfg`, and a note when they differ from the stage's (see the module)."""
+    notes = []
+    if cfg.round_to == "auto":
+        from toolkit.prune.round_to import table_round_to
+
+        value, note = table_round_to(cfg)
+        cfg, notes = cfg.model_copy(update={"round_to": value}), [note]
     t = cfg.target
     if t.latency_speedup is None and cfg.allocation == "uniform":
-        return cfg, None
+        return cfg, "; ".join(notes) or None
     target = PruneTarget(macs_speedup=t.latency_speedup) if t.latency_speedup is not None else t
     what = "a latency_speedup target" if t.latency_speedup is not None else "allocation: sensitivity"
     uniform = cfg.model_copy(update={"target": target, "allocation": "uniform", "sensitivity": SensitivityOptions()})
-    return uniform, f"{what} is stood in for by a uniform prune to the same MACs speedup"
+    return uniform, "; ".join([f"{what} is stood in for by a uniform prune to the same MACs speedup", *notes])
 
 
 def describe_options(cfg: Prune) -> str:

@@ -92,7 +92,7 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
         extra = s.metrics.get("extra") or {}
         if s.status != OK or "channels" not in extra:  # keyed by the channel table a pruning stage writes,
             continue  # not by its type: a plugin stage that prunes gets the section too
-        out.append({"label": s.label, "extra": extra, "timed_in": _timed_in(extra),
+        out.append({"label": s.label, "extra": extra, "timed_in": _timed_in(extra), "round_to": _round_to(extra),
                     "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
                     "macs_svg": macs_vs_latency(macs_rows, str(device), int(batch or 1)) if macs_rows else None,
                     "macs_device": device, "macs_batch": batch})
@@ -117,6 +117,14 @@ def _timed_in(extra: dict[str, Any]) -> list[dict[str, Any]]:
                      "batch_size": step.get("batch_size"), "goal": _speedup({"speedup": step.get("goal")}),
                      "speedup": _speedup(step.get("chosen")), "fp32_speedup": _speedup(step.get("chosen_fp32"))})
     return rows
+
+
+def _round_to(extra: dict[str, Any]) -> dict[str, str] | None:
+    """`round_to: auto`'s choice as text: the multiple, how it was chosen (measured, cached, table) and why."""
+    chosen = extra.get("round_to")
+    if not isinstance(chosen, dict) or not isinstance(chosen.get("value"), int):
+        return None
+    return {"value": str(chosen["value"]), "how": str(chosen.get("how", "")), "reason": str(chosen.get("reason", ""))}
 
 
 # The quantization and engine sections list their stages by type, skipped ones too (with the reason), and a

@@ -1,0 +1,28 @@
+"""`round_to: auto` inside a run (issue 30, item 2): the prune stage measures the multiple on the target runtime,
+keeps every pruned layer at it, records why, and the report says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.recipe import parse_recipe
+from toolkit.run.pipeline import run_recipe
+
+
+@pytest.mark.slow
+def test_round_to_auto_measures_a_multiple_and_the_pruned_layers_keep_it(tiny):
+    raw = tiny(stages=[{"train": {"epochs": 1}},
+                       {"prune": {"round_to": "auto", "target": {"ratio": 0.3}, "finetune_epochs": 1}}],
+               measure={"runtimes": ["onnxruntime-cpu"], "batch_sizes": [1], "warmup_s": 0.0, "min_iters": 3,
+                        "min_time_s": 0.0, "max_stage_drop": 100})
+    result = run_recipe(parse_recipe(raw))
+    extra = result.stages[1].metrics["extra"]
+    chosen = extra["round_to"]
+    assert chosen["how"] == "measured" and chosen["runtime"] == "onnxruntime-cpu" and chosen["precision"] == "fp32"
+    multiple = chosen["value"]
+    assert multiple in (1, 2, 4, 8, 16, 32) and str(multiple) in chosen["scores"]
+    cut = {name: after for name, (before, after) in extra["channels"].items() if after is not None and after < before}
+    assert cut and all(after % multiple == 0 for after in cut.values())
+    html = (result.run_dir / "report.html").read_text()
+    assert f"round_to: auto chose multiples of {multiple} channels (measured)" in html
+    assert list((result.run_dir.parent / "round_to").glob("*.json"))  # kept for the next run on this machine

@@ -1,0 +1,98 @@
+"""`round_to: auto` (issue 30, item 2): the channel multiple is chosen by timing a layer of the model at
+neighbouring channel counts on the target runtime and precision, cached per machine, with a table where nothing
+can be timed."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from toolkit.artifacts import TORCH
+from toolkit.errors import RecipeError
+from toolkit.prune.precision import PruneFacts
+from toolkit.prune.round_to import choose_round_to, fallback_multiple, pick_multiple, probe_counts, score_multiples
+from toolkit.recipe import parse_recipe
+from toolkit.runtimes import RUNTIMES, Runtime
+
+FP32 = PruneFacts(precision="fp32", precision_reason="test")
+NAME = "blocks-of-16"
+
+
+@pytest.mark.parametrize(("block", "expected"), [(8, 8), (16, 16), (1, 1)])
+def test_the_multiple_is_the_block_a_staircase_of_latencies_shows(block, expected):
+    counts = probe_counts(64)
+    p50 = [math.ceil(n / block) * block * 0.01 for n in counts]
+    assert pick_multiple(score_multiples(counts, p50)) == expected
+
+
+class _Session:
+    """Latency of a kernel that computes 16 channels at a time: a count past a block pays the whole block."""
+
+    gpu_timing = True
+    precision = "fp32"
+    threads = 1
+
+    def __init__(self, model: nn.Module):
+        conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        self.ms = math.ceil(conv.out_channels / 16) * 16 * 0.01
+        self.rng = np.random.default_rng(conv.out_channels)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return np.zeros((len(images), 4), dtype=np.float32)
+
+    def time_ms(self, images: np.ndarray, n: int) -> list[float]:
+        return [float(v) for v in self.ms * self.rng.lognormal(0.0, 0.005, size=n)]
+
+    def sync(self) -> None:
+        """Nothing queued."""
+
+
+class _Runtime(Runtime):
+    def load(self, model, threads=None):
+        return _Session(model)
+
+
+@contextlib.contextmanager
+def blocks_of_16():
+    RUNTIMES.add(NAME, _Runtime(NAME, "cpu", frozenset({TORCH}), "computes 16 channels at a time"))
+    try:
+        yield
+    finally:
+        RUNTIMES.remove(NAME)
+
+
+def _net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 64, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 4))
+
+
+def test_the_measured_multiple_is_recorded_with_its_numbers_and_cached_per_machine(tmp_path):
+    lines = []
+    with blocks_of_16():
+        first = choose_round_to(_net(), torch.randn(1, 3, 8, 8), NAME, 1, FP32, tmp_path, lines.append)
+        again = choose_round_to(_net(), torch.randn(1, 3, 8, 8), NAME, 1, FP32, tmp_path, lines.append)
+    assert first["value"] == 16 and first["how"] == "measured"
+    assert first["layer"]["layer"] == "2" and len(first["counts"]) == len(first["p50_ms"])  # the largest conv
+    assert "multiples of 16" in first["reason"] and first["precision"] == "fp32"
+    assert again["how"] == "cached" and again["value"] == 16 and len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_a_runtime_that_cannot_be_timed_here_takes_the_tensor_core_table():
+    record = choose_round_to(_net(), torch.randn(1, 3, 8, 8), "tensorrt", 1,
+                             PruneFacts(precision="int8", precision_reason="test", scheme="tensorrt"), None,
+                             lambda _: None)
+    assert record["how"] == "table" and record["value"] == 16 and "Tensor Core" in record["reason"]
+    assert fallback_multiple("cuda", "fp16")[0] == 8 and fallback_multiple("cpu", "fp32")[0] in (8, 16)
+
+
+def test_auto_is_accepted_and_other_words_are_refused(tiny):
+    stage = parse_recipe(tiny(stages=[{"prune": {"round_to": "auto", "target": {"macs_speedup": 1.5,
+                                                                                 "precision": "int8"}}}])).stages[0]
+    assert stage.round_to == "auto" and stage.resolved.precision == "int8"
+    with pytest.raises(RecipeError, match="round_to"):
+        parse_recipe(tiny(stages=[{"prune": {"round_to": "fast"}}]))

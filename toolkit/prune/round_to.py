@@ -1,0 +1,190 @@
+"""`round_to: auto`: the channel multiple a prune keeps, chosen by timing a layer of the model on the target
+runtime and precision at neighbouring channel counts.
+
+Kernels process channels in blocks (oneDNN's SIMD blocks on CPUs, 8 fp32 lanes with AVX2 and 16 with
+AVX-512, 4-channel VNNI groups for INT8; tensor-core tiles on NVIDIA GPUs), so a count just past a block
+boundary pays for a whole block. The probe times one convolution of the model (its largest by MACs, at its
+kernel, stride and input size) with n input and output channels, for every n in a window around the count a
+typical cut leaves, all in the same interleaved rounds. For each candidate multiple m it scores the channels
+per millisecond of the counts that are multiples of m against all counts, and keeps the smallest multiple
+that keeps most of the best score's gain (a coarser multiple only makes targets harder to land). The result
+is cached per machine, runtime, precision and layer shape. Where nothing can be timed (TensorRT without a
+GPU), a documented table gives the multiple: NVIDIA's Tensor Core performance guide asks for multiples of 8
+channels in FP16, 16 in INT8 and 4 in TF32; on CPUs, the SIMD width in fp32 lanes.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolkit.config import MeasureSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from toolkit.prune.precision import PruneFacts
+
+CANDIDATES = (1, 2, 4, 8, 16, 32)
+WINDOW = 24  # counts from centre - WINDOW to centre + WINDOW - 1: at least one multiple of 32 inside
+NOISE = 0.03  # scores within 3% of the best are ties
+PROBE_TIMING = MeasureSpec(warmup_s=0.02, min_iters=15, min_time_s=0.03, max_time_s=1.0)
+PROBE_ROUNDS = 3
+GPU_TABLE = {"int8": 16, "fp16": 8, "fp32": 4}  # NVIDIA Tensor Core performance guide (TF32 for fp32)
+
+
+def fallback_multiple(device: str, precision: str) -> tuple[int, str]:
+    """The table's multiple where nothing can be timed, and where it comes from."""
+    if device == "cuda":
+        return GPU_TABLE[precision], (f"NVIDIA's Tensor Core performance guide: multiples of {GPU_TABLE[precision]} "
+                                      f"channels for {precision} ({'TF32' if precision == 'fp32' else precision})")
+    from toolkit.measure.device import describe_device
+
+    wide = "avx512f" in (describe_device().get("isa") or [])
+    return (16, "AVX-512: oneDNN blocks 16 fp32 channels") if wide else (8, "AVX2: oneDNN blocks 8 fp32 channels")
+
+
+def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | None:
+    """The dense Conv2d with the most MACs for `example` ((1, C, H, W)): name, channels, kernel, stride,
+    padding and input size; None when the model has no dense convolution."""
+    import torch
+    from torch import nn
+
+    seen: dict[str, dict[str, Any]] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d) and module.groups == 1:
+            def record(mod, inputs, output, name=name):
+                seen[name] = {"layer": name, "channels": mod.out_channels, "kernel": list(mod.kernel_size),
+                              "stride": list(mod.stride), "padding": list(mod.padding) if not isinstance(
+                                  mod.padding, str) else [k // 2 for k in mod.kernel_size],
+                              "input_hw": list(inputs[0].shape[-2:]),
+                              "macs": output.numel() * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]}
+            hooks.append(module.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return max(seen.values(), key=lambda c: c["macs"]) if seen else None
+
+
+def probe_counts(channels: int) -> list[int]:
+    """The channel counts timed: a window around 70% of the layer's channels (where a typical cut lands)."""
+    centre = max(WINDOW + 1, round(channels * 0.7))
+    return list(range(centre - WINDOW, centre + WINDOW))
+
+
+def score_multiples(counts: list[int], p50_ms: list[float]) -> dict[int, float]:
+    """Per candidate multiple: median channels per ms of the counts it allows / median over every count."""
+    rate = {n: n / ms for n, ms in zip(counts, p50_ms) if ms > 0}
+    overall = statistics.median(rate.values())
+    return {m: round(statistics.median(r for n, r in rate.items() if n % m == 0) / overall, 4)
+            for m in CANDIDATES if any(n % m == 0 for n in rate)}
+
+
+def pick_multiple(scores: dict[int, float]) -> int:
+    """1 when no multiple beats any count by more than NOISE; else the smallest multiple that keeps most of the
+    best gain (within a fifth of it, or NOISE / 3): a coarser multiple only makes targets harder to land."""
+    best = max(scores.values())
+    if best - 1 < NOISE:
+        return 1
+    slack = max(NOISE / 3, (best - 1) / 5)
+    return min(m for m, s in scores.items() if s >= best - slack)
+
+
+def _time_counts(layer: dict[str, Any], counts: list[int], runtime_name: str, batch_size: int,
+                 facts: PruneFacts, work: Path) -> list[float]:
+    """p50 in ms of the layer at each count, in the precision of `facts`, all timed in the same rounds."""
+    import torch
+    from torch import nn
+
+    from toolkit.artifacts import ONNX, TORCH, ModelArtifact
+    from toolkit.convert.onnx import export_onnx
+    from toolkit.measure.rounds import session_sampler, time_rounds
+    from toolkit.prune.precision import ProbeConverter
+    from toolkit.runtimes import get_runtime
+
+    runtime = get_runtime(runtime_name)
+    h, w = layer["input_hw"]
+    samplers = {}
+    for n in counts:
+        torch.manual_seed(n)
+        conv = nn.Sequential(nn.Conv2d(n, n, tuple(layer["kernel"]), tuple(layer["stride"]), tuple(layer["padding"])),
+                             nn.ReLU()).eval()
+        example = torch.randn(1, n, h, w)
+        if TORCH in runtime.formats:
+            session = runtime.load(conv)
+        else:
+            path = work / f"conv{n}.onnx"
+            export_onnx(conv, path, example)
+            batches = [torch.randn(8, n, h, w)] if facts.precision == "int8" else []
+            artifact = ModelArtifact(ONNX, path) if facts.precision == "fp32" else ProbeConverter(facts, batches)(path)
+            session = runtime.load(artifact)
+        samplers[n] = session_sampler(session, example.repeat(batch_size, 1, 1, 1).numpy())[0]
+    timed = time_rounds(samplers, PROBE_TIMING, PROBE_ROUNDS)
+    return [timed[n]["p50_ms"] for n in counts]
+
+
+def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, batch_size: int,
+                    facts: PruneFacts, cache_dir: Path | None, log) -> dict[str, Any]:
+    """The multiple for `round_to: auto` and why: {"value", "how" (measured | cached | table), "reason",
+    "runtime", "precision", and for a measurement the layer, counts, p50_ms and scores}.
+
+    `example`: one (1, C, H, W) image; `cache_dir`: where measurements are kept per machine (None: not kept)."""
+    import tempfile
+
+    from toolkit.artifacts import ONNX, TORCH
+    from toolkit.fsutil import atomic_write_json, read_json, stable_hash
+    from toolkit.measure.device import describe_device, machine_fingerprint
+    from toolkit.runtimes import get_runtime
+
+    runtime = get_runtime(runtime_name)
+    base = {"runtime": runtime_name, "precision": facts.precision, "batch_size": batch_size}
+    layer = largest_conv(model, example)
+    unavailable = runtime.unavailable() or (None if {TORCH, ONNX} & runtime.formats else
+                                            f"{runtime_name} runs neither torch nor ONNX models")
+    if unavailable or layer is None:
+        value, source = fallback_multiple(runtime.device, facts.precision)
+        why = unavailable or "the model has no dense convolution to time"
+        log(f"round_to auto: {value} from the table ({source}); nothing timed: {why}")
+        return {**base, "value": value, "how": "table", "reason": f"{source}; not measured: {why}"}
+    key = stable_hash({"machine": machine_fingerprint(describe_device()), **base, "scheme": facts.scheme,
+                       "layer": {k: layer[k] for k in ("channels", "kernel", "stride", "padding", "input_hw")}})
+    cache = None if cache_dir is None else Path(cache_dir) / f"{key}.json"
+    try:
+        cached = read_json(cache) if cache is not None and cache.is_file() else None
+    except ValueError:
+        cached = None
+    if isinstance(cached, dict) and isinstance(cached.get("value"), int) and cached.get("key") == key:
+        log(f"round_to auto: {cached['value']} (measured earlier on this machine: {cache})")
+        return {**cached, "how": "cached"}
+    counts = probe_counts(layer["channels"])
+    with tempfile.TemporaryDirectory(prefix="round-to-") as work:
+        p50 = _time_counts(layer, counts, runtime_name, batch_size, facts, Path(work))
+    scores = score_multiples(counts, p50)
+    value = pick_multiple(scores)
+    reason = (f"timed {layer['layer']} ({layer['kernel'][0]}x{layer['kernel'][1]}, {layer['input_hw'][0]}x"
+              f"{layer['input_hw'][1]} input) at {counts[0]}-{counts[-1]} channels in {facts.precision} on "
+              f"{runtime_name}: multiples of {value} give {scores[value]}x the channels per ms of any count "
+              f"(best {max(scores.values())}x; near-ties go to the smaller multiple)")
+    log(f"round_to auto: {value}; {reason}")
+    record = {**base, "value": value, "how": "measured", "reason": reason, "key": key,
+              "layer": {k: v for k, v in layer.items() if k != "macs"}, "counts": counts,
+              "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()}}
+    if cache is not None:
+        atomic_write_json(cache, record)
+    return record
+
+
+def table_round_to(cfg) -> tuple[int, str]:
+    """For what prunes without measuring (`compress inspect`, `compress analyze`): the table's multiple for a
+    `round_to: auto` stage's runtime and precision, and a note saying so."""
+    from toolkit.runtimes import get_runtime
+
+    facts = cfg.resolved if cfg.resolved is not None else cfg.resolve(None)
+    value, source = fallback_multiple(get_runtime(cfg.target.runtime).device, facts.precision)
+    return value, f"round_to: auto is stood in for by {value} ({source}); the prune stage measures its own"
