@@ -16,12 +16,14 @@ import pytest
     ("benchmarks.repeatability", ["--smoke"], "repeatability_smoke"),
     ("benchmarks.kd_vs_finetune", ["--smoke"], "kd_vs_finetune_smoke"),
     ("benchmarks.sweep", ["--smoke"], "sweep_smoke"),
+    ("benchmarks.int8_target", ["--smoke"], "int8_target_smoke"),
 ])
 def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args, result, tmp_path):
     import importlib
 
     script = importlib.import_module(module)
-    extra = ["--work", str(tmp_path / "work")] if module != "benchmarks.repeatability" else []
+    extra = ["--work", str(tmp_path / "work")] if module not in ("benchmarks.repeatability",
+                                                                 "benchmarks.int8_target") else []
     assert script.main([*args, "--out", str(tmp_path), *extra]) == 0
     data = json.loads((tmp_path / f"{result}.json").read_text())
     assert data["rows"] and data["date"] and data["toolkit_version"] and data["machine"]["cpu"]
@@ -31,6 +33,9 @@ def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args,
         assert set(data["walls_s"]) == {"1", "2"} and data["overhead_s"]
         assert {"baseline fp32", "NNCF PTQ"} <= {r["contender"] for r in data["rows"]}
         assert set(data["dominating_nncf"]) == {"openvino-cpu_b1", "onnxruntime-cpu_b1"}
+    if module == "benchmarks.int8_target":  # the same target timed in both precisions, judged on the INT8 file
+        assert [r["target timed in"] for r in data["rows"]] == ["fp32", "int8"]
+        assert all(r["shipped INT8 speedup"] > 0 and isinstance(r["lands"], bool) for r in data["rows"])
     if module == "benchmarks.frontier":
         _assert_frontier_says_dominance_isa_and_load(data, table, tmp_path / f"{result}.svg")
         _assert_the_run_report_weighs_the_peers(tmp_path / "work", data, table)
