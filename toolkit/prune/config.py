@@ -141,9 +141,15 @@ class Prune(StageConfig):
         problem = precision_problem(self.target.runtime, facts.precision)
         return [("target.precision", f"{facts.precision} ({facts.precision_reason}): {problem}")] if problem else []
 
+    def facts_key(self) -> dict[str, Any]:
+        """The resolved precision and scheme, not the sentences saying why: renaming the quantize stage that
+        follows must not recompute this one."""
+        return {k: v for k, v in super().facts_key().items() if not k.endswith("_reason")}
+
     def key_dict(self) -> dict[str, Any]:
         """Uniform allocation keeps the keys it had before allocation existed (caches stay valid); so does a
-        target without a precision (the resolved precision is in the facts key)."""
+        target without a precision in its options (a latency target's resolved precision is in the facts key,
+        so its key changed once, when precisions came)."""
         out = super().key_dict()
         if out["target"].get("precision") is None:
             out["target"].pop("precision", None)

@@ -37,9 +37,10 @@ class PruneFacts(StageFacts):
     per_channel: bool = True
 
 
-def resolve_precision(stage, recipe) -> PruneFacts:
-    """The precision of `stage`'s latency target: as set, else the precision the recipe ships (int8 when a
-    quantize stage follows, fp16 when an fp16 engine follows, else fp32)."""
+def resolve_precision(stage: Any, recipe: Any) -> PruneFacts:
+    """The precision of `stage`'s (a Prune config's) latency target in `recipe` (a Recipe; None outside one):
+    as set, else the precision the recipe ships (int8 when a quantize stage follows, as an int8 engine needs,
+    fp16 when an fp16 engine follows, else fp32)."""
     from toolkit.quantize.config import Quantize, resolve_scheme
 
     stages = list(recipe.stages) if recipe is not None else []

@@ -16,6 +16,7 @@ channels in FP16, 16 in INT8 and 4 in TF32; on CPUs, the SIMD width in fp32 lane
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from toolkit.prune.config import Prune
     from toolkit.prune.precision import PruneFacts
 
 CANDIDATES = (1, 2, 4, 8, 16, 32)
@@ -42,13 +44,26 @@ def fallback_multiple(device: str, precision: str) -> tuple[int, str]:
                                       f"channels for {precision} ({'TF32' if precision == 'fp32' else precision})")
     from toolkit.measure.device import describe_device
 
-    wide = "avx512f" in (describe_device().get("isa") or [])
-    return (16, "AVX-512: oneDNN blocks 16 fp32 channels") if wide else (8, "AVX2: oneDNN blocks 8 fp32 channels")
+    isa = describe_device().get("isa") or []
+    if "avx512f" in isa:
+        return 16, "AVX-512: oneDNN blocks channels by 16 fp32 lanes"
+    if "avx2" in isa:
+        return 8, "AVX2: oneDNN blocks channels by 8 fp32 lanes"
+    return 4, "128-bit SIMD (NEON, SSE): 4 fp32 lanes"
+
+
+def _padding(mod: nn.Conv2d) -> list[int]:
+    if mod.padding == "valid":
+        return [0, 0]
+    if mod.padding == "same":
+        return [d * (k - 1) // 2 for k, d in zip(mod.kernel_size, mod.dilation)]
+    return list(mod.padding)
 
 
 def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | None:
-    """The dense Conv2d with the most MACs for `example` ((1, C, H, W)): name, channels, kernel, stride,
-    padding and input size; None when the model has no dense convolution."""
+    """The dense inner Conv2d that costs most when its input and output channels shrink together (a pruned
+    layer's case; the stem, which reads the image, is left out) for `example` ((1, C, H, W)): name, channels,
+    kernel, stride, padding, dilation and input size; None when the model has no such convolution."""
     import torch
     from torch import nn
 
@@ -56,12 +71,14 @@ def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | No
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d) and module.groups == 1:
-            def record(mod, inputs, output, name=name):
+            def record(mod: nn.Conv2d, inputs: tuple, output: torch.Tensor, name: str = name) -> None:
+                if inputs[0].shape[1] == example.shape[1] and inputs[0].shape[-2:] == example.shape[-2:]:
+                    return  # reads the image: its input channels are never pruned
                 seen[name] = {"layer": name, "channels": mod.out_channels, "kernel": list(mod.kernel_size),
-                              "stride": list(mod.stride), "padding": list(mod.padding) if not isinstance(
-                                  mod.padding, str) else [k // 2 for k in mod.kernel_size],
+                              "stride": list(mod.stride), "padding": _padding(mod), "dilation": list(mod.dilation),
                               "input_hw": list(inputs[0].shape[-2:]),
-                              "macs": output.numel() * mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]}
+                              "cost": output.shape[-2] * output.shape[-1] * mod.out_channels ** 2
+                              * mod.kernel_size[0] * mod.kernel_size[1]}
             hooks.append(module.register_forward_hook(record))
     try:
         with torch.no_grad():
@@ -69,7 +86,7 @@ def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | No
     finally:
         for hook in hooks:
             hook.remove()
-    return max(seen.values(), key=lambda c: c["macs"]) if seen else None
+    return max(seen.values(), key=lambda c: c["cost"]) if seen else None
 
 
 def probe_counts(channels: int) -> list[int]:
@@ -112,16 +129,17 @@ def _time_counts(layer: dict[str, Any], counts: list[int], runtime_name: str, ba
     h, w = layer["input_hw"]
     samplers = {}
     for n in counts:
-        torch.manual_seed(n)
-        conv = nn.Sequential(nn.Conv2d(n, n, tuple(layer["kernel"]), tuple(layer["stride"]), tuple(layer["padding"])),
-                             nn.ReLU()).eval()
-        example = torch.randn(1, n, h, w)
+        with torch.random.fork_rng():  # the probe's weights must not move the run's random stream
+            torch.manual_seed(n)
+            conv = nn.Sequential(nn.Conv2d(n, n, tuple(layer["kernel"]), tuple(layer["stride"]),
+                                           tuple(layer["padding"]), tuple(layer["dilation"])), nn.ReLU()).eval()
+            example = torch.randn(1, n, h, w)
+            batches = [torch.randn(8, n, h, w)] if facts.precision == "int8" else []
         if TORCH in runtime.formats:
             session = runtime.load(conv)
         else:
             path = work / f"conv{n}.onnx"
             export_onnx(conv, path, example)
-            batches = [torch.randn(8, n, h, w)] if facts.precision == "int8" else []
             artifact = ModelArtifact(ONNX, path) if facts.precision == "fp32" else ProbeConverter(facts, batches)(path)
             session = runtime.load(artifact)
         samplers[n] = session_sampler(session, example.repeat(batch_size, 1, 1, 1).numpy())[0]
@@ -129,42 +147,67 @@ def _time_counts(layer: dict[str, Any], counts: list[int], runtime_name: str, ba
     return [timed[n]["p50_ms"] for n in counts]
 
 
+def _table(base: dict[str, Any], device: str, why: str, log: Callable[[str], None]) -> dict[str, Any]:
+    value, source = fallback_multiple(device, base["precision"])
+    log(f"round_to auto: {value} from the table ({source}); nothing timed: {why}")
+    return {**base, "value": value, "how": "table", "reason": f"{source}; not measured: {why}"}
+
+
+def _read_cached(cache: Path | None, key: str) -> dict[str, Any] | None:
+    """A measurement kept earlier, when the file is ours and its multiple one we could have chosen."""
+    from toolkit.fsutil import read_json
+
+    try:
+        cached = read_json(cache) if cache is not None and cache.is_file() else None
+    except (ValueError, OSError):
+        return None
+    if isinstance(cached, dict) and type(cached.get("value")) is int and cached["value"] in CANDIDATES \
+            and cached.get("key") == key:
+        return cached
+    return None
+
+
 def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, batch_size: int,
-                    facts: PruneFacts, cache_dir: Path | None, log) -> dict[str, Any]:
+                    facts: PruneFacts, cache_dir: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
     """The multiple for `round_to: auto` and why: {"value", "how" (measured | cached | table), "reason",
     "runtime", "precision", and for a measurement the layer, counts, p50_ms and scores}.
 
-    `example`: one (1, C, H, W) image; `cache_dir`: where measurements are kept per machine (None: not kept)."""
+    `example`: one (1, C, H, W) image; `cache_dir`: where measurements are kept per machine (None: not kept).
+    Never raises for the measurement: a runtime that cannot time the precision here, or a probe that fails,
+    gives the table's multiple with the reason."""
     import tempfile
 
     from toolkit.artifacts import ONNX, TORCH
-    from toolkit.fsutil import atomic_write_json, read_json, stable_hash
+    from toolkit.fsutil import atomic_write_json, stable_hash
     from toolkit.measure.device import describe_device, machine_fingerprint
+    from toolkit.prune.precision import precision_problem
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)
     base = {"runtime": runtime_name, "precision": facts.precision, "batch_size": batch_size}
     layer = largest_conv(model, example)
-    unavailable = runtime.unavailable() or (None if {TORCH, ONNX} & runtime.formats else
-                                            f"{runtime_name} runs neither torch nor ONNX models")
+    unavailable = runtime.unavailable() or precision_problem(runtime_name, facts.precision) or (
+        None if {TORCH, ONNX} & runtime.formats else f"{runtime_name} runs neither torch nor ONNX models")
     if unavailable or layer is None:
-        value, source = fallback_multiple(runtime.device, facts.precision)
-        why = unavailable or "the model has no dense convolution to time"
-        log(f"round_to auto: {value} from the table ({source}); nothing timed: {why}")
-        return {**base, "value": value, "how": "table", "reason": f"{source}; not measured: {why}"}
-    key = stable_hash({"machine": machine_fingerprint(describe_device()), **base, "scheme": facts.scheme,
-                       "layer": {k: layer[k] for k in ("channels", "kernel", "stride", "padding", "input_hw")}})
-    cache = None if cache_dir is None else Path(cache_dir) / f"{key}.json"
-    try:
-        cached = read_json(cache) if cache is not None and cache.is_file() else None
-    except ValueError:
-        cached = None
-    if isinstance(cached, dict) and isinstance(cached.get("value"), int) and cached.get("key") == key:
+        return _table(base, runtime.device, unavailable or "the model has no inner dense convolution to time", log)
+    machine = machine_fingerprint(describe_device())
+    key = stable_hash({"machine": machine, **base, "scheme": facts.scheme,
+                       "layer": {k: layer[k] for k in ("channels", "kernel", "stride", "padding", "dilation",
+                                                       "input_hw")}})
+    cache = None if cache_dir is None or machine is None else Path(cache_dir) / f"{key}.json"
+    cached = _read_cached(cache, key)
+    if cached is not None:
         log(f"round_to auto: {cached['value']} (measured earlier on this machine: {cache})")
         return {**cached, "how": "cached"}
     counts = probe_counts(layer["channels"])
-    with tempfile.TemporaryDirectory(prefix="round-to-") as work:
-        p50 = _time_counts(layer, counts, runtime_name, batch_size, facts, Path(work))
+    try:
+        with tempfile.TemporaryDirectory(prefix="round-to-") as work:
+            p50 = _time_counts(layer, counts, runtime_name, batch_size, facts, Path(work))
+    except Exception as exc:  # a quantizer or runtime failing on a probe layer must not end the prune
+        from toolkit.measure.interrupts import reraise_if_interrupted
+
+        reraise_if_interrupted(exc)  # ... but Ctrl-C inside native code still stops the run
+        return _table(base, runtime.device, f"timing the probe layer failed: {type(exc).__name__}: {exc}", log)
     scores = score_multiples(counts, p50)
     value = pick_multiple(scores)
     reason = (f"timed {layer['layer']} ({layer['kernel'][0]}x{layer['kernel'][1]}, {layer['input_hw'][0]}x"
@@ -173,14 +216,14 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
               f"(best {max(scores.values())}x; near-ties go to the smaller multiple)")
     log(f"round_to auto: {value}; {reason}")
     record = {**base, "value": value, "how": "measured", "reason": reason, "key": key,
-              "layer": {k: v for k, v in layer.items() if k != "macs"}, "counts": counts,
+              "layer": {k: v for k, v in layer.items() if k != "cost"}, "counts": counts,
               "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()}}
     if cache is not None:
         atomic_write_json(cache, record)
     return record
 
 
-def table_round_to(cfg) -> tuple[int, str]:
+def table_round_to(cfg: Prune) -> tuple[int, str]:
     """For what prunes without measuring (`compress inspect`, `compress analyze`): the table's multiple for a
     `round_to: auto` stage's runtime and precision, and a note saying so."""
     from toolkit.runtimes import get_runtime

@@ -61,10 +61,12 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
 
         from toolkit.prune.precision import PruneFacts, precision_plan
 
-        facts = cfg.resolved if isinstance(cfg.resolved, PruneFacts) else cfg.resolve(None)
-        return latency_step(model, cfg, plan, example, step, log=ctx.log,
-                            baseline=ctx.memo.setdefault("latency_base", {}), dist=ctx.dist,
-                            precision=precision_plan(facts, t.runtime, ctx.data, ctx.seed))
+        memo = ctx.memo.setdefault("latency_base", {})  # kept across steps, with the timer it converts for
+        if "precision" not in memo:
+            facts = cfg.resolved if isinstance(cfg.resolved, PruneFacts) else cfg.resolve(None)
+            memo["precision"] = precision_plan(facts, t.runtime, ctx.data, ctx.seed)
+        return latency_step(model, cfg, plan, example, step, log=ctx.log, baseline=memo, dist=ctx.dist,
+                            precision=memo["precision"])
     return prune_to_goal(model, example, plan, cfg, base, step)  # what `compress inspect` runs too
 
 

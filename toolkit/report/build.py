@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from toolkit.formatting import human
@@ -101,7 +102,13 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
 
 def _speedup(point: Any) -> float | None:
     value = point.get("speedup") if isinstance(point, dict) else None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)  # an integer past float's range raises here
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _timed_in(extra: dict[str, Any]) -> list[dict[str, Any]]:

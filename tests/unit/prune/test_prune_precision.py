@@ -44,6 +44,11 @@ def test_an_explicit_precision_wins_and_is_part_of_the_cache_key(tiny):
     assert stage.facts_key() != default.facts_key()
     # a target without a precision keeps the key it had before the option existed
     assert "precision" not in default.key_dict()["target"]
+    # the key holds the precision and scheme, not the sentence saying why: renaming the quantize stage keeps it
+    renamed = parse_recipe(tiny(stages=[{"prune": {"target": LATENCY}}, {"quantize": {"name": "int8"}}])).stages[0]
+    assert renamed.resolved.precision_reason != default.resolved.precision_reason
+    assert renamed.facts_key() == default.facts_key() == {"precision": "int8", "scheme": "cpu", "backend": "auto",
+                                                          "per_channel": True}
 
 
 def test_counted_targets_take_no_precision_and_resolve_nothing(tiny):

@@ -15,7 +15,8 @@ from torch import nn
 from toolkit.artifacts import TORCH
 from toolkit.errors import RecipeError
 from toolkit.prune.precision import PruneFacts
-from toolkit.prune.round_to import choose_round_to, fallback_multiple, pick_multiple, probe_counts, score_multiples
+from toolkit.prune.round_to import (choose_round_to, fallback_multiple, largest_conv, pick_multiple, probe_counts,
+                                    score_multiples)
 from toolkit.recipe import parse_recipe
 from toolkit.runtimes import RUNTIMES, Runtime
 
@@ -87,7 +88,71 @@ def test_a_runtime_that_cannot_be_timed_here_takes_the_tensor_core_table():
                              PruneFacts(precision="int8", precision_reason="test", scheme="tensorrt"), None,
                              lambda _: None)
     assert record["how"] == "table" and record["value"] == 16 and "Tensor Core" in record["reason"]
-    assert fallback_multiple("cuda", "fp16")[0] == 8 and fallback_multiple("cpu", "fp32")[0] in (8, 16)
+    assert fallback_multiple("cuda", "fp16")[0] == 8 and fallback_multiple("cuda", "fp32")[0] == 4
+
+
+def test_the_cpu_table_follows_the_simd_width(monkeypatch):
+    import toolkit.measure.device as device
+
+    for isa, expected in ((["avx2", "avx512f"], 16), (["avx2", "fma"], 8), (["neon"], 4)):
+        monkeypatch.setattr(device, "describe_device", lambda isa=isa: {"isa": isa})
+        assert fallback_multiple("cpu", "fp32")[0] == expected
+
+
+@pytest.mark.parametrize(("runtime", "precision", "why"), [
+    ("torch-cpu", "int8", "cannot run INT8 Q/DQ models"),  # would time fp32 torch convs and call them int8
+    ("onnxruntime-cpu", "fp16", "does not run fp16 models"),
+])
+def test_a_precision_the_runtime_cannot_run_takes_the_table_instead_of_a_wrong_measurement(runtime, precision, why):
+    facts = PruneFacts(precision=precision, precision_reason="test", scheme="cpu" if precision == "int8" else None)
+    record = choose_round_to(_net(), torch.randn(1, 3, 8, 8), runtime, 1, facts, None, lambda _: None)
+    assert record["how"] == "table" and why in record["reason"]
+
+
+def test_models_without_an_inner_dense_convolution_take_the_table():
+    depthwise = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, groups=8), nn.Flatten(), nn.LazyLinear(4))
+    for model in (nn.Sequential(nn.Flatten(), nn.Linear(192, 4)), depthwise):
+        with blocks_of_16():
+            record = choose_round_to(model, torch.randn(1, 3, 8, 8), NAME, 1, FP32, None, lambda _: None)
+        assert record["how"] == "table" and "no inner dense convolution" in record["reason"]
+
+
+def test_the_probe_layer_is_an_inner_convolution_with_its_padding_and_dilation():
+    model = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3),  # the stem: most MACs, reads the image
+                          nn.Conv2d(64, 32, 3, padding="same", dilation=2), nn.Conv2d(32, 16, 3, padding="valid"))
+    layer = largest_conv(model, torch.randn(1, 3, 32, 32))
+    assert layer["layer"] == "1" and layer["padding"] == [2, 2] and layer["dilation"] == [2, 2]
+    assert largest_conv(nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3, padding="valid")),
+                        torch.randn(1, 3, 8, 8))["padding"] == [0, 0]
+
+
+@pytest.mark.parametrize("content", ['{"value": true, "key": "K"}', '{"value": 0, "key": "K"}', '{"value": 999}',
+                                     "[]", "not json"])
+def test_a_cache_file_that_is_not_ours_is_measured_again(tmp_path, content):
+    with blocks_of_16():
+        first = choose_round_to(_net(), torch.randn(1, 3, 8, 8), NAME, 1, FP32, tmp_path, lambda _: None)
+        [cache] = tmp_path.glob("*.json")
+        cache.write_text(content.replace("K", first["key"]))
+        again = choose_round_to(_net(), torch.randn(1, 3, 8, 8), NAME, 1, FP32, tmp_path, lambda _: None)
+    assert again["how"] == "measured" and again["value"] == 16
+
+
+def test_a_probe_that_fails_to_time_gives_the_table_and_the_stream_of_random_numbers_is_untouched(monkeypatch):
+    import toolkit.prune.round_to as round_to
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the quantizer broke")
+
+    net, image = _net(), torch.randn(1, 3, 8, 8)
+    with blocks_of_16():
+        torch.manual_seed(5)
+        choose_round_to(net, image, NAME, 1, FP32, None, lambda _: None)
+        after_measuring = torch.rand(1)
+        torch.manual_seed(5)
+        assert torch.equal(torch.rand(1), after_measuring)
+        monkeypatch.setattr(round_to, "_time_counts", failing)
+        record = choose_round_to(_net(), torch.randn(1, 3, 8, 8), NAME, 1, FP32, None, lambda _: None)
+    assert record["how"] == "table" and "RuntimeError: the quantizer broke" in record["reason"]
 
 
 def test_auto_is_accepted_and_other_words_are_refused(tiny):

@@ -3,7 +3,7 @@ values become '-' instead of breaking the report."""
 
 from __future__ import annotations
 
-from toolkit.report.build import _timed_in
+from toolkit.report.build import _round_to, _timed_in
 
 
 def test_the_table_rows_come_from_latency_searched_steps_only():
@@ -17,7 +17,22 @@ def test_the_table_rows_come_from_latency_searched_steps_only():
 
 
 def test_hostile_values_are_dropped_not_raised():
-    for steps in (None, "x", [None, 3, {"precision": 7}], [{"precision": "int8", "chosen": [1], "goal": "fast",
-                                                            "chosen_fp32": {"speedup": True}}]):
-        rows = _timed_in({"steps": steps})
-        assert all(r["speedup"] is None and r["fp32_speedup"] is None and r["goal"] is None for r in rows)
+    for steps in (None, "x", [None, 3, {"precision": 7}]):
+        assert _timed_in({"steps": steps}) == []
+    for bad in ([1], {"speedup": True}, {"speedup": 10 ** 400}, {"speedup": float("nan")}, {"speedup": "2x"}):
+        [row] = _timed_in({"steps": [{"precision": "int8", "chosen": bad, "goal": bad, "chosen_fp32": bad}]})
+        assert row["speedup"] is None and row["fp32_speedup"] is None and row["goal"] is None
+
+
+def test_round_to_auto_is_told_only_when_its_record_has_a_multiple():
+    chosen = {"value": 16, "how": "measured", "reason": "timed layer1.0.conv1 <b>"}
+    assert _round_to({"round_to": chosen}) == {"value": "16", "how": "measured", "reason": "timed layer1.0.conv1 <b>"}
+    for bad in (None, 8, {"value": "16"}, {"value": None}, ["auto"]):
+        assert _round_to({"round_to": bad}) is None
+
+
+def test_the_number_filters_print_a_dash_for_values_they_cannot_format():
+    from toolkit.report.write import _is_number
+
+    assert [_is_number(v) for v in (3, 2.5, 10 ** 400, float("inf"), float("nan"), True, "1")] == \
+        [True, True, False, False, False, False, False]
