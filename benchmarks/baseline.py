@@ -67,9 +67,23 @@ def train_baseline(name: str) -> dict:
               "median_images_per_s": rates[len(rates) // 2],
               "stage_seconds": [m.get("seconds") for m in stage_metrics],
               "val_top1_by_epoch": {str(i + 1): r["val_top1"] for i, r in enumerate(history) if "val_top1" in r},
-              **stamp()}
+              "starts_from": _starts_from(recipe.model.checkpoint), **stamp()}
     (HERE / f"{name}_cifar10.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _starts_from(checkpoint: Path | None) -> dict | None:
+    """The committed baseline a continuation leg starts from: its file, SHA-256, epochs and top-1 (None: from
+    scratch)."""
+    if checkpoint is None:
+        return None
+    for path in HERE.glob("*_cifar10.json"):
+        earlier = json.loads(path.read_text())
+        if earlier.get("file") == Path(checkpoint).name:
+            if _sha256(Path(checkpoint)) != earlier["sha256"]:
+                raise SystemExit(f"{checkpoint}: SHA-256 differs from {path.name}; retrain that leg first")
+            return {key: earlier[key] for key in ("name", "file", "sha256", "epochs", "top1")}
+    return {"file": str(checkpoint), "sha256": _sha256(Path(checkpoint))}
 
 
 def main() -> None:
