@@ -28,3 +28,13 @@ def test_a_baseline_file_that_differs_from_its_record_is_refused(tmp_path, monke
     monkeypatch.setattr(baseline, "HERE", tmp_path)
     with pytest.raises(ValueError, match="SHA-256 differs"):
         baseline.baseline_checkpoint("resnet20")
+
+
+def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_starts_from():
+    records = {p.stem.removesuffix("_cifar10"): json.loads(p.read_text()) for p in baseline.HERE.glob("*_cifar10.json")}
+    assert {"resnet20", "resnet20_e40"} <= set(records)
+    for name in records:
+        baseline.baseline_checkpoint(name)  # raises when a file differs from its record
+    start = records["resnet20"]["starts_from"]
+    assert start["sha256"] == records[start["name"]]["sha256"] and start["file"] == records[start["name"]]["file"]
+    assert records["resnet20_e40"].get("starts_from") is None
