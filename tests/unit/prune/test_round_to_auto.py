@@ -24,6 +24,16 @@ FP32 = PruneFacts(precision="fp32", precision_reason="test")
 NAME = "blocks-of-16"
 
 
+@pytest.fixture(autouse=True)
+def quick_probe_timing(monkeypatch):
+    """The fake runtime's timings are exact: a few runs per count are enough (the real ones take ~5 s a probe)."""
+    import toolkit.prune.round_to as round_to
+    from toolkit.config import MeasureSpec
+
+    monkeypatch.setattr(round_to, "PROBE_TIMING", MeasureSpec(warmup_s=0.0, min_iters=3, min_time_s=0.0,
+                                                              max_time_s=0.2))
+
+
 @pytest.mark.parametrize(("block", "expected"), [(8, 8), (16, 16), (1, 1)])
 def test_the_multiple_is_the_block_a_staircase_of_latencies_shows(block, expected):
     counts = probe_counts(64)
