@@ -1,13 +1,15 @@
 """A fake runtime whose latency is drawn from a wide distribution: planted noise for the decision tests.
 
-Its true latency is proportional to the model's parameter count (a stand-in for MACs in these toy nets);
-each timed run is that times a log-normal draw. Sessions listed in `outlier_loads` (by load order, from 1)
-run `outlier_factor` times faster on every call: a whole measurement that is an outlier.
+Its true latency is proportional to the model's parameter count (a stand-in for MACs in these toy nets),
+or what `cost_ms(model)` says; each timed run is that times a log-normal draw. Sessions listed in
+`outlier_loads` (by load order, from 1) run `outlier_factor` times faster on every call: a whole measurement
+that is an outlier.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +32,8 @@ class NoisySession:
     threads = 1
 
     def __init__(self, runtime: NoisyRuntime, model: nn.Module, factor: float):
-        self.runtime, self.true_ms, self.factor = runtime, runtime.ms_per_param * cost(model), factor
+        self.runtime, self.factor = runtime, factor
+        self.true_ms = runtime.cost_ms(model) if runtime.cost_ms else runtime.ms_per_param * cost(model)
         self.timed_runs = 0
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -56,6 +59,7 @@ class NoisyRuntime(Runtime):
     seed: int = 0
     outlier_loads: set[int] = field(default_factory=set)
     outlier_factor: float = 0.1
+    cost_ms: Callable[[nn.Module], float] | None = None
     loads: int = 0
     sessions: list[NoisySession] = field(default_factory=list)
 
@@ -71,9 +75,9 @@ class NoisyRuntime(Runtime):
 
 
 @contextlib.contextmanager
-def noisy_runtime(**options):
-    """Register a NoisyRuntime as 'noisy-fake' for the duration of a with-block."""
-    runtime = NoisyRuntime("noisy-fake", "cpu", frozenset({TORCH}), "planted noise", **options)
+def noisy_runtime(name: str = "noisy-fake", **options):
+    """Register a NoisyRuntime as `name` for the duration of a with-block."""
+    runtime = NoisyRuntime(name, "cpu", frozenset({TORCH}), "planted noise", **options)
     RUNTIMES.add(runtime.name, runtime)
     try:
         yield runtime

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from toolkit.prune.blocking import describe_reshape, hardcoded_reshapes
-from toolkit.prune.channels import PrunePlan
+from toolkit.prune.channels import PrunePlan, run_hooked
 from toolkit.prune.reach import describe_reach, pick_round_to, reachable_speedups
 
 
@@ -23,14 +23,8 @@ def coupled_parts(model: nn.Module, example: torch.Tensor) -> dict[str, dict[str
     """
     names = {m: n for n, m in model.named_modules()}
     order: list[nn.Module] = []
-    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod)) for m in model.modules()
-             if isinstance(m, (nn.Conv2d, nn.Linear, nn.GroupNorm))]
-    try:
-        with torch.no_grad():
-            model.eval()(example[:1])
-    finally:
-        for hook in hooks:
-            hook.remove()
+    run_hooked(model, example[:1], [m.register_forward_hook(lambda mod, i, o: order.append(mod))
+                                    for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.GroupNorm))])
     found: dict[str, dict[str, Any]] = {}
     last: nn.Module | None = None
 

@@ -18,6 +18,17 @@ METHODS = ("l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random")
 PRUNABLE = (nn.Conv2d, nn.Linear)
 
 
+def run_hooked(model: nn.Module, example: torch.Tensor, hooks: list) -> None:
+    """One forward pass of `model` (eval mode, no gradients) on `example` for the forward hooks in `hooks` (their
+    handles) to record what they need; the hooks are removed afterwards, also when the pass raises."""
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 def make_importance(method: str):
     """Torch-Pruning's importance criterion for a method name."""
     import torch_pruning as tp
@@ -54,14 +65,8 @@ class PrunePlan:
 def classifier_of(model: nn.Module, example: torch.Tensor, num_classes: int) -> nn.Module | None:
     """The last executed Conv/Linear that outputs `num_classes` channels (the final classifier)."""
     order: list[nn.Module] = []
-    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod)) for m in model.modules()
-             if isinstance(m, PRUNABLE)]
-    try:
-        with torch.no_grad():
-            model.eval()(example)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    run_hooked(model, example, [m.register_forward_hook(lambda mod, i, o: order.append(mod))
+                                for m in model.modules() if isinstance(m, PRUNABLE)])
     heads = [m for m in order if (getattr(m, "out_features", None) or getattr(m, "out_channels", None)) == num_classes]
     return heads[-1] if heads else None
 

@@ -95,6 +95,14 @@ class Prune(StageConfig):
 
     model_config = {**StageConfig.model_config, "populate_by_name": True}
 
+    @field_validator("round_to", mode="before")
+    @classmethod
+    def _round_to_word(cls, value: Any) -> Any:
+        """One plain message for a word other than auto (pydantic would list each branch of the union)."""
+        if isinstance(value, str) and value != "auto":
+            raise ValueError(f"round_to is a channel multiple (1 to 256), auto (measured) or null; got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _precision_is_timed(self) -> Prune:
         t = self.target
@@ -132,9 +140,9 @@ class Prune(StageConfig):
         """Refuse, before any compute, a latency target in a precision its runtime cannot run."""
         if self.target.latency_speedup is None:
             return []
-        from toolkit.prune.precision import precision_problem, resolve_precision
+        from toolkit.prune.precision import PruneFacts, precision_problem
 
-        facts = resolve_precision(self, recipe)
+        facts = self.resolved if isinstance(self.resolved, PruneFacts) else self.resolve(recipe)  # set with the recipe
         if self.allocation == "sensitivity" and facts.precision != "fp32":
             return [("target.precision", "allocation: sensitivity times its latency table in fp32 only; set "
                                          "precision: fp32, or use allocation: uniform for an int8 or fp16 target")]

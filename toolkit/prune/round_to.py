@@ -64,8 +64,9 @@ def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | No
     """The dense inner Conv2d that costs most when its input and output channels shrink together (a pruned
     layer's case; the stem, which reads the image, is left out) for `example` ((1, C, H, W)): name, channels,
     kernel, stride, padding, dilation and input size; None when the model has no such convolution."""
-    import torch
     from torch import nn
+
+    from toolkit.prune.channels import run_hooked
 
     seen: dict[str, dict[str, Any]] = {}
     hooks = []
@@ -80,12 +81,7 @@ def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | No
                               "cost": output.shape[-2] * output.shape[-1] * mod.out_channels ** 2
                               * mod.kernel_size[0] * mod.kernel_size[1]}
             hooks.append(module.register_forward_hook(record))
-    try:
-        with torch.no_grad():
-            model.eval()(example)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    run_hooked(model, example, hooks)
     return max(seen.values(), key=lambda c: c["cost"]) if seen else None
 
 

@@ -3,15 +3,13 @@ latency search's own timings, with its interval, in the stage's `extra` and as a
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from pathlib import Path
 
-import numpy as np
 import torch
+from noisy_runtime import noisy_runtime
 from torch import nn
 
-from toolkit.artifacts import TORCH
 from toolkit.config import MeasureSpec
 from toolkit.context import StageContext, StageLog
 from toolkit.data import build_data
@@ -20,44 +18,13 @@ from toolkit.prune.config import Prune
 from toolkit.prune.speed_flags import pruned_slower, pruned_vs_input
 from toolkit.prune.stage import prune
 from toolkit.recipe import parse_recipe
-from toolkit.runtimes import RUNTIMES, Runtime
 
 NAME = "slower-when-pruned"
 
 
-class _Session:
-    """Times itself: the fewer parameters, the slower (a runtime whose kernels dislike the pruned widths)."""
-
-    gpu_timing = True
-    precision = "fp32"
-    threads = 1
-
-    def __init__(self, model: nn.Module, rng: np.random.Generator):
-        self.ms = 1e4 / sum(p.numel() for p in model.parameters())
-        self.rng = rng
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.zeros((len(images), 4), dtype=np.float32)
-
-    def time_ms(self, images: np.ndarray, n: int) -> list[float]:
-        return [float(v) for v in self.ms * self.rng.lognormal(0.0, 0.01, size=n)]
-
-    def sync(self) -> None:
-        """Nothing queued."""
-
-
-class _Runtime(Runtime):
-    def load(self, model, threads=None):
-        return _Session(model, np.random.default_rng(0))
-
-
-@contextlib.contextmanager
 def slower_when_pruned():
-    RUNTIMES.add(NAME, _Runtime(NAME, "cpu", frozenset({TORCH}), "pruned models run slower"))
-    try:
-        yield
-    finally:
-        RUNTIMES.remove(NAME)
+    """Times itself: the fewer parameters, the slower (a runtime whose kernels dislike the pruned widths)."""
+    return noisy_runtime(NAME, sigma=0.01, cost_ms=lambda model: 1e4 / sum(p.numel() for p in model.parameters()))
 
 
 def _context(tmp_path: Path, tiny) -> StageContext:

@@ -4,21 +4,18 @@ can be timed."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
-import numpy as np
 import pytest
 import torch
+from noisy_runtime import noisy_runtime
 from torch import nn
 
-from toolkit.artifacts import TORCH
 from toolkit.errors import RecipeError
 from toolkit.prune.precision import PruneFacts
 from toolkit.prune.round_to import (choose_round_to, fallback_multiple, largest_conv, pick_multiple, probe_counts,
                                     score_multiples)
 from toolkit.recipe import parse_recipe
-from toolkit.runtimes import RUNTIMES, Runtime
 
 FP32 = PruneFacts(precision="fp32", precision_reason="test")
 NAME = "blocks-of-16"
@@ -41,40 +38,14 @@ def test_the_multiple_is_the_block_a_staircase_of_latencies_shows(block, expecte
     assert pick_multiple(score_multiples(counts, p50)) == expected
 
 
-class _Session:
-    """Latency of a kernel that computes 16 channels at a time: a count past a block pays the whole block."""
-
-    gpu_timing = True
-    precision = "fp32"
-    threads = 1
-
-    def __init__(self, model: nn.Module):
-        conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-        self.ms = math.ceil(conv.out_channels / 16) * 16 * 0.01
-        self.rng = np.random.default_rng(conv.out_channels)
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.zeros((len(images), 4), dtype=np.float32)
-
-    def time_ms(self, images: np.ndarray, n: int) -> list[float]:
-        return [float(v) for v in self.ms * self.rng.lognormal(0.0, 0.005, size=n)]
-
-    def sync(self) -> None:
-        """Nothing queued."""
+def _blocks_of_16_ms(model: nn.Module) -> float:
+    """A kernel that computes 16 channels at a time: a count past a block pays the whole block."""
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    return math.ceil(conv.out_channels / 16) * 16 * 0.01
 
 
-class _Runtime(Runtime):
-    def load(self, model, threads=None):
-        return _Session(model)
-
-
-@contextlib.contextmanager
 def blocks_of_16():
-    RUNTIMES.add(NAME, _Runtime(NAME, "cpu", frozenset({TORCH}), "computes 16 channels at a time"))
-    try:
-        yield
-    finally:
-        RUNTIMES.remove(NAME)
+    return noisy_runtime(NAME, sigma=0.005, cost_ms=_blocks_of_16_ms)
 
 
 def _net() -> nn.Module:
@@ -169,5 +140,6 @@ def test_auto_is_accepted_and_other_words_are_refused(tiny):
     stage = parse_recipe(tiny(stages=[{"prune": {"round_to": "auto", "target": {"macs_speedup": 1.5,
                                                                                  "precision": "int8"}}}])).stages[0]
     assert stage.round_to == "auto" and stage.resolved.precision == "int8"
-    with pytest.raises(RecipeError, match="round_to"):
+    with pytest.raises(RecipeError, match="round_to") as info:
         parse_recipe(tiny(stages=[{"prune": {"round_to": "fast"}}]))
+    assert "1 problem(s)" in str(info.value) and "auto (measured) or null; got 'fast'" in str(info.value)
