@@ -7,7 +7,7 @@ from typing import Any
 
 from toolkit.formatting import human
 from toolkit.measure.system import noise_warning
-from toolkit.records import OK, timing_summary
+from toolkit.records import DEGRADED, OK, timing_summary
 from toolkit.report.analysis import ANY_DEVICE, peer_points, points, recommend
 from toolkit.report.collect import RunView
 from toolkit.report.plots import accuracy_vs_latency, channel_bars, macs_vs_latency, training_curves
@@ -91,9 +91,11 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
     macs_rows, device, batch = _macs_rows(run)
     for s in run.stages:
         extra = s.metrics.get("extra") or {}
-        if s.status != OK or "channels" not in extra:  # keyed by the channel table a pruning stage writes,
-            continue  # not by its type: a plugin stage that prunes gets the section too
-        out.append({"label": s.label, "extra": extra, "timed_in": _timed_in(extra), "round_to": _round_to(extra),
+        # Keyed by the channel table a pruning stage writes, not by its type: a plugin stage that prunes gets the
+        # section too. A degraded cut is shown (marked) because its channel table is what explains the damage.
+        if s.status not in (OK, DEGRADED) or "channels" not in extra:
+            continue
+        out.append({"label": s.label, "status": s.status, "reason": s.reason, "extra": extra, "timed_in": _timed_in(extra), "round_to": _round_to(extra),
                     "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
                     "macs_svg": macs_vs_latency(macs_rows, str(device), int(batch or 1)) if macs_rows else None,
                     "macs_device": device, "macs_batch": batch})

@@ -36,3 +36,24 @@ def test_the_number_filters_print_a_dash_for_values_they_cannot_format():
 
     assert [_is_number(v) for v in (3, 2.5, 10 ** 400, float("inf"), float("nan"), True, "1")] == \
         [True, True, False, False, False, False, False]
+
+
+def test_a_degraded_cut_keeps_its_pruning_section_marked_with_the_reason(tmp_path):
+    import json
+
+    from report_runs import quickstart_like_run  # tests/helpers is on sys.path
+    from toolkit.report import write_report
+
+    run = quickstart_like_run(tmp_path, "r")
+    metrics_path, run_json = run / "02-prune" / "metrics.json", run / "run.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics.update(status="degraded", reason="top-1 0.25 is at chance level <4 classes>")
+    metrics["extra"].update(method="l2", channels={"layer1": [16, 8]}, round_to={"value": 8, "how": "measured"})
+    metrics_path.write_text(json.dumps(metrics))
+    record = json.loads(run_json.read_text())
+    record["stages"][1]["status"] = "degraded"
+    run_json.write_text(json.dumps(record))
+    html = write_report([run], tmp_path / "report.html").read_text()
+    section = html[html.index('id="pruning"'):html.index('id="sensitivity"')]
+    assert "02-prune <span class=\"degraded\">(degraded)</span>" in section
+    assert "at chance level &lt;4 classes&gt;" in section and "multiples of 8 channels (measured)" in section
