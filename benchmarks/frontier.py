@@ -33,22 +33,32 @@ WORK = Path(__file__).parent / "work"
 INT8_ISA = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
+def stage_of(recipe, stage_type: str):
+    """The recipe's first stage of a type (train, prune, distill, quantize), or None."""
+    return next((s for s in recipe.stages if s.stage_type == stage_type), None)
+
+
 def recipe_summary(recipe) -> str:
-    """'prune to a measured 1.5x on openvino-cpu b1 -> distill -> int8 (cpu)'."""
-    t = recipe.stages[1].target
-    goal = f"a measured {t.latency_speedup}x on {t.runtime} b{t.batch_size}" if t.latency_speedup else \
+    """'prune to a measured 1.5x in int8 on openvino-cpu b1 (round_to auto) -> distill -> int8 (cpu)'."""
+    prune, t = stage_of(recipe, "prune"), stage_of(recipe, "prune").target
+    timed_in = f" in {t.precision}" if t.precision else " in the precision it ships"
+    goal = f"a measured {t.latency_speedup}x{timed_in} on {t.runtime} b{t.batch_size}" if t.latency_speedup else \
         f"{t.macs_speedup}x MACs" if t.macs_speedup else f"ratio {t.ratio}"
-    return f"prune to {goal} -> distill -> int8 ({recipe.stages[3].scheme})"
+    start = "the committed baseline" if stage_of(recipe, "train") is None else "a trained baseline"
+    return (f"{start} -> prune to {goal} (round_to {prune.round_to}) -> distill -> int8 "
+            f"({stage_of(recipe, 'quantize').scheme})")
 
 
 def ptq_only(recipe, run):
-    """The toolkit's post-training quantization alone, on the same trained baseline (its weights file)."""
+    """The toolkit's post-training quantization alone, on the same baseline (the train stage's weights file, or
+    the recipe's own checkpoint when it starts from a committed baseline)."""
     from toolkit.recipe import parse_recipe
 
     raw = recipe.to_dict()
     raw["name"] = recipe.name + "-ptq"
-    raw["model"]["checkpoint"] = str(run.stages[0].directory / "model.safetensors")
-    raw["stages"] = [{"quantize": recipe.stages[3].model_dump(mode="json")}]
+    if stage_of(recipe, "train") is not None:
+        raw["model"]["checkpoint"] = str(run.stages[0].directory / "model.safetensors")
+    raw["stages"] = [{"quantize": stage_of(recipe, "quantize").model_dump(mode="json")}]
     return parse_recipe(raw, base_dir=REPO / "recipes")
 
 
@@ -108,21 +118,22 @@ def main(argv: list[str] | None = None) -> int:
     ptq = run_recipe(ptq_only(recipe, run))
     data = build_data(recipe.data, recipe.seed)
     timing, sizes = recipe.measure, recipe.measure.batch_sizes
-    recovery = recipe.stages[2]
+    recovery, train = stage_of(recipe, "distill"), stage_of(recipe, "train")
     with tempfile.TemporaryDirectory() as tmp:
         rows, probes = measure(run, data, recipe, timing, Path(tmp), peer_epochs=recovery.epochs,
-                               peer_lr=recovery.lr, ptq=ptq)
+                               peer_lr=recovery.lr, ptq=ptq, baseline_stage="train" if train else "input")
     base = rows[0]
     fits = cost_fits(rows, probes, RUNTIMES, sizes)
     verdicts = dominance(rows, sizes)
     described = data.describe()
-    targets, target_record = target_notes(rows, {"train": recipe.stages[0].epochs, "distill": recovery.epochs},
-                                          described["train_samples"], fits)
+    trained = f"{train.epochs} epochs" if train else f"its committed training ({recipe.model.checkpoint.name})"
+    targets, target_record = target_notes(rows, {"train": trained, "distill": recovery.epochs},
+                                          described["train_samples"], fits, sizes)
     seconds = time.perf_counter() - started
     notes = [f"Mode {mode}, {args.model} ({base['params'] / 1e6:.2f} M params, {base['macs'] / 1e6:.1f} M MACs at "
              f"{recipe.data.input_shape.text}); baseline {base['top1'] * 100:.2f}% top-1 on "
-             f"{described['val_samples']} test images after {recipe.stages[0].epochs} epochs on "
-             f"{described['train_samples']} train images; every contender starts from it and pruned ones get "
+             f"{described['val_samples']} test images after {trained}; {described['train_samples']} train "
+             f"images; every contender starts from it and pruned ones get "
              f"{recovery.epochs} recovery epoch(s); whole benchmark {seconds:.0f} s wall.",
              f"Toolkit recipe ({recipe_summary(recipe)}), {scenario.path.name}"
              + (f", with --set {' '.join(args.sets)}." if args.sets else "."),

@@ -64,10 +64,13 @@ def add_latencies(rows: list[dict[str, Any]], data, timing, rounds: int = 3) -> 
 
 
 def measure(run, data, recipe, timing, tmp: Path, peer_epochs: int, peer_lr: float, ptq=None,
-            with_probes: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every contender's accuracy, size and latency, measured the same way in this process, and the probes."""
+            with_probes: bool = True, baseline_stage: str = "train") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every contender's accuracy, size and latency, measured the same way in this process, and the probes.
+
+    `baseline_stage`: the run's step whose model every contender starts from ('train', or 'input' for a recipe
+    that starts from a committed checkpoint)."""
     example = data.example_input(1)
-    baseline = run.model("train")
+    baseline = run.model(baseline_stage)
     base_macs, base_params = count_macs_params(baseline, example)
     export_onnx(baseline, tmp / "baseline.onnx", example)
     calibration = [b.numpy() for b in data.calibration_batches(512, 32, recipe.seed)]
