@@ -171,3 +171,29 @@ def test_earlier_records_come_only_from_earlier_stages_on_this_machine_and_setti
         (tmp_path / name / "metrics.json").write_text(json.dumps(
             {"status": "ok", "measure_key": key, "device": device, "latency": [rec]}))
     assert [label for label, _ in earlier_records(tmp_path, 4, here, "k")] == ["01-train"]
+
+
+class _ScriptedTimer:
+    """A ProbeTimer stand-in: the speedup is the MACs ratio; every measurement is flagged unstable with an
+    interval `spread` wide around it (a busy machine whose noise may or may not reach below the goal)."""
+
+    def __init__(self, spread: float):
+        self.spread, self.measurements = spread, 0
+
+    def measure(self, model, fresh: bool = False):
+        self.measurements += 1
+        speedup = cost(net(32)) / cost(model)
+        return {"latency_ms": 1.0, "base_ms": speedup, "speedup": round(speedup, 4), "unstable": True,
+                "speedup_ci": [round(speedup - self.spread, 4), round(speedup + self.spread, 4)],
+                "graph_hash": str(cost(model))}
+
+    def replace(self, ghash, result):
+        pass
+
+
+def test_an_unstable_measurement_whose_whole_interval_clears_the_goal_is_claimed():
+    proven = search_latency_ratio(staircase, cost, cost(net(32)), 1.5, _ScriptedTimer(0.01), 0.8, lambda m: None)
+    chosen = next(p for p in proven["curve"] if p["ratio"] == round(proven["ratio_exact"], 4))
+    assert chosen["unstable"] and chosen["speedup_ci"][0] >= 1.5 and proven["target_met"]
+    unproven = search_latency_ratio(staircase, cost, cost(net(32)), 1.5, _ScriptedTimer(0.5), 0.8, lambda m: None)
+    assert unproven["target_met"] is False and "unstable" in unproven["target_reason"]
