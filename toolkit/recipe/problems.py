@@ -74,6 +74,8 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str = "
             problems.append((path, f"unknown key{hint}{allowed}"))
             continue
         message = item["msg"]
+        if item["type"] == "value_error":  # our validators' own sentence, without pydantic's "Value error, "
+            message = message.removeprefix("Value error, ")
         if item["type"] not in ("missing",) and not isinstance(item.get("input"), (dict, list)):
             message += f" (got {_short(item.get('input'))})"
         problems.append((path, message))

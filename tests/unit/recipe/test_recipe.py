@@ -200,3 +200,8 @@ def test_every_shipped_recipe_validates(path):
         assert load_sweep(path).recipe.stages
         return
     assert load_recipe(path, check_paths=False).stages  # data folders may be absent here: only their paths
+
+
+def test_a_validator_problem_is_our_sentence_without_pydantics_prefix(tiny):
+    found = problems(tiny(stages=[{"prune": {"target": {"ratio": 0.3, "macs_speedup": 2.0}}}]))
+    assert found["stages[0].prune.target"].startswith("give exactly one of ratio, macs_speedup")
