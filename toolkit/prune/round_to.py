@@ -227,3 +227,11 @@ def table_round_to(cfg: Prune) -> tuple[int, str]:
     facts = cfg.resolved if cfg.resolved is not None else cfg.resolve(None)
     value, source = fallback_multiple(get_runtime(cfg.target.runtime).device, facts.precision)
     return value, f"round_to: auto is stood in for by {value} ({source}); the prune stage measures its own"
+
+
+def rounding_blocked(channels: dict[str, list[int | None]], multiple: int | None) -> list[str]:
+    """Layers the multiple kept whole: `channels` maps a layer to [before, after] output channels; a layer of at
+    most `multiple` channels that was not cut cannot be, since rounding never goes below one multiple."""
+    if not multiple or multiple <= 1:
+        return []
+    return [name for name, (before, after) in channels.items() if before <= multiple and after == before]

@@ -15,6 +15,7 @@ from toolkit.prune import PrunePlan, channel_counts
 from toolkit.prune.advice import coupled_parts
 from toolkit.prune.config import Prune
 from toolkit.prune.layer_report import allocated_ratios, asked_ratio, off_target_layers
+from toolkit.prune.round_to import rounding_blocked
 from toolkit.prune.speed_flags import pruned_vs_input, slower_message
 from toolkit.prune.target import plan_for, prune_to_goal
 from toolkit.train.batchnorm import refresh_batchnorm
@@ -161,6 +162,11 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
              "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
              "batchnorm": batchnorm, **({"round_to": round_to} if round_to else {})}
+    blocked = rounding_blocked(extra["channels"], cfg.round_to if isinstance(cfg.round_to, int) else None)
+    if blocked:  # e.g. multiples of 16 on 16-channel layers: every ratio gives the same network there
+        extra["round_to_blocked"] = blocked
+        ctx.log.info(f"round_to {cfg.round_to}: {len(blocked)} layer(s) of at most {cfg.round_to} channels cannot "
+                     f"be cut at this multiple ({', '.join(blocked[:4])}{', ...' if len(blocked) > 4 else ''})")
     kept_whole = {layer: why for record in steps for layer, why in record.get("kept_whole", {}).items()}
     if kept_whole:
         extra["kept_whole"] = kept_whole
@@ -184,5 +190,7 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     if extra.get("target_met") is False:
         ctx.log.warning(target_missed_message(extra, cfg))
     if params >= base[1]:
-        raise ToolkitError("pruning removed nothing: every prunable layer is ignored or too small")
+        raise ToolkitError("pruning removed nothing: every prunable layer is ignored or too small"
+                           + (f"; round_to {cfg.round_to} keeps every layer of at most {cfg.round_to} channels whole: "
+                              "set a smaller round_to" if blocked else ""))
     return StageResult(model, extra)

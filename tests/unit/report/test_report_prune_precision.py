@@ -57,3 +57,24 @@ def test_a_degraded_cut_keeps_its_pruning_section_marked_with_the_reason(tmp_pat
     section = html[html.index('id="pruning"'):html.index('id="sensitivity"')]
     assert "02-prune <span class=\"degraded\">(degraded)</span>" in section
     assert "at chance level &lt;4 classes&gt;" in section and "multiples of 8 channels (measured)" in section
+
+
+def test_layers_the_multiple_kept_whole_are_found_and_named_in_the_report(tmp_path):
+    import json
+
+    from report_runs import quickstart_like_run  # tests/helpers is on sys.path
+    from toolkit.prune.round_to import rounding_blocked
+    from toolkit.report import write_report
+
+    channels = {"stem": [16, 16], "layer1": [16, 16], "layer2": [32, 16], "layer3": [8, 8]}
+    assert rounding_blocked(channels, 16) == ["stem", "layer1", "layer3"]
+    assert rounding_blocked(channels, 1) == [] and rounding_blocked(channels, None) == []
+    run = quickstart_like_run(tmp_path, "r")
+    path = run / "02-prune" / "metrics.json"
+    for blocked in (["layer1", "<b>"], "layer1", 3):  # run-folder data: a wrong type shows nothing
+        metrics = json.loads(path.read_text())
+        metrics["extra"].update(method="l2", channels=channels, round_to_blocked=blocked)
+        path.write_text(json.dumps(metrics))
+        html = write_report([run], tmp_path / "report.html").read_text()
+        assert ("2 layer(s) no wider than the channel multiple could not be" in html) == isinstance(blocked, list)
+        assert ("cut at it: layer1, &lt;b&gt;." in html) == isinstance(blocked, list)  # escaped
