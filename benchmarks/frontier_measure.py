@@ -64,7 +64,8 @@ def add_latencies(rows: list[dict[str, Any]], data, timing, rounds: int = 3) -> 
 
 
 def measure(run, data, recipe, timing, tmp: Path, peer_epochs: int, peer_lr: float, ptq=None,
-            with_probes: bool = True, baseline_stage: str = "train") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            with_probes: bool = True, baseline_stage: str = "train"
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every contender's accuracy, size and latency, measured the same way in this process, and the probes.
 
     `baseline_stage`: the run's step whose model every contender starts from ('train', or 'input' for a recipe

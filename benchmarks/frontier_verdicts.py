@@ -132,7 +132,8 @@ def target_notes(rows: list[dict[str, Any]], epochs: dict[str, Any], train_image
                      f"INT8 {(final['top1'] - distilled['top1']) * 100:+.2f} points.")
     record = {"speedup_b1": speed, "top1_drop_points": round(drop, 3), "met": met}
     nncf = by_name.get("NNCF PTQ")
-    if NNCF_BATCH in batch_sizes and nncf and nncf.get(f"best_b{NNCF_BATCH}_ms") and final.get(f"best_b{NNCF_BATCH}_ms"):
+    key = f"best_b{NNCF_BATCH}_ms"
+    if NNCF_BATCH in batch_sizes and nncf and nncf.get(key) and final.get(key):
         lines.append(_nncf_line(final, nncf, record))
     return lines, record
 

@@ -97,7 +97,8 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
             continue
         blocked = extra.get("round_to_blocked")
         out.append({"label": s.label, "status": s.status, "reason": s.reason, "extra": extra,
-                    "blocked": [str(b) for b in blocked] if isinstance(blocked, list) else [], "timed_in": _timed_in(extra), "round_to": _round_to(extra),
+                    "blocked": [str(b) for b in blocked] if isinstance(blocked, list) else [],
+                    "timed_in": _timed_in(extra), "round_to": _round_to(extra),
                     "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
                     "macs_svg": macs_vs_latency(macs_rows, str(device), int(batch or 1)) if macs_rows else None,
                     "macs_device": device, "macs_batch": batch})
