@@ -8,7 +8,8 @@ benchmarks/work). Contenders: baseline fp32; Torch-Pruning + fine-tune (as its R
 the toolkit reached, same epochs as the toolkit's recovery); ONNX Runtime PTQ with defaults; NNCF PTQ; the
 toolkit's PTQ alone; and the toolkit's recipe (recipes/frontier_<model>.yaml: prune to a measured latency
 target -> distill -> INT8). All are measured in this process, interleaved, on openvino-cpu and onnxruntime-cpu
-at batch 1 and 32, with uniformly pruned copies of the baseline timed alongside to fit each runtime's fixed per-call cost.
+at batch 1 and 32, with uniformly pruned copies of the baseline timed alongside to fit each runtime's fixed
+per-call cost.
 Results: results/frontier[_mode][_model].{md,json,svg} (resnet20 keeps the unsuffixed name).
 """
 
