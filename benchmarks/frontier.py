@@ -40,6 +40,18 @@ def stage_of(recipe, stage_type: str):
     return next((s for s in recipe.stages if s.stage_type == stage_type), None)
 
 
+def verified_baseline(checkpoint: Path) -> str:
+    """'benchmarks/baselines/NAME (SHA-256 checked)' for a committed baseline; raises ValueError when the file
+    differs from its record. Another checkpoint is named as it is."""
+    from benchmarks.baseline import HERE, baseline_checkpoint
+
+    name = checkpoint.name.removesuffix("_cifar10.safetensors")
+    if checkpoint.resolve().parent != HERE.resolve() or not (HERE / f"{name}_cifar10.json").exists():
+        return str(checkpoint)
+    baseline_checkpoint(name)
+    return f"baseline benchmarks/baselines/{checkpoint.name} (SHA-256 checked)"
+
+
 def recipe_summary(recipe) -> str:
     """'prune to a measured 1.5x in int8 on openvino-cpu b1 (round_to auto) -> distill -> int8 (cpu)'."""
     prune, t = stage_of(recipe, "prune"), stage_of(recipe, "prune").target
@@ -47,8 +59,8 @@ def recipe_summary(recipe) -> str:
     goal = f"a measured {t.latency_speedup}x{timed_in} on {t.runtime} b{t.batch_size}" if t.latency_speedup else \
         f"{t.macs_speedup}x MACs" if t.macs_speedup else f"ratio {t.ratio}"
     start = "the committed baseline" if stage_of(recipe, "train") is None else "a trained baseline"
-    return (f"{start} -> prune to {goal} (round_to {prune.round_to}) -> distill -> int8 "
-            f"({stage_of(recipe, 'quantize').scheme})")
+    rounding = f" (round_to {prune.round_to})" if prune.round_to else ""
+    return f"{start} -> prune to {goal}{rounding} -> distill -> int8 ({stage_of(recipe, 'quantize').scheme})"
 
 
 def ptq_only(recipe, run):
@@ -116,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     started, load_before = time.perf_counter(), os.getloadavg()
     scenario = SCENARIOS[args.model]
     recipe = load_recipe(scenario.path, budgets(mode, args.model, args.work) + args.sets)
+    train = stage_of(recipe, "train")
+    trained = f"{train.epochs} epochs" if train else f"the committed {verified_baseline(recipe.model.checkpoint)}"
     run = run_recipe(recipe)
     ptq = run_recipe(ptq_only(recipe, run))
     data = build_data(recipe.data, recipe.seed)
     timing, sizes = recipe.measure, recipe.measure.batch_sizes
-    recovery, train = stage_of(recipe, "distill"), stage_of(recipe, "train")
+    recovery = stage_of(recipe, "distill")
     with tempfile.TemporaryDirectory() as tmp:
         rows, probes = measure(run, data, recipe, timing, Path(tmp), peer_epochs=recovery.epochs,
                                peer_lr=recovery.lr, ptq=ptq, baseline_stage="train" if train else "input")
@@ -128,14 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     fits = cost_fits(rows, probes, RUNTIMES, sizes)
     verdicts = dominance(rows, sizes)
     described = data.describe()
-    trained = f"{train.epochs} epochs" if train else f"its committed training ({recipe.model.checkpoint.name})"
-    targets, target_record = target_notes(rows, {"train": trained, "distill": recovery.epochs},
+    targets, target_record = target_notes(rows, {"train": f"{train.epochs} training epochs" if train else
+                                                  "the committed baseline", "distill": recovery.epochs},
                                           described["train_samples"], fits, sizes)
     seconds = time.perf_counter() - started
     notes = [f"Mode {mode}, {args.model} ({base['params'] / 1e6:.2f} M params, {base['macs'] / 1e6:.1f} M MACs at "
              f"{recipe.data.input_shape.text}); baseline {base['top1'] * 100:.2f}% top-1 on "
              f"{described['val_samples']} test images after {trained}; {described['train_samples']} train "
-             f"images; every contender starts from it and pruned ones get "
+             f"images for training and recovery; every contender starts from it and pruned ones get "
              f"{recovery.epochs} recovery epoch(s); whole benchmark {seconds:.0f} s wall.",
              f"Toolkit recipe ({recipe_summary(recipe)}), {scenario.path.name}"
              + (f", with --set {' '.join(args.sets)}." if args.sets else "."),

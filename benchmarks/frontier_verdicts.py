@@ -128,7 +128,7 @@ def target_notes(rows: list[dict[str, Any]], epochs: dict[str, Any], train_image
         lines.append(f"What limits the accuracy (measured): top-1 {pruned['top1'] * 100:.2f}% right after pruning, "
                      f"{distilled['top1'] * 100:.2f}% after {epochs['distill']} distillation epoch(s) on "
                      f"{train_images} images, {final['top1'] * 100:.2f}% after INT8, against the baseline's "
-                     f"{base['top1'] * 100:.2f}% (trained: {epochs['train']}): the recovery budget, and "
+                     f"{base['top1'] * 100:.2f}% ({epochs['train']}): the recovery budget, and "
                      f"INT8 {(final['top1'] - distilled['top1']) * 100:+.2f} points.")
     record = {"speedup_b1": speed, "top1_drop_points": round(drop, 3), "met": met}
     nncf = by_name.get("NNCF PTQ")

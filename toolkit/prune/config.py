@@ -98,10 +98,11 @@ class Prune(StageConfig):
     @field_validator("round_to", mode="before")
     @classmethod
     def _round_to_word(cls, value: Any) -> Any:
-        """One plain message for a word other than auto (pydantic would list each branch of the union)."""
-        if isinstance(value, str) and value != "auto":
-            raise ValueError(f"round_to is a channel multiple (1 to 256), auto (measured) or null; got {value!r}")
-        return value
+        """One plain message for anything but a multiple, auto or null (pydantic would list each branch of the
+        union); true is not taken for 1."""
+        if value is None or value == "auto" or (type(value) is int and 1 <= value <= 256):
+            return value
+        raise ValueError("round_to is a channel multiple (1 to 256), auto (measured) or null")
 
     @model_validator(mode="after")
     def _precision_is_timed(self) -> Prune:

@@ -5,7 +5,8 @@ Measured speedups are noisy, so the search does not take one number at its word:
   other way round) is timed twice more, with its rival, and the median measurement of each is kept;
 - a probe that seems to reach the goal is timed again before the search acts on it, and a third time
   when the two disagree (a single fast outlier cannot end the search);
-- the target is claimed met only when the chosen probe's measurement is stable.
+- the target is not claimed on an unstable measurement of the chosen probe unless the low end of its speedup
+  interval still reaches the goal.
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ def search_latency_ratio(prune_copy: Callable[[float], Any], macs_of: Callable[[
             low = mid
     chosen = next(p for p in reversed(curve) if p["ratio"] == round(high, 4))
     reason = None
-    # A noisy measurement whose whole interval clears the goal still proves it: only an interval that reaches
-    # below the goal leaves the target unproven.
+    # An unstable measurement whose whole interval clears the goal still proves it; an unstable one whose interval
+    # reaches below the goal leaves the target unproven.
     if chosen["unstable"] and chosen["speedup_ci"][0] < goal:
         reason = (f"the measurement of ratio {chosen['ratio']} is unstable (speedup interval "
                   f"{chosen['speedup_ci']}); not claiming the target on it - re-run on a quieter machine")

@@ -229,9 +229,11 @@ def table_round_to(cfg: Prune) -> tuple[int, str]:
     return value, f"round_to: auto is stood in for by {value} ({source}); the prune stage measures its own"
 
 
-def rounding_blocked(channels: dict[str, list[int | None]], multiple: int | None) -> list[str]:
+def rounding_blocked(channels: dict[str, list[int | None]], multiple: int | None, kept: set[str]) -> list[str]:
     """Layers the multiple kept whole: `channels` maps a layer to [before, after] output channels; a layer of at
-    most `multiple` channels that was not cut cannot be, since rounding never goes below one multiple."""
+    most `multiple` channels that was not cut cannot be, since rounding never goes below one multiple. `kept`:
+    layers kept whole for another reason (the classifier, `ignore`), left out."""
     if not multiple or multiple <= 1:
         return []
-    return [name for name, (before, after) in channels.items() if before <= multiple and after == before]
+    return [name for name, (before, after) in channels.items()
+            if name not in kept and before <= multiple and after == before]

@@ -71,16 +71,21 @@ def _prune_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Te
     return prune_to_goal(model, example, plan, cfg, base, step)  # what `compress inspect` runs too
 
 
+def _kept_by_design(channels: dict[str, Any], cfg: Prune, ctx: StageContext) -> set[str]:
+    """Layers kept whole whatever the ratio: the classifier (its outputs are the classes) and `ignore` matches."""
+    whole = {n for n, (b, _) in channels.items() if b == ctx.data.num_classes}
+    return whole | {n for n in channels if any(fnmatch.fnmatchcase(n, p) for p in cfg.ignore)}
+
+
 def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, coupling: dict[str, Any]) -> None:
     """Record (and warn about) layers that lost a share of channels far from the one asked."""
     if cfg.target.latency_speedup is not None:
         return
     per_group = allocated_ratios(extra["steps"])  # allocation: sensitivity asks each group its own share
     asked = per_group if per_group is not None else asked_ratio(cfg.target.ratio, extra["steps"])
-    whole = {n for n, (b, _) in extra["channels"].items() if b == ctx.data.num_classes}
-    whole |= {n for n in extra["channels"] if any(fnmatch.fnmatchcase(n, p) for p in cfg.ignore)}
     off = off_target_layers(extra["channels"], asked, max_layer_ratio=cfg.max_layer_ratio, round_to=cfg.round_to,
-                            coupling=coupling, kept_whole=whole, reasons=extra.get("kept_whole"))
+                            coupling=coupling, kept_whole=_kept_by_design(extra["channels"], cfg, ctx),
+                            reasons=extra.get("kept_whole"))
     extra["layers"] = {"asked_ratio": {k: round(v, 4) for k, v in asked.items()} if per_group is not None
                        else round(asked, 4), "off_target": off}
     if off:
@@ -162,9 +167,10 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
              "params_removed": round(1 - params / base[1], 4), "steps": steps,
              "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
              "batchnorm": batchnorm, **({"round_to": round_to} if round_to else {})}
-    blocked = rounding_blocked(extra["channels"], cfg.round_to if isinstance(cfg.round_to, int) else None)
+    multiple = cfg.round_to if isinstance(cfg.round_to, int) else None
+    blocked = rounding_blocked(extra["channels"], multiple, _kept_by_design(extra["channels"], cfg, ctx))
     if blocked:  # e.g. multiples of 16 on 16-channel layers: every ratio gives the same network there
-        extra["round_to_blocked"] = blocked
+        extra["round_to_blocked"] = {"multiple": multiple, "layers": blocked}
         ctx.log.info(f"round_to {cfg.round_to}: {len(blocked)} layer(s) of at most {cfg.round_to} channels cannot "
                      f"be cut at this multiple ({', '.join(blocked[:4])}{', ...' if len(blocked) > 4 else ''})")
     kept_whole = {layer: why for record in steps for layer, why in record.get("kept_whole", {}).items()}

@@ -47,4 +47,4 @@ def path_problem(path: Path, kind: str) -> str | None:
         found = path.is_file() if kind == "file" else path.is_dir()
     except OSError as exc:  # ENAMETOOLONG and the like: Path.is_file() passes them on
         return f"cannot use the path {str(path)[:80]!r}...: {exc.strerror or exc}"
-    return None if found else f"no such {kind}: {path}"
+    return None if found else f"no such {kind}: {os.path.normpath(path)}"  # recipes/../data reads as data

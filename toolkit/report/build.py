@@ -95,9 +95,8 @@ def _pruning(run: RunView) -> list[dict[str, Any]]:
         # section too. A degraded cut is shown (marked) because its channel table is what explains the damage.
         if s.status not in (OK, DEGRADED) or "channels" not in extra:
             continue
-        blocked = extra.get("round_to_blocked")
         out.append({"label": s.label, "status": s.status, "reason": s.reason, "extra": extra,
-                    "blocked": [str(b) for b in blocked] if isinstance(blocked, list) else [],
+                    "blocked": _blocked(extra.get("round_to_blocked")),
                     "timed_in": _timed_in(extra), "round_to": _round_to(extra),
                     "channels_svg": channel_bars(extra["channels"], f"{s.label}: output channels"),
                     "macs_svg": macs_vs_latency(macs_rows, str(device), int(batch or 1)) if macs_rows else None,
@@ -129,6 +128,17 @@ def _timed_in(extra: dict[str, Any]) -> list[dict[str, Any]]:
                      "batch_size": step.get("batch_size"), "goal": _speedup({"speedup": step.get("goal")}),
                      "speedup": _speedup(step.get("chosen")), "fp32_speedup": _speedup(step.get("chosen_fp32"))})
     return rows
+
+
+def _blocked(record: Any) -> dict[str, Any] | None:
+    """The layers a channel multiple kept whole ({multiple, layers}), or None for anything else (run-folder data)."""
+    if not isinstance(record, dict) or type(record.get("multiple")) is not int:
+        return None
+    if not isinstance(record.get("layers"), list):
+        return None
+    layers = [str(name) for name in record["layers"]]
+    return {"multiple": record["multiple"], "count": len(layers),
+            "names": ", ".join(layers[:6]) + (", ..." if len(layers) > 6 else "")}
 
 
 def _round_to(extra: dict[str, Any]) -> dict[str, str] | None:

@@ -76,8 +76,10 @@ def test_inspect_cli_refuses_ambiguous_arguments():
 def test_a_multiple_as_wide_as_a_layer_is_said_to_keep_it_whole(tiny):
     result = run(tiny(stages=[{"prune": {"target": {"ratio": 0.4}, "round_to": 16}}]))  # widths 8, 16 and 32
     extra = result.stages[-1].metrics["extra"]
-    blocked = extra["round_to_blocked"]
+    assert extra["round_to_blocked"]["multiple"] == 16
+    blocked = extra["round_to_blocked"]["layers"]
     assert "layer1.0.conv1" in blocked and all(extra["channels"][name][0] <= 16 for name in blocked)
+    assert "fc" not in blocked  # the classifier is kept whole by design, not by the multiple
     assert extra["channels"]["layer3.0.conv1"][1] == 16  # 32 channels cut to one multiple
     log = (result.stages[-1].directory / "log.txt").read_text()
     assert f"round_to 16: {len(blocked)} layer(s) of at most 16 channels cannot be cut" in log

@@ -142,4 +142,4 @@ def test_auto_is_accepted_and_other_words_are_refused(tiny):
     assert stage.round_to == "auto" and stage.resolved.precision == "int8"
     with pytest.raises(RecipeError, match="round_to") as info:
         parse_recipe(tiny(stages=[{"prune": {"round_to": "fast"}}]))
-    assert "1 problem(s)" in str(info.value) and "auto (measured) or null; got 'fast'" in str(info.value)
+    assert "1 problem(s)" in str(info.value) and "auto (measured) or null (got 'fast')" in str(info.value)

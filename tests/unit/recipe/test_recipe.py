@@ -205,3 +205,12 @@ def test_every_shipped_recipe_validates(path):
 def test_a_validator_problem_is_our_sentence_without_pydantics_prefix(tiny):
     found = problems(tiny(stages=[{"prune": {"target": {"ratio": 0.3, "macs_speedup": 2.0}}}]))
     assert found["stages[0].prune.target"].startswith("give exactly one of ratio, macs_speedup")
+
+
+@pytest.mark.parametrize("value", ["automatic", "16", 0, 300, 1.5, [8], True])
+def test_a_round_to_that_is_no_multiple_auto_or_null_is_one_plain_problem(tiny, value):
+    found = problems(tiny(stages=[{"prune": {"round_to": value}}]))
+    assert list(found) == ["stages[0].prune.round_to"]
+    got = "" if isinstance(value, list) else f" (got {value!r})"  # a list or mapping is not echoed back
+    sentence = "round_to is a channel multiple (1 to 256), auto (measured) or null"
+    assert found["stages[0].prune.round_to"] == sentence + got

@@ -66,15 +66,17 @@ def test_layers_the_multiple_kept_whole_are_found_and_named_in_the_report(tmp_pa
     from toolkit.prune.round_to import rounding_blocked
     from toolkit.report import write_report
 
-    channels = {"stem": [16, 16], "layer1": [16, 16], "layer2": [32, 16], "layer3": [8, 8]}
-    assert rounding_blocked(channels, 16) == ["stem", "layer1", "layer3"]
-    assert rounding_blocked(channels, 1) == [] and rounding_blocked(channels, None) == []
+    channels = {"stem": [16, 16], "layer1": [16, 16], "layer2": [32, 16], "layer3": [8, 8], "fc": [10, 10]}
+    assert rounding_blocked(channels, 16, {"fc"}) == ["stem", "layer1", "layer3"]
+    assert rounding_blocked(channels, 1, set()) == [] and rounding_blocked(channels, None, set()) == []
     run = quickstart_like_run(tmp_path, "r")
     path = run / "02-prune" / "metrics.json"
-    for blocked in (["layer1", "<b>"], "layer1", 3):  # run-folder data: a wrong type shows nothing
-        metrics = json.loads(path.read_text())
+    good = {"multiple": 16, "layers": ["layer1", "<b>"]}
+    for blocked in (good, ["layer1"], {"multiple": "16", "layers": []}, {"multiple": 16, "layers": "x"}, 3):
+        metrics = json.loads(path.read_text())  # run-folder data: a wrong type shows nothing
         metrics["extra"].update(method="l2", channels=channels, round_to_blocked=blocked)
         path.write_text(json.dumps(metrics))
         html = write_report([run], tmp_path / "report.html").read_text()
-        assert ("2 layer(s) no wider than the channel multiple could not be" in html) == isinstance(blocked, list)
-        assert ("cut at it: layer1, &lt;b&gt;." in html) == isinstance(blocked, list)  # escaped
+        said = ("round_to 16: 2 layer(s) of at most\n   16 channels could not be cut at this multiple "
+                "(layer1, &lt;b&gt;).")
+        assert (said in html) == (blocked is good)
