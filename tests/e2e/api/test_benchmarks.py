@@ -36,6 +36,7 @@ def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args,
     if module == "benchmarks.int8_target":  # the same target timed in both precisions, judged on the INT8 file
         assert [r["target timed in"] for r in data["rows"]] == ["fp32", "int8"]
         assert all(r["shipped INT8 speedup"] > 0 and isinstance(r["lands"], bool) for r in data["rows"])
+        assert all(isinstance(r["search claims target_met"], bool) for r in data["rows"])
     if module == "benchmarks.frontier":
         _assert_frontier_says_dominance_isa_and_load(data, table, tmp_path / f"{result}.svg")
         _assert_the_run_report_weighs_the_peers(tmp_path / "work", data, table)
