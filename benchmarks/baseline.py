@@ -37,6 +37,19 @@ def baseline_checkpoint(name: str = "resnet20") -> Path:
     return path
 
 
+def committed_record(checkpoint: Path) -> dict | None:
+    """The record of the committed baseline whose file `checkpoint` is (matched by file name), its SHA-256
+    checked; None when no record names that file. Raises ValueError when the file differs from its record."""
+    for path in sorted(HERE.glob("*_cifar10.json")):
+        record = json.loads(path.read_text())
+        if record.get("file") == Path(checkpoint).name:
+            if _sha256(Path(checkpoint)) != record["sha256"]:
+                raise ValueError(f"{checkpoint}: SHA-256 differs from {path.name}; retrain that leg with "
+                                 f"`python -m benchmarks.baseline {record.get('name', path.stem)}`")
+            return record
+    return None
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -77,12 +90,12 @@ def _starts_from(checkpoint: Path | None) -> dict | None:
     scratch)."""
     if checkpoint is None:
         return None
-    for path in HERE.glob("*_cifar10.json"):
-        earlier = json.loads(path.read_text())
-        if earlier.get("file") == Path(checkpoint).name:
-            if _sha256(Path(checkpoint)) != earlier["sha256"]:
-                raise SystemExit(f"{checkpoint}: SHA-256 differs from {path.name}; retrain that leg first")
-            return {key: earlier[key] for key in ("name", "file", "sha256", "epochs", "top1")}
+    try:
+        earlier = committed_record(Path(checkpoint))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    if earlier is not None:
+        return {key: earlier[key] for key in ("name", "file", "sha256", "epochs", "top1")}
     return {"file": str(checkpoint), "sha256": _sha256(Path(checkpoint))}
 
 

@@ -41,14 +41,12 @@ def stage_of(recipe, stage_type: str):
 
 
 def verified_baseline(checkpoint: Path) -> str:
-    """'benchmarks/baselines/NAME (SHA-256 checked)' for a committed baseline; raises ValueError when the file
-    differs from its record. Another checkpoint is named as it is."""
-    from benchmarks.baseline import HERE, baseline_checkpoint
+    """'baseline benchmarks/baselines/FILE (SHA-256 checked)' for a committed baseline; raises ValueError when the
+    file differs from its record. Another checkpoint is named as it is."""
+    from benchmarks.baseline import HERE, committed_record
 
-    name = checkpoint.name.removesuffix("_cifar10.safetensors")
-    if checkpoint.resolve().parent != HERE.resolve() or not (HERE / f"{name}_cifar10.json").exists():
+    if checkpoint.resolve().parent != HERE.resolve() or committed_record(checkpoint) is None:
         return str(checkpoint)
-    baseline_checkpoint(name)
     return f"baseline benchmarks/baselines/{checkpoint.name} (SHA-256 checked)"
 
 

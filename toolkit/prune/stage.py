@@ -77,14 +77,16 @@ def _kept_by_design(channels: dict[str, Any], cfg: Prune, ctx: StageContext) -> 
     return whole | {n for n in channels if any(fnmatch.fnmatchcase(n, p) for p in cfg.ignore)}
 
 
-def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, coupling: dict[str, Any]) -> None:
-    """Record (and warn about) layers that lost a share of channels far from the one asked."""
+def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, coupling: dict[str, Any],
+                   kept: set[str]) -> None:
+    """Record (and warn about) layers that lost a share of channels far from the one asked; `kept`: the layers
+    kept whole by design (`_kept_by_design`)."""
     if cfg.target.latency_speedup is not None:
         return
     per_group = allocated_ratios(extra["steps"])  # allocation: sensitivity asks each group its own share
     asked = per_group if per_group is not None else asked_ratio(cfg.target.ratio, extra["steps"])
     off = off_target_layers(extra["channels"], asked, max_layer_ratio=cfg.max_layer_ratio, round_to=cfg.round_to,
-                            coupling=coupling, kept_whole=_kept_by_design(extra["channels"], cfg, ctx),
+                            coupling=coupling, kept_whole=kept,
                             reasons=extra.get("kept_whole"))
     extra["layers"] = {"asked_ratio": {k: round(v, 4) for k, v in asked.items()} if per_group is not None
                        else round(asked, 4), "off_target": off}
@@ -168,7 +170,8 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
              "channels": {n: [before_counts[n], after_counts.get(n)] for n in before_counts},
              "batchnorm": batchnorm, **({"round_to": round_to} if round_to else {})}
     multiple = cfg.round_to if isinstance(cfg.round_to, int) else None
-    blocked = rounding_blocked(extra["channels"], multiple, _kept_by_design(extra["channels"], cfg, ctx))
+    kept = _kept_by_design(extra["channels"], cfg, ctx)
+    blocked = rounding_blocked(extra["channels"], multiple, kept)
     if blocked:  # e.g. multiples of 16 on 16-channel layers: every ratio gives the same network there
         extra["round_to_blocked"] = {"multiple": multiple, "layers": blocked}
         ctx.log.info(f"round_to {cfg.round_to}: {len(blocked)} layer(s) of at most {cfg.round_to} channels cannot "
@@ -176,7 +179,7 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     kept_whole = {layer: why for record in steps for layer, why in record.get("kept_whole", {}).items()}
     if kept_whole:
         extra["kept_whole"] = kept_whole
-    _report_layers(extra, cfg, ctx, coupling)
+    _report_layers(extra, cfg, ctx, coupling, kept)
     t = cfg.target
     if t.latency_speedup is not None:
         extra["target_met"] = all(step.get("target_met", True) for step in steps)

@@ -83,3 +83,11 @@ def test_a_multiple_as_wide_as_a_layer_is_said_to_keep_it_whole(tiny):
     assert extra["channels"]["layer3.0.conv1"][1] == 16  # 32 channels cut to one multiple
     log = (result.stages[-1].directory / "log.txt").read_text()
     assert f"round_to 16: {len(blocked)} layer(s) of at most 16 channels cannot be cut" in log
+
+
+def test_a_multiple_no_layer_is_wider_than_fails_the_stage_naming_round_to(tiny):
+    from toolkit.errors import ToolkitError
+
+    with pytest.raises(ToolkitError, match="pruning removed nothing") as info:
+        run(tiny(stages=[{"prune": {"target": {"ratio": 0.4}, "round_to": 32}}]))  # widths 8, 16 and 32
+    assert "round_to 32 keeps every layer of at most 32 channels whole: set a smaller round_to" in str(info.value)
