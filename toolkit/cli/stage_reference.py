@@ -60,29 +60,31 @@ def type_name(annotation: Any) -> str:
     """'int', 'float or null', 'one of: sgd, adamw', 'list of str', 'options (below)'."""
     allowed = choices(annotation)
     optional = type(None) in _members(annotation)
-    if allowed:
-        text = "one of: " + ", ".join(allowed)
-    else:
-        names = []
-        for member in _members(annotation):
-            if member is type(None):
-                continue
-            origin = typing.get_origin(member)
-            if origin in (list, tuple, set):
-                inner = typing.get_args(member)
-                names.append(f"list of {type_name(inner[0]) if inner else 'values'}")
-            elif origin is dict:
-                names.append("mapping")
-            elif isinstance(member, type) and issubclass(member, BaseModel):
-                names.append("options (below)")
-            elif isinstance(member, type) and issubclass(member, PurePath):
-                names.append("path")
-            elif member is Any:
-                names.append("any")
-            else:
-                names.append(getattr(member, "__name__", str(member).replace("typing.", "")))
-        text = " or ".join(dict.fromkeys(names)) or "any"
-    return text + (" or null" if optional else "")
+    names = []
+    for member in _members(annotation):
+        if typing.get_origin(member) is typing.Annotated:  # a constrained type, e.g. int with ge/le
+            member = typing.get_args(member)[0]
+        if member is type(None) or typing.get_origin(member) is typing.Literal or (
+                isinstance(member, type) and issubclass(member, enum.Enum)):
+            continue  # null is said last; literal and enum values are the choices
+        origin = typing.get_origin(member)
+        if origin in (list, tuple, set):
+            inner = typing.get_args(member)
+            names.append(f"list of {type_name(inner[0]) if inner else 'values'}")
+        elif origin is dict:
+            names.append("mapping")
+        elif isinstance(member, type) and issubclass(member, BaseModel):
+            names.append("options (below)")
+        elif isinstance(member, type) and issubclass(member, PurePath):
+            names.append("path")
+        elif member is Any:
+            names.append("any")
+        else:
+            names.append(getattr(member, "__name__", str(member).replace("typing.", "")))
+    text = " or ".join(dict.fromkeys(names))
+    if allowed:  # e.g. round_to: 'int or one of: auto'
+        text = (text + " or " if text else "") + "one of: " + ", ".join(allowed)
+    return (text or "any") + (" or null" if optional else "")
 
 
 def _nested_class(annotation: Any) -> type[BaseModel] | None:

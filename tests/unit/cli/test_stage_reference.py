@@ -47,6 +47,9 @@ def test_value_and_type_rendering():
 
     assert type_name(Literal["a", "b"] | None) == "one of: a, b or null"
     assert type_name(list[str]) == "list of str"
+    from toolkit.prune.config import Prune  # a constrained int beside a literal: both are said (round_to)
+
+    assert type_name(Prune.model_fields["round_to"].annotation) == "int or one of: auto or null"
 
 
 def test_unknown_key_errors_list_yaml_keys_like_the_readme():
