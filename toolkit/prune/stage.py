@@ -78,11 +78,12 @@ def _kept_by_design(channels: dict[str, Any], cfg: Prune, ctx: StageContext) -> 
 
 
 def _report_layers(extra: dict[str, Any], cfg: Prune, ctx: StageContext, coupling: dict[str, Any],
-                   kept: set[str]) -> None:
+                   kept: set[str] | None = None) -> None:
     """Record (and warn about) layers that lost a share of channels far from the one asked; `kept`: the layers
-    kept whole by design (`_kept_by_design`)."""
+    kept whole by design, when the caller has them (else computed here)."""
     if cfg.target.latency_speedup is not None:
         return
+    kept = _kept_by_design(extra["channels"], cfg, ctx) if kept is None else kept
     per_group = allocated_ratios(extra["steps"])  # allocation: sensitivity asks each group its own share
     asked = per_group if per_group is not None else asked_ratio(cfg.target.ratio, extra["steps"])
     off = off_target_layers(extra["channels"], asked, max_layer_ratio=cfg.max_layer_ratio, round_to=cfg.round_to,
