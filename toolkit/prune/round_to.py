@@ -7,7 +7,8 @@ boundary pays for a whole block. The probe times one convolution of the model (i
 kernel, stride and input size) with n input and output channels, for every n in a window around the count a
 typical cut leaves, all in the same interleaved rounds. For each candidate multiple m it scores the channels
 per millisecond of the counts that are multiples of m against all counts, and keeps the smallest multiple
-that keeps most of the best score's gain (a coarser multiple only makes targets harder to land). The result
+that keeps most of the best score's gain (a coarser multiple only makes targets harder to land), never more
+than a quarter of the model's widest layer (a multiple as wide as a layer would keep it whole). The result
 is cached per machine, runtime, precision and layer shape. Where nothing can be timed (TensorRT without a
 GPU), a documented table gives the multiple: NVIDIA's Tensor Core performance guide asks for multiples of 8
 channels in FP16, 16 in INT8 and 4 in TF32; on CPUs, the SIMD width in fp32 lanes.
@@ -63,7 +64,8 @@ def _padding(mod: nn.Conv2d) -> list[int]:
 def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | None:
     """The dense inner Conv2d that costs most when its input and output channels shrink together (a pruned
     layer's case; the stem, which reads the image, is left out) for `example` ((1, C, H, W)): name, channels,
-    kernel, stride, padding, dilation and input size; None when the model has no such convolution."""
+    kernel, stride, padding, dilation and input size, and `widest`, the most output channels of any such
+    convolution; None when the model has no such convolution."""
     from torch import nn
 
     from toolkit.prune.channels import run_hooked
@@ -82,7 +84,9 @@ def largest_conv(model: nn.Module, example: torch.Tensor) -> dict[str, Any] | No
                               * mod.kernel_size[0] * mod.kernel_size[1]}
             hooks.append(module.register_forward_hook(record))
     run_hooked(model, example, hooks)
-    return max(seen.values(), key=lambda c: c["cost"]) if seen else None
+    if not seen:
+        return None
+    return {**max(seen.values(), key=lambda c: c["cost"]), "widest": max(c["channels"] for c in seen.values())}
 
 
 def probe_counts(channels: int) -> list[int]:
@@ -99,14 +103,23 @@ def score_multiples(counts: list[int], p50_ms: list[float]) -> dict[int, float]:
             for m in CANDIDATES if any(n % m == 0 for n in rate)}
 
 
-def pick_multiple(scores: dict[int, float]) -> int:
-    """1 when no multiple beats any count by more than NOISE; else the smallest multiple that keeps most of the
-    best gain (within a fifth of it, or NOISE / 3): a coarser multiple only makes targets harder to land."""
-    best = max(scores.values())
+def largest_allowed(channels: int) -> int:
+    """The coarsest multiple auto may keep when the model's widest prunable layer has `channels`: a quarter of
+    it (at least 1), so that layer keeps at least 4 sizes to choose from; a multiple as wide as a layer would
+    keep it whole."""
+    return max(1, channels // 4)
+
+
+def pick_multiple(scores: dict[int, float], cap: int | None = None) -> int:
+    """1 when no multiple up to `cap` (None: any) beats any count by more than NOISE; else the smallest such
+    multiple that keeps most of their best gain (within a fifth of it, or NOISE / 3): a coarser multiple only
+    makes targets harder to land."""
+    allowed = {m: s for m, s in scores.items() if cap is None or m <= cap}
+    best = max(allowed.values(), default=1.0)
     if best - 1 < NOISE:
         return 1
     slack = max(NOISE / 3, (best - 1) / 5)
-    return min(m for m, s in scores.items() if s >= best - slack)
+    return min(m for m, s in allowed.items() if s >= best - slack)
 
 
 def _time_counts(layer: dict[str, Any], counts: list[int], runtime_name: str, batch_size: int,
@@ -149,8 +162,9 @@ def _table(base: dict[str, Any], device: str, why: str, log: Callable[[str], Non
     return {**base, "value": value, "how": "table", "reason": f"{source}; not measured: {why}"}
 
 
-def _read_cached(cache: Path | None, key: str) -> dict[str, Any] | None:
-    """A measurement kept earlier, when the file is ours and its multiple one we could have chosen."""
+def _read_cached(cache: Path | None, key: str, cap: int) -> dict[str, Any] | None:
+    """A measurement kept earlier, when the file is ours and its multiple one we could have chosen (at most
+    `cap`)."""
     from toolkit.fsutil import read_json
 
     try:
@@ -158,7 +172,7 @@ def _read_cached(cache: Path | None, key: str) -> dict[str, Any] | None:
     except (ValueError, OSError):
         return None
     if isinstance(cached, dict) and type(cached.get("value")) is int and cached["value"] in CANDIDATES \
-            and cached.get("key") == key:
+            and cached["value"] <= cap and cached.get("key") == key:
         return cached
     return None
 
@@ -191,7 +205,8 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
                        "layer": {k: layer[k] for k in ("channels", "kernel", "stride", "padding", "dilation",
                                                        "input_hw")}})
     cache = None if cache_dir is None or machine is None else Path(cache_dir) / f"{key}.json"
-    cached = _read_cached(cache, key)
+    cap = largest_allowed(layer["widest"])
+    cached = _read_cached(cache, key, cap)
     if cached is not None:
         log(f"round_to auto: {cached['value']} (measured earlier on this machine: {cache})")
         return {**cached, "how": "cached"}
@@ -205,14 +220,17 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
         reraise_if_interrupted(exc)  # ... but Ctrl-C inside native code still stops the run
         return _table(base, runtime.device, f"timing the probe layer failed: {type(exc).__name__}: {exc}", log)
     scores = score_multiples(counts, p50)
-    value = pick_multiple(scores)
+    value = pick_multiple(scores, cap)
+    best = max(scores, key=scores.__getitem__)
+    capped = (f"; {best} scored best ({scores[best]}x) but would leave the widest layer ({layer['widest']} "
+              f"channels) under 4 sizes to choose from, so auto stops at {cap}") if best > cap else ""
     reason = (f"timed {layer['layer']} ({layer['kernel'][0]}x{layer['kernel'][1]}, {layer['input_hw'][0]}x"
               f"{layer['input_hw'][1]} input) at {counts[0]}-{counts[-1]} channels in {facts.precision} on "
-              f"{runtime_name}: multiples of {value} give {scores[value]}x the channels per ms of any count "
-              f"(best {max(scores.values())}x; near-ties go to the smaller multiple)")
+              f"{runtime_name}: multiples of {value} give {scores.get(value, 1.0)}x the channels per ms of any "
+              f"count (near-ties go to the smaller multiple{capped})")
     log(f"round_to auto: {value}; {reason}")
-    record = {**base, "value": value, "how": "measured", "reason": reason, "key": key,
-              "layer": {k: v for k, v in layer.items() if k != "cost"}, "counts": counts,
+    record = {**base, "value": value, "how": "measured", "reason": reason, "key": key, "largest_allowed": cap,
+              "layer": {k: v for k, v in layer.items() if k not in ("cost", "widest")}, "counts": counts,
               "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()}}
     if cache is not None:
         atomic_write_json(cache, record)

@@ -13,8 +13,8 @@ from torch import nn
 
 from toolkit.errors import RecipeError
 from toolkit.prune.precision import PruneFacts
-from toolkit.prune.round_to import (choose_round_to, fallback_multiple, largest_conv, pick_multiple, probe_counts,
-                                    score_multiples)
+from toolkit.prune.round_to import (choose_round_to, fallback_multiple, largest_allowed, largest_conv, pick_multiple,
+                                    probe_counts, score_multiples)
 from toolkit.recipe import parse_recipe
 
 FP32 = PruneFacts(precision="fp32", precision_reason="test")
@@ -143,3 +143,27 @@ def test_auto_is_accepted_and_other_words_are_refused(tiny):
     with pytest.raises(RecipeError, match="round_to") as info:
         parse_recipe(tiny(stages=[{"prune": {"round_to": "fast"}}]))
     assert "1 problem(s)" in str(info.value) and "auto (measured) or null (got 'fast')" in str(info.value)
+
+
+def test_auto_never_picks_a_multiple_that_leaves_the_widest_layer_under_four_sizes():
+    """A kernel that blocks by 32 on a model whose widest layer has 32 channels (seen in CI on a small ResNet): 32
+    scores best, but it would keep every layer whole, so auto stops at a quarter of the widest."""
+    counts = probe_counts(32)
+    p50 = [math.ceil(n / 32) * 32 * 0.01 for n in counts]
+    scores = score_multiples(counts, p50)
+    assert max(scores, key=scores.__getitem__) == 32 and pick_multiple(scores) == 32
+    assert pick_multiple(scores, cap=largest_allowed(32)) == 8 and largest_allowed(32) == 8
+    assert largest_allowed(3) == 1 and pick_multiple({1: 1.0, 2: 1.2}, cap=1) == 1
+
+
+def test_a_capped_choice_says_which_multiple_scored_best_and_why_it_was_not_kept(tmp_path):
+    def blocks_of_32_ms(model: nn.Module) -> float:
+        conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        return math.ceil(conv.out_channels / 32) * 32 * 0.01
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 4))
+    with noisy_runtime("blocks-of-32", sigma=0.005, cost_ms=blocks_of_32_ms):
+        record = choose_round_to(net, torch.randn(1, 3, 8, 8), "blocks-of-32", 1, FP32, tmp_path, lambda _: None)
+    assert record["value"] == 8 and record["largest_allowed"] == 8
+    assert "32 scored best" in record["reason"] and "auto stops at 8" in record["reason"]
