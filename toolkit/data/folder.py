@@ -56,8 +56,10 @@ class DataRootError(DataError):
 
     def __init__(self, root: Path, nearby: Path | None, recipe_dir: Path | None = None):
         self.root, self.nearby = root, nearby
+        from toolkit.data.archives import unpack_hint
+
         super().__init__(f"{root}: expected train/<class>/ and val/<class>/ (or test/<class>/) folders"
-                         + _root_hint(nearby, recipe_dir))
+                         + (_root_hint(nearby, recipe_dir) or unpack_hint(root)))
 
     def for_recipe(self, recipe_dir: Path) -> DataRootError:
         """The same error, its suggestion relative to `recipe_dir` (where data.root is resolved from)."""

@@ -49,7 +49,10 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
                 problems.append(("data.root", f"the {dataset} data set needs a root folder"))
             elif check_paths and info.needs_root and isinstance(root, str) and not info.downloads:
                 problem = path_problem(base_dir / root, "folder")
-                problems += [("data.root", problem)] if problem else []
+                if problem:
+                    from toolkit.data.archives import unpack_hint
+
+                    problems.append(("data.root", problem + unpack_hint(base_dir / root)))
         except UnknownNameError as exc:
             problems.append(("data.dataset", str(exc)))
     runtimes = measure.get("runtimes")

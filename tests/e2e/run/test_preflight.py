@@ -80,3 +80,24 @@ def test_an_untrained_model_is_warned_about_in_validate_run_and_report(tiny, tmp
     assert "<b>Warning:</b> the model is untrained" in (run_dir / "report.html").read_text()
     trained = tiny(stages=[{"train": {"epochs": 1}}, {"export": {}}])
     assert "warning" not in validate(write(tmp_path, trained)).output
+
+
+def test_a_missing_data_root_says_so_and_names_the_archive_beside_it(tiny, tmp_path):
+    import tarfile
+
+    tree = make_tree(tmp_path / "build" / "cifar")
+    (tmp_path / "data").mkdir()
+    with tarfile.open(tmp_path / "data" / "cifar.tar.gz", "w:gz") as tar:
+        for split in ("train", "val"):
+            tar.add(tree / split, arcname=split)
+    raw = tiny(data={"dataset": "imagefolder", "root": str(tmp_path / "data" / "cifar"), "image_size": 16,
+                     "batch_size": 4})
+    result = validate(write(tmp_path, raw))
+    message = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in message, message
+    assert "data.root: no such folder" in message and "cifar.tar.gz is not unpacked" in message, message
+    command = message.split("extract it there (", 1)[1].split("); data.root must", 1)[0]
+    import subprocess
+
+    subprocess.run(command, shell=True, check=True)  # the command as given unpacks a recipe-ready tree
+    assert validate(write(tmp_path, raw)).exit_code == 0
