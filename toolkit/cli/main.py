@@ -208,6 +208,8 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, 
 
     if (recipe is None) == (arch is None):
         raise UserInputError("give a recipe or --model NAME (one of them)")
+    if recipe is not None and recipe.suffix.lower() == ".onnx":  # the file in RECIPE's place, not --model's
+        raise UserInputError(f"{recipe} is an ONNX file, not a recipe: compress inspect --model {recipe}")
     if arch is not None and arch.lower().endswith(".onnx"):  # a Q/DQ file: TensorRT placement check
         from toolkit.quantize.placement import inspect_file
 

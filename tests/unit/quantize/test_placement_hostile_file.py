@@ -197,3 +197,11 @@ def test_a_sound_file_still_passes_and_names_from_the_file_cannot_rewrite_the_te
 def test_inspect_help_documents_the_exit_codes():
     text = " ".join(CliRunner().invoke(main, ["inspect", "--help"]).output.split())
     assert "Exit codes: 0 ok; 1 " in text and "; 2 bad input" in text and "FILE.onnx that is missing" in text
+
+
+def test_an_onnx_file_given_in_the_recipe_place_points_to_model(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"\x08\xff\xff")
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"is an ONNX file, not a recipe: compress inspect --model {path}" in " ".join(result.output.split())
