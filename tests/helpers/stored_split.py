@@ -65,3 +65,29 @@ def partial_residual_net(num_classes: int = 10, in_channels: int = 3) -> nn.Modu
     return nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU(), PartialResidual(8, 16),
                          nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(32, num_classes))
+
+
+class CrossStage(nn.Module):
+    """timm's CSP stage in small: a 1x1 expansion split in halves (`x.split(self.half, dim=1)`), one half through a
+    residual block, both concatenated into a transition conv. Torch-Pruning 1.6 prunes the expansion and then fails
+    with an IndexError in its index bookkeeping across the split and the concatenation."""
+
+    def __init__(self, in_channels: int, channels: int):
+        super().__init__()
+        self.half = channels // 2
+        self.conv_exp = nn.Sequential(nn.Conv2d(in_channels, channels, 1), nn.BatchNorm2d(channels))
+        self.block = nn.Sequential(nn.Conv2d(self.half, self.half, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(self.half, self.half, 3, padding=1))
+        self.conv_b = nn.Conv2d(self.half, self.half, 1)
+        self.conv_transition = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xs, xb = self.conv_exp(x).split(self.half, dim=1)
+        xb = self.conv_b(self.block(xb) + xb)
+        return self.conv_transition(torch.cat([xs, xb], dim=1))
+
+
+def csp_net(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """stem (16 ch) -> CrossStage(16 -> 32) -> pool -> classifier ('stored_split:csp_net')."""
+    return nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), CrossStage(16, 32), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))

@@ -1,4 +1,4 @@
-"""What the inspector explains and suggests: coupled channel parts and hard-coded reshapes."""
+"""What the inspector explains and suggests: coupled channel parts, hard-coded reshapes and channel splits."""
 
 from __future__ import annotations
 
@@ -120,6 +120,29 @@ def add_blocking_advice(report: dict[str, Any], exc: BaseException, model: nn.Mo
         return
     suggested = [name for name in _same_place_in_siblings(model, call.module, call.producer) if name not in ignore]
     _try_suggestion(report, ignore, suggested, retry)
+
+
+def add_split_advice(report: dict[str, Any], exc: BaseException, model: nn.Module, example: torch.Tensor,
+                     ignore: list[str], retry: Callable[[list[str]], dict[str, Any]]) -> None:
+    """After Torch-Pruning itself failed (TorchPruningFailed, e.g. an IndexError in its index bookkeeping): the
+    channel splits of the model (timm's CSP stages, MixNet's mixed convolutions), where that bookkeeping usually
+    breaks, and the `ignore:` entries that keep each split's input layer whole, tried with `retry(ignore)`."""
+    from toolkit.prune.channel_slices import channel_splits
+    from toolkit.prune.channels import TorchPruningFailed
+
+    if not isinstance(exc, TorchPruningFailed):
+        return
+    try:
+        splits = channel_splits(model, example)
+    except Exception:  # noqa: BLE001 - explanations must not break the inspection
+        return
+    splits = [s for s in splits if s.producer not in ignore]
+    if not splits:
+        return
+    for call in splits:
+        report["blocking"].append({"module": call.module or "(model forward)", "op": call.op,
+                                   "why": f"{call.error}: Torch-Pruning's index bookkeeping may fail on it"})
+    _try_suggestion(report, ignore, [s.producer for s in splits if s.producer], retry)
 
 
 def _same_place_in_siblings(model: nn.Module, module: str, producer: str) -> list[str]:

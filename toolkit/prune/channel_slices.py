@@ -1,5 +1,7 @@
 """Slices of a feature map's channels by bounds the model's code keeps: `x[:, 0:self.in_channels]` in timm's ReXNet
-blocks (a partial residual over the first in_channels channels).
+blocks (a partial residual over the first in_channels channels); and splits of its channels into parts
+(`x.split(self.expand_chs // 2, dim=1)` in timm's CSP stages, `torch.split(x, self.splits, 1)` in MixNet's mixed
+convolutions), where Torch-Pruning's index bookkeeping can fail.
 
 Once the layer that made `x` loses channels, the slice takes other channels than the code meant (or no longer
 fits what it is added to), and Torch-Pruning 1.6 spends many minutes grouping the channels of such a graph before
@@ -46,6 +48,31 @@ def channel_slices(model: nn.Module, example: torch.Tensor) -> list[FailingCall]
 
     traced_forward(model, example, on_call)
     return found
+
+
+SPLITS = ("split", "chunk", "split_with_sizes", "tensor_split", "unbind")
+
+
+def channel_splits(model: nn.Module, example: torch.Tensor) -> list[FailingCall]:
+    """Every split of an (N, C, H, W) feature map's channels into parts (op 'split', 'chunk', ...), once per
+    producing layer, with the module whose forward makes it; one forward on `example`. Splits of the model's input
+    (no producing layer) are left out."""
+    found: dict[str, FailingCall] = {}
+
+    def on_call(call: Call) -> None:
+        if call.name not in SPLITS or call.producer is None or call.producer in found or not call.args:
+            return
+        tensor = call.args[0]
+        dim = call.args[2] if len(call.args) > 2 else call.kwargs.get("dim", 0)
+        if call.name == "unbind":
+            dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
+        if not isinstance(tensor, torch.Tensor) or tensor.dim() != 4 or dim not in (1, -3):
+            return
+        found[call.producer] = FailingCall(call.name, call.module, call.producer,
+                                           f"{call.name} over the {tensor.shape[1]} channels of {call.producer}")
+
+    traced_forward(model, example, on_call)
+    return list(found.values())
 
 
 def refuse_kept_slices(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module]) -> None:

@@ -155,16 +155,20 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
     return model
 
 
+class TorchPruningFailed(ToolkitError):
+    """Torch-Pruning raised inside its dependency graph or pruning step (not the toolkit, not the user's input)."""
+
+
 @contextlib.contextmanager
 def torch_pruning_errors(model: nn.Module, what: str) -> Iterator[None]:
-    """Torch-Pruning's own exceptions as one ToolkitError naming `what` was pruned and pointing at
+    """Torch-Pruning's own exceptions as one TorchPruningFailed naming `what` was pruned and pointing at
     `compress inspect`; the toolkit's errors and Ctrl-C pass through. Gradients are dropped either way."""
     try:
         yield
     except (ToolkitError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise ToolkitError(f"Torch-Pruning could not prune {what} ({type(exc).__name__}: {exc}); "
+        raise TorchPruningFailed(f"Torch-Pruning could not prune {what} ({type(exc).__name__}: {exc}); "
                            f"run `compress inspect` on it for the blocking operations") from exc
     finally:
         model.zero_grad(set_to_none=True)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from toolkit.measure.profile import count_macs_params
-from toolkit.prune.advice import add_blocking_advice, add_coupling_advice, add_reshape_advice
+from toolkit.prune.advice import add_blocking_advice, add_coupling_advice, add_reshape_advice, add_split_advice
 from toolkit.prune.channels import PRUNABLE, classifier_of, resolve_ignored, shuffle_blocks
 from toolkit.prune.config import Prune, PruneTarget
 from toolkit.prune.trial import describe_options, stand_in, trial_prune
@@ -102,6 +102,8 @@ def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Ten
                                 f"{exc}"[:400]}
         add_blocking_advice(report, exc, model, list(cfg.ignore), retry)
         add_reshape_advice(report, model, example, list(cfg.ignore), retry)
+        if "ignore" not in report.get("suggested", {}):  # no reshape or blocked call explained it
+            add_split_advice(report, exc, model, example, list(cfg.ignore), retry)
 
 
 def format_inspection(report: dict[str, Any], title: str) -> str:

@@ -9,7 +9,7 @@ names it. Used to say which layer's channels reach an operation that keeps chann
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,13 +21,15 @@ PRODUCERS = (nn.Conv2d, nn.Linear)
 
 @dataclass
 class Call:
-    """A torch function call of the forward: `func`, its `args`, the `module` whose forward made it ('' for the
-    model's own forward; named as a recipe's `ignore:` names it) and the `producer` of its inputs (or None)."""
+    """A torch function call of the forward: `func`, its `args` and `kwargs`, the `module` whose forward made it (''
+    for the model's own forward; named as a recipe's `ignore:` names it) and the `producer` of its inputs (or
+    None)."""
 
     func: Any
     args: tuple
     module: str
     producer: str | None
+    kwargs: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -56,7 +58,7 @@ class _Tracer(TorchFunctionMode):
         inputs = tensors_in(args) + tensors_in(kwargs)
         source = next((self.state["producer"][id(t)] for t in inputs if id(t) in self.state["producer"]), None)
         stack = self.state["stack"]
-        call = Call(func, args, stack[-1] if stack else "", source)
+        call = Call(func, args, stack[-1] if stack else "", source, kwargs)
         if self.on_call is not None:
             self.on_call(call)
         try:
