@@ -91,3 +91,24 @@ def csp_net(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
     """stem (16 ch) -> CrossStage(16 -> 32) -> pool -> classifier ('stored_split:csp_net')."""
     return nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), CrossStage(16, 32), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))
+
+
+class GainConv2d(nn.Conv2d):
+    """timm's ScaledStdConv2d in small: a per-output-channel `gain` (C_out, 1, 1, 1) scales the weight on every
+    forward; Torch-Pruning cuts the weight and leaves the gain."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight * self.gain.view(self.out_channels, 1, 1, 1)
+        return self._conv_forward(x, weight, self.bias)
+
+
+def gain_conv_net(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """stem (GainConv2d, 16 ch) -> conv (32 ch) -> conv (16 ch) -> GainConv2d (32 ch) -> pool -> classifier; with
+    the GainConv2d layers ('0', '6') kept whole, the first plain conv's ('2') outputs can still be pruned."""
+    return nn.Sequential(GainConv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1),
+                         nn.ReLU(), nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(), GainConv2d(16, 32, 3, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, num_classes))

@@ -92,10 +92,10 @@ def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch
            if best["at_ratio"] is not None else "; no setting removes channels here"))
 
 
-def add_reshape_advice(report: dict[str, Any], model: nn.Module, example: torch.Tensor, ignore: list[str],
-                       retry: Callable[[list[str]], dict[str, Any]]) -> None:
-    """After a failed test prune: name hard-coded reshapes, their layer, and the `ignore:` that fixes them;
-    `retry(ignore)` runs the test prune again with that ignore list."""
+def add_reshape_advice(report: dict[str, Any], exc: BaseException, model: nn.Module, example: torch.Tensor,
+                       ignore: list[str], retry: Callable[[list[str]], dict[str, Any]]) -> None:
+    """After a failed test prune (`exc`, unused: any failure can come from a reshape): name hard-coded reshapes,
+    their layer, and the `ignore:` that fixes them; `retry(ignore)` runs the test prune again with that list."""
     reshapes = hardcoded_reshapes(model, example)
     if not reshapes:
         return
@@ -118,7 +118,9 @@ def add_blocking_advice(report: dict[str, Any], exc: BaseException, model: nn.Mo
     report["blocking"].append({"module": call.module or "(model forward)", "op": call.op, "why": call.describe()})
     if call.producer is None:
         return
-    suggested = [name for name in _same_place_in_siblings(model, call.module, call.producer) if name not in ignore]
+    places = [call.producer, *exc.others] if call.module == call.producer else \
+        _same_place_in_siblings(model, call.module, call.producer)  # a layer blocked by itself: every such layer
+    suggested = [name for name in places if name not in ignore]
     _try_suggestion(report, ignore, suggested, retry)
 
 
@@ -168,5 +170,7 @@ def _try_suggestion(report: dict[str, Any], ignore: list[str], suggested: list[s
     except Exception as exc:  # noqa: BLE001
         works, result = False, {"error": f"{type(exc).__name__}: {exc}"[:200]}
     report["suggested"]["test_prune"] = result
+    why = result.get("error") or ("it removes nothing: every prunable layer is then kept whole"
+                                  if result.get("removed_nothing") else "the output shape changes")
     report["notes"].append(f"with ignore: {whole} the test prune "
-                           + ("works: the model can be pruned" if works else f"still fails ({result.get('error')})"))
+                           + ("works: the model can be pruned" if works else f"still fails ({why})"))

@@ -66,7 +66,7 @@ class PruneBlocked(UserInputError):
     places like it."""
 
     def __init__(self, call: FailingCall, *, before: bool = False, others: list[str] | None = None):
-        self.call = call
+        self.call, self.others = call, list(others or [])
         lead = "the model cannot be pruned as is" if before else "the pruned model no longer runs"
         more = f" (and {len(others)} more like it: {', '.join(others[:4])}{', ...' if len(others) > 4 else ''})" \
             if others else ""

@@ -101,9 +101,9 @@ def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Ten
         report["test_prune"] = {"options": describe_options(stand_in(cfg)[0]), "error": f"{type(exc).__name__}: "
                                 f"{exc}"[:400]}
         add_blocking_advice(report, exc, model, list(cfg.ignore), retry)
-        add_reshape_advice(report, model, example, list(cfg.ignore), retry)
-        if "ignore" not in report.get("suggested", {}):  # no reshape or blocked call explained it
-            add_split_advice(report, exc, model, example, list(cfg.ignore), retry)
+        for advice in (add_reshape_advice, add_split_advice):  # until one has explained the failure
+            if "ignore" not in report.get("suggested", {}):
+                advice(report, exc, model, example, list(cfg.ignore), retry)
 
 
 def format_inspection(report: dict[str, Any], title: str) -> str:
