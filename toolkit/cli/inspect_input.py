@@ -11,8 +11,39 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from toolkit.errors import DataError
+from toolkit.errors import DataError, UserInputError
 from toolkit.prune.config import Prune
+
+
+def check_takes(model: nn.Module, example: torch.Tensor, arch: str, field: str) -> None:
+    """Run `model` once on `example` ((1, C, H, W)); raise UserInputError naming `field` when it cannot take that
+    input (a model whose attention is sized for 224x224, a stem that shrinks 64x64 to nothing)."""
+    from toolkit.run.preflight import INPUT_ERRORS
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    except INPUT_ERRORS as exc:
+        size = "x".join(map(str, example.shape[-2:]))
+        raise UserInputError(f"{field}: {arch} cannot take {size} inputs ({example.shape[1]} channels): "
+                             f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}") from None
+
+
+def named_model_input(arch: str, input_size: int | tuple[int, int] | None, num_classes: int,
+                      small_input: bool) -> tuple[nn.Module, torch.Tensor, str]:
+    """`compress inspect --model NAME`: (model with initial weights, a random (1, 3, H, W) image, title).
+
+    Raises UserInputError for an unknown name or an input size the model cannot take."""
+    from toolkit.config import InputShape, ModelSpec
+    from toolkit.models import build_model, check_arch
+
+    problem = check_arch(arch)
+    if problem:
+        raise UserInputError(f"--model: {problem}")
+    shape = InputShape.of(input_size or (32 if small_input else 224))
+    model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, shape)
+    example = torch.randn(shape.batch(1))
+    check_takes(model, example, arch, "--input-size")
+    return model, example, f"{arch} at {shape.text}"
 
 
 def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int, str, Prune | None, int]:
@@ -21,7 +52,8 @@ def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int,
 
     Input paths need not exist here (a recipe from another machine). Without the data set the class
     count is `model.num_classes`, else 10: the classifier's outputs are never pruned, so it changes
-    nothing that inspection reports. Raises RecipeError for an invalid recipe.
+    nothing that inspection reports. Raises RecipeError for an invalid recipe, UserInputError for a model that
+    cannot take the recipe's images.
     """
     from toolkit.data import build_data
     from toolkit.models import build_model
@@ -39,5 +71,6 @@ def recipe_model_input(recipe_path: Path) -> tuple[nn.Module, torch.Tensor, int,
         example = torch.randn(shape.batch(1), generator=torch.Generator().manual_seed(recipe.seed))
         note = f"; data not read ({str(exc).splitlines()[0][:120]}), random {shape.text} images, {classes} classes"
     model = build_model(recipe.model, classes, shape, load_weights=False)  # structure only: no weights needed
+    check_takes(model, example, recipe.model.arch, "data.image_size")
     prune = next((s for s in recipe.stages if s.stage_type == "prune"), None)
     return model, example, classes, f"{recipe_path} ({recipe.model.arch}{note})", prune, recipe.seed

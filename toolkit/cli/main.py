@@ -199,11 +199,8 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, 
     Exit codes: 0 ok; 1 the model is not prunable, or a Q/DQ placement breaks a TensorRT fusion rule; 2 bad input:
     a recipe or option, or a --model FILE.onnx that is missing, too large, not ONNX or invalid (the error line
     names the file and the problem)."""
-    import torch
-
-    from toolkit.config import InputShape, ModelSpec
+    from toolkit.cli.inspect_input import named_model_input, recipe_model_input
     from toolkit.errors import UserInputError
-    from toolkit.models import build_model, check_arch
     from toolkit.prune.inspect import format_inspection, inspect_model
 
     if (recipe is None) == (arch is None):
@@ -216,16 +213,10 @@ def inspect(recipe: Path | None, arch: str | None, input_size: int | tuple[int, 
         sys.exit(inspect_file(Path(arch), as_json, click.echo))
     prune, seed = None, 0  # without a recipe: the prune stage's defaults at a 0.5 ratio
     if recipe is not None:
-        from toolkit.cli.inspect_input import recipe_model_input
-
         model, example, classes, title, prune, seed = recipe_model_input(recipe)
     else:
-        problem = check_arch(arch)
-        if problem:
-            raise UserInputError(f"--model: {problem}")
-        shape = InputShape.of(input_size or (32 if small_input else 224))
-        model = build_model(ModelSpec(arch=arch, small_input=small_input), num_classes, shape)
-        example, classes, title = torch.randn(shape.batch(1)), num_classes, f"{arch} at {shape.text}"
+        model, example, title = named_model_input(arch, input_size, num_classes, small_input)
+        classes = num_classes
     report = inspect_model(model, example, classes, list(ignore), prune, seed)
     click.echo(json.dumps(report, indent=2) if as_json else format_inspection(report, title))
     if not report["prunable"]:

@@ -71,7 +71,7 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
     try:
         with torch.no_grad():
             out = model.eval()(example)
-    except RuntimeError as exc:
+    except INPUT_ERRORS as exc:  # a shape mismatch; timm's ViTs assert their image size
         raise RecipeError([_input_problem(model, recipe.model.arch, shape, exc)]) from None
     if out.ndim != 2 or out.shape[1] != data.num_classes:
         raise RecipeError([("model", f"{recipe.model.arch} outputs shape {tuple(out.shape)}; "
@@ -84,7 +84,10 @@ def describe_shape(shape: InputShape) -> str:
     return shape.text + (" grayscale" if shape.channels == 1 else "")
 
 
-def _input_problem(model: nn.Module, arch: str, shape: InputShape, exc: RuntimeError) -> tuple[str, str]:
+INPUT_ERRORS = (RuntimeError, AssertionError, ValueError, IndexError)  # how a forward refuses an input's shape
+
+
+def _input_problem(model: nn.Module, arch: str, shape: InputShape, exc: Exception) -> tuple[str, str]:
     """(field, problem) for a model that cannot take the data's images: data.channels when its first convolution
     takes another channel count, else data.image_size."""
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
@@ -93,7 +96,7 @@ def _input_problem(model: nn.Module, arch: str, shape: InputShape, exc: RuntimeE
                                  f"set data.channels: {first.in_channels} (and as many data.mean and data.std "
                                  f"values), or give the model function an in_channels parameter")
     return ("data.image_size", f"{arch} cannot take {shape.text} inputs ({shape.channels} channels): "
-                               f"{str(exc).splitlines()[0]}")
+                               f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
 
 
 def _describe_source(spec: Any) -> str:
