@@ -43,10 +43,20 @@ def model_format(model: Model) -> str:
 
 
 def check_onnx_file(path: Path) -> None:
-    """Fail with a message naming the file when it is not a valid ONNX model."""
+    """Fail with a message naming the file when it is not a valid ONNX model, or not a regular file (a FIFO in a
+    tampered run folder would block the checker's read forever)."""
+    import os
+    import stat
+
     import onnx
 
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ArtifactError(f"{path}: not a regular file (a folder, device, pipe or socket); expected an ONNX file")
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    try:
         onnx.checker.check_model(str(path))
     except Exception as exc:  # noqa: BLE001 - protobuf/checker errors on truncated or tampered files
-        raise ArtifactError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {str(exc)[:200]})") from None
+        detail = " ".join(str(exc).split())[:200]  # the checker's messages span lines; an error is one line
+        raise ArtifactError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {detail})") from None

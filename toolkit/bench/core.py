@@ -235,12 +235,11 @@ def artifact_for(path: Path, trust_code: bool = False) -> tuple[Model, InputShap
         model = load_model(directory, trust_code=trust_code)  # checks structure.json, its spec included
         return model, saved_input_shape(read_json(directory / "structure.json")["spec"])
     if path.suffix == ".onnx":
-        import onnx
-
         from toolkit.artifacts import check_onnx_file
+        from toolkit.quantize.onnx_input import read_model
 
+        proto = read_model(path)  # untrusted: a regular file within bounds (never a FIFO), external data inside
         check_onnx_file(path)
-        proto = onnx.load(str(path))
         if not proto.graph.input:
             raise ArtifactError(f"{path}: the ONNX model has no input")
         dims = [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
