@@ -47,4 +47,11 @@ def path_problem(path: Path, kind: str) -> str | None:
         found = path.is_file() if kind == "file" else path.is_dir()
     except OSError as exc:  # ENAMETOOLONG and the like: Path.is_file() passes them on
         return f"cannot use the path {str(path)[:80]!r}...: {exc.strerror or exc}"
-    return None if found else f"no such {kind}: {os.path.normpath(path)}"  # recipes/../data reads as data
+    if found:
+        return None
+    shown = os.path.normpath(path)  # recipes/../data reads as data
+    if kind == "file" and path.exists():
+        return f"not a regular file (a folder, device, pipe or socket): {shown}"
+    if kind == "folder" and path.exists():
+        return f"not a folder: {shown}"
+    return f"no such {kind}: {shown}"

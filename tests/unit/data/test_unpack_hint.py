@@ -28,3 +28,14 @@ def test_a_path_with_spaces_is_quoted_for_the_shell(tmp_path):
     (tmp_path / "my data").mkdir()
     (tmp_path / "my data" / "set.tgz").write_bytes(b"")
     assert "'" in unpack_hint(tmp_path / "my data" / "set").split("(", 1)[1]
+
+
+def test_a_root_that_is_the_archive_itself_gets_a_folder_beside_it(tmp_path):
+    (tmp_path / "cifar.tar.gz").write_bytes(b"")
+    hint = unpack_hint(tmp_path / "cifar.tar.gz")
+    assert "it is an archive" in hint and f"set data.root to {tmp_path / 'cifar'}," in hint
+    assert f"tar xf {tmp_path / 'cifar.tar.gz'} -C {tmp_path / 'cifar'}" in hint
+
+
+def test_a_name_too_long_for_the_os_gets_no_hint_and_no_crash(tmp_path):
+    assert unpack_hint(tmp_path / ("x" * 5000 + ".zip")) == ""

@@ -76,6 +76,16 @@ def test_missing_data_root_is_reported(tiny, tmp_path):
     assert "no such folder" in problems(raw, base_dir=tmp_path)["data.root"]
 
 
+def test_a_path_of_the_wrong_kind_is_named_as_such(tiny, tmp_path):
+    (tmp_path / "weights.safetensors").mkdir()  # a folder where a checkpoint file is expected
+    (tmp_path / "photos.zip").write_bytes(b"PK")  # a file where a data folder is expected
+    raw = tiny(model={"arch": "resnet20", "checkpoint": "weights.safetensors"},
+               data={"dataset": "imagefolder", "root": "photos.zip"})
+    found = problems(raw, base_dir=tmp_path)
+    assert found["model.checkpoint"].startswith("not a regular file (a folder, device, pipe or socket): ")
+    assert found["data.root"].startswith("not a folder: ") and "unzip" in found["data.root"]
+
+
 def test_relative_paths_resolve_against_the_recipe_folder(tiny, tmp_path):
     (tmp_path / "recipes" / "data" / "train").mkdir(parents=True)
     raw = tiny(data={"dataset": "imagefolder", "root": "data"})
