@@ -7,7 +7,9 @@ handle concurrent writers well. It is accepted for one worker (`--workers 1`).
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from toolkit.sweep.spec import SweepPlan
 JOURNAL = "journal.log"
 FINGERPRINT = "recipe_hash"  # study user attr: the recipe and sweep section it was made for
 RDB_SCHEMES = ("postgresql", "sqlite")
+SCHEMA_LOCK_KEY = 0x636E6E5F7377  # any fixed bigint: the advisory lock every worker takes to create the tables
 HEARTBEAT_S = 60  # Optuna's heartbeat interval for database storages; the grace period is twice it
 
 
@@ -60,11 +63,11 @@ def open_storage(url: str | None, sweep_dir: Path, workers: int = 1, heartbeat_s
         raise UserInputError(f"--storage {shown_url(url)}: a shared SQLite file is not offered for parallel "
                              f"workers (Optuna's docs warn against it); leave --storage out for the journal file, "
                              f"or use postgresql://")
+    full = _with_driver(parsed).render_as_string(hide_password=False)
     try:
-        with warnings.catch_warnings():  # Optuna marks the heartbeat experimental; it is RDBStorage's documented way
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(_with_driver(parsed).render_as_string(hide_password=False),
-                                              engine_kwargs=_connect_timeout(scheme),
+        with warnings.catch_warnings(), _schema_lock(full, scheme):
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat: documented way
+            return optuna.storages.RDBStorage(full, engine_kwargs=_connect_timeout(scheme),
                                               heartbeat_interval=heartbeat_s, grace_period=2 * heartbeat_s,
                                               heartbeat_stale_trial_callback=requeue_lost)
     except ImportError as exc:
@@ -73,6 +76,29 @@ def open_storage(url: str | None, sweep_dir: Path, workers: int = 1, heartbeat_s
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy's connection errors have many types; all mean the same
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserInputError(f"--storage {shown_url(url)}: cannot open the database: {first}") from None
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str, scheme: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while Optuna creates its tables: two workers opening a fresh database at
+    once otherwise both run CREATE TABLE and one fails ('duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"', Optuna issue #1092, whose maintainers leave it to the caller). Every worker
+    takes the same lock, so the second finds the tables made. Nothing to hold for SQLite (one worker)."""
+    if scheme != "postgresql":
+        yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, **_connect_timeout(scheme))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def _with_driver(parsed: Any) -> Any:

@@ -37,6 +37,31 @@ def test_the_study_lives_in_postgres_and_belongs_to_its_recipe(tiny, tmp_path, p
     assert not (plan.sweep_dir / "journal.log").exists()  # nothing went to the journal
 
 
+def test_workers_opening_a_fresh_database_at_once_all_get_the_study(tmp_path, postgres_url):
+    """Two machines started together on an empty database both create Optuna's tables; without the schema lock one
+    failed with 'duplicate key value violates unique constraint "pg_type_typname_nsp_index"' (seen in CI)."""
+    import multiprocessing
+
+    from toolkit.sweep.storage import open_storage
+
+    with multiprocessing.get_context("spawn").Pool(6) as pool:  # processes: each its own connection, as machines
+        opened = pool.starmap(_open_and_list, [(postgres_url, str(tmp_path))] * 6)
+    assert opened == [0] * 6, opened
+    assert open_storage(postgres_url, tmp_path).get_all_studies() == []
+
+
+def _open_and_list(url: str, folder: str) -> int | str:
+    from pathlib import Path
+
+    from toolkit.errors import UserInputError
+    from toolkit.sweep.storage import open_storage
+
+    try:
+        return len(open_storage(url, Path(folder), workers=2).get_all_studies())
+    except UserInputError as exc:
+        return str(exc)
+
+
 def _complete_four(tmp_path) -> list[dict]:
     summary = json.loads((tmp_path / "runs" / "tiny-sweep" / "summary.json").read_text())
     counted = [t for t in summary["trials"] if not t["interrupted"]]
