@@ -40,19 +40,22 @@ def metrics_seal(document: dict[str, Any]) -> str:
     return stable_hash({key: value for key, value in document.items() if key != SEAL}, length=32)
 
 
-def stage_problem(directory: Path, document: Any, may_be_absent: frozenset[str] = frozenset()) -> str | None:
+def stage_problem(directory: Path, document: Any, may_be_absent: frozenset[str] = frozenset(), *,
+                  no_files_ok: bool = False) -> str | None:
     """Why the stage folder `directory` cannot be trusted as written, or None when it can.
 
     `document` is its metrics.json as read (raw JSON). Trusted means: the metrics carry a seal that matches
     them, and every file they recorded (the model, structure.json, exports) is present, a plain file inside
-    the folder, and has the content hash recorded when it was written (`may_be_absent`: as files_problem).
-    The reason names the file."""
+    the folder, and has the content hash recorded when it was written (`may_be_absent`: as files_problem;
+    `no_files_ok`: a stage that wrote no file, a skipped one, records none). The reason names the file."""
     where = directory / METRICS
     if not isinstance(document, dict):
         return f"{where} is not a JSON object"
     if document.get(SEAL) != metrics_seal(document):
         return (f"{where} does not match its seal (edited after it was written, or written by a toolkit "
                 f"that did not seal it)")
+    if no_files_ok and document.get("files") == {}:
+        return None
     return files_problem(directory, document.get("files"), may_be_absent)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from toolkit.errors import UserInputError
 from toolkit.fsutil import read_json
 from toolkit.measure.device import device_slug
-from toolkit.records import MISSING, OK, RUN_ERRORED, read_bench, read_metrics
+from toolkit.records import FAILED, MISSING, OK, RUN_ERRORED, SKIPPED, read_bench, read_metrics
 from toolkit.records import read_run as read_run_record
 
 
@@ -161,7 +161,8 @@ def _integrity(directory: Path, raw: Any) -> str | None:
     version = raw.get("format_version", 0)
     if SEAL not in raw and type(version) is int and version < SEALED_SINCE:
         return None
-    return stage_problem(directory, raw, frozenset({"model.onnx", "model.fp32.onnx"}))
+    wrote_nothing = raw.get("status") in (SKIPPED, FAILED)  # e.g. an engine stage without TensorRT: no files
+    return stage_problem(directory, raw, frozenset({"model.onnx", "model.fp32.onnx"}), no_files_ok=wrote_nothing)
 
 
 def read_run(run_dir: Path) -> RunView:

@@ -112,3 +112,19 @@ def test_the_report_warns_about_a_stage_whose_numbers_were_edited(tiny):
     _edit(first.run_dir / "01-train", accuracy__top1=0.95)
     warnings = render([first.run_dir])[1]["runs"][0]["warnings"]
     assert any(w.startswith("01-train: ") and "does not match its seal" in w for w in warnings)
+
+
+def test_a_skipped_stage_that_wrote_no_file_is_not_called_tampered_but_its_seal_still_counts(tiny):
+    from toolkit.report import render
+
+    raw = tiny(name="skips", stages=[{"train": {"epochs": 1}}, {"engine": {"precision": "fp16"}}])
+    raw["measure"]["runtimes"] = ["torch-cpu"]
+    run = run_recipe(parse_recipe(raw))
+    engine = run.run_dir / "02-engine"
+    if _metrics(engine)["status"] != "skipped":
+        pytest.skip("TensorRT ran here: the engine stage wrote files")
+    assert _metrics(engine)["files"] == {}
+    assert render([run.run_dir])[1]["runs"][0]["warnings"] == []  # was: "records no file hashes"
+    _edit(engine, reason="edited")
+    warnings = render([run.run_dir])[1]["runs"][0]["warnings"]
+    assert any(w.startswith("02-engine: ") and "does not match its seal" in w for w in warnings), warnings
