@@ -90,10 +90,12 @@ class Distill(TrainingOptions):
 
             resolve_code_dir(spec, base_dir)
         if isinstance(spec, ModelSpec) and spec.checkpoint is not None:
-            if not Path(spec.checkpoint).is_absolute():
+            relative = not Path(spec.checkpoint).is_absolute()
+            if relative:
                 spec.checkpoint = (base_dir / spec.checkpoint).resolve()
             if not Path(spec.checkpoint).is_file():
-                return [("teacher.checkpoint", f"no such file: {spec.checkpoint}")]
+                where = f" (relative: resolved from the recipe's folder {base_dir})" if relative else ""
+                return [("teacher.checkpoint", f"no such file: {spec.checkpoint}{where}")]
         return []
 
     def resolve(self, recipe) -> DistillFacts | None:

@@ -36,10 +36,10 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
                                           f"torchvision model: use model.checkpoint"))
     if check_paths and isinstance(model.get("code_dir"), str):
         problem = path_problem(base_dir / model["code_dir"], "folder")
-        problems += [("model.code_dir", problem)] if problem else []
+        problems += [("model.code_dir", problem + resolved_from(model["code_dir"], base_dir))] if problem else []
     if check_paths and isinstance(model.get("checkpoint"), str):
         problem = path_problem(base_dir / model["checkpoint"], "file")
-        problems += [("model.checkpoint", problem)] if problem else []
+        problems += [("model.checkpoint", problem + resolved_from(model["checkpoint"], base_dir))] if problem else []
     dataset = data.get("dataset", "digits")
     if isinstance(dataset, str):
         try:
@@ -52,7 +52,8 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
                 if problem:
                     from toolkit.data.archives import unpack_hint
 
-                    problems.append(("data.root", problem + unpack_hint(base_dir / root)))
+                    hint = resolved_from(root, base_dir) + unpack_hint(base_dir / root)
+                    problems.append(("data.root", problem + hint))
         except UnknownNameError as exc:
             problems.append(("data.dataset", str(exc)))
     runtimes = measure.get("runtimes")
@@ -62,6 +63,12 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
             if isinstance(name, str) and name not in known:
                 problems.append((f"measure.runtimes[{i}]", str(UnknownNameError("runtime", name, known))))
     return problems
+
+
+def resolved_from(value: str, base_dir: Path) -> str:
+    """' (relative: resolved from the recipe's folder DIR)' for a relative path, '' for an absolute one: a recipe
+    copied elsewhere keeps its '../' paths, which then point somewhere else."""
+    return "" if Path(value).is_absolute() else f" (relative: resolved from the recipe's folder {base_dir})"
 
 
 def _own_models() -> list[str]:

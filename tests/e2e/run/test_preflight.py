@@ -96,7 +96,7 @@ def test_a_missing_data_root_says_so_and_names_the_archive_beside_it(tiny, tmp_p
     message = " ".join(result.output.split())
     assert result.exit_code == 2 and "Traceback" not in message, message
     assert "data.root: no such folder" in message and "cifar.tar.gz is not unpacked" in message, message
-    command = message.split("extract it there (", 1)[1].split("); data.root must", 1)[0]
+    command = message.split("extract it (", 1)[1].split("); data.root must", 1)[0]
     import subprocess
 
     subprocess.run(command, shell=True, check=True)  # the command as given unpacks a recipe-ready tree

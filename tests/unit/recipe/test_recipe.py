@@ -73,7 +73,10 @@ def test_unknown_runtime_and_dataset_are_named(tiny):
 
 def test_missing_data_root_is_reported(tiny, tmp_path):
     raw = tiny(data={"dataset": "imagefolder", "root": "nowhere"})
-    assert "no such folder" in problems(raw, base_dir=tmp_path)["data.root"]
+    problem = problems(raw, base_dir=tmp_path)["data.root"]
+    assert "no such folder" in problem and f"(relative: resolved from the recipe's folder {tmp_path})" in problem
+    raw["data"]["root"] = str(tmp_path / "nowhere")
+    assert "relative" not in problems(raw, base_dir=tmp_path)["data.root"]  # an absolute path needs no note
 
 
 def test_a_path_of_the_wrong_kind_is_named_as_such(tiny, tmp_path):
