@@ -40,9 +40,10 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
     missing = sorted(set(own) - set(state))
     surplus = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or surplus or wrong:
+    shapes = [f"{k} {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model" for k in wrong]
+    if missing or surplus or wrong:  # the shapes say e.g. a classifier for 10 classes where the data has 2
         detail = "; ".join(f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-                           for label, keys in (("missing", missing), ("unexpected", surplus), ("shape differs", wrong))
+                           for label, keys in (("missing", missing), ("unexpected", surplus), ("shape differs", shapes))
                            if keys)
         raise ArtifactError(f"model.checkpoint {path} does not fit the model ({detail})")
     model.load_state_dict(state)

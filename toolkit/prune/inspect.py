@@ -60,7 +60,7 @@ def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ign
     if head is not None:
         report["ignored"].append({"module": names[head], "why": f"final classifier ({num_classes} outputs)"})
     user = resolve_ignored(model, ignore)
-    report["ignored"] += [{"module": names[m], "why": "recipe's prune.ignore"} for m in user
+    report["ignored"] += [{"module": names[m], "why": "prune.ignore or --ignore"} for m in user
                           if isinstance(m, PRUNABLE)]
     for name, module in model.named_modules():
         why = BLOCKING_MODULES.get(type(module).__name__)
@@ -98,8 +98,9 @@ def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Ten
                                    "kept whole (see kept whole); the prune stage fails the same way")
     except Exception as exc:  # noqa: BLE001
         report["prunable"] = False
+        said = str(exc).replace("; run `compress inspect` on it for the blocking operations", "")  # we are inspect
         report["test_prune"] = {"options": describe_options(stand_in(cfg)[0]), "error": f"{type(exc).__name__}: "
-                                f"{exc}"[:400]}
+                                f"{said}"[:400]}
         add_blocking_advice(report, exc, model, list(cfg.ignore), retry)
         for advice in (add_reshape_advice, add_split_advice):  # until one has explained the failure
             if "ignore" not in report.get("suggested", {}):

@@ -80,5 +80,5 @@ def test_inspect_a_recipe_whose_data_set_is_not_here(tmp_path):
     result = CliRunner().invoke(main, ["inspect", str(recipe), "--json"])
     assert result.exit_code == 0, result.output
     report = yaml.safe_load(result.output)
-    assert report["prunable"] and {"module": "conv3", "why": "recipe's prune.ignore"} in report["ignored"]
+    assert report["prunable"] and {"module": "conv3", "why": "prune.ignore or --ignore"} in report["ignored"]
     assert {"module": "classifier", "why": "final classifier (5 outputs)"} in report["ignored"]

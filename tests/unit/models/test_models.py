@@ -49,6 +49,8 @@ def test_checkpoint_is_loaded_strictly(tmp_path):
     torch.save(wrong.state_dict(), tmp_path / "wrong.pt")
     with pytest.raises(ArtifactError, match="shape differs"):
         build_model(spec.model_copy(update={"checkpoint": tmp_path / "wrong.pt"}), 10)
+    with pytest.raises(ArtifactError, match=r"fc.weight \(10, 16\) in the file, \(2, 16\) in the model"):
+        build_model(spec.model_copy(update={"checkpoint": tmp_path / "w.pt"}), 2)  # 10 classes saved, 2 asked
 
 
 def test_missing_offline_weights_say_where_to_put_the_file(monkeypatch, tmp_path):
