@@ -211,6 +211,9 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
         log(f"round_to auto: {cached['value']} (measured earlier on this machine: {cache})")
         return {**cached, "how": "cached"}
     counts = probe_counts(layer["channels"])
+    from toolkit.measure.system import busy, system_notes
+
+    notes = system_notes()
     try:
         with tempfile.TemporaryDirectory(prefix="round-to-") as work:
             p50 = _time_counts(layer, counts, runtime_name, batch_size, facts, Path(work))
@@ -228,11 +231,16 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
               f"{layer['input_hw'][1]} input) at {counts[0]}-{counts[-1]} channels in {facts.precision} on "
               f"{runtime_name}: multiples of {value} give {scores.get(value, 1.0)}x the channels per ms of any "
               f"count (near-ties go to the smaller multiple{capped})")
+    loaded = next((n for n in (notes, system_notes()) if busy(n)), None)
+    if loaded:  # not kept: the next run on this machine measures again, when it may be quiet
+        reason += (f"; timed on a busy machine (load {loaded['load_avg'][0]:g} on {loaded['logical_cpus']} CPUs), "
+                   f"so the choice may be noise and is not cached")
     log(f"round_to auto: {value}; {reason}")
     record = {**base, "value": value, "how": "measured", "reason": reason, "key": key, "largest_allowed": cap,
               "layer": {k: v for k, v in layer.items() if k not in ("cost", "widest")}, "counts": counts,
-              "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()}}
-    if cache is not None:
+              "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()},
+              "system": notes}
+    if cache is not None and not loaded:
         atomic_write_json(cache, record)
     return record
 

@@ -28,4 +28,8 @@ def test_round_to_auto_measures_a_multiple_and_the_pruned_layers_keep_it(tiny):
     assert cut and all(after % multiple == 0 for after in cut.values())
     html = (result.run_dir / "report.html").read_text()
     assert f"round_to: auto chose multiples of {multiple} channels (measured)" in html
-    assert list((result.run_dir.parent / "round_to").glob("*.json"))  # kept for the next run on this machine
+    kept = list((result.run_dir.parent / "round_to").glob("*.json"))
+    if "busy machine" in chosen["reason"]:  # the suite can load CI's 2 cores: such a choice is not kept
+        assert not kept
+    else:
+        assert kept  # kept for the next run on this machine

@@ -22,6 +22,14 @@ NAME = "blocks-of-16"
 
 
 @pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch):
+    """The suite itself loads the machine; these tests check what a quiet one gives (busy: its own test)."""
+    import toolkit.measure.system as system
+
+    monkeypatch.setattr(system, "busy", lambda notes: False)
+
+
+@pytest.fixture(autouse=True)
 def quick_probe_timing(monkeypatch):
     """The fake runtime's timings are exact: a few runs per count are enough (the real ones take ~5 s a probe)."""
     import toolkit.prune.round_to as round_to
@@ -167,3 +175,14 @@ def test_a_capped_choice_says_which_multiple_scored_best_and_why_it_was_not_kept
         record = choose_round_to(net, torch.randn(1, 3, 8, 8), "blocks-of-32", 1, FP32, tmp_path, lambda _: None)
     assert record["value"] == 8 and record["largest_allowed"] == 8
     assert "32 scored best" in record["reason"] and "auto stops at 8" in record["reason"]
+
+
+def test_a_choice_timed_on_a_busy_machine_says_so_and_is_not_cached(tmp_path, monkeypatch):
+    import toolkit.measure.system as system
+
+    monkeypatch.setattr(system, "busy", lambda notes: True)
+    monkeypatch.setattr(system, "system_notes", lambda: {"load_avg": [5.0, 4.0, 3.0], "logical_cpus": 2})
+    with blocks_of_16():
+        record = choose_round_to(_net(), torch.randn(1, 3, 8, 8), NAME, 1, FP32, tmp_path, lambda _: None)
+    assert record["value"] == 16 and "busy machine (load 5 on 2 CPUs)" in record["reason"]
+    assert record["system"]["load_avg"][0] == 5.0 and not list(tmp_path.glob("*.json"))
