@@ -177,3 +177,10 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         except OSError:
             pass
         os.close(fd)
+
+
+def resolved_from(value: str | Path, base_dir: Path) -> str:
+    """' (relative: resolved from the recipe's folder DIR)' for a relative path, '' for an absolute one: for the
+    "no such file" messages of recipe paths, since a recipe copied elsewhere keeps '../' paths that then point
+    somewhere else."""
+    return "" if Path(value).is_absolute() else f" (relative: resolved from the recipe's folder {base_dir})"

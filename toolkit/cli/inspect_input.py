@@ -15,17 +15,19 @@ from toolkit.errors import DataError, UserInputError
 from toolkit.prune.config import Prune
 
 
-def check_takes(model: nn.Module, example: torch.Tensor, arch: str, field: str) -> None:
-    """Run `model` once on `example` ((1, C, H, W)); raise UserInputError naming `field` when it cannot take that
-    input (a model whose attention is sized for 224x224, a stem that shrinks 64x64 to nothing)."""
-    from toolkit.run.preflight import INPUT_ERRORS
+def check_takes(model: nn.Module, example: torch.Tensor, arch: str, size_field: str) -> None:
+    """Run `model` once on `example` ((1, C, H, W)); raise UserInputError when it cannot take that input (a model
+    whose attention is sized for 224x224, a stem that shrinks 64x64 to nothing), worded as the run's pre-flight
+    words it, with its size field named `size_field` (`--input-size` for a model name)."""
+    from toolkit.config import InputShape
+    from toolkit.run.preflight import INPUT_ERRORS, input_problem
+
     try:
         with torch.no_grad():
             model.eval()(example)
     except INPUT_ERRORS as exc:
-        size = "x".join(map(str, example.shape[-2:]))
-        raise UserInputError(f"{field}: {arch} cannot take {size} inputs ({example.shape[1]} channels): "
-                             f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}") from None
+        field, problem = input_problem(model, arch, InputShape(*example.shape[1:]), exc)
+        raise UserInputError(f"{size_field if field == 'data.image_size' else field}: {problem}") from None
 
 
 def named_model_input(arch: str, input_size: int | tuple[int, int] | None, num_classes: int,

@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from toolkit.artifacts import TORCH
 from toolkit.config import ModelSpec, StageFacts, StrictModel
+from toolkit.fsutil import resolved_from
 from toolkit.registry import did_you_mean
 from toolkit.train.options import TrainingOptions
 
@@ -90,11 +91,10 @@ class Distill(TrainingOptions):
 
             resolve_code_dir(spec, base_dir)
         if isinstance(spec, ModelSpec) and spec.checkpoint is not None:
-            relative = not Path(spec.checkpoint).is_absolute()
-            if relative:
+            where = resolved_from(spec.checkpoint, base_dir)
+            if not Path(spec.checkpoint).is_absolute():
                 spec.checkpoint = (base_dir / spec.checkpoint).resolve()
             if not Path(spec.checkpoint).is_file():
-                where = f" (relative: resolved from the recipe's folder {base_dir})" if relative else ""
                 return [("teacher.checkpoint", f"no such file: {spec.checkpoint}{where}")]
         return []
 

@@ -158,7 +158,10 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
 
 
 class TorchPruningFailed(ToolkitError):
-    """Torch-Pruning raised inside its dependency graph or pruning step (not the toolkit, not the user's input)."""
+    """Torch-Pruning raised inside its dependency graph or pruning step (not the toolkit, not the user's input);
+    `detail` says what failed; the message adds where to look (`compress inspect`)."""
+
+    detail: str = ""
 
 
 @contextlib.contextmanager
@@ -170,8 +173,10 @@ def torch_pruning_errors(model: nn.Module, what: str) -> Iterator[None]:
     except (ToolkitError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        raise TorchPruningFailed(f"Torch-Pruning could not prune {what} ({type(exc).__name__}: {exc}); "
-                           f"run `compress inspect` on it for the blocking operations") from exc
+        detail = f"Torch-Pruning could not prune {what} ({type(exc).__name__}: {exc})"
+        failed = TorchPruningFailed(f"{detail}; run `compress inspect` on it for the blocking operations")
+        failed.detail = detail
+        raise failed from exc
     finally:
         model.zero_grad(set_to_none=True)
 

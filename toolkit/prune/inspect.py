@@ -98,7 +98,7 @@ def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Ten
                                    "kept whole (see kept whole); the prune stage fails the same way")
     except Exception as exc:  # noqa: BLE001
         report["prunable"] = False
-        said = str(exc).replace("; run `compress inspect` on it for the blocking operations", "")  # we are inspect
+        said = getattr(exc, "detail", "") or str(exc)  # TorchPruningFailed's pointer to inspect would point here
         report["test_prune"] = {"options": describe_options(stand_in(cfg)[0]), "error": f"{type(exc).__name__}: "
                                 f"{said}"[:400]}
         add_blocking_advice(report, exc, model, list(cfg.ignore), retry)

@@ -17,6 +17,7 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
     """Check model, data set and runtime names and input paths (on raw values, so that these problems
     are reported together with schema problems elsewhere in the recipe)."""
     from toolkit.data import dataset_info
+    from toolkit.fsutil import resolved_from
     from toolkit.models import check_arch
     from toolkit.recipe.file_bounds import path_problem
     from toolkit.runtimes import runtime_names
@@ -63,12 +64,6 @@ def check_names(raw: dict[str, Any], base_dir: Path, check_paths: bool = True) -
             if isinstance(name, str) and name not in known:
                 problems.append((f"measure.runtimes[{i}]", str(UnknownNameError("runtime", name, known))))
     return problems
-
-
-def resolved_from(value: str, base_dir: Path) -> str:
-    """' (relative: resolved from the recipe's folder DIR)' for a relative path, '' for an absolute one: a recipe
-    copied elsewhere keeps its '../' paths, which then point somewhere else."""
-    return "" if Path(value).is_absolute() else f" (relative: resolved from the recipe's folder {base_dir})"
 
 
 def _own_models() -> list[str]:

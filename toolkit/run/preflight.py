@@ -72,7 +72,7 @@ def preflight(recipe: Recipe, *, user_data: Any = None, user_model: nn.Module | 
         with torch.no_grad():
             out = model.eval()(example)
     except INPUT_ERRORS as exc:  # a shape mismatch; timm's ViTs assert their image size
-        raise RecipeError([_input_problem(model, recipe.model.arch, shape, exc)]) from None
+        raise RecipeError([input_problem(model, recipe.model.arch, shape, exc)]) from None
     if out.ndim != 2 or out.shape[1] != data.num_classes:
         raise RecipeError([("model", f"{recipe.model.arch} outputs shape {tuple(out.shape)}; "
                                      f"expected (batch, {data.num_classes}) logits")])
@@ -87,7 +87,7 @@ def describe_shape(shape: InputShape) -> str:
 INPUT_ERRORS = (RuntimeError, AssertionError, ValueError, IndexError)  # how a forward refuses an input's shape
 
 
-def _input_problem(model: nn.Module, arch: str, shape: InputShape, exc: Exception) -> tuple[str, str]:
+def input_problem(model: nn.Module, arch: str, shape: InputShape, exc: Exception) -> tuple[str, str]:
     """(field, problem) for a model that cannot take the data's images: data.channels when its first convolution
     takes another channel count, else data.image_size."""
     first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
