@@ -101,3 +101,15 @@ def test_a_missing_data_root_says_so_and_names_the_archive_beside_it(tiny, tmp_p
 
     subprocess.run(command, shell=True, check=True)  # the command as given unpacks a recipe-ready tree
     assert validate(write(tmp_path, raw)).exit_code == 0
+
+
+def test_an_empty_data_root_holding_only_its_archive_names_it_in_the_pre_flight(tiny, tmp_path):
+    """The folder exists (so the recipe's path check passes) but holds only the download: the pre-flight's
+    ImageFolder error names the archive and how to unpack it."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / "photos.zip").write_bytes(b"PK")
+    raw = tiny(data={"dataset": "imagefolder", "root": str(root), "image_size": 16, "batch_size": 4})
+    message = " ".join(validate(write(tmp_path, raw)).output.split())
+    assert "expected train/<class>/ and val/<class>/" in message and "photos.zip is not unpacked" in message, message
+    assert f"unzip {root / 'photos.zip'} -d {root}" in message

@@ -116,6 +116,7 @@ def test_the_probe_layer_is_an_inner_convolution_with_its_padding_and_dilation()
 
 
 @pytest.mark.parametrize("content", ['{"value": true, "key": "K"}', '{"value": 0, "key": "K"}', '{"value": 999}',
+                                     '{"value": 32, "key": "K"}',  # over the cap: a quarter of 64 channels
                                      "[]", "not json"])
 def test_a_cache_file_that_is_not_ours_is_measured_again(tmp_path, content):
     with blocks_of_16():

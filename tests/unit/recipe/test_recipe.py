@@ -174,6 +174,8 @@ def test_json_schema_describes_stages_and_forbids_unknown_keys():
     ({"prune": {"target": {"latency_speedup": 2, "runtime": "openvino-cpux"}}}, "did you mean 'openvino-cpu'"),
     ({"distill": {"teacher": {"arch": "resnet19"}}}, "did you mean 'resnet18'"),
     ({"quantize": {"qat": {"epochs": 1, "teacher": "trian"}}}, "did you mean 'train'"),
+    ({"distill": {"teacher": {"arch": "resnet20", "checkpoint": "nowhere.pt"}}},
+     r"no such file: .*nowhere\.pt \(relative: resolved from the recipe's folder "),
 ])
 def test_names_inside_stage_options_are_checked_before_compute(tiny, stage, problem):
     with pytest.raises(RecipeError, match=problem):
