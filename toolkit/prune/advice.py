@@ -162,14 +162,16 @@ def _same_place_in_siblings(model: nn.Module, module: str, producer: str) -> lis
 
 def _try_suggestion(report: dict[str, Any], ignore: list[str], suggested: list[str],
                     retry: Callable[[list[str]], dict[str, Any]]) -> None:
+    """Re-run the test prune with `suggested` added to `ignore`; the note says how it went, and only an ignore list
+    that works is suggested (`report["suggested"]["test_prune"]` holds the try either way)."""
     whole = list(ignore) + [name for name in suggested if name not in ignore]
-    report["suggested"] = {**report.get("suggested", {}), "ignore": whole}
     try:
         result = retry(whole)
         works = bool(result["output_shape_kept"]) and not result.get("removed_nothing")
     except Exception as exc:  # noqa: BLE001
         works, result = False, {"error": f"{type(exc).__name__}: {exc}"[:200]}
-    report["suggested"]["test_prune"] = result
+    report["suggested"] = {**report.get("suggested", {}), **({"ignore": whole} if works else {}),
+                           "test_prune": result}
     why = result.get("error") or ("it removes nothing: every prunable layer is then kept whole"
                                   if result.get("removed_nothing") else "the output shape changes")
     report["notes"].append(f"with ignore: {whole} the test prune "

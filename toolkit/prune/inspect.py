@@ -100,10 +100,10 @@ def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Ten
         report["prunable"] = False
         said = getattr(exc, "detail", "") or str(exc)  # TorchPruningFailed's pointer to inspect would point here
         report["test_prune"] = {"options": describe_options(stand_in(cfg)[0]), "error": f"{type(exc).__name__}: "
-                                f"{said}"[:400]}
+                                f"{said}"[:600]}
         add_blocking_advice(report, exc, model, list(cfg.ignore), retry)
         for advice in (add_reshape_advice, add_split_advice):  # until one has explained the failure
-            if "ignore" not in report.get("suggested", {}):
+            if "test_prune" not in report.get("suggested", {}):  # no advice has tried an ignore list yet
                 advice(report, exc, model, example, list(cfg.ignore), retry)
 
 

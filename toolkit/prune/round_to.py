@@ -231,7 +231,8 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
               f"{layer['input_hw'][1]} input) at {counts[0]}-{counts[-1]} channels in {facts.precision} on "
               f"{runtime_name}: multiples of {value} give {scores.get(value, 1.0)}x the channels per ms of any "
               f"count (near-ties go to the smaller multiple{capped})")
-    loaded = next((n for n in (notes, system_notes()) if busy(n)), None)
+    after = system_notes()
+    loaded = next((n for n in (notes, after) if busy(n)), None)
     if loaded:  # not kept: the next run on this machine measures again, when it may be quiet
         reason += (f"; timed on a busy machine (load {loaded['load_avg'][0]:g} on {loaded['logical_cpus']} CPUs), "
                    f"so the choice may be noise and is not cached")
@@ -239,7 +240,7 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
     record = {**base, "value": value, "how": "measured", "reason": reason, "key": key, "largest_allowed": cap,
               "layer": {k: v for k, v in layer.items() if k not in ("cost", "widest")}, "counts": counts,
               "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()},
-              "system": notes}
+              "system": {"before": notes, "after": after}}  # the reason's load is the busier of the two
     if cache is not None and not loaded:
         atomic_write_json(cache, record)
     return record
