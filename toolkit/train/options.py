@@ -27,7 +27,7 @@ class TrainingFields(StrictModel):
                                              "(AVX512-BF16 or AMX; fp32 with a warning elsewhere): about 2x "
                                              "faster CIFAR ResNet training on such CPUs; off by default since "
                                              "it changes the numerics")
-    channels_last: bool = Field(True, description="channels_last memory format on CUDA")
+    channels_last: bool = Field(True, description="train in the channels_last (NHWC) memory format")
     grad_clip: float | None = Field(None, gt=0.0, description="clip the global L2 norm of the gradients to this "
                                                               "(e.g. 1.0; against divergence)")
     eval_every: int = Field(1, ge=0, description="validate every N epochs (0: only after the last)")
