@@ -26,6 +26,8 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         status = metrics.get("status", "?") + (" (cached)" if metrics.get("cached") else "")
         if metrics.get("status") in PROBLEM_STATUSES:  # the reason is printed under the table
             status = f"[bold red]{status}[/]"
+        elif (metrics.get("extra") or {}).get("target_met") is False:  # the run's log says by how much
+            status += ", [yellow]target missed[/]"
         overview.add_row(name, status, f"{acc:.4f}" if acc is not None else "-", human(model.get("params")),
                          human(model.get("macs")), human(model.get("size_bytes"), "B"),
                          _seconds(metrics.get("seconds")))

@@ -121,6 +121,7 @@ def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, ctx: 
         return cfg, None
     from toolkit.prune.precision import PruneFacts
     from toolkit.prune.round_to import choose_round_to
+    from toolkit.prune.round_to_target import fit_round_to_to_target
 
     shared = ctx.dist is not None and cfg.trains()
     chosen = None
@@ -128,6 +129,8 @@ def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, ctx: 
         facts = cfg.resolved if isinstance(cfg.resolved, PruneFacts) else cfg.resolve(None)
         chosen = choose_round_to(model, example, cfg.target.runtime, cfg.target.batch_size, facts,
                                  ctx.run_dir.parent / "round_to", ctx.log.info)
+        fit_round_to_to_target(model, example, cfg.model_copy(update={"round_to": chosen["value"]}), chosen,
+                               ctx.data.num_classes, count_macs_params(model, example), ctx.log.info)
     if shared:
         chosen = ctx.dist.broadcast(chosen)
     return cfg.model_copy(update={"round_to": chosen["value"]}), chosen
