@@ -174,5 +174,5 @@ def _try_suggestion(report: dict[str, Any], ignore: list[str], suggested: list[s
                            "test_prune": result}
     why = result.get("error") or ("it removes nothing: every prunable layer is then kept whole"
                                   if result.get("removed_nothing") else "the output shape changes")
-    report["notes"].append(f"with ignore: {whole} the test prune "
-                           + ("works: the model can be pruned" if works else f"still fails ({why})"))
+    report["notes"].append(f"a second test prune with ignore: {whole} "
+                           + ("works: the model can be pruned with that list" if works else f"still fails ({why})"))

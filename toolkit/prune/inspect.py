@@ -128,10 +128,8 @@ def format_inspection(report: dict[str, Any], title: str) -> str:
         lines.append("coupled channels (removed at the same positions in every part):")
         lines += [f"  {c['module']}: {c['channels']} ch in {c['parts']} parts of {c['per_part']} ({c['kind']} "
                   f"{c['by']})" for c in coupled[:30]]
-    lines += [f"note: {note}" for note in report["notes"]]
-    if report.get("suggested"):
-        lines.append("suggested prune settings: " + ", ".join(f"{k}: {v}" for k, v in report["suggested"].items()
-                                                             if k != "test_prune"))
+    # The test prune comes before the notes: a note's second try with a suggested ignore list reads as what
+    # to do about this result, not as a success announced before the failure it answers.
     test = report.get("test_prune")
     if test:
         how = f"test prune as the prune stage ({test['options']})"
@@ -143,5 +141,9 @@ def format_inspection(report: dict[str, Any], title: str) -> str:
                      f"({test['onnx_exporter']}), max |onnx - torch| {test['onnx_max_abs_diff']:.2e}")
     elif test:
         lines.append(f"{how} failed: {test['error']}")
+    lines += [f"note: {note}" for note in report["notes"]]
+    if report.get("suggested"):
+        lines.append("suggested prune settings: " + ", ".join(f"{k}: {v}" for k, v in report["suggested"].items()
+                                                             if k != "test_prune"))
     lines.append("verdict: " + ("can be pruned" if report["prunable"] else "cannot be pruned as is (see above)"))
     return "\n".join(lines)
