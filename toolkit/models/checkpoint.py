@@ -45,5 +45,19 @@ def load_checkpoint(model: nn.Module, path: Path) -> None:
         detail = "; ".join(f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
                            for label, keys in (("missing", missing), ("unexpected", surplus), ("shape differs", shapes))
                            if keys)
-        raise ArtifactError(f"model.checkpoint {path} does not fit the model ({detail})")
+        raise ArtifactError(f"model.checkpoint {path} does not fit the model ({detail}); "
+                            + _next_step(model, own, state, wrong, missing or surplus))
     model.load_state_dict(state)
+
+
+def _next_step(model: nn.Module, own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], wrong: list[str],
+               other_keys: list[str]) -> str:
+    """What to change when a file does not fit: only the classifier's outputs differ (the file was trained for
+    another class count), or the architecture or its options differ."""
+    heads = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    head = heads[-1] if heads else None
+    if head and not other_keys and wrong and all(k.rsplit(".", 1)[0] == head for k in wrong):
+        saved, built = state[wrong[0]].shape[0], own[wrong[0]].shape[0]
+        return (f"the file's classifier {head} has {saved} outputs, the model's {built} (model.num_classes defaults "
+                f"to the data's class count): use the data it was trained on, or set model.num_classes: {saved}")
+    return "check model.arch and model.kwargs (e.g. width) against the model the file was saved from"
