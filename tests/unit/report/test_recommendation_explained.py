@@ -110,7 +110,11 @@ def test_an_int8_model_slower_than_fp32_is_left_out_and_its_note_stays_on_its_ru
     assert "left out: 04-quantize on onnxruntime-cpu (its INT8 model was measured slower than fp32" \
            in rec["explanation"]
     assert rec["int8_slower_here"] == []  # the pick is on openvino-cpu: no onnxruntime note in its row
-    assert "never picked on openvino-cpu" not in html
+    assert "ran slower than its fp32 input" not in html
+    _only_ort(run)  # now the pick is on onnxruntime-cpu, where the INT8 model was slower: its row says so
+    html, summary = render([run])
+    assert summary["runs"][0]["recommendations"][0]["int8_slower_here"] == ["04-quantize"]
+    assert "not recommended: 04-quantize (INT8) ran slower than its fp32 input on onnxruntime-cpu" in html
 
 
 def test_a_speedup_between_two_timing_sessions_is_said_to_compare_two_moments(tmp_path):
