@@ -13,7 +13,6 @@ from torch import nn
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.prune.blocking import describe_reshape, hardcoded_reshapes
 from toolkit.prune.channel_slices import refuse_kept_slices
-from toolkit.prune.own_params import refuse_per_channel_parameters
 
 METHODS = ("l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random")
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -146,7 +145,6 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
                 _prune_shuffle_blocks(model, example, plan, ratio, blocks, user_ignored)
             else:
                 kept = user_ignored + ([head] if head is not None else [])
-                refuse_per_channel_parameters(model, kept)
                 refuse_kept_slices(model, example, kept)  # before Torch-Pruning, which can take minutes on them
                 reshapes = hardcoded_reshapes(model, example)
                 pruner = _pruner(model, example, plan, ratio, kept)

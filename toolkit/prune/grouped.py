@@ -21,6 +21,7 @@ import torch
 import torch_pruning as tp
 
 from toolkit.prune.floors import Limits, choose_classes, coupled_classes, layer_items, whole_reason, within_limits
+from toolkit.prune.own_params import apply_cuts, own_param_cuts
 
 
 class GroupAwarePruner(tp.pruner.BasePruner):
@@ -65,13 +66,15 @@ class GroupAwarePruner(tp.pruner.BasePruner):
         return result
 
     def step(self, interactive: bool = False):
-        """One pruning step; each group Torch-Pruning chose is first brought within the per-layer limits."""
+        """One pruning step; each group Torch-Pruning chose is first brought within the per-layer limits, and
+        a Conv/Linear subclass's own per-channel parameters (ScaledStdConv2d's gain) lose the same channels."""
+        if interactive:  # the caller would prune the groups itself and leave those parameters behind
+            raise ValueError("GroupAwarePruner prunes its groups itself: call step() without interactive")
         self.current_step += 1
-        groups = (fitted for fitted in (self._within_limits(g) for g in self._prune()) if fitted is not None)
-        if interactive:
-            return groups
-        for group in groups:
+        for group in (fitted for fitted in (self._within_limits(g) for g in self._prune()) if fitted is not None):
+            cuts = own_param_cuts(self.DG, group)
             group.prune()
+            apply_cuts(cuts)
         return None
 
     @torch.no_grad()

@@ -2,44 +2,52 @@
 (NF-ResNet, NFNet) keeps `gain` (C_out, 1, 1, 1) and uses it to standardise its weight on every forward.
 
 Torch-Pruning prunes a Conv2d subclass as a Conv2d: its weight, bias and `out_channels`, never the subclass's own
-parameters, so the pruned layer's forward fails (`weight should contain 32 elements not 64`). The prune stage
-refuses such a layer before Torch-Pruning runs, naming it, its parameter and the `prune.ignore` entry that keeps it
-whole.
+parameters, so on its own the pruned layer's forward fails (`weight should contain 32 elements not 64`). The
+pruner (toolkit.prune.grouped) cuts such a parameter at the output channels Torch-Pruning removes from the layer,
+in the same step: `own_param_cuts` before the group is pruned, `apply_cuts` after.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
-
-from toolkit.prune.failing_call import FailingCall, PruneBlocked
 
 OWN = ("weight", "bias")
 
 
-def per_channel_parameters(model: nn.Module) -> list[FailingCall]:
-    """Every Conv/Linear (subclass) with a parameter of its own besides weight and bias whose first dimension is its
-    output channels, as a FailingCall (op 'per-channel parameter', module and producer: the layer's name)."""
-    wrapped = type(model).__name__ == "LogitsOutput"
-    found = []
-    for name, module in model.named_modules():
-        if not isinstance(module, (nn.Conv2d, nn.Linear)):
-            continue
-        out = module.weight.shape[1 if getattr(module, "transposed", False) else 0]
-        extra = [(key, tuple(p.shape)) for key, p in module.named_parameters(recurse=False)
-                 if key not in OWN and p.dim() >= 1 and p.shape[0] == out and out > 1]
-        if extra:
-            key, shape = extra[0]
-            layer = name.removeprefix("model.") if wrapped else name
-            found.append(FailingCall("per-channel parameter", layer, layer,
-                                     f"{type(module).__name__} keeps '{key}' {shape} beside its weight; Torch-Pruning "
-                                     f"cuts the weight and leaves '{key}' at {out}"))
-    return found
+def _out_channels(module: nn.Module) -> int:
+    return module.weight.shape[1 if getattr(module, "transposed", False) else 0]
 
 
-def refuse_per_channel_parameters(model: nn.Module, ignored: list[nn.Module]) -> None:
-    """Raise PruneBlocked (before=True) for the first such layer not in `ignored`, naming the others."""
-    wrapped = type(model).__name__ == "LogitsOutput"
-    kept = {name.removeprefix("model.") if wrapped else name for name, m in model.named_modules() if m in ignored}
-    blocked = [c for c in per_channel_parameters(model) if c.producer not in kept]
-    if blocked:
-        raise PruneBlocked(blocked[0], before=True, others=[c.module for c in blocked[1:]])
+def per_channel_keys(module: nn.Module) -> list[str]:
+    """Names of `module`'s own parameters (besides weight and bias) whose first dimension is its output channels;
+    empty for anything but a Conv/Linear (subclass)."""
+    if not isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+        return []
+    out = _out_channels(module)
+    return [key for key, p in module.named_parameters(recurse=False)
+            if key not in OWN and p.dim() >= 1 and p.shape[0] == out and out > 1]
+
+
+def own_param_cuts(graph, group) -> list[tuple[nn.Module, list[str], list[int]]]:
+    """For each layer of a Torch-Pruning `group` that loses output channels and keeps per-channel parameters:
+    (layer, parameter names, output channels kept). Call before `group.prune()`, which changes the counts."""
+    cuts = []
+    for dep, idxs in group:
+        module = dep.target.module
+        keys = per_channel_keys(module)
+        if keys and graph.is_out_channel_pruning_fn(dep.handler):
+            removed = set(int(i) for i in idxs)
+            cuts.append((module, keys, [i for i in range(_out_channels(module)) if i not in removed]))
+    return cuts
+
+
+@torch.no_grad()
+def apply_cuts(cuts: list[tuple[nn.Module, list[str], list[int]]]) -> None:
+    """Keep only the listed output channels of each parameter (after Torch-Pruning pruned the layer's weight)."""
+    for module, keys, keep in cuts:
+        index = torch.tensor(keep, dtype=torch.long)
+        for key in keys:
+            param = getattr(module, key)
+            setattr(module, key, nn.Parameter(param.data.index_select(0, index.to(param.device)).clone(),
+                                              requires_grad=param.requires_grad))
