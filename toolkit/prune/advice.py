@@ -64,14 +64,19 @@ def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch
     smallest = min(info["per_part"] for info in parts.values())
     groups = sorted({info["parts"] for info in parts.values()})
     round_to = math.lcm(*groups)
+    # Part counts such as 6, 13 and 55 (RegNet's grouped convolutions) have a common multiple wider than any layer:
+    # such a multiple would keep every layer whole, so it is neither tried nor suggested.
+    if round_to > min(info["channels"] for info in parts.values()):
+        round_to = None
     kinds = ", ".join(sorted({i["kind"] for i in parts.values()}))
     report["notes"].append(
         f"{len(parts)} layer(s) have channels coupled in equal parts ({kinds}, "
         f"{'/'.join(map(str, groups))} parts; smallest part {smallest} channel(s)): channels are removed at the "
         f"same positions in every part, so a layer's ratio moves in steps of 1/{smallest} (a channel per part) and "
         f"round_to counts whole channels (parts x kept-per-part). Settings that prune them: ratios that are "
-        f"multiples of 1/{smallest} (e.g. {0.5 if smallest % 2 == 0 else round(1 / smallest, 3)}), round_to "
-        f"{round_to} or a divisor of it, max_layer_ratio below {1 - 1 / smallest:.2f}")
+        f"multiples of 1/{smallest} (e.g. {0.5 if smallest % 2 == 0 else round(1 / smallest, 3)}), "
+        + (f"round_to {round_to} or a divisor of it" if round_to else "round_to null (their part counts share no "
+           "multiple narrower than a layer)") + f", max_layer_ratio below {1 - 1 / smallest:.2f}")
     default = PrunePlan().round_to
     candidates = list(dict.fromkeys([default, round_to, None]))
     try:

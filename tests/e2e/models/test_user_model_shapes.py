@@ -87,6 +87,21 @@ def test_inspector_suggests_the_round_to_that_reaches_macs_targets_the_default_c
         ["conv1"] < 24  # the suggestion really prunes
 
 
+def test_part_counts_without_a_common_multiple_inside_a_layer_suggest_no_such_round_to():
+    # grouped convolutions in 5 and 7 parts on 30 and 42 channels: their least common multiple, 35, is wider than
+    # the 30-channel layer, so it would keep that layer whole; the inspector neither tries nor suggests it
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 30, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(30, 30, 3, padding=1, groups=5), torch.nn.ReLU(),
+                                torch.nn.Conv2d(30, 42, 1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(42, 42, 3, padding=1, groups=7), torch.nn.ReLU(),
+                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(42, 10))
+    report = inspect_model(model, X16, 10)
+    assert sorted({c["parts"] for c in report["coupling"]}) == [5, 7]
+    assert 35 not in [r["round_to"] for r in report.get("reachable", [])]
+    text = format_inspection(report, "parts")
+    assert "round_to 35" not in text and "share no multiple narrower than a layer" in text
+
+
 def test_prune_stage_records_layers_far_from_the_asked_ratio(tiny, tmp_path):
     raw = tiny(model={"arch": "user_models:groupnorm_cnn"}, stages=[{"prune": {"target": {"ratio": 0.3}}}])
     raw["measure"]["runtimes"] = ["torch-cpu"]
