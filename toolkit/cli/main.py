@@ -47,7 +47,7 @@ def main(plugins: tuple[str, ...]) -> None:
               help="train on N processes of this machine (starts torchrun: GPUs with NCCL, CPUs with gloo)")
 @click.option("--strict", is_flag=True, help="a degraded stage (at chance level, or more than "
                                              "measure.max_stage_drop below its input) stops the run")
-@guarded
+@guarded(resumable=True)
 @click.pass_context
 def run(ctx: click.Context, recipe: Path, overrides: tuple[str, ...], fresh: bool, quiet: bool, nproc: int,
         strict: bool) -> None:
@@ -355,7 +355,7 @@ def _analyze_command(recipe, point, runtime, batch_size, samples, rounds, no_int
 @click.option("--worker", is_flag=True, hidden=True)
 @click.option("--worker-index", type=click.IntRange(min=0), default=0, hidden=True)
 @click.option("--quiet", is_flag=True, hidden=True)  # a worker under the coordinator's live table
-@guarded
+@guarded(resumable=True)
 @click.pass_context
 def sweep(ctx: click.Context, recipe: Path, workers: int, storage: str | None, show_status: bool,
           heartbeat_s: int | None, worker: bool, worker_index: int, quiet: bool) -> None:

@@ -27,7 +27,10 @@ from toolkit.measure import interrupts
 from toolkit.run.launch import in_worker, secondary_failure
 
 GRACE_S = 10.0
-INTERRUPTED_LINE = "interrupted: the run folder is consistent; run the same command again to resume"
+# What a stopped command says: only `run` and `sweep` keep state to resume from; the other commands write
+# nothing half-done (atomic writes), so a plain line (inspect said "the run folder is consistent", having none).
+INTERRUPTED_LINE = "interrupted"
+RESUMABLE_LINE = "interrupted: the run folder is consistent; run the same command again to resume"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +40,8 @@ class _Watchdog:
     command has returned to an in-process caller (a test's CliRunner) by then. It imports nothing when it fires
     (in_worker is imported at the top): the main thread may be stuck holding the import lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, line: str = INTERRUPTED_LINE) -> None:
+        self.line = line
         self.returned = threading.Event()
         self.said = False  # the command already printed the interrupted line
         self.thread: threading.Thread | None = None
@@ -54,18 +58,18 @@ class _Watchdog:
         if self.returned.is_set() and threading.main_thread().is_alive():
             return
         if not self.said:
-            _say_interrupted_raw()
+            _say_interrupted_raw(self.line)
         os._exit(130)
 
 
 _watchdog: list[_Watchdog] = []
 
 
-def _say_interrupted_raw() -> None:
+def _say_interrupted_raw(line: str) -> None:
     """The interrupted line without rich or Python's buffered streams (another thread may hold their locks)."""
     if not in_worker():
         with contextlib.suppress(OSError):
-            os.write(2, (INTERRUPTED_LINE + "\n").encode())
+            os.write(2, (line + "\n").encode())
 
 
 def _on_signal(signum: int, frame: Any) -> None:
@@ -92,7 +96,7 @@ def _unraisable_hook(previous: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 @contextlib.contextmanager
-def handling_signals() -> Iterator[None]:
+def handling_signals(line: str = INTERRUPTED_LINE) -> Iterator[None]:
     """SIGINT and SIGTERM raise KeyboardInterrupt (once) while the block runs; the previous handlers after.
 
     SIGINT is handled even where the process started with it ignored (a batch runner's `cmd &`, a parent that
@@ -103,7 +107,7 @@ def handling_signals() -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     previous_hook = sys.unraisablehook
     interrupts.clear()
-    _watchdog.append(_Watchdog())
+    _watchdog.append(_Watchdog(line))
     for sig in SIGNALS:
         signal.signal(sig, _on_signal)
     sys.unraisablehook = _unraisable_hook(previous_hook)
@@ -127,35 +131,44 @@ def _stderr():
 def _interrupted() -> None:
     """One line (none in a worker of a multi-process run: the launcher reports) and exit 130."""
     if not in_worker():  # torchrun stopping the other ranks after one failed: the launcher reports
-        _stderr().print(INTERRUPTED_LINE, highlight=False, markup=False, soft_wrap=True)
+        line = _watchdog[-1].line if _watchdog else INTERRUPTED_LINE
+        _stderr().print(line, highlight=False, markup=False, soft_wrap=True)
     if _watchdog:
         _watchdog[-1].said = True
     sys.exit(130)
 
 
-def guarded(fn: F) -> F:
+def guarded(fn: F | None = None, *, resumable: bool = False) -> Any:
     """Run a command: toolkit errors become a short message and their exit code; Ctrl-C, SIGTERM and any error
-    that an interrupt caused (wrapped by native code, or raised after the signal) become exit 130."""
+    that an interrupt caused (wrapped by native code, or raised after the signal) become exit 130 and one line,
+    which for a `resumable` command (run, sweep) says that running it again resumes.
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with handling_signals():
-            try:
-                result = fn(*args, **kwargs)
-                if interrupts.requested() is not None:  # the interrupt was swallowed on the way: still exit 130
-                    _interrupted()
-                return result
-            except KeyboardInterrupt:
-                _interrupted()
-            except ToolkitError as exc:
-                if interrupts.caused_by_interrupt(exc):
-                    _interrupted()
-                if not secondary_failure(exc):  # in a multi-process run, only the rank that failed first speaks
-                    _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
-                sys.exit(exc.exit_code)
-            except Exception as exc:
-                if interrupts.caused_by_interrupt(exc):
-                    _interrupted()
-                raise
+    Use as `@guarded` or `@guarded(resumable=True)`."""
 
-    return wrapper  # type: ignore[return-value]
+    def decorate(command: F) -> F:
+        line = RESUMABLE_LINE if resumable else INTERRUPTED_LINE
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with handling_signals(line):
+                try:
+                    result = command(*args, **kwargs)
+                    if interrupts.requested() is not None:  # the interrupt was swallowed on the way: still 130
+                        _interrupted()
+                    return result
+                except KeyboardInterrupt:
+                    _interrupted()
+                except ToolkitError as exc:
+                    if interrupts.caused_by_interrupt(exc):
+                        _interrupted()
+                    if not secondary_failure(exc):  # in a multi-process run, only the rank that failed first speaks
+                        _stderr().print(f"error: {exc}", style="red", highlight=False, markup=False, soft_wrap=True)
+                    sys.exit(exc.exit_code)
+                except Exception as exc:
+                    if interrupts.caused_by_interrupt(exc):
+                        _interrupted()
+                    raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate
