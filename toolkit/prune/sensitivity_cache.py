@@ -13,7 +13,7 @@ from toolkit.fsutil import atomic_write_json, read_json, stable_hash
 from toolkit.prune.channels import PrunePlan
 from toolkit.version import __version__
 
-FORMAT = 1
+FORMAT = 2  # 2: MACs counted by FlopCounterMode (1: Torch-Pruning, with norms and activations)
 ANALYSIS_DIR = "analysis"
 
 
