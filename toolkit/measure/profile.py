@@ -16,8 +16,8 @@ def count_macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int
     Why not a per-module-type counter (Torch-Pruning's count_ops_and_params, thop): those match the module's exact
     class, so a Conv2d subclass that calls F.conv2d itself (timm's ScaledStdConv2d, Conv2dSame) counts as zero --
     nf_resnet26 at 64x64 came out as 2.7 M MACs instead of 193 M. Normalisation and activations are not counted
-    (the fvcore convention), nor are recurrent layers (LSTM): ResNet-20 at 32x32 is 40.8 M MACs. Parameters are the unique tensors of
-    model.parameters(), shared ones once.
+    (the fvcore convention), nor are recurrent layers (LSTM): ResNet-20 at 32x32 is 40.8 M MACs. Parameters are
+    the unique tensors of model.parameters(), shared ones once.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
