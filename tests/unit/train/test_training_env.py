@@ -60,8 +60,9 @@ def test_amp_cpu_off_by_default_and_bf16_training_stays_finite(tmp_path, amp_cpu
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast keeps fp32 master weights
 
 
-@pytest.mark.parametrize("channels_last", [True, False])
-def test_cpu_training_runs_in_channels_last_and_hands_back_contiguous_weights(tmp_path, channels_last):
+@pytest.mark.parametrize(("channels_last", "expected"), [(True, True), (False, False), (None, False)])
+def test_cpu_training_runs_in_channels_last_when_asked_and_hands_back_contiguous_weights(tmp_path, channels_last,
+                                                                                          expected):
     layouts = []
 
     def record_layout(model: nn.Module) -> None:
@@ -70,6 +71,6 @@ def test_cpu_training_runs_in_channels_last_and_hands_back_contiguous_weights(tm
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     loop.fit(model, TrainingOptions(epochs=1, lr=0.05, channels_last=channels_last), _env(tmp_path),
              regularizer=record_layout)
-    assert layouts and all(layouts) == channels_last
+    assert layouts and all(layouts) == expected  # null: NHWC on CUDA only (it slows MobileNetV2 on a CPU)
     # safetensors and ONNX export want the default layout back
     assert all(p.is_contiguous() for p in model.parameters())
