@@ -2,8 +2,8 @@
 reachable within the tolerance.
 
 The probe picks the channel multiple the runtime runs fastest; on a narrow model a coarse multiple makes the
-reachable MACs a staircase with steps wider than the tolerance (a 32-64 channel net at multiples of 8 jumps
-from 1.67x to 2.8x). The target is what the user asked for, the multiple is the toolkit's own choice, so auto
+reachable MACs a staircase with steps wider than the tolerance (seed_cnn, 32-64 channels, at multiples of 8:
+1.68x at best for a 2x target; at multiples of 2, 1.96x). The target is what the user asked for, the multiple is the toolkit's own choice, so auto
 gives way. A round_to the recipe sets is kept as written (its miss is warned about by the stage).
 """
 
