@@ -312,7 +312,7 @@ def bench(run_dir: Path | None, model_file: Path | None, runtimes: tuple[str, ..
 @click.option("--no-int8", is_flag=True, help="pruning only: skip the per-layer INT8 ranking")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="override a recipe field")
 @click.option("--fresh", is_flag=True, help="ignore a cached or partial analysis")
-@guarded
+@guarded(resumable=True)
 def analyze(recipe: Path, point: str | None, runtime: str | None, batch_size: int | None, samples: int,
             rounds: int, no_int8: bool, overrides: tuple[str, ...], fresh: bool) -> None:
     """Sensitivity analysis: per prunable group and per quantizable layer, accuracy lost vs latency saved."""

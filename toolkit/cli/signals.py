@@ -27,8 +27,8 @@ from toolkit.measure import interrupts
 from toolkit.run.launch import in_worker, secondary_failure
 
 GRACE_S = 10.0
-# What a stopped command says: only `run` and `sweep` keep state to resume from; the other commands write
-# nothing half-done (atomic writes), so a plain line (inspect said "the run folder is consistent", having none).
+# What a stopped command says: `run`, `sweep` and `analyze` keep what they finished and resume from it; the
+# others have nothing to resume, so a plain line (inspect said "the run folder is consistent", having none).
 INTERRUPTED_LINE = "interrupted"
 RESUMABLE_LINE = "interrupted: the run folder is consistent; run the same command again to resume"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -141,7 +141,7 @@ def _interrupted() -> None:
 def guarded(fn: F | None = None, *, resumable: bool = False) -> Any:
     """Run a command: toolkit errors become a short message and their exit code; Ctrl-C, SIGTERM and any error
     that an interrupt caused (wrapped by native code, or raised after the signal) become exit 130 and one line,
-    which for a `resumable` command (run, sweep) says that running it again resumes.
+    which for a `resumable` command (run, sweep, analyze) says that running it again resumes.
 
     Use as `@guarded` or `@guarded(resumable=True)`."""
 

@@ -19,9 +19,17 @@ def count_macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int
     (the fvcore convention), nor are recurrent layers (LSTM): ResNet-20 at 32x32 is 40.8 M MACs. Parameters are
     the unique tensors of model.parameters(), shared ones once.
     """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     probe = copy.deepcopy(model).cpu().eval()  # eval: a forward in train mode would move BatchNorm statistics
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        probe(example[:1].cpu())
+    # Fused attention kernels have no FLOP formula on the CPU (nn.MultiheadAttention's inference fast path,
+    # scaled_dot_product_attention's CPU kernel): counted as 0. The math path runs the same products as matmuls.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            probe(example[:1].cpu())
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     return int(counter.get_total_flops()) // 2, sum(p.numel() for p in probe.parameters())

@@ -56,7 +56,8 @@ def _next_step(model: nn.Module, own: dict[str, torch.Tensor], state: dict[str, 
     another class count), or the architecture or its options differ."""
     heads = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
     head = heads[-1] if heads else None
-    if head and not other_keys and wrong and all(k.rsplit(".", 1)[0] == head for k in wrong):
+    if head and not other_keys and wrong and all(k.rsplit(".", 1)[0] == head and state[k].shape[1:] == own[k].shape[1:]
+                                                 and state[k].shape[0] != own[k].shape[0] for k in wrong):
         saved, built = state[wrong[0]].shape[0], own[wrong[0]].shape[0]
         return (f"the file's classifier {head} has {saved} outputs, the model's {built} (model.num_classes defaults "
                 f"to the data's class count): use the data it was trained on, or set model.num_classes: {saved}")

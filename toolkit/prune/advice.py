@@ -64,9 +64,10 @@ def add_coupling_advice(report: dict[str, Any], model: nn.Module, example: torch
     smallest = min(info["per_part"] for info in parts.values())
     groups = sorted({info["parts"] for info in parts.values()})
     round_to = math.lcm(*groups)
-    # Part counts such as 6, 13 and 55 (RegNet's grouped convolutions) have a common multiple wider than any layer:
-    # such a multiple would keep every layer whole, so it is neither tried nor suggested.
-    if round_to > min(info["channels"] for info in parts.values()):
+    # Part counts such as 6, 13 and 55 (RegNet's grouped convolutions) have a common multiple as wide as a layer or
+    # wider: that layer would be kept whole (rounding never goes below one multiple), so it is neither tried nor
+    # suggested.
+    if round_to >= min(info["channels"] for info in parts.values()):
         round_to = None
     kinds = ", ".join(sorted({i["kind"] for i in parts.values()}))
     report["notes"].append(

@@ -13,7 +13,6 @@ from torch import nn
 from toolkit.errors import ToolkitError, UserInputError
 from toolkit.prune.blocking import describe_reshape, hardcoded_reshapes
 from toolkit.prune.channel_slices import refuse_kept_slices
-from toolkit.prune.stored_shapes import mend_view_shapes, own_lengths
 
 METHODS = ("l1", "l2", "taylor", "bn_scale", "lamp", "fpgm", "random")
 PRUNABLE = (nn.Conv2d, nn.Linear)
@@ -150,9 +149,7 @@ def prune_once(model: nn.Module, example: torch.Tensor, plan: PrunePlan, ratio: 
                 reshapes = hardcoded_reshapes(model, example)
                 pruner = _pruner(model, example, plan, ratio, kept)
                 pruner.ignored_layers.extend(_producers_of_inputs(pruner, user_ignored))
-                lengths = own_lengths(model)
                 pruner.step()
-                mend_view_shapes(model, lengths)  # a layer scale's stored (C, 1, 1) follows its pruned parameter
                 plan.kept_whole.update(pruner.kept_whole)
                 _check_runs(model, example, reshapes)
     return model

@@ -22,6 +22,7 @@ import torch_pruning as tp
 
 from toolkit.prune.floors import Limits, choose_classes, coupled_classes, layer_items, whole_reason, within_limits
 from toolkit.prune.own_params import apply_cuts, own_param_cuts
+from toolkit.prune.stored_shapes import mend_view_shapes, own_lengths
 
 
 class GroupAwarePruner(tp.pruner.BasePruner):
@@ -67,14 +68,17 @@ class GroupAwarePruner(tp.pruner.BasePruner):
 
     def step(self, interactive: bool = False):
         """One pruning step; each group Torch-Pruning chose is first brought within the per-layer limits, and
-        a Conv/Linear subclass's own per-channel parameters (ScaledStdConv2d's gain) lose the same channels."""
+        a Conv/Linear subclass's own per-channel parameters (ScaledStdConv2d's gain) lose the same channels, and a
+        stored broadcast shape of a pruned parameter (MetaFormer's layer scale) follows it."""
         if interactive:  # the caller would prune the groups itself and leave those parameters behind
             raise ValueError("GroupAwarePruner prunes its groups itself: call step() without interactive")
         self.current_step += 1
+        lengths = own_lengths(self.model)
         for group in (fitted for fitted in (self._within_limits(g) for g in self._prune()) if fitted is not None):
             cuts = own_param_cuts(self.DG, group)
             group.prune()
             apply_cuts(cuts)
+        mend_view_shapes(self.model, lengths)
         return None
 
     @torch.no_grad()

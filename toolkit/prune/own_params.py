@@ -9,14 +9,19 @@ in the same step: `own_param_cuts` before the group is pruned, `apply_cuts` afte
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from torch_pruning.dependency import DependencyGraph, Group
 
 OWN = ("weight", "bias")
 
 
 def _out_channels(module: nn.Module) -> int:
-    return module.weight.shape[1 if getattr(module, "transposed", False) else 0]
+    return int(module.out_features if isinstance(module, nn.Linear) else module.out_channels)
 
 
 def per_channel_keys(module: nn.Module) -> list[str]:
@@ -29,7 +34,7 @@ def per_channel_keys(module: nn.Module) -> list[str]:
             if key not in OWN and p.dim() >= 1 and p.shape[0] == out and out > 1]
 
 
-def own_param_cuts(graph, group) -> list[tuple[nn.Module, list[str], list[int]]]:
+def own_param_cuts(graph: DependencyGraph, group: Group) -> list[tuple[nn.Module, list[str], list[int]]]:
     """For each layer of a Torch-Pruning `group` that loses output channels and keeps per-channel parameters:
     (layer, parameter names, output channels kept). Call before `group.prune()`, which changes the counts."""
     cuts = []
@@ -49,5 +54,7 @@ def apply_cuts(cuts: list[tuple[nn.Module, list[str], list[int]]]) -> None:
         index = torch.tensor(keep, dtype=torch.long)
         for key in keys:
             param = getattr(module, key)
+            if param.shape[0] == len(keep):  # already cut (a layer listed twice, or a Torch-Pruning that does it)
+                continue
             setattr(module, key, nn.Parameter(param.data.index_select(0, index.to(param.device)).clone(),
                                               requires_grad=param.requires_grad))

@@ -3,8 +3,9 @@ reachable within the tolerance.
 
 The probe picks the channel multiple the runtime runs fastest; on a narrow model a coarse multiple makes the
 reachable MACs a staircase with steps wider than the tolerance (seed_cnn, 32-64 channels, at multiples of 8:
-1.68x at best for a 2x target; at multiples of 2, 1.96x). The target is what the user asked for, the multiple is the toolkit's own choice, so auto
-gives way. A round_to the recipe sets is kept as written (its miss is warned about by the stage).
+1.68x at best for a 2x target; at multiples of 2, 1.96x). The target is what the user asked for, the multiple
+is the toolkit's own choice, so auto gives way. A round_to the recipe sets is kept as written (its miss is warned
+about by the stage).
 """
 
 from __future__ import annotations
@@ -56,11 +57,10 @@ def fit_round_to_to_target(model: nn.Module, example: torch.Tensor, cfg: Prune, 
         if (achieved is not None and abs(achieved / target - 1) <= cfg.tolerance) or multiple == 1:
             break
         multiple //= 2
-    if len(tried) == 1:
-        return cfg
     reached = [t for t in tried if t["achieved"] is not None]
-    best = tried[-1] if tried[-1]["achieved"] is not None and abs(tried[-1]["achieved"] / target - 1) <= \
-        cfg.tolerance else min(reached, key=lambda t: abs(t["achieved"] / target - 1), default=tried[-1])
+    best = min(reached, key=lambda t: abs(t["achieved"] / target - 1), default=None)  # the met one, if any
+    if best is None or best is tried[0]:  # nothing reached, or no smaller multiple came closer: keep the measured
+        return cfg
     unit = "x MACs" if cfg.target.macs_speedup is not None else " of the parameters removed"
     first = tried[0]
     at_first = "is out of reach" if first["achieved"] is None else f"lands at {first['achieved']:.3g}{unit} at best"

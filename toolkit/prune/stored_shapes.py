@@ -10,6 +10,11 @@ so no other number the code keeps is touched.
 from __future__ import annotations
 
 from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
+from torch.nn.modules.conv import _ConvNd
+
+# Layers Torch-Pruning prunes through its own handlers (counts, kernel sizes): their tuples are never touched.
+_PRUNED_BY_TORCH_PRUNING = (_ConvNd, nn.Linear, _NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 def own_lengths(model: nn.Module) -> dict[str, dict[str, int]]:
@@ -23,6 +28,8 @@ def mend_view_shapes(model: nn.Module, before: dict[str, dict[str, int]]) -> lis
     from `old` to `new` (in the same module) to `(new, 1, ...)`; returns the attributes changed, as 'module.attr'."""
     mended = []
     for name, module in model.named_modules():
+        if isinstance(module, _PRUNED_BY_TORCH_PRUNING):
+            continue
         for key, old in before.get(name, {}).items():
             param = getattr(module, key, None)
             if param is None or param.dim() < 1 or int(param.shape[0]) == old:

@@ -118,9 +118,9 @@ def _assert_interrupted(done: subprocess.CompletedProcess, command: str = "analy
     assert "interrupted" in done.stderr and "error:" not in text, text
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
-    # only `run` (and `sweep`) keep a run folder to resume from; the others say no more than that they stopped
+    # run, analyze (and sweep) resume from what they finished; the others say no more than that they stopped
     resumable = "interrupted: the run folder is consistent; run the same command again to resume"
-    assert lines[0].strip() == (resumable if command == "run" else "interrupted"), lines
+    assert lines[0].strip() == (resumable if command in ("run", "analyze") else "interrupted"), lines
 
 
 @pytest.mark.parametrize("mode", ["plain", "wrapped", "chained", "toolkit-wrapped", "unraisable"])

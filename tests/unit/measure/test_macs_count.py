@@ -38,3 +38,27 @@ def test_counting_leaves_the_model_and_its_batchnorm_statistics_alone():
     count_macs_params(model, torch.randn(2, 3, 32, 32) * 5)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+class _Attention(nn.Module):
+    """(N, L, E) tokens through nn.MultiheadAttention, then scaled_dot_product_attention on the result."""
+
+    def __init__(self, embed: int = 64, heads: int = 4):
+        super().__init__()
+        self.mha = nn.MultiheadAttention(embed, heads, batch_first=True)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.mha(x, x, x, need_weights=False)[0]
+        n, length, embed = x.shape
+        q = x.view(n, length, self.heads, embed // self.heads).transpose(1, 2)
+        return F.scaled_dot_product_attention(q, q, q)
+
+
+def test_attention_counts_its_projections_and_both_products_on_the_cpu():
+    # The CPU's fused kernels (MultiheadAttention's inference fast path, SDPA's CPU kernel) have no FLOP formula
+    # and counted 0; L tokens of E channels: projections 4 L E^2, Q K^T and A V 2 L^2 E, twice for the SDPA
+    length, embed = 16, 64
+    macs, _ = count_macs_params(_Attention(embed), torch.randn(1, length, embed))
+    assert macs == 4 * length * embed**2 + 2 * length**2 * embed + 2 * length**2 * embed
+    assert torch.backends.mha.get_fastpath_enabled()  # restored after counting

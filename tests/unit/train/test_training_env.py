@@ -71,6 +71,6 @@ def test_cpu_training_runs_in_channels_last_when_asked_and_hands_back_contiguous
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
     loop.fit(model, TrainingOptions(epochs=1, lr=0.05, channels_last=channels_last), _env(tmp_path),
              regularizer=record_layout)
-    assert layouts and all(layouts) == expected  # null: NHWC on CUDA only (it slows MobileNetV2 on a CPU)
+    assert layouts and (all(layouts) if expected else not any(layouts))  # null: NHWC on CUDA only
     # safetensors and ONNX export want the default layout back
     assert all(p.is_contiguous() for p in model.parameters())
