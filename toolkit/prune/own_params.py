@@ -5,6 +5,11 @@ Torch-Pruning prunes a Conv2d subclass as a Conv2d: its weight, bias and `out_ch
 parameters, so on its own the pruned layer's forward fails (`weight should contain 32 elements not 64`). The
 pruner (toolkit.prune.grouped) cuts such a parameter at the output channels Torch-Pruning removes from the layer,
 in the same step: `own_param_cuts` before the group is pruned, `apply_cuts` after.
+
+A parameter is matched by its first dimension's length alone: one sized by the input channels of a layer with as
+many inputs as outputs would be cut at the output positions (none known in timm; such a layer belongs in `ignore`).
+ScaledStdConv2d's float `scale` (gamma / sqrt(fan-in)) keeps its value when input channels go, so the pruned layer
+standardises as trained; the L1/L2 criteria rank its raw weight, which it standardises before use.
 """
 
 from __future__ import annotations
