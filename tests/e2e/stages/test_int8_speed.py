@@ -64,4 +64,5 @@ def test_a_slower_int8_is_flagged_in_the_table_and_never_recommended(tiny, tmp_p
     summary = json.loads((result.run_dir / "summary.json").read_text())
     (rec,) = summary["runs"][0]["recommendations"]
     assert rec["stage"] != "02-quantize" and rec["int8_slower_excluded"] == ["02-quantize on onnxruntime-cpu"]
-    assert "INT8 slower than fp32" in (result.run_dir / "report.html").read_text()
+    assert "not recommended: 02-quantize (INT8) ran slower than its fp32 input on onnxruntime-cpu" \
+        in (result.run_dir / "report.html").read_text()
