@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from toolkit.errors import ToolkitError
-from toolkit.measure.profile import count_macs_params
 from toolkit.prune.config import Prune
 from toolkit.prune.target import plan_for, prune_to_goal
 
@@ -31,13 +30,11 @@ def achieved_at_multiple(model: nn.Module, example: torch.Tensor, cfg: Prune, mu
     the criterion (with global pruning they may differ a little)."""
     probe = cfg.model_copy(update={"round_to": multiple, "steps": 1,
                                    "method": "l2" if cfg.method == "taylor" else cfg.method})
-    pruned = copy.deepcopy(model)
-    try:
-        prune_to_goal(pruned, example, plan_for(probe, num_classes), probe, base, step=1)
+    try:  # the search already counted what its chosen ratio achieves: no second prune or count
+        record = prune_to_goal(copy.deepcopy(model), example, plan_for(probe, num_classes), probe, base, step=1)
     except ToolkitError:
         return None
-    macs, params = count_macs_params(pruned, example)
-    return base[0] / macs if cfg.target.macs_speedup is not None else 1 - params / base[1]
+    return next(t["achieved"] for t in record["search"] if t["ratio"] == record["ratio"])
 
 
 def fit_round_to_to_target(model: nn.Module, example: torch.Tensor, cfg: Prune, chosen: dict[str, Any],

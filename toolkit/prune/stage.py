@@ -113,8 +113,8 @@ def target_missed_message(extra: dict[str, Any], cfg: Prune) -> str:
     return f"target not met within {cfg.tolerance:.0%}: {done} (channel rounding to {cfg.round_to})"
 
 
-def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, ctx: StageContext
-                      ) -> tuple[Prune, dict[str, Any] | None]:
+def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, base: tuple[int, int],
+                      ctx: StageContext) -> tuple[Prune, dict[str, Any] | None]:
     """`round_to: auto` becomes the multiple measured on the target runtime and precision (rank 0 measures
     and tells the others when every rank runs this stage); other values stay as they are."""
     if cfg.round_to != "auto":
@@ -130,7 +130,7 @@ def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, ctx: 
         chosen = choose_round_to(model, example, cfg.target.runtime, cfg.target.batch_size, facts,
                                  ctx.run_dir.parent / "round_to", ctx.log.info)
         fit_round_to_to_target(model, example, cfg.model_copy(update={"round_to": chosen["value"]}), chosen,
-                               ctx.data.num_classes, count_macs_params(model, example), ctx.log.info)
+                               ctx.data.num_classes, base, ctx.log.info)
     if shared:
         chosen = ctx.dist.broadcast(chosen)
     return cfg.model_copy(update={"round_to": chosen["value"]}), chosen
@@ -140,10 +140,10 @@ def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
     example = ctx.example_input(1)
     model = model.cpu().eval()
-    cfg, round_to = _resolve_round_to(model, cfg, example, ctx)
+    base = count_macs_params(model, example)
+    cfg, round_to = _resolve_round_to(model, cfg, example, base, ctx)
     before_counts = channel_counts(model)
     coupling = coupled_parts(model, example)
-    base = count_macs_params(model, example)
     plan = _plan(cfg, ctx)
     if cfg.method == "bn_scale" and cfg.sparsity.epochs:
         from toolkit.prune.slimming import sparsity_training
