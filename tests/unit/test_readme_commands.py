@@ -71,4 +71,4 @@ def test_readme_is_a_front_page():
 @pytest.mark.parametrize("page", ["README.md", "docs/getting-started.md"])
 def test_the_comparison_step_keeps_both_runs(page):
     step = (ROOT / page).read_text().split("3. Change a stage", 1)[1].split("\n4. ", 1)[0]
-    assert "--set name=" in step and "compress report runs/quickstart runs/quickstart-3x" in step
+    assert "--set name=" in step and "compress report runs/quickstart runs/quickstart-2.7x" in step
