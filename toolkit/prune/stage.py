@@ -110,7 +110,25 @@ def target_missed_message(extra: dict[str, Any], cfg: Prune) -> str:
     done = f"{extra['macs_speedup']}x MACs, {extra['params_removed']:.1%} parameters removed"
     if extra.get("target_reason"):
         return f"target not met: {extra['target_reason']} ({done})"
-    return f"target not met within {cfg.tolerance:.0%}: {done} (channel rounding to {cfg.round_to})"
+    return (f"target not met within {cfg.tolerance:.0%}: {done} (channel rounding to {cfg.round_to})"
+            + nearest_steps_hint(extra.get("steps") or [], params=cfg.target.params_ratio is not None))
+
+
+def nearest_steps_hint(steps: list[dict[str, Any]], *, params: bool = False) -> str:
+    """'; the ratio search found 2.32x (ratio 0.35) and 2.66x (ratio 0.4) on either side of 2.5x: ...' from the
+    last step's search trials (MACs speedups, or parameter shares removed when `params`), so a user sees which
+    targets this model's channel staircase can land; '' when the trials do not bracket the step's goal."""
+    last = steps[-1] if steps else {}
+    goal, trials = last.get("goal"), last.get("search") or []
+    below = [t for t in trials if t["achieved"] < goal] if goal else []
+    above = [t for t in trials if t["achieved"] > goal] if goal else []
+    if not below or not above:
+        return ""
+    low, high = max(below, key=lambda t: t["achieved"]), min(above, key=lambda t: t["achieved"])
+    shown = (lambda v: f"{v:.1%} of parameters") if params else (lambda v: f"{v:.3g}x")
+    return (f"; the ratio search found {shown(low['achieved'])} (ratio {low['ratio']:.3g}) and "
+            f"{shown(high['achieved'])} (ratio {high['ratio']:.3g}) on either side of {shown(goal)}: ask for one "
+            f"of them, or lower round_to")
 
 
 def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, base: tuple[int, int],

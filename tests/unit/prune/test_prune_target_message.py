@@ -19,3 +19,25 @@ def test_a_missed_macs_target_still_names_channel_rounding():
     cfg = Prune.model_validate({"target": {"macs_speedup": 2.0}, "round_to": 8})
     line = target_missed_message({**EXTRA, "target_met": False}, cfg)
     assert "channel rounding to 8" in line and "1.62x MACs" in line
+
+
+def test_a_missed_macs_target_names_the_steps_on_either_side():
+    # measured on the quickstart's seed_cnn with round_to 2: uniform pruning jumps from 2.32x to 2.66x MACs
+    search = [{"ratio": 0.3, "achieved": 1.963}, {"ratio": 0.35, "achieved": 2.3217},
+              {"ratio": 0.4, "achieved": 2.6613}, {"ratio": 0.375, "achieved": 2.3217}]
+    cfg = Prune.model_validate({"target": {"macs_speedup": 2.5}, "round_to": 2})
+    line = target_missed_message({**EXTRA, "steps": [{"ratio": 0.4, "goal": 2.5, "search": search}]}, cfg)
+    assert "2.32x (ratio 0.35) and 2.66x (ratio 0.4) on either side of 2.5x" in line
+
+
+def test_a_missed_parameter_target_names_its_steps_as_shares():
+    search = [{"ratio": 0.2, "achieved": 0.31}, {"ratio": 0.25, "achieved": 0.52}]
+    cfg = Prune.model_validate({"target": {"params_ratio": 0.4}, "round_to": 8})
+    line = target_missed_message({**EXTRA, "steps": [{"ratio": 0.25, "goal": 0.4, "search": search}]}, cfg)
+    assert "31.0% of parameters (ratio 0.2) and 52.0% of parameters (ratio 0.25) on either side of 40.0%" in line
+
+
+def test_no_step_hint_when_the_search_never_passed_the_goal():
+    cfg = Prune.model_validate({"target": {"macs_speedup": 4.0}})
+    line = target_missed_message({**EXTRA, "steps": [{"goal": 4.0, "search": [{"ratio": 0.5, "achieved": 3.1}]}]}, cfg)
+    assert "either side" not in line
