@@ -11,6 +11,7 @@ from toolkit.measure.profile import count_macs_params
 from toolkit.prune.advice import add_blocking_advice, add_coupling_advice, add_reshape_advice, add_split_advice
 from toolkit.prune.channels import PRUNABLE, classifier_of, resolve_ignored, shuffle_blocks
 from toolkit.prune.config import Prune, PruneTarget
+from toolkit.prune.tp_warnings import torch_pruning_notes
 from toolkit.prune.trial import describe_options, stand_in, trial_prune
 
 BLOCKING_MODULES = {"PixelShuffle": "pixel shuffle moves channels into space", "PixelUnshuffle":
@@ -73,14 +74,21 @@ def inspect_model(model: nn.Module, example: torch.Tensor, num_classes: int, ign
                                    "channels; handled by pruning inside each block's branch"})
     else:
         try:
-            report["groups"] = _groups(model, example, ([head] if head is not None else []) + user)
+            with torch_pruning_notes(lambda note: _add_note(report, note)):
+                report["groups"] = _groups(model, example, ([head] if head is not None else []) + user)
         except Exception as exc:  # noqa: BLE001 - the explanation is the product here
             report["prunable"] = False
             report["blocking"].append({"module": "dependency graph", "why": f"{type(exc).__name__}: {exc}"[:300]})
     if report["prunable"]:
-        _add_test_prune(report, model, example, cfg, num_classes, seed)
+        with torch_pruning_notes(lambda note: _add_note(report, note)):
+            _add_test_prune(report, model, example, cfg, num_classes, seed)
     add_coupling_advice(report, model, example, head, num_classes, ignore)
     return report
+
+
+def _add_note(report: dict[str, Any], note: str) -> None:
+    if note not in report["notes"]:  # the graph and the test prune each meet the same parameters
+        report["notes"].append(note)
 
 
 def _add_test_prune(report: dict[str, Any], model: nn.Module, example: torch.Tensor, cfg: Prune, num_classes: int,

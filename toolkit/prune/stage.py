@@ -156,6 +156,13 @@ def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, base:
 
 def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
+    from toolkit.prune.tp_warnings import torch_pruning_notes
+
+    with torch_pruning_notes(ctx.log.info):
+        return _prune(model, cfg, ctx)
+
+
+def _prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     example = ctx.example_input(1)
     model = model.cpu().eval()
     base = count_macs_params(model, example)
