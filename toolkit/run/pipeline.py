@@ -123,8 +123,7 @@ class Runner:
                 run_info["failed_stage"] = f"{index:02d}-{name}"  # the stage an exception from here belongs to
                 outcome = self._step(index, name, data, device, state)
                 run_info.pop("failed_stage")
-                log.info(f"{outcome.directory.name}: {'cached' if outcome.cached else outcome.status}"
-                         + (f" ({outcome.reason})" if outcome.reason else ""))
+                log.info(outcome.log_line())
                 run_info["stages"] = [o.summary() for o in state.outcomes]
                 folder.write_run(run_info)
                 if self.strict and outcome.status == DEGRADED:

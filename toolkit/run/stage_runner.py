@@ -49,6 +49,19 @@ class StageOutcome:
                 "key": self.key, "status": self.status, "cached": self.cached, "seconds": round(self.seconds, 3),
                 "reason": self.reason, "format": self.format}
 
+    def log_line(self) -> str:
+        """The run log's line: '02-prune: ok, target missed; round_to auto: 8 (measured: ...)'. What a stage
+        chose or missed is said here too, so the run's log.txt reads without opening every stage's own."""
+        line = f"{self.directory.name}: {'cached' if self.cached else self.status}"
+        line += f" ({self.reason})" if self.reason else ""
+        extra = self.metrics.get("extra") or {}
+        if extra.get("target_met") is False:
+            line += ", target missed (the stage's log.txt says by how much)"
+        chosen = extra.get("round_to")
+        if isinstance(chosen, dict) and chosen.get("value") is not None:
+            line += f"; round_to auto: {chosen['value']} ({chosen.get('how', '?')}: {chosen.get('reason', '')})"
+        return line
+
 
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch so a stage's result does not depend on what ran before it."""
