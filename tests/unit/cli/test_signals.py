@@ -94,7 +94,8 @@ IGNORING_SIGINT = ["-c", ("import os, signal, sys; signal.signal(signal.SIGINT, 
 COMMANDS = {"analyze": (["analyze", "recipe.yaml"], "toolkit.analyze.run"),
             "run": (["run", "recipe.yaml"], "toolkit.run.pipeline"),
             "bench": (["bench", "runs/x"], "toolkit.bench"),
-            "report": (["report", "runs/x"], "toolkit.report")}
+            "report": (["report", "runs/x"], "toolkit.report"),
+            "sweep": (["sweep", "recipe.yaml"], "toolkit.sweep.command")}
 
 
 def _compress(tmp_path: Path, command: str, mode: str, ignore_sigint: bool = False,
@@ -118,9 +119,9 @@ def _assert_interrupted(done: subprocess.CompletedProcess, command: str = "analy
     assert "interrupted" in done.stderr and "error:" not in text, text
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
-    # run, analyze (and sweep) resume from what they finished; the others say no more than that they stopped
+    # run, analyze and sweep resume from what they finished; the others say no more than that they stopped
     resumable = "interrupted: the run folder is consistent; run the same command again to resume"
-    assert lines[0].strip() == (resumable if command in ("run", "analyze") else "interrupted"), lines
+    assert lines[0].strip() == (resumable if command in ("run", "analyze", "sweep") else "interrupted"), lines
 
 
 @pytest.mark.parametrize("mode", ["plain", "wrapped", "chained", "toolkit-wrapped", "unraisable"])
