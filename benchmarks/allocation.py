@@ -34,23 +34,38 @@ MATCHED = 0.10  # two arms are at one latency when their p50 differ by at most t
 
 
 def overrides(mode: str, target: float, runtime: str, batch: int, work: Path, macs: float | None = None,
-              model: str = "resnet20") -> list[str]:
-    """--set overrides of recipes/frontier_<model>.yaml: train -> prune (uniform) -> distill, no quantize."""
-    goal = ["stages.1.prune.target.latency_speedup=null", f"stages.1.prune.target.macs_speedup={macs}"] if macs \
-        else [f"stages.1.prune.target.latency_speedup={target}"]
-    common = [f"output={work}", f"name=allocation-{model}-{mode}", *goal,
-              f"stages.1.prune.target.runtime={runtime}", f"stages.1.prune.target.batch_size={batch}"]
+              model: str = "resnet20", prune_at: int = 1) -> list[str]:
+    """--set overrides of recipes/frontier_<model>.yaml, whose prune stage is stage `prune_at`."""
+    at = f"stages.{prune_at}.prune.target"
+    goal = [f"{at}.latency_speedup=null", f"{at}.macs_speedup={macs}"] if macs else [f"{at}.latency_speedup={target}"]
+    common = [f"output={work}", f"name=allocation-{model}-{mode}", *goal, f"{at}.runtime={runtime}",
+              f"{at}.batch_size={batch}"]
     if mode == "smoke":
         return common + ["data.dataset=synthetic", "data.num_samples=256", "data.num_classes=4", "data.root=null",
-                         "data.batch_size=32", "stages.0.train.epochs=2", "stages.2.distill.epochs=1",
-                         "stages.1.prune.round_to=null", "measure.min_iters=3", "measure.warmup_s=0",
-                         "measure.min_time_s=0", "measure.batch_sizes=[1]", "data.image_size=16",
-                         "model.kwargs={width: 8}"]
+                         "data.batch_size=32", f"stages.{prune_at}.prune.round_to=null", "measure.min_iters=3",
+                         "measure.warmup_s=0", "measure.min_time_s=0", "measure.batch_sizes=[1]",
+                         "data.image_size=16", "model.kwargs={width: 8}", "model.checkpoint=null"]
     if mode == "quick":  # 2,000 test images: one image is 0.05 points, so a 1.5-point gap is 30 images
-        return common + ["data.limit_train=10000", "data.limit_val=2000", "stages.0.train.epochs=6",
-                         "stages.2.distill.epochs=2", "measure.min_iters=20", "measure.min_time_s=0.3",
-                         "measure.warmup_s=0.1"]
+        return common + ["data.limit_train=10000", "data.limit_val=2000", "measure.min_iters=20",
+                         "measure.min_time_s=0.3", "measure.warmup_s=0.1"]
     return common
+
+
+def compared_stages(raw: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    """The recipe's train (if any), prune and distill stages: quantization is not compared here. A recipe that
+    starts from a committed baseline trains nothing; its smoke run, on random data, trains a stand-in first.
+    Quick mode shortens training to 6 epochs and recovery to 2; smoke to 2 and 1."""
+    kept = [dict(s) for s in raw["stages"] if next(iter(s)) in ("train", "prune", "distill")]
+    if mode == "smoke" and next(iter(kept[0])) != "train":
+        kept.insert(0, {"train": {"epochs": 2}})
+    epochs = {"smoke": (2, 1), "quick": (6, 2)}.get(mode)
+    for stage in kept:
+        kind = next(iter(stage))
+        if epochs and kind in ("train", "distill"):
+            stage[kind] = dict(stage[kind], epochs=epochs[1] if kind == "distill" else epochs[0])
+        if kind == "distill" and mode == "smoke":
+            stage[kind]["teacher"] = "input" if next(iter(kept[0])) != "train" else next(iter(kept[0]))
+    return kept
 
 
 def sensitivity_recipe(recipe, run, mode: str, samples: int, speedup: float | None = None):
@@ -60,13 +75,15 @@ def sensitivity_recipe(recipe, run, mode: str, samples: int, speedup: float | No
     (uniform pruning moves in channel-rounding steps and may overshoot the recipe's target)."""
     raw = recipe.to_dict()
     raw["name"] = f"{recipe.name}-sensitivity"
-    raw["model"]["checkpoint"] = str(run.stages[0].directory / "model.safetensors")
-    prune = dict(raw["stages"][1]["prune"], allocation="sensitivity")
+    kinds = [next(iter(s)) for s in raw["stages"]]
+    if kinds[0] == "train":  # the uniform run trained the baseline: start from its weights
+        raw["model"]["checkpoint"] = str(run.stages[0].directory / "model.safetensors")
+    prune = dict(raw["stages"][kinds.index("prune")]["prune"], allocation="sensitivity")
     if speedup is not None:
         prune["target"] = dict(prune["target"], latency_speedup=speedup)
     prune["sensitivity"] = {"samples": 64, "rounds": 1, "check_rounds": 1} if mode == "smoke" else \
         {"samples": samples}
-    distill = dict(raw["stages"][2]["distill"], teacher="input")
+    distill = dict(raw["stages"][kinds.index("distill")]["distill"], teacher="input")
     raw["stages"] = [{"prune": prune}, {"distill": distill}]
     return parse_recipe(raw, base_dir=REPO / "recipes")
 
@@ -138,11 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     load_before = os.getloadavg()
-    recipe = load_recipe(REPO / "recipes" / f"frontier_{args.model}.yaml",
-                         overrides(mode, args.target, args.runtime, args.batch, args.work, args.macs, args.model))
+    path = REPO / "recipes" / f"frontier_{args.model}.yaml"
+    prune_at = [s.stage_type for s in load_recipe(path).stages].index("prune")
+    recipe = load_recipe(path, overrides(mode, args.target, args.runtime, args.batch, args.work, args.macs,
+                                         args.model, prune_at))
     raw = recipe.to_dict()
-    raw["stages"] = raw["stages"][:3]  # train, prune, distill: quantization is not compared here
+    raw["stages"] = compared_stages(raw, mode)
     recipe = parse_recipe(raw, base_dir=REPO / "recipes")
+    trains = recipe.stages[0].stage_type == "train"
     uniform = run_recipe(recipe)
     samples = 64 if mode == "smoke" else 1000
     uniform_step = uniform.metrics["prune"]["extra"]["steps"][0]
@@ -154,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [_row("uniform", uniform, "prune", "distill"), _row("sensitivity", sensitive, "prune", "distill")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        models = [("baseline", uniform.model("train")), ("uniform", uniform.model("distill")),
+        models = [("baseline", uniform.model("train" if trains else "input")), ("uniform", uniform.model("distill")),
                   ("sensitivity", sensitive.model("distill"))]
         timed = []
         for name, model in models:
@@ -177,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     notes = [f"Mode {mode}: {args.model}, {data.describe()['train_samples']} train / {data.describe()['val_samples']} "
              f"test images; baseline top-1 {base['top1'] * 100:.2f}%; target: {goal}; recovery: distill from the "
              f"baseline, "
-             f"{recipe.stages[2].epochs} epoch(s) each.",
+             f"{next(s for s in recipe.stages if s.stage_type == 'distill').epochs} epoch(s) each; baseline: "
+             f"{'trained by the recipe' if trains else recipe.model.checkpoint}.",
              *([f"Matched latency: the sensitivity arm's target is the uniform arm's achieved {matched}x (its "
                 f"search's measurement), not {args.target}x: uniform pruning moves in channel-rounding steps."]
                if matched else []),
@@ -186,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
              f"Analysis wall time (the sensitivity prune stage's pruning analysis, the code `compress analyze` "
              f"runs: {alloc['analysis']['samples']} images, {second.stages[0].sensitivity.rounds} timing rounds at "
              f"b{args.batch}): {alloc['analysis']['seconds']} s.",
-             f"Sensitivity allocation on {args.runtime} b{args.batch}: predicted {alloc['predicted_latency_ms']} ms, "
+             f"Sensitivity allocation on {args.runtime} b{args.batch}: predicted "
+             + (f"{alloc['predicted_latency_ms']} ms, " if alloc["predicted_latency_ms"] is not None else
+                "none (the groups' savings add up past the unpruned latency), ") +
              f"achieved {alloc['achieved_latency_ms']} ms (unpruned {alloc['unpruned_latency_ms']} ms at the "
              f"check, {alloc['base_latency_ms']} ms in the analysis); ratios "
              f"{alloc['ratios']}.",

@@ -77,6 +77,15 @@ def _predicted_latency_saved(rows: list[dict[str, Any]], ratios: dict[str, float
     return total
 
 
+def predicted_latency(base_ms: float | None, saved_ms: float) -> float | None:
+    """The additive model's latency (ms): the unpruned latency less the sum of each group's saving in the
+    analysis. None when that sum reaches the whole latency: groups interact (cutting both sides of a layer saves
+    less than the two cuts alone), and a zero or negative latency is no prediction."""
+    if base_ms is None or saved_ms >= base_ms:
+        return None
+    return base_ms - saved_ms
+
+
 def sensitivity_step(model: nn.Module, cfg: Prune, plan: PrunePlan, example: torch.Tensor, base: tuple[int, int],
                      place: AnalysisPlace, dist: Dist | None = None) -> dict[str, Any]:
     """Prune `model` in place by per-group ratios chosen from its sensitivity; returns the step record.
@@ -142,13 +151,13 @@ def _allocate_and_prune(model: nn.Module, cfg: Prune, plan: PrunePlan, example: 
         prune_groups(model, example, plan, chosen["ratios"])
         final_base_ms, final = measured(chosen["ratios"], cfg.sensitivity.rounds)
     after = channel_counts(model)
-    predicted_ms = info["base_ms"] - _predicted_latency_saved(rows, chosen["ratios"])
+    predicted_ms = predicted_latency(info["base_ms"], _predicted_latency_saved(rows, chosen["ratios"]))
     allocation = {
         "method": "greedy on top-1 points lost per unit saved (NetAdapt, Yang et al. 2018), one-shot sensitivity",
         "cost": cost, "ratios": chosen["ratios"], "predicted_points_lost": chosen["predicted_points_lost"],
         "channels": {root: [before.get(root), after.get(root)] for root in chosen["ratios"]},
         "runtime": t.runtime, "batch_size": t.batch_size, "base_latency_ms": info["base_ms"],
-        "predicted_latency_ms": round(predicted_ms, 5),
+        "predicted_latency_ms": None if predicted_ms is None else round(predicted_ms, 5),
         "achieved_latency_ms": final["variant_ms"], "unpruned_latency_ms": final_base_ms,
         "achieved_saved_ms": final["saved_ms"], "achieved_spread_ms": final["spread_ms"],
         "iterations": chosen["iterations"], "analysis": info, "moves": chosen["moves"]}
@@ -157,8 +166,9 @@ def _allocate_and_prune(model: nn.Module, cfg: Prune, plan: PrunePlan, example: 
         speedup = final_base_ms / final["variant_ms"]
         record.update(goal=t.latency_speedup, base_latency_ms=final_base_ms, runtime=t.runtime,
                       batch_size=t.batch_size, speedup=round(speedup, 4), target_met=speedup >= t.latency_speedup)
-    place.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, predicted "
-                 f"{predicted_ms:.4f} ms, achieved {allocation['achieved_latency_ms']:.4f} ms on {t.runtime} "
+    said = "no prediction (the groups' savings add up past the unpruned latency)" if predicted_ms is None else \
+        f"predicted {predicted_ms:.4f} ms"
+    place.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, {said}, achieved {allocation['achieved_latency_ms']:.4f} ms on {t.runtime} "
                  f"b{t.batch_size} (unpruned {final_base_ms:.4f} ms); predicted top-1 loss before recovery "
                  f"{chosen['predicted_points_lost']} points")
     return record

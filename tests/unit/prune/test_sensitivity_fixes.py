@@ -152,3 +152,11 @@ def test_report_section_is_numbered_and_describes_the_right_panel_only_with_int8
     assert section.startswith('id="sensitivity">4.1 Sensitivity')
     assert ("Right panel" in section) == int8 and "<td>-0.00</td>" not in section and "-0.40 (gain)" in section
     assert "1 group(s) left out: zero or negative measured latency saving" in section
+
+
+def test_the_additive_latency_prediction_is_none_rather_than_negative():
+    # benchmarks/results/allocation_quick_resnet56_b32.json: 38.117 ms unpruned, -5.60725 ms "predicted"
+    from toolkit.prune.sensitivity_step import predicted_latency
+
+    assert predicted_latency(38.117, 38.117 + 5.60725) is None and predicted_latency(38.117, 38.117) is None
+    assert predicted_latency(38.117, 8.117) == pytest.approx(30.0) and predicted_latency(None, 1.0) is None
