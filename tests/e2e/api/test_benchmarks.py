@@ -17,6 +17,7 @@ import pytest
     ("benchmarks.kd_vs_finetune", ["--smoke"], "kd_vs_finetune_smoke"),
     ("benchmarks.sweep", ["--smoke"], "sweep_smoke"),
     ("benchmarks.int8_target", ["--smoke"], "int8_target_smoke"),
+    ("benchmarks.allocation", ["--smoke"], "allocation_smoke"),
 ])
 def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args, result, tmp_path):
     import importlib
@@ -37,6 +38,9 @@ def test_benchmark_script_runs_in_smoke_mode_and_writes_its_tables(module, args,
         assert [r["target timed in"] for r in data["rows"]] == ["fp32", "int8"]
         assert all(r["shipped INT8 speedup"] > 0 and isinstance(r["lands"], bool) for r in data["rows"])
         assert all(isinstance(r["search claims target_met"], bool) for r in data["rows"])
+    if module == "benchmarks.allocation":  # both arms, and an analysis wall time
+        assert [r["allocation"] for r in data["rows"]] == ["uniform", "sensitivity"]
+        assert data["analysis"]["seconds"] > 0
     if module == "benchmarks.frontier":
         _assert_frontier_says_dominance_isa_and_load(data, table, tmp_path / f"{result}.svg")
         _assert_the_run_report_weighs_the_peers(tmp_path / "work", data, table)
