@@ -17,7 +17,7 @@ from toolkit.config import MeasureSpec
 from toolkit.measure.device import stamp_session
 from toolkit.measure.interrupts import reraise_if_interrupted
 from toolkit.measure.model import measure_model
-from toolkit.records import FAILED
+from toolkit.records import FAILED, OK
 
 
 def _device() -> torch.device:
@@ -53,4 +53,7 @@ def measure_interleaved(models: list[tuple[str, Model, Path]], data, spec: Measu
     latency = latency_records(candidates, data, spec)
     for key in results:
         results[key]["latency"] = stamp_session(latency[key])
+        for rec in results[key]["latency"]:
+            if rec.get("status") == OK:  # what may be compared with the others' records of this session
+                rec["interleaved"] = True
     return results

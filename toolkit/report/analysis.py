@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.quantize.speed_flags import int8_slower
+from toolkit.quantize.speed_flags import int8_slower_shown
 from toolkit.records import OK
 from toolkit.report.collect import RunView, StageView
 from toolkit.report.explain import explain
@@ -33,6 +33,7 @@ class Point:
     order: int = 0  # the stage's index: a lower one is less compressed, preferred in a tie
     peer: bool = False  # made by another tool (peers.json), not by a stage of this run
     session: str | None = None  # the timing session (toolkit.measure.device.timing_session); None: unknown
+    interleaved: bool = False  # timed in interleaved rounds with the other stages of its session
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -64,7 +65,8 @@ def points(run: RunView) -> list[Point]:
                 out.append(Point(stage.label, rec["runtime"], int(rec["batch_size"]), float(rec["p50_ms"]), top1,
                                  slug, rec.get("ci_low_ms"), rec.get("ci_high_ms"), rec.get("graph_hash"),
                                  bool(rec.get("unstable")), stage.index,
-                                 session=rec.get("session") if isinstance(rec.get("session"), str) else None))
+                                 session=rec.get("session") if isinstance(rec.get("session"), str) else None,
+                                 interleaved=rec.get("interleaved") is True))
     return out
 
 
@@ -139,6 +141,18 @@ def _size(stage: StageView) -> int | None:
     return (stage.metrics.get("model") or {}).get("size_bytes")
 
 
+def _as_record(p: Point) -> dict[str, Any]:
+    return {"runtime": p.runtime, "batch_size": p.batch_size, "status": OK, "session": p.session,
+            "interleaved": p.interleaved, "ci_low_ms": p.ci_low_ms, "ci_high_ms": p.ci_high_ms}
+
+
+def _int8_slower_shown(p: Point, group: list[Point], extra: dict[str, Any] | None) -> bool:
+    """Is `p` an INT8 stage slower than its fp32 source (the stage before it) on its runtime, by the shown
+    latencies where they were timed together, else by the stage's own check (speed_flags.int8_slower_shown)."""
+    source = [_as_record(q) for q in group if q.order == p.order - 1 and q.runtime == p.runtime]
+    return (p.runtime, p.batch_size) in int8_slower_shown(extra, [_as_record(p)], source)
+
+
 def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
     """Per device and batch size: the fastest model within the accuracy budget, compared with the baseline.
 
@@ -157,7 +171,7 @@ def recommend(run: RunView, max_drop_points: float) -> list[dict[str, Any]]:
     out = []
     for (device, bs), own in sorted(groups.items()):
         # An INT8 model the quantize stage measured slower than its fp32 source there is never the pick.
-        slower = [p for p in own if (p.runtime, p.batch_size) in int8_slower(by_label[p.stage].metrics.get("extra"))]
+        slower = [p for p in own if _int8_slower_shown(p, own, by_label[p.stage].metrics.get("extra"))]
         own = [p for p in own if p not in slower] or own
         group = own + [q for q in peers if q.batch_size == bs and q.device in (device, ANY_DEVICE)]
         pick, within, ties = _fastest_within(group, allowed)

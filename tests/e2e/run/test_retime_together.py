@@ -39,6 +39,9 @@ def test_a_cached_stage_next_to_a_new_one_is_timed_again_with_it(tiny):
     assert [p.parent.parent.name for p in files] == ["01-train", "02-prune"]
     together = {frozenset(_sessions(p)) for p in files}
     assert len(together) == 1 and next(iter(together)) == {timing_session()}
+    assert all(r["interleaved"] is True for p in files for r in json.loads(p.read_text())["latency"]
+               if r["status"] == "ok")  # what lets the INT8-slower flag follow these numbers
+    assert not any(r.get("interleaved") for r in json.loads((train / "metrics.json").read_text())["latency"])
     record = json.loads(files[0].read_text())
     assert record["retimed_by"].startswith("compress run") and files[0].stem == device_slug(record["device"])
     from toolkit.report.collect import read_run
