@@ -168,7 +168,8 @@ def _allocate_and_prune(model: nn.Module, cfg: Prune, plan: PrunePlan, example: 
                       batch_size=t.batch_size, speedup=round(speedup, 4), target_met=speedup >= t.latency_speedup)
     said = "no prediction (the groups' savings add up past the unpruned latency)" if predicted_ms is None else \
         f"predicted {predicted_ms:.4f} ms"
-    place.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, {said}, achieved {allocation['achieved_latency_ms']:.4f} ms on {t.runtime} "
-                 f"b{t.batch_size} (unpruned {final_base_ms:.4f} ms); predicted top-1 loss before recovery "
+    place.log.info(f"sensitivity allocation: {len(chosen['ratios'])} group(s) pruned, {said}, achieved "
+                 f"{allocation['achieved_latency_ms']:.4f} ms on {t.runtime} b{t.batch_size} (unpruned "
+                 f"{final_base_ms:.4f} ms); predicted top-1 loss before recovery "
                  f"{chosen['predicted_points_lost']} points")
     return record
