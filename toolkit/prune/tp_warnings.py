@@ -31,32 +31,28 @@ def _names(listed: str) -> tuple[str, ...]:
 
 @contextmanager
 def torch_pruning_notes(say: Callable[[str], None]) -> Iterator[None]:
-    """Catch the warnings raised inside the block: Torch-Pruning's unwrapped-parameter warning goes to `say` once
-    per distinct parameter list (a ratio search builds the graph dozens of times); every other warning is
-    re-issued unchanged after the block, once per distinct text and place, so nothing else is hidden. Also when
-    the block raises."""
-    pending: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                yield
-            finally:
-                pending = list(caught)
-    finally:
-        _replay(pending, say)
+    """Inside the block, Torch-Pruning's unwrapped-parameter warning goes to `say` once per distinct parameter
+    list instead of being printed (a ratio search builds the graph dozens of times, each listing the names in
+    another order).
 
+    Only how a warning is shown changes (`warnings.showwarning`, put back when the block ends, also when it
+    raises): the filters stay the user's, so an ignored warning is never shown or said, an `error` filter
+    raises where the warning is issued, and every other warning is shown at once, as it would have been."""
+    shown_before = warnings.showwarning
+    said: set[tuple[str, ...]] = set()
 
-def _replay(pending: list[warnings.WarningMessage], say: Callable[[str], None]) -> None:
-    said: set[object] = set()
-    for item in pending:
-        match = UNWRAPPED.search(str(item.message))
-        names = _names(match.group(1)) if match else ()
-        key = names if match else (str(item.message), item.category, item.filename, item.lineno)
-        if key in said:
-            continue
-        said.add(key)
-        if match:
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 - showwarning's signature
+        match = UNWRAPPED.search(str(message))
+        if match is None:
+            return shown_before(message, category, filename, lineno, file, line)
+        names = _names(match.group(1))
+        if names not in said:
+            said.add(names)
             say(unwrapped_note(list(names)))
-        else:
-            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno, source=item.source)
+        return None
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown_before

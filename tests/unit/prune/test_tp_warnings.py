@@ -1,4 +1,4 @@
-"""Torch-Pruning's unwrapped-parameter warning becomes one toolkit line; other warnings pass through once."""
+"""Torch-Pruning's unwrapped-parameter warning becomes one toolkit line; other warnings and filters are untouched."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import torch
 from torch import nn
 
 from toolkit.prune.tp_warnings import torch_pruning_notes
+
+UNWRAPPED = ("Unwrapped parameters detected: {}.\n Torch-Pruning will prune the last non-singleton dimension of "
+             "these parameters.")
 
 
 class LayerScaled(nn.Module):
@@ -37,21 +40,33 @@ def test_the_unwrapped_parameter_warning_is_said_once_in_our_words():
     assert not [w for w in outside if "Unwrapped" in str(w.message)]
 
 
-def test_other_warnings_are_reissued_once_each_even_when_the_block_raises():
+def test_a_long_parameter_list_is_sorted_and_shortened():
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with torch_pruning_notes(notes.append):
+            for order in (["d", "b", "c", "a"], ["a", "c", "b", "d"]):  # Torch-Pruning lists a set: any order
+                warnings.warn(UNWRAPPED.format(order), UserWarning)
+    assert len(notes) == 1 and "4 parameter(s) outside Conv/Linear/norm layers (a, b, c and 1 more)" in notes[0]
+
+
+def test_other_warnings_pass_at_once_and_the_users_filters_still_apply():
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as outside:
         warnings.simplefilter("always")
-        with pytest.raises(RuntimeError), torch_pruning_notes(notes.append):
-            for _ in range(3):
-                warnings.warn("something else", UserWarning)
-            raise RuntimeError("boom")
-    assert [str(w.message) for w in outside] == ["something else"] and notes == []
+        warnings.filterwarnings("ignore", message="hidden by the user")
+        with torch_pruning_notes(notes.append):
+            warnings.warn("something else", UserWarning)
+            assert [str(w.message) for w in outside] == ["something else"]  # shown when issued, not at the end
+            warnings.warn("hidden by the user", UserWarning)
+            warnings.warn(UNWRAPPED.format(["x"]), UserWarning)
+    assert [str(w.message) for w in outside] == ["something else"] and len(notes) == 1
 
 
-def test_a_long_parameter_list_is_sorted_and_shortened():
-    notes: list[str] = []
-    with torch_pruning_notes(notes.append):
-        for order in (["d", "b", "c", "a"], ["a", "c", "b", "d"]):  # Torch-Pruning lists a set: any order
-            warnings.warn(f"Unwrapped parameters detected: {order}.\n Torch-Pruning will prune the last non-singleton "
-                          "dimension of these parameters.", UserWarning)
-    assert len(notes) == 1 and "4 parameter(s) outside Conv/Linear/norm layers (a, b, c and 1 more)" in notes[0]
+def test_an_error_filter_raises_where_the_warning_is_issued_and_showwarning_is_put_back():
+    before = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="strict"), torch_pruning_notes(lambda note: None):
+            warnings.warn("strict", UserWarning)
+    assert warnings.showwarning is before
