@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit.formatting import human
-from toolkit.quantize.speed_flags import int8_slower_shown
+from toolkit.quantize.speed_flags import int8_slower_shown, source_records
 from toolkit.records import FAILED, OK, PROBLEM_STATUSES
 
 
@@ -47,7 +47,7 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for position, metrics in enumerate(stages):
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
-            source = (stages[position - 1].get("latency") or []) if position else []  # a quantize stage's fp32 input
+            source = source_records(stages, position, runtime, bs)  # a quantize stage's fp32 input
             slower = (runtime, bs) in int8_slower_shown(metrics.get("extra"), [rec] if rec else [], source)
             ok = rec is not None and rec.get("status") == OK
             cells.append(_latency_cell(rec) + (" int8 slower!" if slower else "") if ok

@@ -15,15 +15,15 @@ def int8_slower(extra: dict[str, Any] | None) -> set[tuple[str, int]]:
 
 def int8_slower_shown(extra: dict[str, Any] | None, int8_records: list[dict[str, Any]],
                       fp32_records: list[dict[str, Any]]) -> set[tuple[str, int]]:
-    """Where an INT8 stage is slower than its fp32 source, by the latencies the table and report show.
+    """Where an INT8 stage is slower than its fp32 source, by its own check and the latencies shown.
 
     `extra`: the quantize stage's extra (its own interleaved check, `int8_vs_fp32`); `int8_records` and
-    `fp32_records`: the latency records shown for it and for its source stage (after a re-timing or a bench).
-    Where both shown records were timed together (interleaved rounds of one session: a re-timing or a bench) and
-    carry 95% intervals, they decide (INT8 slower when its interval lies wholly above fp32's), so a re-timed table
-    never shows INT8 at twice its source's latency unflagged, nor flags what it shows faster; elsewhere (stages
-    timed one after another) the stage's own interleaved check stands. Stages without that check (not a
-    quantize stage) are never flagged."""
+    `fp32_records`: the latency records shown for it and for the stage that fed it (after a re-timing or a
+    bench). Where both shown records were timed together (interleaved rounds of one session) with 95% intervals,
+    INT8's interval wholly above fp32's flags the pair, so a re-timed table never shows INT8 at twice its
+    source's latency unflagged; and INT8's wholly below fp32's, both steady, clears the stage's flag (shown
+    faster beyond noise). Overlapping or unstable shown records leave the stage's own check standing. Stages
+    without that check (not a quantize stage) are never flagged."""
     own = int8_slower(extra)
     if not (extra or {}).get("int8_vs_fp32"):
         return own
@@ -34,10 +34,23 @@ def int8_slower_shown(extra: dict[str, Any] | None, int8_records: list[dict[str,
         source = sources.get(key)
         together = source is not None and rec.get("interleaved") and source.get("interleaved") \
             and isinstance(rec.get("session"), str) and rec.get("session") == source.get("session")
-        if rec.get("status") != OK or not together:
+        if rec.get("status") != OK or not together or None in (rec.get("ci_low_ms"), rec.get("ci_high_ms"),
+                                                                source.get("ci_low_ms"), source.get("ci_high_ms")):
             continue
-        low, high = rec.get("ci_low_ms"), source.get("ci_high_ms")
-        if low is None or high is None:
-            continue
-        (flagged.add if low > high else flagged.discard)(key)
+        if rec["ci_low_ms"] > source["ci_high_ms"]:
+            flagged.add(key)
+        elif rec["ci_high_ms"] < source["ci_low_ms"] and not (rec.get("unstable") or source.get("unstable")):
+            flagged.discard(key)
     return flagged
+
+
+def source_records(rows: list[dict[str, Any]], position: int, runtime: str, batch_size: int) -> list[dict[str, Any]]:
+    """The shown latency records of the stage that fed row `position` (stage metrics in run order): the nearest
+    earlier row with an ok record on `runtime` at `batch_size`, stepping over skipped or failed stages as the
+    pipeline does when it hands a stage its input."""
+    for row in reversed(rows[:position]):
+        found = [r for r in row.get("latency") or [] if r.get("status") == OK and r.get("runtime") == runtime
+                 and int(r.get("batch_size") or 0) == batch_size]
+        if found:
+            return found
+    return []

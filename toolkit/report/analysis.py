@@ -143,13 +143,14 @@ def _size(stage: StageView) -> int | None:
 
 def _as_record(p: Point) -> dict[str, Any]:
     return {"runtime": p.runtime, "batch_size": p.batch_size, "status": OK, "session": p.session,
-            "interleaved": p.interleaved, "ci_low_ms": p.ci_low_ms, "ci_high_ms": p.ci_high_ms}
+            "interleaved": p.interleaved, "unstable": p.unstable, "ci_low_ms": p.ci_low_ms, "ci_high_ms": p.ci_high_ms}
 
 
 def _int8_slower_shown(p: Point, group: list[Point], extra: dict[str, Any] | None) -> bool:
-    """Is `p` an INT8 stage slower than its fp32 source (the stage before it) on its runtime, by the shown
+    """Is `p` an INT8 stage slower than its fp32 source (the nearest earlier stage measured there) by the shown
     latencies where they were timed together, else by the stage's own check (speed_flags.int8_slower_shown)."""
-    source = [_as_record(q) for q in group if q.order == p.order - 1 and q.runtime == p.runtime]
+    earlier = [q for q in group if q.order < p.order and q.runtime == p.runtime and not q.peer]
+    source = [_as_record(max(earlier, key=lambda q: q.order))] if earlier else []  # the nearest measured one
     return (p.runtime, p.batch_size) in int8_slower_shown(extra, [_as_record(p)], source)
 
 
