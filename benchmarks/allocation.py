@@ -5,13 +5,14 @@
     python -m benchmarks.allocation --quick --macs 2.0      # the same comparison at a MACs target
     python -m benchmarks.allocation --quick --batch 32      # where latency is compute, not per-call overhead
 
-One baseline (recipes/frontier_<model>.yaml: ResNet-20 or ResNet-56) is trained on CIFAR-10 photographs
-(cached in benchmarks/work). Run A prunes it with `allocation: uniform` to the latency target; run B starts
-from the same weights with `allocation: sensitivity` at the speedup A achieved (its prune stage runs the
-sensitivity analysis, the code of `compress analyze`, and its wall time is recorded); both then recover by
-distillation from the baseline for the same epochs. Top-1 before and after recovery and the latency on
-each CPU runtime (interleaved rounds, benchmarks.frontier_measure) are written to
-results/allocation[_mode].{md,json}, with the load average: the machine may be shared.
+One baseline (recipes/frontier_<model>.yaml: ResNet-20 starts from the committed checkpoint in
+benchmarks/baselines, ResNet-56 trains its own on CIFAR-10 photographs, cached in benchmarks/work). Run A prunes
+it with `allocation: uniform` to the latency target; run B starts from the same weights with `allocation:
+sensitivity` at the speedup A achieved (its prune stage runs the sensitivity analysis, the code of `compress
+analyze`, and its wall time is recorded); both then recover by distillation from the baseline for the same
+epochs. Top-1 before and after recovery and the latency on each CPU runtime (interleaved rounds,
+benchmarks.frontier_measure) are written to results/allocation[_mode].{md,json}, with the load average: the
+machine may be shared.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.cifar import cifar10_root
 from benchmarks.common import RESULTS, write_results
 from toolkit.recipe import load_recipe, parse_recipe
+
+if TYPE_CHECKING:
+    from toolkit.recipe import Recipe
+    from toolkit.run.plan import RunResult
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "work"
@@ -56,19 +61,20 @@ def compared_stages(raw: dict[str, Any], mode: str) -> list[dict[str, Any]]:
     starts from a committed baseline trains nothing; its smoke run, on random data, trains a stand-in first.
     Quick mode shortens training to 6 epochs and recovery to 2; smoke to 2 and 1."""
     kept = [dict(s) for s in raw["stages"] if next(iter(s)) in ("train", "prune", "distill")]
-    if mode == "smoke" and next(iter(kept[0])) != "train":
-        kept.insert(0, {"train": {"epochs": 2}})
+    if mode == "smoke" and "train" not in next(iter(kept), {}):
+        kept.insert(0, {"train": {"epochs": 2, "name": "baseline"}})  # the stand-in teaches the distill stage
     epochs = {"smoke": (2, 1), "quick": (6, 2)}.get(mode)
     for stage in kept:
         kind = next(iter(stage))
         if epochs and kind in ("train", "distill"):
             stage[kind] = dict(stage[kind], epochs=epochs[1] if kind == "distill" else epochs[0])
-        if kind == "distill" and mode == "smoke":
-            stage[kind]["teacher"] = "input" if next(iter(kept[0])) != "train" else next(iter(kept[0]))
+        if kind == "distill" and kept[0].get("train", {}).get("name") == "baseline":
+            stage[kind]["teacher"] = "baseline"
     return kept
 
 
-def sensitivity_recipe(recipe, run, mode: str, samples: int, speedup: float | None = None):
+def sensitivity_recipe(recipe: Recipe, run: RunResult, mode: str, samples: int,
+                       speedup: float | None = None) -> Recipe:
     """Run B: the baseline's weights as input, prune with allocation: sensitivity, the same distill.
 
     `speedup`: B's latency target, set to what the uniform arm achieved so that both arms are at one latency
@@ -77,7 +83,8 @@ def sensitivity_recipe(recipe, run, mode: str, samples: int, speedup: float | No
     raw["name"] = f"{recipe.name}-sensitivity"
     kinds = [next(iter(s)) for s in raw["stages"]]
     if kinds[0] == "train":  # the uniform run trained the baseline: start from its weights
-        raw["model"]["checkpoint"] = str(run.stages[0].directory / "model.safetensors")
+        trained = next(s for s in run.stages if s.type == "train")
+        raw["model"]["checkpoint"] = str(trained.directory / "model.safetensors")
     prune = dict(raw["stages"][kinds.index("prune")]["prune"], allocation="sensitivity")
     if speedup is not None:
         prune["target"] = dict(prune["target"], latency_speedup=speedup)
@@ -139,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     from toolkit.run.pipeline import run_recipe
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10k train / 2k test images, 6+2 epochs")
+    parser.add_argument("--quick", action="store_true",
+                        help="10k train / 2k test images, 2 recovery epochs (6 of training where the recipe trains)")
     parser.add_argument("--model", choices=("resnet20", "resnet56"), default="resnet20")
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data, for tests")
     parser.add_argument("--target", type=float, default=1.5, help="measured latency speedup")
@@ -174,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [_row("uniform", uniform, "prune", "distill"), _row("sensitivity", sensitive, "prune", "distill")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        models = [("baseline", uniform.model("train" if trains else "input")), ("uniform", uniform.model("distill")),
+        models = [("baseline", uniform.model((recipe.stages[0].name or "train") if trains else "input")),
+                  ("uniform", uniform.model("distill")),
                   ("sensitivity", sensitive.model("distill"))]
         timed = []
         for name, model in models:

@@ -18,6 +18,7 @@ from toolkit.prune.layer_report import allocated_ratios, asked_ratio, off_target
 from toolkit.prune.round_to import rounding_blocked
 from toolkit.prune.speed_flags import pruned_vs_input, slower_message
 from toolkit.prune.target import plan_for, prune_to_goal
+from toolkit.prune.tp_warnings import torch_pruning_notes
 from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.loop import fit
 
@@ -111,24 +112,28 @@ def target_missed_message(extra: dict[str, Any], cfg: Prune) -> str:
     if extra.get("target_reason"):
         return f"target not met: {extra['target_reason']} ({done})"
     return (f"target not met within {cfg.tolerance:.0%}: {done} (channel rounding to {cfg.round_to})"
-            + nearest_steps_hint(extra.get("steps") or [], params=cfg.target.params_ratio is not None))
+            + nearest_steps_hint(extra.get("steps") or [], params=cfg.target.params_ratio is not None,
+                                 round_to=cfg.round_to))
 
 
-def nearest_steps_hint(steps: list[dict[str, Any]], *, params: bool = False) -> str:
-    """'; the ratio search found 2.32x (ratio 0.35) and 2.66x (ratio 0.4) on either side of 2.5x: ...' from the
-    last step's search trials (MACs speedups, or parameter shares removed when `params`), so a user sees which
-    targets this model's channel staircase can land; '' when the trials do not bracket the step's goal."""
-    last = steps[-1] if steps else {}
-    goal, trials = last.get("goal"), last.get("search") or []
+def nearest_steps_hint(steps: list[dict[str, Any]], *, params: bool = False, round_to: Any = None) -> str:
+    """'; the ratio search found 2.32x (ratio 0.35) and 2.66x (ratio 0.4) on either side of 2.5x: ...' from a
+    one-step prune's search trials (MACs speedups, or parameter shares removed when `params`), so a user sees
+    which targets this model's channel staircase can land; '' when the trials do not bracket the goal, or for
+    several steps (each step's staircase depends on the steps before it)."""
+    if len(steps) != 1:
+        return ""
+    goal, trials = steps[0].get("goal"), steps[0].get("search") or []
     below = [t for t in trials if t["achieved"] < goal] if goal else []
     above = [t for t in trials if t["achieved"] > goal] if goal else []
     if not below or not above:
         return ""
     low, high = max(below, key=lambda t: t["achieved"]), min(above, key=lambda t: t["achieved"])
-    shown = (lambda v: f"{v:.1%} of parameters") if params else (lambda v: f"{v:.3g}x")
+    shown = (lambda v: f"{v:.1%} of parameters removed") if params else (lambda v: f"{v:.3g}x")
+    finer = ", or lower round_to" if isinstance(round_to, int) and round_to > 1 else ""
     return (f"; the ratio search found {shown(low['achieved'])} (ratio {low['ratio']:.3g}) and "
             f"{shown(high['achieved'])} (ratio {high['ratio']:.3g}) on either side of {shown(goal)}: ask for one "
-            f"of them, or lower round_to")
+            f"of them{finer}")
 
 
 def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, base: tuple[int, int],
@@ -156,8 +161,6 @@ def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, base:
 
 def prune(model: nn.Module, cfg: Prune, ctx: StageContext) -> StageResult:
     """Remove whole channels (Torch-Pruning), optionally in steps with fine-tuning between them."""
-    from toolkit.prune.tp_warnings import torch_pruning_notes
-
     with torch_pruning_notes(ctx.log.info):
         return _prune(model, cfg, ctx)
 

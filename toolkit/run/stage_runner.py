@@ -50,8 +50,9 @@ class StageOutcome:
                 "reason": self.reason, "format": self.format}
 
     def log_line(self) -> str:
-        """The run log's line: '02-prune: ok, target missed; round_to auto: 8 (measured: ...)'. What a stage
-        chose or missed is said here too, so the run's log.txt reads without opening every stage's own."""
+        """The run log's line, e.g. "02-prune: ok, target missed (the stage's log.txt says by how much); round_to
+        auto: 8 (measured: ...)". What a stage chose or missed is said here too, so the run's log.txt reads
+        without opening every stage's own."""
         line = f"{self.directory.name}: {'cached' if self.cached else self.status}"
         line += f" ({self.reason})" if self.reason else ""
         extra = self.metrics.get("extra") or {}
@@ -59,7 +60,8 @@ class StageOutcome:
             line += ", target missed (the stage's log.txt says by how much)"
         chosen = extra.get("round_to")
         if isinstance(chosen, dict) and chosen.get("value") is not None:
-            line += f"; round_to auto: {chosen['value']} ({chosen.get('how', '?')}: {chosen.get('reason', '')})"
+            why = f": {chosen['reason']}" if chosen.get("reason") else ""
+            line += f"; round_to auto: {chosen['value']} ({chosen.get('how', 'chosen')}{why})"
         return line
 
 

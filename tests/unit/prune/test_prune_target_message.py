@@ -27,14 +27,20 @@ def test_a_missed_macs_target_names_the_steps_on_either_side():
               {"ratio": 0.4, "achieved": 2.6613}, {"ratio": 0.375, "achieved": 2.3217}]
     cfg = Prune.model_validate({"target": {"macs_speedup": 2.5}, "round_to": 2})
     line = target_missed_message({**EXTRA, "steps": [{"ratio": 0.4, "goal": 2.5, "search": search}]}, cfg)
-    assert "2.32x (ratio 0.35) and 2.66x (ratio 0.4) on either side of 2.5x" in line
+    assert "2.32x (ratio 0.35) and 2.66x (ratio 0.4) on either side of 2.5x: ask for one of them, or lower round_to" \
+        in line
+    one = Prune.model_validate({"target": {"macs_speedup": 2.5}, "round_to": 1})
+    assert target_missed_message({**EXTRA, "steps": [{"goal": 2.5, "search": search}]}, one).endswith("one of them")
+    steps = [{"goal": 1.6, "search": search}, {"goal": 2.5, "search": search}]  # a later step's staircase moves
+    assert "either side" not in target_missed_message({**EXTRA, "steps": steps}, cfg)
 
 
 def test_a_missed_parameter_target_names_its_steps_as_shares():
     search = [{"ratio": 0.2, "achieved": 0.31}, {"ratio": 0.25, "achieved": 0.52}]
     cfg = Prune.model_validate({"target": {"params_ratio": 0.4}, "round_to": 8})
     line = target_missed_message({**EXTRA, "steps": [{"ratio": 0.25, "goal": 0.4, "search": search}]}, cfg)
-    assert "31.0% of parameters (ratio 0.2) and 52.0% of parameters (ratio 0.25) on either side of 40.0%" in line
+    assert "31.0% of parameters removed (ratio 0.2) and 52.0% of parameters removed (ratio 0.25) on either side of " \
+        "40.0% of parameters removed: ask for one of them, or lower round_to" in line
 
 
 def test_no_step_hint_when_the_search_never_passed_the_goal():

@@ -22,6 +22,7 @@ def test_the_round_to_auto_choice_and_its_reason_are_in_the_run_log_line():
     chosen = {"value": 8, "how": "measured", "reason": "8 channels timed 1.12x faster than 7 on openvino-cpu"}
     line = outcome({"target_met": True, "round_to": chosen}).log_line()
     assert line == "02-prune: ok; round_to auto: 8 (measured: 8 channels timed 1.12x faster than 7 on openvino-cpu)"
+    assert outcome({"round_to": {"value": 16, "how": "table"}}).log_line() == "02-prune: ok; round_to auto: 16 (table)"
 
 
 def test_a_plain_stage_keeps_its_short_line():
