@@ -2,7 +2,7 @@
 
     python -m benchmarks.sweep [--quick | --smoke] [--out DIR] [--work DIR]
 
-Starts from the committed baseline (benchmarks/baselines/resnet20_cifar10.*): every trial prunes it to a measured
+Starts from the committed baseline (benchmarks/baselines, BENCHMARK_BASELINE): every trial prunes it to a measured
 latency target on OpenVINO at batch 32, recovers by distillation from it, and quantizes to INT8 with one of the
 CPU schemes (dimensions below; the full mode also sweeps the allocation, uniform or sensitivity-guided). The sweep
 runs twice, in fresh folders, with 1 and with 2 worker processes (`compress sweep --workers N`, as a user runs
@@ -51,7 +51,7 @@ def sweep_recipe(mode: str, work: Path) -> dict[str, Any]:
     data = {"dataset": "imagefolder", "root": str(cifar10_root()), "image_size": 32, "batch_size": 128,
             **budget["data"]} if mode != "smoke" else {**budget["data"], "batch_size": 32}
     model = {"arch": "resnet20"} if mode == "smoke" else {"arch": "resnet20",
-                                                           "checkpoint": str(baseline_checkpoint("resnet20"))}
+                                                           "checkpoint": str(baseline_checkpoint())}
     dimensions: dict[str, list[Any]] = {"stages.0.prune.target.latency_speedup": budget["targets"],
                                         "stages.2.quantize.scheme": budget["schemes"]}
     if len(budget["allocations"]) > 1:

@@ -9,13 +9,17 @@ import pytest
 
 from benchmarks import baseline
 
+ROOT = baseline.HERE.parents[1]
+
 
 def test_the_committed_resnet20_baseline_matches_its_record_and_loads_strictly():
     from toolkit.models.checkpoint import load_checkpoint
     from toolkit.models.cifar_resnet import CifarResNet
 
-    path = baseline.baseline_checkpoint("resnet20")
-    record = json.loads((baseline.HERE / "resnet20_cifar10.json").read_text())
+    path = baseline.baseline_checkpoint()
+    record = json.loads((baseline.HERE / f"{baseline.BENCHMARK_BASELINE}_cifar10.json").read_text())
+    assert record["file"] == path.name  # the frontier recipe names this file too
+    assert f"baselines/{path.name}" in (ROOT / "recipes" / "frontier_resnet20.yaml").read_text()
     assert record["test_images"] == 10000 and 0.1 < record["top1"] <= 1.0 and len(record["sha256"]) == 64
     load_checkpoint(CifarResNet(20), path)  # strict: every key and shape fits
 
@@ -32,9 +36,11 @@ def test_a_baseline_file_that_differs_from_its_record_is_refused(tmp_path, monke
 
 def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_starts_from():
     records = {p.stem.removesuffix("_cifar10"): json.loads(p.read_text()) for p in baseline.HERE.glob("*_cifar10.json")}
-    assert {"resnet20", "resnet20_e40"} <= set(records)
+    assert {"resnet20_e40", "resnet20", "resnet20_e125"} <= set(records)
     for name in records:
         baseline.baseline_checkpoint(name)  # raises when a file differs from its record
-    start = records["resnet20"]["starts_from"]
-    assert start["sha256"] == records[start["name"]]["sha256"] and start["file"] == records[start["name"]]["file"]
+    for name, earlier in (("resnet20", "resnet20_e40"), ("resnet20_e125", "resnet20")):
+        start = records[name]["starts_from"]
+        assert start["name"] == earlier and start["sha256"] == records[earlier]["sha256"]
+        assert start["file"] == records[earlier]["file"]
     assert records["resnet20_e40"].get("starts_from") is None
