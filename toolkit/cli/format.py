@@ -47,8 +47,9 @@ def summary_tables(stages: list[dict[str, Any]]) -> list[Any]:
         for position, metrics in enumerate(stages):
             rec = next((r for r in metrics.get("latency") or [] if (r["runtime"], r["batch_size"]) == (runtime, bs)),
                        None)
-            source = source_records(stages, position, runtime, bs)  # a quantize stage's fp32 input
-            slower = (runtime, bs) in int8_slower_shown(metrics.get("extra"), [rec] if rec else [], source)
+            extra = metrics.get("extra") or {}
+            slower = "int8_vs_fp32" in extra and (runtime, bs) in int8_slower_shown(  # only a quantize stage's cells
+                extra, [rec] if rec else [], source_records(stages, position, runtime, bs))
             ok = rec is not None and rec.get("status") == OK
             cells.append(_latency_cell(rec) + (" int8 slower!" if slower else "") if ok
                          else (rec or {}).get("status", "-"))
