@@ -54,6 +54,27 @@ def random_resized_crop(x: torch.Tensor, gen: torch.Generator, scale=(0.25, 1.0)
     return out
 
 
+def random_erase(x: torch.Tensor, p: float, gen: torch.Generator, scale=(0.02, 0.33),
+                 ratio=(0.3, 3.3)) -> torch.Tensor:
+    """Random erasing (Zhong et al., "Random Erasing Data Augmentation", AAAI 2020) of a normalised (N,C,H,W)
+    batch: with probability `p` per image, a rectangle of `scale` of the area and aspect in `ratio` is set to 0,
+    the mean colour after normalisation (as Cutout does). torchvision's RandomErasing erases one rectangle for
+    the whole batch and draws from the global RNG; this draws per image from `gen`, vectorised."""
+    b, _, h, w = x.shape
+    area = h * w * torch.empty(b).uniform_(*scale, generator=gen)
+    aspect = torch.exp(torch.empty(b).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=gen))
+    eh = torch.sqrt(area * aspect).round().clamp(1, h).long()
+    ew = torch.sqrt(area / aspect).round().clamp(1, w).long()
+    top = (torch.rand(b, generator=gen) * (h - eh + 1)).long()
+    left = (torch.rand(b, generator=gen) * (w - ew + 1)).long()
+    erased = torch.rand(b, generator=gen) < p
+    rows = torch.arange(h)[None, :, None]
+    cols = torch.arange(w)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + eh)[:, None, None]) & (cols >= left[:, None, None])
+              & (cols < (left + ew)[:, None, None]) & erased[:, None, None])
+    return x.masked_fill(inside[:, None].to(x.device), 0.0)
+
+
 def augment_batch(x: torch.Tensor, spec: AugmentSpec, gen: torch.Generator) -> torch.Tensor:
     """Apply train-time augmentation to a float [0,1] batch."""
     if spec.crop == "pad":
@@ -90,8 +111,10 @@ class TensorImages:
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
             if augment is not None and gen is not None:
                 x = augment_batch(x, augment, gen)
-            yield (normalize(x, mean, std), self.labels[idx], idx) if with_index else \
-                (normalize(x, mean, std), self.labels[idx])
+            x = normalize(x, mean, std)
+            if augment is not None and gen is not None and augment.erase > 0:
+                x = random_erase(x, augment.erase, gen)
+            yield (x, self.labels[idx], idx) if with_index else (x, self.labels[idx])
 
 
 @dataclass
@@ -160,6 +183,8 @@ class _FileDataset(torch.utils.data.Dataset):
         if augment is not None and augment.flip:
             steps.append(v2.RandomHorizontalFlip())
         steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+        if augment is not None and augment.erase > 0:  # one image per call here, so torchvision's own will do
+            steps.append(v2.RandomErasing(p=augment.erase, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0))
         self.transform = v2.Compose(steps)
         self.seed = seed
 
