@@ -178,9 +178,11 @@ def _read_cached(cache: Path | None, key: str, cap: int) -> dict[str, Any] | Non
 
 
 def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, batch_size: int,
-                    facts: PruneFacts, cache_dir: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
+                    facts: PruneFacts, cache_dir: Path | None, log: Callable[[str], None],
+                    num_classes: int | None = None) -> dict[str, Any]:
     """The multiple for `round_to: auto` and why: {"value", "how" (measured | cached | table), "reason",
-    "runtime", "precision", and for a measurement the layer, counts, p50_ms and scores}.
+    "runtime", "precision", and for a measurement the layer, counts, p50_ms and scores; with `num_classes`,
+    where the layer probe's pick and the table's differ, "network_check" (round_to_network.py) decides}.
 
     `example`: one (1, C, H, W) image; `cache_dir`: where measurements are kept per machine (None: not kept).
     Never raises for the measurement: a runtime that cannot time the precision here, or a probe that fails,
@@ -201,7 +203,10 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
     if unavailable or layer is None:
         return _table(base, runtime.device, unavailable or "the model has no inner dense convolution to time", log)
     machine = machine_fingerprint(describe_device())
-    key = stable_hash({"machine": machine, **base, "scheme": facts.scheme,
+    # the network check (with num_classes) depends on the whole model: its convolutions' shapes join the key
+    network = None if num_classes is None else [[m.in_channels, m.out_channels, *m.kernel_size, m.groups]
+                                                 for m in model.modules() if type(m).__name__ == "Conv2d"]
+    key = stable_hash({"machine": machine, **base, "scheme": facts.scheme, "network": network,
                        "layer": {k: layer[k] for k in ("channels", "kernel", "stride", "padding", "dilation",
                                                        "input_hw")}})
     cache = None if cache_dir is None or machine is None else Path(cache_dir) / f"{key}.json"
@@ -214,23 +219,29 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
     from toolkit.measure.system import busy, system_notes
 
     notes = system_notes()
-    try:
-        with tempfile.TemporaryDirectory(prefix="round-to-") as work:
-            p50 = _time_counts(layer, counts, runtime_name, batch_size, facts, Path(work))
-    except Exception as exc:  # a quantizer or runtime failing on a probe layer must not end the prune
-        from toolkit.measure.interrupts import reraise_if_interrupted
+    from toolkit.prune.round_to_network import with_network_check
 
-        reraise_if_interrupted(exc)  # ... but Ctrl-C inside native code still stops the run
-        return _table(base, runtime.device, f"timing the probe layer failed: {type(exc).__name__}: {exc}", log)
-    scores = score_multiples(counts, p50)
-    value = pick_multiple(scores, cap)
-    best = max(scores, key=scores.__getitem__)
-    capped = (f"; {best} scored best ({scores[best]}x) but would leave the widest layer ({layer['widest']} "
-              f"channels) under 4 sizes to choose from, so auto stops at {cap}") if best > cap else ""
-    reason = (f"timed {layer['layer']} ({layer['kernel'][0]}x{layer['kernel'][1]}, {layer['input_hw'][0]}x"
-              f"{layer['input_hw'][1]} input) at {counts[0]}-{counts[-1]} channels in {facts.precision} on "
-              f"{runtime_name}: multiples of {value} give {scores.get(value, 1.0)}x the channels per ms of any "
-              f"count (near-ties go to the smaller multiple{capped})")
+    with tempfile.TemporaryDirectory(prefix="round-to-") as work:
+        try:
+            p50 = _time_counts(layer, counts, runtime_name, batch_size, facts, Path(work))
+        except Exception as exc:  # a quantizer or runtime failing on a probe layer must not end the prune
+            from toolkit.measure.interrupts import reraise_if_interrupted
+
+            reraise_if_interrupted(exc)  # ... but Ctrl-C inside native code still stops the run
+            return _table(base, runtime.device, f"timing the probe layer failed: {type(exc).__name__}: {exc}", log)
+        scores = score_multiples(counts, p50)
+        value = pick_multiple(scores, cap)
+        best = max(scores, key=scores.__getitem__)
+        capped = (f"; {best} scored best ({scores[best]}x) but would leave the widest layer ({layer['widest']} "
+                  f"channels) under 4 sizes to choose from, so auto stops at {cap}") if best > cap else ""
+        reason = (f"timed {layer['layer']} ({layer['kernel'][0]}x{layer['kernel'][1]}, {layer['input_hw'][0]}x"
+                  f"{layer['input_hw'][1]} input) at {counts[0]}-{counts[-1]} channels in {facts.precision} on "
+                  f"{runtime_name}: multiples of {value} give {scores.get(value, 1.0)}x the channels per ms of "
+                  f"any count (near-ties go to the smaller multiple{capped})")
+        checked = with_network_check({**base, "value": value, "reason": reason, "largest_allowed": cap}, model,
+                                     example, facts, fallback_multiple(runtime.device, facts.precision)[0],
+                                     num_classes, Path(work), PROBE_TIMING, PROBE_ROUNDS, NOISE, log)
+    value, reason = checked["value"], checked["reason"]
     after = system_notes()
     loaded = next((n for n in (notes, after) if busy(n)), None)
     if loaded:  # not kept: the next run on this machine measures again, when it may be quiet
@@ -240,7 +251,8 @@ def choose_round_to(model: nn.Module, example: torch.Tensor, runtime_name: str, 
     record = {**base, "value": value, "how": "measured", "reason": reason, "key": key, "largest_allowed": cap,
               "layer": {k: v for k, v in layer.items() if k not in ("cost", "widest")}, "counts": counts,
               "p50_ms": [round(v, 5) for v in p50], "scores": {str(m): s for m, s in scores.items()},
-              "system": {"before": notes, "after": after}}  # the reason's load is the busier of the two
+              "system": {"before": notes, "after": after},  # the reason's load is the busier of the two
+              **{k: checked[k] for k in ("network_check", "layer_probe_value") if k in checked}}
     if cache is not None and not loaded:
         atomic_write_json(cache, record)
     return record

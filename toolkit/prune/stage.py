@@ -151,7 +151,7 @@ def _resolve_round_to(model: nn.Module, cfg: Prune, example: torch.Tensor, base:
     if not shared or ctx.dist.is_main:
         facts = cfg.resolved if isinstance(cfg.resolved, PruneFacts) else cfg.resolve(None)
         chosen = choose_round_to(model, example, cfg.target.runtime, cfg.target.batch_size, facts,
-                                 ctx.run_dir.parent / "round_to", ctx.log.info)
+                                 ctx.run_dir.parent / "round_to", ctx.log.info, ctx.data.num_classes)
         fit_round_to_to_target(model, example, cfg.model_copy(update={"round_to": chosen["value"]}), chosen,
                                ctx.data.num_classes, base, ctx.log.info)
     if shared:
