@@ -197,3 +197,33 @@ def test_an_unstable_measurement_whose_whole_interval_clears_the_goal_is_claimed
     assert chosen["unstable"] and chosen["speedup_ci"][0] >= 1.5 and proven["target_met"]
     unproven = search_latency_ratio(staircase, cost, cost(net(32)), 1.5, _ScriptedTimer(0.5), 0.8, lambda m: None)
     assert unproven["target_met"] is False and "unstable" in unproven["target_reason"]
+
+
+class _WideOnceTimer:
+    """Speedup = the MACs ratio with tight intervals, except the first measurement of the least pruned network:
+    unstable, its interval reaching every other probe (a burst of load during one measurement)."""
+
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+
+    def measure(self, model, fresh: bool = False):
+        ghash = str(cost(model))
+        n = self.calls[ghash] = self.calls.get(ghash, 0) + 1
+        speedup = round(cost(net(32)) / cost(model) * (1 + 0.01 * (n - 1)), 4)
+        wide = ghash == str(cost(staircase(0.1))) and n == 1
+        return {"latency_ms": 1.0, "base_ms": speedup, "speedup": speedup, "unstable": wide, "graph_hash": ghash,
+                "speedup_ci": [0.5, 100.0] if wide else [round(speedup - 0.01, 4), round(speedup + 0.01, 4)]}
+
+    def replace(self, ghash, result):
+        pass
+
+
+def test_an_unreached_goal_times_a_wide_tie_again_before_it_keeps_the_least_pruning():
+    lines: list[str] = []
+    result = search_latency_ratio(staircase, cost, cost(net(32)), 50.0, _WideOnceTimer(), 0.8, lines.append)
+    least = min(result["curve"], key=lambda p: p["ratio"])
+    best = max(result["curve"], key=lambda p: p["speedup"])
+    assert least["settled"] and "tied with the best" in least["remeasured"]
+    assert result["ratio_exact"] != least["ratio"] and result["target_met"] is False
+    assert any("only through its interval" in line for line in lines)
+    assert result["ratio_exact"] <= best["ratio"]
