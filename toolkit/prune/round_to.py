@@ -9,7 +9,9 @@ typical cut leaves, all in the same interleaved rounds. For each candidate multi
 per millisecond of the counts that are multiples of m against all counts, and keeps the smallest multiple
 that keeps most of the best score's gain (a coarser multiple only makes targets harder to land), never more
 than a quarter of the model's widest layer (a multiple as wide as a layer would keep it whole). The result
-is cached per machine, runtime, precision and layer shape. Where nothing can be timed (TensorRT without a
+is cached per machine, runtime, precision and layer shape (and network, when the whole-network check of
+round_to_network.py ran: a lone layer misses the reorders between layers, so where the layer's pick and the
+table's differ, the network cut at each decides). Where nothing can be timed (TensorRT without a
 GPU), a documented table gives the multiple: NVIDIA's Tensor Core performance guide asks for multiples of 8
 channels in FP16, 16 in INT8 and 4 in TF32; on CPUs, the SIMD width in fp32 lanes.
 """
