@@ -124,9 +124,11 @@ class AugmentSpec(StrictModel):
                            "area (25-100%) and aspect, resized back (ImageNet style); none: no crop")
     padding: int = Field(4, ge=0, le=64, description="pixels of padding for crop: pad")
     flip: bool = Field(True, description="random horizontal flips")
-    erase: float = Field(0.0, ge=0.0, le=1.0, description="probability per image of random erasing (Zhong et al., "
-                                                          "AAAI 2020): a rectangle of 2-33% of the area, aspect "
-                                                          "0.3-3.3, set to the mean colour; 0: off")
+    erase: float = Field(0.0, ge=0.0, le=1.0, strict=True,  # strict: `erase: true` is not a probability
+                         description="probability (0 to 1) per image of random erasing (Zhong et al., AAAI 2020): "
+                                     "a rectangle of 2-33% of the area, aspect 0.3-3.3, set to the mean colour; 0: "
+                                     "off. Setting data.augment replaces the data set's default augmentation, so "
+                                     "give crop and flip too")
 
 
 class DataSpec(StrictModel):

@@ -46,3 +46,13 @@ def test_the_recipe_option_erases_train_batches_only_in_memory_and_streamed(tmp_
         plain = torch.cat([x for x, _ in bundle.train_batches(0, 0, augment=False)])
         assert not any((image == 0).all(dim=0).any() for image in plain)
         assert not any((x == 0).all(dim=1).any() for x, _ in bundle.val_batches())
+
+
+def test_erase_is_a_probability_and_a_bare_true_is_refused():
+    import pytest
+    from pydantic import ValidationError
+
+    assert AugmentSpec(erase=1).erase == 1.0
+    for bad in (True, 1.5, -0.1, "x"):
+        with pytest.raises(ValidationError, match="erase"):
+            AugmentSpec(erase=bad)
