@@ -130,10 +130,8 @@ def _time_counts(layer: dict[str, Any], counts: list[int], runtime_name: str, ba
     import torch
     from torch import nn
 
-    from toolkit.artifacts import ONNX, TORCH, ModelArtifact
-    from toolkit.convert.onnx import export_onnx
     from toolkit.measure.rounds import session_sampler, time_rounds
-    from toolkit.prune.precision import ProbeConverter
+    from toolkit.prune.round_to_network import load_probe
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)
@@ -146,13 +144,7 @@ def _time_counts(layer: dict[str, Any], counts: list[int], runtime_name: str, ba
                                            tuple(layer["padding"]), tuple(layer["dilation"])), nn.ReLU()).eval()
             example = torch.randn(1, n, h, w)
             batches = [torch.randn(8, n, h, w)] if facts.precision == "int8" else []
-        if TORCH in runtime.formats:
-            session = runtime.load(conv)
-        else:
-            path = work / f"conv{n}.onnx"
-            export_onnx(conv, path, example)
-            artifact = ModelArtifact(ONNX, path) if facts.precision == "fp32" else ProbeConverter(facts, batches)(path)
-            session = runtime.load(artifact)
+        session = load_probe(runtime, conv, example, facts, batches, work / f"conv{n}.onnx")
         samplers[n] = session_sampler(session, example.repeat(batch_size, 1, 1, 1).numpy())[0]
     timed = time_rounds(samplers, PROBE_TIMING, PROBE_ROUNDS)
     return [timed[n]["p50_ms"] for n in counts]

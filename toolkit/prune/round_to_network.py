@@ -33,15 +33,14 @@ def finalists(layer_pick: int, table_pick: int, cap: int) -> list[int]:
     return sorted({m for m in (layer_pick, table_pick) if m <= cap})
 
 
-def cut_to_macs(model: nn.Module, example: torch.Tensor, multiple: int, num_classes: int,
+def cut_to_macs(model: nn.Module, example: torch.Tensor, base: int, multiple: int, num_classes: int,
                 speedup: float = CHECK_MACS_SPEEDUP) -> tuple[nn.Module, int]:
-    """A copy of `model` cut uniformly (L2 magnitude, the stage's pruner) to about `speedup`x fewer MACs with
-    channel counts at multiples of `multiple`; returns it and its MACs for `example` ((1, C, H, W))."""
+    """A copy of `model` (`base` MACs) cut uniformly (L2 magnitude, the stage's pruner) to about `speedup`x fewer
+    MACs with channel counts at multiples of `multiple`; returns it and its MACs for `example` ((1, C, H, W))."""
     from toolkit.measure.profile import count_macs_params
     from toolkit.prune.channels import PrunePlan, prune_once
     from toolkit.prune.search import search_ratio
 
-    base = count_macs_params(model, example)[0]
     plan = PrunePlan(method="l2", round_to=multiple, num_classes=num_classes)
 
     def achieved(ratio: float) -> float:
@@ -52,15 +51,27 @@ def cut_to_macs(model: nn.Module, example: torch.Tensor, multiple: int, num_clas
     return cut, count_macs_params(cut, example)[0]
 
 
+def load_probe(runtime, model: nn.Module, example: torch.Tensor, facts: PruneFacts, batches: list[torch.Tensor],
+               path: Path):
+    """A session of `model` on `runtime` in the precision of `facts`: the module itself where the runtime runs torch,
+    else its ONNX export at `path`, converted (int8: calibrated on `batches`) as the quantize stage would."""
+    from toolkit.artifacts import ONNX, TORCH, ModelArtifact
+    from toolkit.convert.onnx import export_onnx
+    from toolkit.prune.precision import ProbeConverter
+
+    if TORCH in runtime.formats:
+        return runtime.load(model)
+    export_onnx(model, path, example)
+    artifact = ModelArtifact(ONNX, path) if facts.precision == "fp32" else ProbeConverter(facts, batches)(path)
+    return runtime.load(artifact)
+
+
 def time_networks(models: dict[int, nn.Module], example: torch.Tensor, runtime_name: str, batch_size: int,
                   facts: PruneFacts, work: Path, timing, rounds: int) -> dict[int, float]:
     """p50 in ms of each model, in the precision of `facts` on the runtime, all in the same interleaved rounds."""
     import torch
 
-    from toolkit.artifacts import ONNX, TORCH, ModelArtifact
-    from toolkit.convert.onnx import export_onnx
     from toolkit.measure.rounds import session_sampler, time_rounds
-    from toolkit.prune.precision import ProbeConverter
     from toolkit.runtimes import get_runtime
 
     runtime = get_runtime(runtime_name)
@@ -69,13 +80,7 @@ def time_networks(models: dict[int, nn.Module], example: torch.Tensor, runtime_n
         batches = [torch.randn(8, *example.shape[1:])] if facts.precision == "int8" else []
     samplers = {}
     for multiple, model in models.items():
-        if TORCH in runtime.formats:
-            session = runtime.load(model)
-        else:
-            path = work / f"network-m{multiple}.onnx"
-            export_onnx(model, path, example)
-            artifact = ModelArtifact(ONNX, path) if facts.precision == "fp32" else ProbeConverter(facts, batches)(path)
-            session = runtime.load(artifact)
+        session = load_probe(runtime, model, example, facts, batches, work / f"network-m{multiple}.onnx")
         samplers[multiple] = session_sampler(session, example.repeat(batch_size, 1, 1, 1).numpy())[0]
     timed = time_rounds(samplers, timing, rounds)
     return {m: timed[m]["p50_ms"] for m in models}
@@ -92,7 +97,7 @@ def network_check(model: nn.Module, example: torch.Tensor, candidates: list[int]
     from toolkit.measure.profile import count_macs_params
 
     base = count_macs_params(model, example)[0]
-    cuts = {m: cut_to_macs(model, example, m, num_classes) for m in candidates}
+    cuts = {m: cut_to_macs(model, example, base, m, num_classes) for m in candidates}
     p50 = time_networks({m: cut for m, (cut, _) in cuts.items()}, example, runtime_name, batch_size, facts, work,
                         timing, rounds)
     rate = {m: cuts[m][1] / p50[m] for m in candidates if p50[m] > 0}
