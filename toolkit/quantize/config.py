@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from toolkit.artifacts import TORCH
 from toolkit.config import ModelSpec, StageConfig, StageFacts, StrictModel
@@ -31,6 +31,16 @@ class Qat(TrainingFields):
     teacher: str | int | None = Field(None, description="explicit teacher stage (name or index)")
     temperature: float = Field(4.0, gt=0.0)
     alpha: float = Field(0.9, ge=0.0, le=1.0)
+    swa_epochs: int = Field(0, ge=0, description="must stay 0: averaged weights leave the int8 grid QAT learned")
+    swa_lr: float | None = Field(None, gt=0.0, description="unused (no weight averaging in QAT)")
+
+    @model_validator(mode="after")
+    def _no_weight_averaging(self) -> Qat:
+        if self.swa_epochs:
+            # An average of fake-quantized weights is not on the quantization grid the observers learned.
+            raise ValueError("swa_epochs is not supported in QAT (averaged weights leave the learned int8 grid); "
+                             "average in an earlier train or distill stage")
+        return self
 
 
 class QatTeacher(StrictModel):

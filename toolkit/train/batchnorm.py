@@ -36,7 +36,7 @@ def _train_order(data, samples: int, seed: int) -> torch.Tensor:
     return torch.randperm(len(data.train), generator=gen)[: min(samples, len(data.train))]
 
 
-def _train_batches(data, samples: int, seed: int) -> Iterator:
+def train_batches_unaugmented(data, samples: int, seed: int) -> Iterator:
     """Unaugmented, seeded train images with labels (the same preprocessing as evaluation)."""
     return data.train.batches(_train_order(data, samples, seed), data.eval_batch_size, data.mean, data.std,
                               None, None)
@@ -66,11 +66,11 @@ def refresh_batchnorm(model: nn.Module, data, device: torch.device, seed: int,
         return None
     classes = data.num_classes
     check = lambda m, batches: evaluate(torch_predict(m, device), batches, classes)["top1"]  # noqa: E731
-    train_before = check(model, _train_batches(data, CHECK_SAMPLES, seed))
+    train_before = check(model, train_batches_unaugmented(data, CHECK_SAMPLES, seed))
     val_before = check(model, data.val_batches(limit=CHECK_SAMPLES))
     candidate = copy.deepcopy(model).to(device)
-    recompute_batchnorm(candidate, _train_batches(data, STATS_SAMPLES, seed), device)
-    train_after = check(candidate, _train_batches(data, CHECK_SAMPLES, seed))
+    recompute_batchnorm(candidate, train_batches_unaugmented(data, STATS_SAMPLES, seed), device)
+    train_after = check(candidate, train_batches_unaugmented(data, CHECK_SAMPLES, seed))
     val_after = check(candidate, data.val_batches(limit=CHECK_SAMPLES))
     applied = train_after > train_before + GAIN
     if applied:

@@ -20,6 +20,7 @@ from toolkit.train.batchnorm import refresh_batchnorm
 from toolkit.train.divergence import DivergenceWatch
 from toolkit.train.optim import make_optimizer, make_scheduler
 from toolkit.train.options import TrainingFields
+from toolkit.train.swa import WeightAverage
 
 LossFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (model, images, labels, index) -> (loss, logits)
 
@@ -123,6 +124,7 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
     checkpoint = env.checkpoint_dir / f"{tag}{CHECKPOINT_SUFFIX}"
     watch = DivergenceWatch(env, tag, checkpoint, f" (the recipe's {opts.lr:.4g}, scaled up to x{lr_scale:g} for "
                                                   f"{env.world_size} processes)" if lr_scale > 1 else "")
+    average = WeightAverage(model, opts) if opts.swa_epochs else None
     history: list[dict[str, Any]] = []
     start = 0
     state = _load_checkpoint(checkpoint)
@@ -136,6 +138,8 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
             scheduler.load_state_dict(state["scheduler"])
             if scaler is not None and "scaler" in state:
                 scaler.load_state_dict(state["scaler"])
+            if average is not None:
+                average.load_state_dict(state["swa"])
             history, start = list(state["history"]), int(state["epoch"])
             env.log.info(f"{tag}: resuming after epoch {start} of {opts.epochs} from {checkpoint.name}")
         except (RuntimeError, KeyError, ValueError) as exc:  # a checkpoint of another model shape: start over
@@ -148,10 +152,13 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
                                 epoch, steps, progress, tag, regularizer, watch)
             watch.check_weights(modules, epoch, record["lr"])  # before the checkpoint: it stays the last finite one
             last = epoch + 1 == opts.epochs
+            averaged = average is not None and average.after_epoch(model, epoch)
             if (opts.eval_every and (epoch + 1) % opts.eval_every == 0) or last:
                 model.eval()
                 record["val_top1"] = evaluate(torch_predict(model, device), env.data.val_batches(),
                                               env.data.num_classes)["top1"]
+                if averaged and not last:  # the last epoch's average is scored when it becomes the model
+                    record["swa_val_top1"] = average.val_top1(env.data, device, env.seed)
             history.append(record)
             if env.is_main:
                 snapshot = {"epoch": epoch + 1, "epochs": opts.epochs, "model": model.state_dict(),
@@ -161,6 +168,8 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
                     snapshot["extra"] = extra_modules.state_dict()
                 if scaler is not None:
                     snapshot["scaler"] = scaler.state_dict()
+                if average is not None:
+                    snapshot["swa"] = average.state_dict()
                 _save_checkpoint(checkpoint, snapshot)
             # Logged after the checkpoint is on disk: an interruption after this line resumes after this epoch.
             env.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
@@ -174,6 +183,10 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
 
         revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
     model.eval()
+    swa = average.apply(model, env.data, device, env.seed) if average is not None else None
+    if swa is not None:
+        env.log.info(f"{tag}: weights averaged over the last {swa['epochs_averaged']} epochs: val top-1 "
+                     f"{swa['val_top1_last_weights']:.4f} (last weights) -> {swa['val_top1_averaged']:.4f}")
     ran = history[start:]
     # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
     # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.
@@ -181,9 +194,9 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
         model, env.data, device, env.seed, lambda m: env.log.info(f"{tag}: {m}"),
         lambda m: env.log.warning(f"{tag}: {m}"), history[-1].get("train_top1") if history else None)
     return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,
-            "final_val_top1": history[-1].get("val_top1") if history else None,
+            "final_val_top1": swa["val_top1_averaged"] if swa else history[-1].get("val_top1") if history else None,
             "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
-            "batchnorm": batchnorm}
+            "batchnorm": batchnorm, "swa": swa}
 
 
 def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, env, epoch, steps,

@@ -40,6 +40,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingFields, steps
                    lr_scale: float = 1.0):
     """A per-step schedule: warm-up then cosine or constant, or one-cycle.
 
+    With `swa_epochs`, cosine anneals to swa_lr (not 0) by the first averaging epoch and stays there.
+
     `lr_scale` > 1 (several processes, linear scaling rule): the multiplier itself rises linearly from 1
     to `lr_scale` over `scaling_warmup_epochs` (gradual warm-up, Goyal et al. 2017, "Accurate, Large
     Minibatch SGD"), so the learning rate never jumps to N times the recipe's. The optimizer's lr must
@@ -52,14 +54,19 @@ def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingFields, steps
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr * lr_scale, total_steps=total,
                                                    pct_start=min(pct, 0.9))
     ramp = max(1, int(scaling_warmup_epochs(opts) * steps_per_epoch))
+    # Weight averaging (Izmailov et al. 2018): anneal to swa_lr, then hold it while the weights are averaged.
+    averaging_from = (opts.epochs - opts.swa_epochs) * steps_per_epoch if opts.swa_epochs else total
+    floor = opts.swa_learning_rate() / opts.lr if opts.swa_epochs else 0.0
 
     def factor(step: int) -> float:
         scale = 1.0 + (lr_scale - 1.0) * min(1.0, step / ramp)
         if step < warmup:
-            return scale * (0.1 + 0.9 * step / max(1, warmup))
+            return scale * (0.1 + 0.9 * step / max(1, warmup)) * (1.0 if step < averaging_from else floor)
+        if step >= averaging_from:
+            return scale * floor
         if opts.schedule == "constant":
             return scale
-        progress = (step - warmup) / max(1, total - warmup)
-        return scale * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        progress = (step - warmup) / max(1, averaging_from - warmup)
+        return scale * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

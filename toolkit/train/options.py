@@ -40,12 +40,28 @@ class TrainingFields(StrictModel):
                              "the batch and the lr grows xN over a gradual ramp of max(warmup_epochs, "
                              "min(5, epochs/4)) epochs (Goyal et al. 2017); none: each takes the batch, lr unchanged")
     sync_batchnorm: bool = Field(False, description="several GPU processes: SyncBatchNorm across them (CUDA only)")
+    swa_epochs: int = Field(0, ge=0, description="stochastic weight averaging (Izmailov et al., UAI 2018): average "
+                                                 "the weights after each of the last N epochs, run at a constant "
+                                                 "swa_lr, then recompute BatchNorm statistics; the average is the "
+                                                 "stage's model (0: off)")
+    swa_lr: float | None = Field(None, gt=0.0, le=10.0, description="learning rate of the averaging epochs (the "
+                                                                    "schedule anneals to it before them); null: "
+                                                                    "half the peak lr (the paper's 0.1 -> 0.05)")
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> TrainingFields:
         if self.warmup_epochs >= self.epochs:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be < epochs ({self.epochs})")
+        if self.swa_epochs > self.epochs:
+            raise ValueError(f"swa_epochs ({self.swa_epochs}) must be <= epochs ({self.epochs})")
+        if self.swa_epochs and self.schedule == "onecycle":
+            raise ValueError("swa_epochs needs schedule cosine or constant (one-cycle ends near lr 0, where "
+                             "averaging gains nothing)")
         return self
+
+    def swa_learning_rate(self) -> float:
+        """The constant lr of the averaging epochs (swa_lr, or half the peak lr)."""
+        return self.swa_lr if self.swa_lr is not None else self.lr / 2
 
 
 class TrainingOptions(TrainingFields, StageConfig):

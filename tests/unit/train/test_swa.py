@@ -1,0 +1,97 @@
+"""Stochastic weight averaging (train.swa_epochs): the schedule holds swa_lr over the averaging epochs, the
+stage's model is the equal average of the weights after those epochs with recomputed BatchNorm statistics, a
+resumed run keeps the average, and the options refuse what cannot work."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from toolkit.config import DataSpec
+from toolkit.data import build_data
+from toolkit.quantize.config import Qat
+from toolkit.site import TrainingEnv
+from toolkit.train import loop
+from toolkit.train.optim import make_optimizer, make_scheduler
+from toolkit.train.options import TrainingOptions
+
+
+def _env(tmp_path, epoch_end=None) -> TrainingEnv:
+    data = build_data(DataSpec(dataset="synthetic", image_size=8, num_samples=96, num_classes=3, batch_size=32), 0)
+    return TrainingEnv(data=data, device=torch.device("cpu"), log=logging.getLogger("test-swa"),
+                       checkpoint_dir=tmp_path, seed=0, epoch_end=epoch_end)
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 3))
+
+
+def test_the_schedule_anneals_to_swa_lr_and_holds_it_over_the_averaging_epochs():
+    opts = TrainingOptions(epochs=5, lr=0.1, swa_epochs=2, swa_lr=0.02)
+    optimizer = make_optimizer([nn.Linear(2, 2)], opts)
+    scheduler = make_scheduler(optimizer, opts, steps_per_epoch=10)
+    rates = []
+    for _ in range(50):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.1)
+    assert all(0.02 < r < 0.1 for r in rates[1:29])  # cosine from 0.1 towards 0.02, not towards 0
+    assert rates[29] == pytest.approx(0.02, abs=1e-3)
+    assert rates[30:] == pytest.approx([0.02] * 20)
+    assert TrainingOptions(epochs=4, lr=0.1, swa_epochs=1).swa_learning_rate() == pytest.approx(0.05)
+
+
+def test_the_stage_model_is_the_average_of_the_last_epochs_with_recomputed_batchnorm(tmp_path):
+    snapshots = []
+    model = _model()
+    env = _env(tmp_path, epoch_end=lambda **_: snapshots.append(
+        {k: v.detach().clone() for k, v in model.state_dict().items()}))
+    result = loop.fit(model, TrainingOptions(epochs=4, lr=0.05, swa_epochs=3, swa_lr=0.05), env)
+    last = snapshots[-1]
+    for name in ("0.weight", "1.weight", "5.bias"):
+        expected = torch.stack([s[name] for s in snapshots[1:]]).mean(0)
+        assert torch.allclose(model.state_dict()[name], expected, atol=1e-6)
+        assert not torch.allclose(model.state_dict()[name], last[name])
+    assert not torch.allclose(model.state_dict()["1.running_mean"], last["1.running_mean"])
+    swa = result["swa"]
+    assert swa["epochs_averaged"] == 3 and swa["swa_lr"] == 0.05
+    assert 0.0 <= swa["val_top1_averaged"] <= 1.0 and result["final_val_top1"] == swa["val_top1_averaged"]
+
+
+def test_a_resumed_run_keeps_the_average_of_the_epochs_before_the_stop(tmp_path):
+    opts = TrainingOptions(epochs=4, lr=0.05, swa_epochs=3)
+    whole = _model()
+    loop.fit(whole, opts, _env(tmp_path / "whole"))
+
+    def stop(**info):
+        if info["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(_model(), opts, _env(tmp_path / "cut", epoch_end=stop))
+    resumed = _model()
+    result = loop.fit(resumed, opts, _env(tmp_path / "cut"))
+    assert result["resumed_from_epoch"] == 3 and result["swa"]["epochs_averaged"] == 3
+    for name, value in whole.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[name].float(), value.float(), atol=1e-5), name
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"epochs": 3, "swa_epochs": 4}, "swa_epochs (4) must be <= epochs (3)"),
+    ({"epochs": 3, "swa_epochs": 1, "schedule": "onecycle"}, "needs schedule cosine or constant"),
+])
+def test_swa_options_that_cannot_work_are_refused(options, message):
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TrainingOptions(**options)
+
+
+def test_qat_refuses_weight_averaging():
+    with pytest.raises(ValidationError, match="not supported in QAT"):
+        Qat(epochs=2, swa_epochs=1)
