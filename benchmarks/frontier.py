@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     recovery = stage_of(recipe, "distill")
     with tempfile.TemporaryDirectory() as tmp:
         rows, probes = measure(run, data, recipe, timing, Path(tmp), peer_epochs=recovery.epochs,
-                               peer_lr=recovery.lr, ptq=ptq, baseline_stage="train" if train else "input")
+                               peer_lr=recovery.lr, ptq=ptq, baseline_stage="train" if train else "input",
+                               peer_bf16=recovery.amp_cpu)
     base = rows[0]
     fits = cost_fits(rows, probes, RUNTIMES, sizes)
     verdicts = dominance(rows, sizes)

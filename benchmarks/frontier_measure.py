@@ -64,12 +64,13 @@ def add_latencies(rows: list[dict[str, Any]], data, timing, rounds: int = 3) -> 
 
 
 def measure(run, data, recipe, timing, tmp: Path, peer_epochs: int, peer_lr: float, ptq=None,
-            with_probes: bool = True, baseline_stage: str = "train"
+            with_probes: bool = True, baseline_stage: str = "train", peer_bf16: bool = False
             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every contender's accuracy, size and latency, measured the same way in this process, and the probes.
 
     `baseline_stage`: the run's step whose model every contender starts from ('train', or 'input' for a recipe
-    that starts from a committed checkpoint)."""
+    that starts from a committed checkpoint); `peer_bf16`: the Torch-Pruning peer fine-tunes under bf16 autocast
+    (set it as the toolkit's recovery stage sets amp_cpu)."""
     example = data.example_input(1)
     baseline = run.model(baseline_stage)
     base_macs, base_params = count_macs_params(baseline, example)
@@ -79,7 +80,7 @@ def measure(run, data, recipe, timing, tmp: Path, peer_epochs: int, peer_lr: flo
     toolkit_macs = run.metrics["prune"]["extra"]["macs_speedup"]
     peer = torch_pruning_finetune(copy.deepcopy(baseline), example, toolkit_macs,
                                   lambda epoch: data.train_batches(epoch, recipe.seed), peer_epochs, peer_lr,
-                                  data.num_classes)
+                                  data.num_classes, bf16=peer_bf16)
     macs, params = count_macs_params(peer, example)
     export_onnx(peer, tmp / "tp_finetune.onnx", example)
     rows.append(_row(f"Torch-Pruning + fine-tune ({peer_epochs} ep)", tmp / "tp_finetune.onnx", data, timing,

@@ -11,9 +11,12 @@ from torch import nn
 
 
 def torch_pruning_finetune(model: nn.Module, example: torch.Tensor, macs_speedup: float, batches, epochs: int,
-                           lr: float, num_classes: int) -> nn.Module:
+                           lr: float, num_classes: int, bf16: bool = False) -> nn.Module:
     """Torch-Pruning as its README shows (L2 magnitude, round_to 8), the ratio tuned by hand to the MACs
-    target, then plain SGD fine-tuning (cosine, momentum 0.9, weight decay 5e-4)."""
+    target, then plain SGD fine-tuning (cosine, momentum 0.9, weight decay 5e-4).
+
+    `bf16`: fine-tune under bf16 autocast in channels_last where the CPU has native bf16 kernels (AMX), as the
+    toolkit's recovery stage does when its recipe sets amp_cpu, so both get the same compute per epoch."""
     import torch_pruning as tp
 
     base_macs, _ = tp.utils.count_ops_and_params(model, example)
@@ -29,14 +32,18 @@ def torch_pruning_finetune(model: nn.Module, example: torch.Tensor, macs_speedup
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     steps = sum(1 for _ in batches(0)) * epochs
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    fast = bf16 and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    layout = torch.channels_last if fast else torch.contiguous_format
+    model.to(memory_format=layout)
     for epoch in range(epochs):
         for images, labels in batches(epoch):
-            loss = nn.functional.cross_entropy(model(images), labels)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+                loss = nn.functional.cross_entropy(model(images.contiguous(memory_format=layout)), labels)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             scheduler.step()
-    return model.eval()
+    return model.to(memory_format=torch.contiguous_format).eval()
 
 
 def uniform_pruned(model: nn.Module, example: torch.Tensor, ratio: float, num_classes: int,
