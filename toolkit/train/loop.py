@@ -185,8 +185,8 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
     model.eval()
     swa = average.apply(model, env.data, device, env.seed) if average is not None else None
     if swa is not None:
-        env.log.info(f"{tag}: weights averaged over the last {swa['epochs_averaged']} epochs: val top-1 "
-                     f"{swa['val_top1_last_weights']:.4f} (last weights) -> {swa['val_top1_averaged']:.4f}")
+        env.log.info(f"{tag}: the average of {swa['snapshots_averaged']} weight snapshots replaces the last "
+                     f"weights: val top-1 {swa['val_top1_last_weights']:.4f} -> {swa['val_top1_averaged']:.4f}")
     ran = history[start:]
     # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
     # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.

@@ -40,7 +40,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingFields, steps
                    lr_scale: float = 1.0):
     """A per-step schedule: warm-up then cosine or constant, or one-cycle.
 
-    With `swa_epochs`, cosine anneals to swa_lr (not 0) by the first averaging epoch and stays there.
+    With `swa_epochs`, cosine anneals to swa_lr (not 0) by the first averaging epoch and stays there, or with
+    `swa_cycle_epochs` falls linearly from swa_lr to swa_lr/100 within each cycle (Izmailov et al. 2018, eq. 1).
 
     `lr_scale` > 1 (several processes, linear scaling rule): the multiplier itself rises linearly from 1
     to `lr_scale` over `scaling_warmup_epochs` (gradual warm-up, Goyal et al. 2017, "Accurate, Large
@@ -57,13 +58,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingFields, steps
     # Weight averaging (Izmailov et al. 2018): anneal to swa_lr, then hold it while the weights are averaged.
     averaging_from = (opts.epochs - opts.swa_epochs) * steps_per_epoch if opts.swa_epochs else total
     floor = opts.swa_learning_rate() / opts.lr if opts.swa_epochs else 0.0
+    cycle = opts.swa_cycle_epochs * steps_per_epoch  # cyclical averaging: swa_lr -> swa_lr/100 linearly per cycle
 
     def factor(step: int) -> float:
         scale = 1.0 + (lr_scale - 1.0) * min(1.0, step / ramp)
         if step < warmup:
             return scale * (0.1 + 0.9 * step / max(1, warmup)) * (1.0 if step < averaging_from else floor)
         if step >= averaging_from:
-            return scale * floor
+            through = ((step - averaging_from) % cycle + 1) / cycle if cycle else 0.0
+            return scale * floor * (1.0 - 0.99 * through)
         if opts.schedule == "constant":
             return scale
         progress = (step - warmup) / max(1, averaging_from - warmup)

@@ -47,6 +47,10 @@ class TrainingFields(StrictModel):
     swa_lr: float | None = Field(None, gt=0.0, le=10.0, description="learning rate of the averaging epochs (the "
                                                                     "schedule anneals to it before them); null: "
                                                                     "half the peak lr (the paper's 0.1 -> 0.05)")
+    swa_cycle_epochs: int = Field(0, ge=0, description="cyclical averaging: the lr falls linearly from swa_lr to "
+                                                       "swa_lr/100 over each cycle of this many epochs and the "
+                                                       "weights join the average at each cycle's end (0: constant "
+                                                       "swa_lr, averaged after every epoch)")
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> TrainingFields:
@@ -54,6 +58,9 @@ class TrainingFields(StrictModel):
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be < epochs ({self.epochs})")
         if self.swa_epochs > self.epochs:
             raise ValueError(f"swa_epochs ({self.swa_epochs}) must be <= epochs ({self.epochs})")
+        if self.swa_cycle_epochs and self.swa_epochs % self.swa_cycle_epochs:
+            raise ValueError(f"swa_epochs ({self.swa_epochs}) must be a multiple of swa_cycle_epochs "
+                             f"({self.swa_cycle_epochs}) so that training ends at a cycle's end")
         if self.swa_epochs and self.schedule == "onecycle":
             raise ValueError("swa_epochs needs schedule cosine or constant (one-cycle ends near lr 0, where "
                              "averaging gains nothing)")

@@ -22,7 +22,8 @@ BN_SAMPLES = 10_000  # train images (eval preprocessing) for the average's Batch
 
 
 class WeightAverage:
-    """The running equal average of a model's weights after each of the last `opts.swa_epochs` epochs.
+    """The running equal average of a model's weights after each of the last `opts.swa_epochs` epochs (or at
+    the end of each `opts.swa_cycle_epochs`-epoch cycle among them).
 
     Wraps torch.optim.swa_utils.AveragedModel (parameters only; BatchNorm buffers are recomputed).
     """
@@ -31,6 +32,7 @@ class WeightAverage:
         from torch.optim.swa_utils import AveragedModel
 
         self.first_epoch = opts.epochs - opts.swa_epochs  # 0-based epoch after which averaging starts
+        self.cycle = opts.swa_cycle_epochs or 1  # average after every epoch, or at each cycle's end
         self.lr = opts.swa_learning_rate()
         self.averaged = AveragedModel(model)
 
@@ -41,7 +43,7 @@ class WeightAverage:
 
     def after_epoch(self, model: nn.Module, epoch: int) -> bool:
         """Add the weights after 0-based `epoch` when it is an averaging epoch; True when added."""
-        if epoch < self.first_epoch:
+        if epoch < self.first_epoch or (epoch - self.first_epoch + 1) % self.cycle:
             return False
         self.averaged.update_parameters(model)
         return True
@@ -75,6 +77,6 @@ class WeightAverage:
         last_val = evaluate(torch_predict(model.eval(), device), data.val_batches(), data.num_classes)["top1"]
         model.load_state_dict(average.state_dict())
         val = evaluate(torch_predict(model.eval(), device), data.val_batches(), data.num_classes)["top1"]
-        return {"method": "stochastic weight averaging (Izmailov et al. 2018)", "epochs_averaged": self.count,
+        return {"method": "stochastic weight averaging (Izmailov et al. 2018)", "snapshots_averaged": self.count,
                 "swa_lr": self.lr, "bn_samples": min(BN_SAMPLES, len(data.train)),
                 "val_top1_last_weights": last_val, "val_top1_averaged": val}

@@ -61,7 +61,7 @@ def test_the_stage_model_is_the_average_of_the_last_epochs_with_recomputed_batch
         assert not torch.allclose(model.state_dict()[name], last[name])
     assert not torch.allclose(model.state_dict()["1.running_mean"], last["1.running_mean"])
     swa = result["swa"]
-    assert swa["epochs_averaged"] == 3 and swa["swa_lr"] == 0.05
+    assert swa["snapshots_averaged"] == 3 and swa["swa_lr"] == 0.05
     assert 0.0 <= swa["val_top1_averaged"] <= 1.0 and result["final_val_top1"] == swa["val_top1_averaged"]
 
 
@@ -78,7 +78,7 @@ def test_a_resumed_run_keeps_the_average_of_the_epochs_before_the_stop(tmp_path)
         loop.fit(_model(), opts, _env(tmp_path / "cut", epoch_end=stop))
     resumed = _model()
     result = loop.fit(resumed, opts, _env(tmp_path / "cut"))
-    assert result["resumed_from_epoch"] == 3 and result["swa"]["epochs_averaged"] == 3
+    assert result["resumed_from_epoch"] == 3 and result["swa"]["snapshots_averaged"] == 3
     for name, value in whole.state_dict().items():
         assert torch.allclose(resumed.state_dict()[name].float(), value.float(), atol=1e-5), name
 
@@ -95,3 +95,24 @@ def test_swa_options_that_cannot_work_are_refused(options, message):
 def test_qat_refuses_weight_averaging():
     with pytest.raises(ValidationError, match="not supported in QAT"):
         Qat(epochs=2, swa_epochs=1)
+
+
+def test_cyclical_averaging_falls_to_a_hundredth_of_swa_lr_per_cycle_and_averages_at_cycle_ends(tmp_path):
+    opts = TrainingOptions(epochs=4, lr=0.1, swa_epochs=4, swa_cycle_epochs=2, swa_lr=0.1)
+    optimizer = make_optimizer([nn.Linear(2, 2)], opts)
+    scheduler = make_scheduler(optimizer, opts, steps_per_epoch=5)
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[9] == pytest.approx(0.001) and rates[19] == pytest.approx(0.001)  # each cycle's last step
+    assert rates[10] > rates[9] * 50 and all(a > b for a, b in zip(rates[10:19], rates[11:20]))
+    snapshots = []
+    model = _model()
+    env = _env(tmp_path, epoch_end=lambda **_: snapshots.append(model.state_dict()["0.weight"].clone()))
+    result = loop.fit(model, opts, env)
+    assert result["swa"]["snapshots_averaged"] == 2
+    assert torch.allclose(model.state_dict()["0.weight"], (snapshots[1] + snapshots[3]) / 2, atol=1e-6)
+    with pytest.raises(ValidationError, match="multiple of swa_cycle_epochs"):
+        TrainingOptions(epochs=5, swa_epochs=5, swa_cycle_epochs=2)
