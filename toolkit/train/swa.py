@@ -3,22 +3,26 @@
 Izmailov, Podoprikhin, Garipov, Vetrov and Wilson, "Averaging Weights Leads to Wider Optima and Better
 Generalization" (UAI 2018): the equal average of the weights visited at a constant (not vanishing) learning
 rate lies nearer the centre of a wide minimum than any one of them, and tests better (CIFAR ResNets about
-+0.5-1 point). The average has no BatchNorm statistics of its own, so they are recomputed over train images.
++0.5-1 point). The average has no BatchNorm statistics of its own, so they are recomputed over train batches with
+the training augmentation, as torch.optim.swa_utils.update_bn over the train loader does in the paper: the layers
+after each BatchNorm learned under those statistics. (Statistics from unaugmented images cost a model trained with
+random erasing 4 points of top-1: 88.59% -> 84.56%.)
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from typing import Any
 
 import torch
 from torch import nn
 
 from toolkit.measure.accuracy import evaluate, torch_predict
-from toolkit.train.batchnorm import train_batches_unaugmented, recompute_batchnorm
+from toolkit.train.batchnorm import recompute_batchnorm
 from toolkit.train.options import TrainingFields
 
-BN_SAMPLES = 10_000  # train images (eval preprocessing) for the average's BatchNorm statistics
+BN_SAMPLES = 10_000  # augmented train images for the average's BatchNorm statistics
 
 
 class WeightAverage:
@@ -34,6 +38,7 @@ class WeightAverage:
         self.first_epoch = opts.epochs - opts.swa_epochs  # 0-based epoch after which averaging starts
         self.cycle = opts.swa_cycle_epochs or 1  # average after every epoch, or at each cycle's end
         self.lr = opts.swa_learning_rate()
+        self.augment, self.batch_size = opts.augment, opts.batch_size
         self.averaged = AveragedModel(model)
 
     @property
@@ -58,7 +63,10 @@ class WeightAverage:
 
     def _with_statistics(self, data, device: torch.device, seed: int) -> nn.Module:
         model = copy.deepcopy(self.averaged.module).to(device)
-        recompute_batchnorm(model, train_batches_unaugmented(data, BN_SAMPLES, seed), device)
+        batches = data.train_batches(0, seed + 7919, batch_size=self.batch_size, augment=self.augment)
+        steps = -(-BN_SAMPLES // (self.batch_size or data.batch_size))
+        recompute_batchnorm(model, ((images, labels) for images, labels, *_ in itertools.islice(batches, steps)),
+                            device)
         return model.eval()
 
     def val_top1(self, data, device: torch.device, seed: int) -> float:
