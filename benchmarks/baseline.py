@@ -84,9 +84,18 @@ def train_baseline(name: str) -> dict:
               "median_images_per_s": rates[len(rates) // 2],
               "stage_seconds": [m.get("seconds") for m in stage_metrics],
               "val_top1_by_epoch": {str(i + 1): r["val_top1"] for i, r in enumerate(history) if "val_top1" in r},
+              **_weight_averaging(history, stage_metrics[-1]["extra"].get("swa")),
               "starts_from": _starts_from(recipe.model.checkpoint), **stamp()}
     (HERE / f"{name}_cifar10.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _weight_averaging(history: list[dict], swa: dict | None) -> dict:
+    """For a leg trained with weight averaging: the average's val top-1 at each evaluation and its record."""
+    if not swa:
+        return {}
+    return {"swa": swa, "swa_val_top1_by_epoch": {str(i + 1): r["swa_val_top1"] for i, r in enumerate(history)
+                                                  if "swa_val_top1" in r}}
 
 
 def _starts_from(checkpoint: Path | None) -> dict | None:
