@@ -104,6 +104,23 @@ class Prune(StageConfig):
             return value
         raise ValueError("round_to is a channel multiple (1 to 256), auto (measured) or null")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _finetune_epochs_for_averaging(cls, data: Any) -> Any:
+        # finetune.epochs is replaced by finetune_epochs at run time; weight averaging is checked against it
+        fine = data.get("finetune") if isinstance(data, dict) else None
+        if isinstance(fine, dict) and fine.get("swa_epochs") and "epochs" not in fine \
+                and type(data.get("finetune_epochs")) is int and data["finetune_epochs"] > 0:
+            return {**data, "finetune": {**fine, "epochs": data["finetune_epochs"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _averaging_fits_the_finetune(self) -> Prune:
+        if self.finetune.swa_epochs > self.finetune_epochs:
+            raise ValueError(f"finetune.swa_epochs ({self.finetune.swa_epochs}) must be <= finetune_epochs "
+                             f"({self.finetune_epochs}), the epochs the fine-tune runs")
+        return self
+
     @model_validator(mode="after")
     def _precision_is_timed(self) -> Prune:
         t = self.target

@@ -32,7 +32,8 @@ class Qat(TrainingFields):
     temperature: float = Field(4.0, gt=0.0)
     alpha: float = Field(0.9, ge=0.0, le=1.0)
     swa_epochs: int = Field(0, ge=0, description="must stay 0: averaged weights leave the int8 grid QAT learned")
-    swa_lr: float | None = Field(None, gt=0.0, description="unused (no weight averaging in QAT)")
+    swa_lr: float | None = Field(None, gt=0.0, description="must stay null: no weight averaging in QAT")
+    swa_cycle_epochs: int = Field(0, ge=0, description="must stay 0: no weight averaging in QAT")
 
     @model_validator(mode="after")
     def _no_weight_averaging(self) -> Qat:

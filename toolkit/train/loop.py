@@ -185,8 +185,12 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
     model.eval()
     swa = average.apply(model, env.data, device, env.seed) if average is not None else None
     if swa is not None:
-        env.log.info(f"{tag}: the average of {swa['snapshots_averaged']} weight snapshots replaces the last "
-                     f"weights: val top-1 {swa['val_top1_last_weights']:.4f} -> {swa['val_top1_averaged']:.4f}")
+        history[-1]["swa_val_top1"] = swa["val_top1_averaged"]
+        say = env.log.warning if swa["val_top1_averaged"] < swa["val_top1_last_weights"] else env.log.info
+        say(f"{tag}: the average of {swa['snapshots_averaged']} weight snapshots replaces the last weights: val "
+            f"top-1 {swa['val_top1_last_weights']:.4f} -> {swa['val_top1_averaged']:.4f}"
+            + (" (the average scores lower: check swa_lr and the epochs before averaging)"
+               if say == env.log.warning else ""))
     ran = history[start:]
     # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
     # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.
@@ -211,6 +215,7 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
                              stats="") if progress else None
     t0 = time.perf_counter()
     with_index = bool(getattr(loss_fn, "wants_index", False))
+    lr = optimizer.param_groups[0]["lr"]
     batches = env.data.train_batches(epoch, env.seed, batch_size=opts.batch_size, augment=opts.augment,
                                      rank=env.rank, world=env.world_size, with_index=with_index)
     for step, batch in enumerate(batches):
@@ -232,6 +237,7 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
             loss.backward()
         if regularizer is not None:
             regularizer(modules[0])
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
         if opts.grad_clip:
             torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], opts.grad_clip)
         if scaler is not None:
@@ -251,5 +257,5 @@ def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, auto
         progress.remove_task(task)
     seconds = time.perf_counter() - t0
     return {"epoch": epoch + 1, "loss": round(loss_sum.item() / max(seen, 1), 6),
-            "train_top1": round(correct.item() / max(seen, 1), 6), "lr": optimizer.param_groups[0]["lr"],
+            "train_top1": round(correct.item() / max(seen, 1), 6), "lr": lr,
             "images_per_s": round(seen / max(seconds, 1e-9), 1), "seconds": round(seconds, 3)}

@@ -41,16 +41,18 @@ class TrainingFields(StrictModel):
                              "min(5, epochs/4)) epochs (Goyal et al. 2017); none: each takes the batch, lr unchanged")
     sync_batchnorm: bool = Field(False, description="several GPU processes: SyncBatchNorm across them (CUDA only)")
     swa_epochs: int = Field(0, ge=0, description="stochastic weight averaging (Izmailov et al., UAI 2018): average "
-                                                 "the weights after each of the last N epochs, run at a constant "
-                                                 "swa_lr, then recompute BatchNorm statistics; the average is the "
-                                                 "stage's model (0: off)")
-    swa_lr: float | None = Field(None, gt=0.0, le=10.0, description="learning rate of the averaging epochs (the "
-                                                                    "schedule anneals to it before them); null: "
-                                                                    "half the peak lr (the paper's 0.1 -> 0.05)")
+                                                 "the weights over the last N epochs, run at swa_lr (constant, or "
+                                                 "in cycles: swa_cycle_epochs), then recompute BatchNorm "
+                                                 "statistics; the average is the stage's model (0: off)")
+    swa_lr: float | None = Field(None, gt=0.0, le=10.0, description="learning rate of the averaging epochs (cosine "
+                                                                    "anneals to it before them; constant steps to "
+                                                                    "it); null: half the peak lr (the paper's 0.1 "
+                                                                    "-> 0.05)")
     swa_cycle_epochs: int = Field(0, ge=0, description="cyclical averaging: the lr falls linearly from swa_lr to "
                                                        "swa_lr/100 over each cycle of this many epochs and the "
-                                                       "weights join the average at each cycle's end (0: constant "
-                                                       "swa_lr, averaged after every epoch)")
+                                                       "weights join the average at each cycle's end; must divide "
+                                                       "swa_epochs (0: constant swa_lr, averaged after every "
+                                                       "epoch)")
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> TrainingFields:
@@ -58,6 +60,8 @@ class TrainingFields(StrictModel):
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be < epochs ({self.epochs})")
         if self.swa_epochs > self.epochs:
             raise ValueError(f"swa_epochs ({self.swa_epochs}) must be <= epochs ({self.epochs})")
+        if not self.swa_epochs and (self.swa_cycle_epochs or self.swa_lr is not None):
+            raise ValueError("swa_lr and swa_cycle_epochs take effect only with swa_epochs > 0")
         if self.swa_cycle_epochs and self.swa_epochs % self.swa_cycle_epochs:
             raise ValueError(f"swa_epochs ({self.swa_epochs}) must be a multiple of swa_cycle_epochs "
                              f"({self.swa_cycle_epochs}) so that training ends at a cycle's end")

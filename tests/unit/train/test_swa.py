@@ -63,6 +63,7 @@ def test_the_stage_model_is_the_average_of_the_last_epochs_with_recomputed_batch
     swa = result["swa"]
     assert swa["snapshots_averaged"] == 3 and swa["swa_lr"] == 0.05
     assert 0.0 <= swa["val_top1_averaged"] <= 1.0 and result["final_val_top1"] == swa["val_top1_averaged"]
+    assert result["history"][-1]["swa_val_top1"] == swa["val_top1_averaged"]
 
 
 def test_a_resumed_run_keeps_the_average_of_the_epochs_before_the_stop(tmp_path):
@@ -86,6 +87,8 @@ def test_a_resumed_run_keeps_the_average_of_the_epochs_before_the_stop(tmp_path)
 @pytest.mark.parametrize("options, message", [
     ({"epochs": 3, "swa_epochs": 4}, "swa_epochs (4) must be <= epochs (3)"),
     ({"epochs": 3, "swa_epochs": 1, "schedule": "onecycle"}, "needs schedule cosine or constant"),
+    ({"epochs": 3, "swa_lr": 0.01}, "take effect only with swa_epochs > 0"),
+    ({"epochs": 3, "swa_cycle_epochs": 1}, "take effect only with swa_epochs > 0"),
 ])
 def test_swa_options_that_cannot_work_are_refused(options, message):
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -116,3 +119,12 @@ def test_cyclical_averaging_falls_to_a_hundredth_of_swa_lr_per_cycle_and_average
     assert torch.allclose(model.state_dict()["0.weight"], (snapshots[1] + snapshots[3]) / 2, atol=1e-6)
     with pytest.raises(ValidationError, match="multiple of swa_cycle_epochs"):
         TrainingOptions(epochs=5, swa_epochs=5, swa_cycle_epochs=2)
+
+
+def test_prune_fine_tuning_checks_averaging_against_finetune_epochs():
+    from toolkit.prune.config import Prune
+
+    ok = Prune(target={"ratio": 0.3}, finetune_epochs=4, finetune={"swa_epochs": 2, "lr": 0.01})
+    assert ok.finetune.swa_epochs == 2
+    with pytest.raises(ValidationError, match=r"finetune.swa_epochs \(3\) must be <= finetune_epochs \(2\)"):
+        Prune(target={"ratio": 0.3}, finetune_epochs=2, finetune={"epochs": 4, "swa_epochs": 3})
