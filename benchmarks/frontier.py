@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         for bs in sizes:
             if row.get(f"best_b{bs}_runtime"):
                 row[f"best_b{bs}"] = row[f"best_b{bs}_runtime"].split("-")[0]
-    write_results(name, f"Accuracy-latency frontier: {args.model} on CIFAR-10 ({mode})", rows, columns, notes,
+    on = "synthetic images (a smoke run of the pipeline, not a result)" if mode == "smoke" else "CIFAR-10"
+    write_results(name, f"Accuracy-latency frontier: {args.model} on {on} ({mode})", rows, columns, notes,
                   args.out, extra={"probes": probes, "cost_fits": fits, "dominance": verdicts,
                                    "targets": target_record, "wall_s": round(seconds, 1), "mode": mode,
                                    "model": args.model, "recipe": scenario.path.name, "sets": args.sets,
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                   header=header)
     frontier_plot(rows, args.out / f"{name}.svg", args.model, sizes)
     print("\n".join(header + notes))
+    print(f"wrote {args.out / name}.md, .json and .svg")
     return 0
 
 
