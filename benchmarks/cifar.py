@@ -25,13 +25,16 @@ def cifar10_root(data: Path = DATA, archive: Path = ARCHIVE) -> Path | None:
     if not archive.is_file():
         return None
     data.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=data.parent, prefix=f".{data.name}-") as tmp:
+    tmp = Path(tempfile.mkdtemp(dir=data.parent, prefix=f".{data.name}-"))
+    try:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         if data.exists():  # a folder without both splits: an older, incomplete extraction
             shutil.rmtree(data)
-        Path(tmp).rename(data)
-        Path(tmp).mkdir()  # TemporaryDirectory removes its folder on exit
+        tmp.rename(data)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return data
 
 

@@ -183,7 +183,8 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
 
         revert_sync_batchnorm(model)  # SyncBatchNorm replaced the model's own BatchNorm children
     model.eval()
-    swa = average.apply(model, env.data, device, env.seed) if average is not None else None
+    # the last epoch is always evaluated, so its val top-1 is the last weights' score
+    swa = average.apply(model, env.data, device, env.seed, history[-1]["val_top1"]) if average is not None else None
     if swa is not None:
         history[-1]["swa_val_top1"] = swa["val_top1_averaged"]
         say = env.log.warning if swa["val_top1_averaged"] < swa["val_top1_last_weights"] else env.log.info
@@ -194,11 +195,12 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
     ran = history[start:]
     # Running statistics averaged with a small momentum lag behind the weights; recompute when they disagree.
     # Not for QAT: its BatchNorm is folded, and a train-mode pass would also move the fake-quant observers.
-    batchnorm = None if tag == "qat" else refresh_batchnorm(
+    # Not after weight averaging either: it has just computed the statistics, from augmented batches on purpose.
+    batchnorm = None if tag == "qat" or swa is not None else refresh_batchnorm(
         model, env.data, device, env.seed, lambda m: env.log.info(f"{tag}: {m}"),
         lambda m: env.log.warning(f"{tag}: {m}"), history[-1].get("train_top1") if history else None)
     return {"history": history, "epochs": opts.epochs, "resumed_from_epoch": start or None,
-            "final_val_top1": swa["val_top1_averaged"] if swa else history[-1].get("val_top1") if history else None,
+            "final_val_top1": history[-1].get("swa_val_top1", history[-1].get("val_top1")) if history else None,
             "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
             "batchnorm": batchnorm, "swa": swa}
 

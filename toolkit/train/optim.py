@@ -60,16 +60,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, opts: TrainingFields, steps
     floor = opts.swa_learning_rate() / opts.lr if opts.swa_epochs else 0.0
     cycle = opts.swa_cycle_epochs * steps_per_epoch  # cyclical averaging: swa_lr -> swa_lr/100 linearly per cycle
 
-    def factor(step: int) -> float:
-        scale = 1.0 + (lr_scale - 1.0) * min(1.0, step / ramp)
-        if step < warmup:
-            return scale * (0.1 + 0.9 * step / max(1, warmup)) * (1.0 if step < averaging_from else floor)
+    def shape(step: int) -> float:
         if step >= averaging_from:
             through = ((step - averaging_from) % cycle + 1) / cycle if cycle else 0.0
-            return scale * floor * (1.0 - 0.99 * through)
+            return floor * (1.0 - 0.99 * through)
         if opts.schedule == "constant":
-            return scale
-        progress = (step - warmup) / max(1, averaging_from - warmup)
-        return scale * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+            return 1.0
+        progress = max(0.0, (step - warmup) / max(1, averaging_from - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    def factor(step: int) -> float:
+        scale = 1.0 + (lr_scale - 1.0) * min(1.0, step / ramp)
+        warming = 0.1 + 0.9 * step / max(1, warmup) if step < warmup else 1.0
+        return scale * warming * shape(step)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

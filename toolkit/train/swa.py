@@ -74,16 +74,15 @@ class WeightAverage:
         return evaluate(torch_predict(self._with_statistics(data, device, seed), device), data.val_batches(),
                         data.num_classes)["top1"]
 
-    def apply(self, model: nn.Module, data, device: torch.device, seed: int) -> dict[str, Any]:
+    def apply(self, model: nn.Module, data, device: torch.device, seed: int, last_val: float) -> dict[str, Any]:
         """Load the average (with recomputed BatchNorm statistics) into `model`; returns the stage's record.
 
-        Raises ValueError when nothing was averaged (no averaging epoch ran).
+        `last_val`: val top-1 of the last weights (the last epoch's evaluation). Raises ValueError when nothing
+        was averaged (no averaging epoch ran).
         """
         if self.count == 0:
             raise ValueError("no weights were averaged")
-        average = self._with_statistics(data, device, seed)
-        last_val = evaluate(torch_predict(model.eval(), device), data.val_batches(), data.num_classes)["top1"]
-        model.load_state_dict(average.state_dict())
+        model.load_state_dict(self._with_statistics(data, device, seed).state_dict())
         val = evaluate(torch_predict(model.eval(), device), data.val_batches(), data.num_classes)["top1"]
         return {"method": "stochastic weight averaging (Izmailov et al. 2018)", "snapshots_averaged": self.count,
                 "swa_lr": self.lr, "bn_samples": min(BN_SAMPLES, len(data.train)),

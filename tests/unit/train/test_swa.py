@@ -9,6 +9,7 @@ import logging
 import pytest
 import torch
 from pydantic import ValidationError
+from lr_trace import lr_trace  # tests/helpers is on sys.path
 from torch import nn
 
 from toolkit.config import DataSpec
@@ -16,7 +17,6 @@ from toolkit.data import build_data
 from toolkit.quantize.config import Qat
 from toolkit.site import TrainingEnv
 from toolkit.train import loop
-from toolkit.train.optim import make_optimizer, make_scheduler
 from toolkit.train.options import TrainingOptions
 
 
@@ -33,14 +33,7 @@ def _model() -> nn.Module:
 
 
 def test_the_schedule_anneals_to_swa_lr_and_holds_it_over_the_averaging_epochs():
-    opts = TrainingOptions(epochs=5, lr=0.1, swa_epochs=2, swa_lr=0.02)
-    optimizer = make_optimizer([nn.Linear(2, 2)], opts)
-    scheduler = make_scheduler(optimizer, opts, steps_per_epoch=10)
-    rates = []
-    for _ in range(50):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    rates = lr_trace(TrainingOptions(epochs=5, lr=0.1, swa_epochs=2, swa_lr=0.02), steps_per_epoch=10)
     assert rates[0] == pytest.approx(0.1)
     assert all(0.02 < r < 0.1 for r in rates[1:29])  # cosine from 0.1 towards 0.02, not towards 0
     assert rates[29] == pytest.approx(0.02, abs=1e-3)
@@ -102,13 +95,7 @@ def test_qat_refuses_weight_averaging():
 
 def test_cyclical_averaging_falls_to_a_hundredth_of_swa_lr_per_cycle_and_averages_at_cycle_ends(tmp_path):
     opts = TrainingOptions(epochs=4, lr=0.1, swa_epochs=4, swa_cycle_epochs=2, swa_lr=0.1)
-    optimizer = make_optimizer([nn.Linear(2, 2)], opts)
-    scheduler = make_scheduler(optimizer, opts, steps_per_epoch=5)
-    rates = []
-    for _ in range(20):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
+    rates = lr_trace(opts, steps_per_epoch=5)
     assert rates[9] == pytest.approx(0.001) and rates[19] == pytest.approx(0.001)  # each cycle's last step
     assert rates[10] > rates[9] * 50 and all(a > b for a, b in zip(rates[10:19], rates[11:20]))
     snapshots = []
@@ -128,3 +115,20 @@ def test_prune_fine_tuning_checks_averaging_against_finetune_epochs():
     assert ok.finetune.swa_epochs == 2
     with pytest.raises(ValidationError, match=r"finetune.swa_epochs \(3\) must be <= finetune_epochs \(2\)"):
         Prune(target={"ratio": 0.3}, finetune_epochs=2, finetune={"epochs": 4, "swa_epochs": 3})
+
+
+def test_an_average_that_scores_lower_than_the_last_weights_is_kept_with_a_warning(tmp_path, monkeypatch, caplog):
+    from toolkit.train import swa
+
+    real_apply = swa.WeightAverage.apply
+
+    def lower(self, model, data, device, seed, last_val):
+        return {**real_apply(self, model, data, device, seed, last_val), "val_top1_last_weights": 1.0,
+                "val_top1_averaged": 0.5}
+
+    monkeypatch.setattr(swa.WeightAverage, "apply", lower)
+    with caplog.at_level(logging.INFO, logger="test-swa"):
+        result = loop.fit(_model(), TrainingOptions(epochs=2, lr=0.05, swa_epochs=1), _env(tmp_path))
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "scores lower" in r.getMessage()]
+    assert len(warned) == 1 and "1.0000 -> 0.5000" in warned[0].getMessage()
+    assert result["final_val_top1"] == 0.5 and result["batchnorm"] is None  # no second BatchNorm pass

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from lr_trace import lr_trace  # tests/helpers is on sys.path
 from pydantic import ValidationError
 from torch import nn
 
-from toolkit.train.optim import make_optimizer, make_scheduler, param_groups
+from toolkit.train.optim import param_groups
 from toolkit.train.options import TrainingOptions
 
 
@@ -18,15 +19,7 @@ def test_weight_decay_skips_norms_and_biases():
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    model = nn.Linear(2, 2)
-    opts = TrainingOptions(epochs=4, lr=1.0, warmup_epochs=1)
-    opt = make_optimizer([model], opts)
-    sched = make_scheduler(opt, opts, steps_per_epoch=10)
-    lrs = []
-    for _ in range(40):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    lrs = lr_trace(TrainingOptions(epochs=4, lr=1.0, warmup_epochs=1), steps_per_epoch=10)
     assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0)
     assert lrs[-1] < 0.01
 
