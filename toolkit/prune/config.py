@@ -108,10 +108,12 @@ class Prune(StageConfig):
     @classmethod
     def _finetune_epochs_for_averaging(cls, data: Any) -> Any:
         # finetune.epochs is replaced by finetune_epochs at run time; weight averaging is checked against it
+        # (at least swa_epochs, so that a refusal names finetune_epochs, the field the user sets, not epochs)
         fine = data.get("finetune") if isinstance(data, dict) else None
-        if isinstance(fine, dict) and fine.get("swa_epochs") and "epochs" not in fine \
-                and type(data.get("finetune_epochs")) is int and data["finetune_epochs"] > 0:
-            return {**data, "finetune": {**fine, "epochs": data["finetune_epochs"]}}
+        if isinstance(fine, dict) and type(fine.get("swa_epochs")) is int and fine["swa_epochs"] > 0 \
+                and "epochs" not in fine:
+            runs = data.get("finetune_epochs") if type(data.get("finetune_epochs")) is int else 0
+            return {**data, "finetune": {**fine, "epochs": max(runs, fine["swa_epochs"])}}
         return data
 
     @model_validator(mode="after")

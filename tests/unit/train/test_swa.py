@@ -115,6 +115,8 @@ def test_prune_fine_tuning_checks_averaging_against_finetune_epochs():
     assert ok.finetune.swa_epochs == 2
     with pytest.raises(ValidationError, match=r"finetune.swa_epochs \(3\) must be <= finetune_epochs \(2\)"):
         Prune(target={"ratio": 0.3}, finetune_epochs=2, finetune={"epochs": 4, "swa_epochs": 3})
+    with pytest.raises(ValidationError, match=r"finetune.swa_epochs \(2\) must be <= finetune_epochs \(1\)"):
+        Prune(target={"ratio": 0.3}, finetune_epochs=1, finetune={"swa_epochs": 2})
 
 
 def test_an_average_that_scores_lower_than_the_last_weights_is_kept_with_a_warning(tmp_path, monkeypatch, caplog):
