@@ -41,6 +41,9 @@ def teacher_position(ref: Any, recipe) -> int | str | None:
     return ref
 
 
+TeacherRef = str | int | ModelSpec  # an earlier stage's name or 0-based index, 'input', or a model spec
+
+
 class FeaturePair(StrictModel):
     """A hint: match the student's module output to the teacher's (1x1 adapter where channels differ)."""
 
@@ -54,14 +57,15 @@ class DistillFacts(StageFacts):
 
     teacher_stage: int | str | None = None
     teacher_checkpoint_sha256: str | None = None
+    members: list[DistillFacts] | None = None  # an ensemble: each member's facts, in order
 
 
 class Distill(TrainingOptions):
     """Knowledge distillation from a teacher: an earlier stage (name or index) or an external model spec."""
 
-    teacher: str | int | ModelSpec | None = Field(
-        None, description="earlier stage name or index, 'input', or {arch, checkpoint|weights}; "
-                          "null: the last model before the first prune stage")
+    teacher: TeacherRef | list[TeacherRef] | None = Field(
+        None, description="earlier stage name or index, 'input', or {arch, checkpoint|weights}; a list of them: an "
+                          "ensemble whose averaged logits teach; null: the last model before the first prune stage")
     temperature: float = Field(4.0, gt=0.0, le=100.0)
     alpha: float = Field(0.9, ge=0.0, le=1.0, description="weight of the soft-target (KL) term")
     features: list[FeaturePair] = Field(default_factory=list, description="feature-hint pairs")
@@ -72,50 +76,78 @@ class Distill(TrainingOptions):
     @field_validator("teacher", mode="before")
     @classmethod
     def _teacher_spec(cls, value: Any) -> Any:
-        if isinstance(value, dict):  # validated here so that errors name the spec's keys, not union members
-            try:
-                return ModelSpec.model_validate(value)
-            except ValidationError as exc:
-                detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                raise ValueError(f"not a model spec ({detail})") from None
-        if isinstance(value, bool):
-            raise ValueError("a stage name, a stage index, 'input' or a model spec")
-        return value
+        if isinstance(value, list):
+            if len(value) < 2:
+                raise ValueError("an ensemble lists at least two teachers; give a single one without the list")
+            return [_teacher_ref(item, f"[{i}]") for i, item in enumerate(value)]
+        return _teacher_ref(value, "")
+
+    def teacher_refs(self) -> list[tuple[str, TeacherRef | None]]:
+        """(field name for messages, reference) of each teacher: one, or each member of an ensemble."""
+        if isinstance(self.teacher, list):
+            return [(f"teacher[{i}]", ref) for i, ref in enumerate(self.teacher)]
+        return [("teacher", self.teacher)]
 
     def resolve_paths(self, base_dir: Path) -> list[tuple[str, str]]:
         """A teacher checkpoint and its model file ('module:function' beside the recipe) are relative to the
         recipe's folder."""
-        spec = self.teacher
-        if isinstance(spec, ModelSpec):
+        problems = []
+        for field, spec in self.teacher_refs():
+            if not isinstance(spec, ModelSpec):
+                continue
             from toolkit.models.user_code import resolve_code_dir
 
             resolve_code_dir(spec, base_dir)
-        if isinstance(spec, ModelSpec) and spec.checkpoint is not None:
-            where = resolved_from(spec.checkpoint, base_dir)
-            if not Path(spec.checkpoint).is_absolute():
-                spec.checkpoint = (base_dir / spec.checkpoint).resolve()
-            if not Path(spec.checkpoint).is_file():
-                return [("teacher.checkpoint", f"no such file: {spec.checkpoint}{where}")]
-        return []
+            if spec.checkpoint is not None:
+                where = resolved_from(spec.checkpoint, base_dir)
+                if not Path(spec.checkpoint).is_absolute():
+                    spec.checkpoint = (base_dir / spec.checkpoint).resolve()
+                if not Path(spec.checkpoint).is_file():
+                    problems.append((f"{field}.checkpoint", f"no such file: {spec.checkpoint}{where}"))
+        return problems
 
     def resolve(self, recipe) -> DistillFacts | None:
-        """Which model teaches: an earlier stage by position (names are not in keys), or a checkpoint's content."""
-        spec = self.teacher
-        if isinstance(spec, ModelSpec) and spec.checkpoint is not None and Path(spec.checkpoint).is_file():
-            from toolkit.fsutil import file_hash
-
-            return DistillFacts(teacher_checkpoint_sha256=file_hash(Path(spec.checkpoint)))
-        if recipe is None:
-            return None
-        position = teacher_position(spec, recipe)
-        return DistillFacts(teacher_stage=position if not isinstance(position, ModelSpec) else None)
+        """Which model teaches: an earlier stage by position (names are not in keys), or a checkpoint's content;
+        for an ensemble, that of each member."""
+        if isinstance(self.teacher, list):
+            return DistillFacts(members=[_teacher_facts(ref, recipe) or DistillFacts() for ref in self.teacher])
+        return _teacher_facts(self.teacher, recipe)
 
     def check_chain(self, earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-        """The teacher must be an earlier stage that produced a torch model (or a buildable model spec)."""
-        ref = self.teacher
-        if isinstance(ref, ModelSpec):
-            from toolkit.models import check_arch
+        """Each teacher must be an earlier stage that produced a torch model (or a buildable model spec)."""
+        problems = []
+        for field, ref in self.teacher_refs():
+            if isinstance(ref, ModelSpec):
+                from toolkit.models import check_arch
 
-            problem = check_arch(ref.arch, ref.code_dir)
-            return [("teacher.arch", problem)] if problem else []
-        return check_teacher_ref("teacher", ref, earlier)
+                problem = check_arch(ref.arch, ref.code_dir)
+                problems += [(f"{field}.arch", problem)] if problem else []
+            else:
+                problems += check_teacher_ref(field, ref, earlier)
+        return problems
+
+
+def _teacher_ref(value: Any, where: str) -> Any:
+    """One teacher reference as the field accepts it; a dict is validated here so that errors name the spec's
+    keys (and the member, `where`), not the union's members."""
+    if isinstance(value, dict):
+        try:
+            return ModelSpec.model_validate(value)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{where and where + ': '}not a model spec ({detail})") from None
+    if isinstance(value, bool) or (where and (value is None or isinstance(value, list))):
+        raise ValueError(f"{where and where + ': '}a stage name, a stage index, 'input' or a model spec")
+    return value
+
+
+def _teacher_facts(spec: TeacherRef | None, recipe) -> DistillFacts | None:
+    """One teacher's part of the cache key: its checkpoint's content, or its recipe position."""
+    if isinstance(spec, ModelSpec) and spec.checkpoint is not None and Path(spec.checkpoint).is_file():
+        from toolkit.fsutil import file_hash
+
+        return DistillFacts(teacher_checkpoint_sha256=file_hash(Path(spec.checkpoint)))
+    if recipe is None:
+        return None
+    position = teacher_position(spec, recipe)
+    return DistillFacts(teacher_stage=position if not isinstance(position, ModelSpec) else None)

@@ -9,14 +9,14 @@ from torch import nn
 
 from toolkit.config import ModelSpec
 from toolkit.context import StageContext, StageResult
-from toolkit.distill.config import Distill
-from toolkit.distill.kd import FeatureHints, default_teacher, kd_loss
-from toolkit.distill.teacher import load_teacher, teacher_logits_fn
+from toolkit.distill.config import Distill, TeacherRef
+from toolkit.distill.kd import FeatureHints, kd_loss
+from toolkit.distill.teacher import load_teacher, teacher_logits_fn, teacher_record
 from toolkit.errors import UserInputError
 from toolkit.train.loop import fit
 
 
-def stage_teacher(ref: str | int | ModelSpec | None, ctx: StageContext) -> nn.Module:
+def stage_teacher(ref: TeacherRef | list[TeacherRef] | None, ctx: StageContext) -> nn.Module:
     """load_teacher with this run's earlier stages and input model."""
     return load_teacher(ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
                         ctx.data.num_classes, ctx.data.input_shape)
@@ -50,9 +50,7 @@ def distill(model: nn.Module, cfg: Distill, ctx: StageContext) -> StageResult:
     loss_fn.wants_index = cached is not None
     metrics: dict[str, Any] = fit(model, cfg, ctx.training_env(), loss_fn=loss_fn,
                                   extra_modules=hints.adapters if hints else None, tag="distill")
-    metrics["teacher"] = cfg.teacher.model_dump(mode="json") if isinstance(cfg.teacher, ModelSpec) else (
-        cfg.teacher if cfg.teacher is not None else default_teacher(
-            [(e.name, e.type, e.format) for e in ctx.earlier if e.index > 0]) or "input")
+    metrics["teacher"] = teacher_record(cfg.teacher, ctx.earlier)
     metrics.update(temperature=cfg.temperature, alpha=cfg.alpha, teacher_cached=cached is not None,
                    feature_pairs=len(cfg.features))
     return StageResult(model, metrics)

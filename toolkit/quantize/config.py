@@ -48,7 +48,7 @@ class QatTeacher(StrictModel):
     """The model QAT distils from: an earlier stage (name or 0-based index), 'input', a model spec, or None for
     the run's default teacher (the last model before the first prune stage)."""
 
-    ref: str | int | ModelSpec | None = None
+    ref: str | int | ModelSpec | list[str | int | ModelSpec] | None = None  # a list: an ensemble
 
 
 class QuantizeFacts(StageFacts):

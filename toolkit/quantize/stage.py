@@ -10,7 +10,7 @@ from torch import nn
 from toolkit.artifacts import ONNX, ONNX_INT8, Model, ModelArtifact
 from toolkit.config import ModelSpec
 from toolkit.context import StageContext, StageResult
-from toolkit.distill.teacher import load_teacher
+from toolkit.distill.teacher import load_teacher, teacher_record
 from toolkit.measure.accuracy import evaluate
 from toolkit.quantize.backend import cache_suffix, choose_backend, run_backend
 from toolkit.quantize.calib_check import check_calibration
@@ -49,9 +49,7 @@ def quantize_stage(model: Model, cfg: Quantize, ctx: StageContext) -> StageResul
         teacher = None if choice is None else load_teacher(
             choice.ref, ctx.earlier, ctx.input_spec or ModelSpec(**ctx.model_spec["model"]),
             ctx.data.num_classes, ctx.data.input_shape)
-        ref = None if choice is None else choice.ref
-        name = None if choice is None else "default" if ref is None else \
-            ref if isinstance(ref, (str, int)) else ref.model_dump(mode="json")
+        name = None if choice is None else "default" if choice.ref is None else teacher_record(choice.ref, ctx.earlier)
         artifact, extra = run_qat(model, cfg, ctx.training_env(), ctx.stage_dir / "model.int8.onnx", scheme, why,
                                   teacher, name)
         if artifact is not None:  # rank 0: is the QAT model faster than its fp32 source on the CPU runtimes?
