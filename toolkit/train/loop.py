@@ -173,7 +173,7 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
                 _save_checkpoint(checkpoint, snapshot)
             # Logged after the checkpoint is on disk: an interruption after this line resumes after this epoch.
             env.log.info(f"{tag} epoch {epoch + 1}/{opts.epochs} loss {record['loss']:.4f} "
-                         f"train top-1 {record['train_top1']:.4f} val top-1 {record.get('val_top1', float('nan')):.4f} "
+                         f"train top-1 {record['train_top1']:.4f}{_scores(record)} "
                          f"lr {record['lr']:.4g} {record['images_per_s']:.0f} img/s")
             env.after_epoch(epoch=epoch + 1, record=record)
     if channels_last:  # back to NCHW: safetensors and ONNX export want contiguous weights
@@ -203,6 +203,12 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
             "final_val_top1": history[-1].get("swa_val_top1", history[-1].get("val_top1")) if history else None,
             "images_per_s": round(sum(r["images_per_s"] for r in ran) / len(ran), 1) if ran else None,
             "batchnorm": batchnorm, "swa": swa}
+
+
+def _scores(record: dict) -> str:
+    """The epoch's validation scores for its log line; empty where `eval_every` skipped this epoch."""
+    text = f" val top-1 {record['val_top1']:.4f}" if "val_top1" in record else ""
+    return text + (f" (weight average {record['swa_val_top1']:.4f})" if "swa_val_top1" in record else "")
 
 
 def _one_epoch(train_model, modules, loss_fn, optimizer, scheduler, scaler, autocast, opts, env, epoch, steps,
