@@ -64,7 +64,9 @@ def explain(pick: Any, group: list[Any], baselines: list[Any], ties: list[Any], 
                  f"({_change(pick, base_top1)})"]
     if tied:
         parts.append(f"tied within noise with {_names(tied)}; {tie_rule}")
-    within_names = [p for p in group if p.top1 >= allowed - 1e-12 and p is not pick and p not in tied]
+    named = in_budget if pick.stage == base_label else []  # the first sentence already names these
+    within_names = [p for p in group if p.top1 >= allowed - 1e-12 and p is not pick and p not in tied
+                    and p not in named]
     if within and within_names:
         parts.append(f"also within the budget: {_names(within_names)}")
     if over_budget:

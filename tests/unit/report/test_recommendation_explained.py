@@ -131,3 +131,18 @@ def test_a_speedup_between_two_timing_sessions_is_said_to_compare_two_moments(tm
     rec = _recommendation(run)
     assert rec["stage"] == "02-prune" and rec["timed_apart"] is True
     assert "timed in different sessions" in rec["explanation"] and "compress bench RUN_DIR" in rec["explanation"]
+
+
+def test_a_faster_model_the_baseline_beats_on_another_runtime_is_named_once(tmp_path):
+    # 03-distill beats the baseline on ONNX Runtime but not the baseline on OpenVINO, which stays; the first
+    # sentence names it, so "also within the budget" must not name it again
+    run = quickstart_like_run(tmp_path, "r")
+    _set(run, "01-train", onnxruntime_cpu=(7.6, 7.8, 8.0), openvino_cpu=(2.9, 3.0, 3.1))
+    _set(run, "02-prune", 0.90, onnxruntime_cpu=(3.9, 4.0, 4.1), openvino_cpu=(2.4, 2.5, 2.6))
+    _set(run, "03-distill", 0.9833, onnxruntime_cpu=(3.9, 4.0, 4.1), openvino_cpu=(5.9, 6.0, 6.1))
+    _set(run, "04-quantize", 0.90, onnxruntime_cpu=(2.9, 3.0, 3.1), openvino_cpu=(1.9, 2.0, 2.1))
+    rec = _recommendation(run)
+    why = rec["explanation"]
+    assert rec["stage"] == "01-train", why
+    assert why.count("03-distill on onnxruntime-cpu") == 1, why
+    assert "ran faster than the baseline on its runtime but not faster than this pick" in why
