@@ -134,3 +134,14 @@ def test_an_average_that_scores_lower_than_the_last_weights_is_kept_with_a_warni
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and "scores lower" in r.getMessage()]
     assert len(warned) == 1 and "1.0000 -> 0.5000" in warned[0].getMessage()
     assert result["final_val_top1"] == 0.5 and result["batchnorm"] is None  # no second BatchNorm pass
+
+
+def test_the_epoch_log_shows_only_the_scores_measured_that_epoch(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="test-swa"):
+        loop.fit(_model(), TrainingOptions(epochs=6, lr=0.05, eval_every=2, swa_epochs=4, swa_lr=0.05),
+                 _env(tmp_path))
+    lines = [r.getMessage() for r in caplog.records if " epoch " in r.getMessage()]
+    assert len(lines) == 6
+    assert "val top-1" not in lines[0] and "nan" not in lines[0]  # epoch 1 is not evaluated
+    assert "val top-1" in lines[1] and "weight average" not in lines[1]  # before averaging starts
+    assert "val top-1" in lines[3] and "(weight average 0." in lines[3]  # the average so far, scored
