@@ -90,6 +90,10 @@ def measure(run, data, recipe, timing, tmp: Path, peer_epochs: int, peer_lr: flo
     try:
         nncf_ptq(tmp / "baseline.onnx", tmp / "nncf_ptq.onnx", calibration)
         rows.append(_row("NNCF PTQ", tmp / "nncf_ptq.onnx", data, timing, base_params, base_macs))
+        # the peer's pruned model as it would ship on a CPU: quantized by the same NNCF call
+        nncf_ptq(tmp / "tp_finetune.onnx", tmp / "tp_finetune_nncf.onnx", calibration)
+        rows.append(_row(f"Torch-Pruning + fine-tune ({peer_epochs} ep) + NNCF PTQ", tmp / "tp_finetune_nncf.onnx",
+                         data, timing, params, macs))
     except ImportError:
         rows.append({"contender": "NNCF PTQ", "top1": None, "note": "nncf is not installed (pip install nncf)"})
     for stage in ("prune", "distill", "quantize"):

@@ -51,6 +51,8 @@ def _assert_frontier_says_dominance_isa_and_load(data, table, plot):
     measured = {r["contender"] for r in data["rows"] if r.get("top1") is not None}
     peers = {p for p in measured if not p.startswith(("toolkit", "baseline"))}
     assert {"ONNX Runtime PTQ, defaults", "Torch-Pruning + fine-tune (1 ep)"} <= peers  # NNCF: only where installed
+    if "NNCF PTQ" in peers:  # the pruned peer is also measured as it would ship: quantized by NNCF
+        assert "Torch-Pruning + fine-tune (1 ep) + NNCF PTQ" in peers
     assert set(data["dominance"]) == peers
     assert all(isinstance(v["1"]["dominated"], bool) and v["1"]["peer_ms"] > 0 for v in data["dominance"].values())
     assert table.count("Dominance, ") == len(peers) and "VNNI" in table and "Load average" in table
