@@ -25,7 +25,7 @@ HERE = Path(__file__).parent / "baselines"
 WORK = Path(__file__).parent / "work" / "baselines"
 # The leg the ResNet-20 benchmarks start from (sweep; frontier and allocation through recipes/frontier_resnet20.yaml):
 # the last and most trained one (baselines/README.md).
-BENCHMARK_BASELINE = "resnet20_e251"
+BENCHMARK_BASELINE = "resnet20_e287"
 
 
 def baseline_checkpoint(name: str = BENCHMARK_BASELINE) -> Path:
@@ -73,6 +73,8 @@ def train_baseline(name: str) -> dict:
     target = HERE / f"{name}_cifar10.safetensors"
     shutil.copyfile(train / "model.safetensors", target)
     stage_metrics = [json.loads((stage.directory / "metrics.json").read_text()) for stage in result.stages]
+    # the training stages (a recipe with a teacher also has its input stage, which only measures the start)
+    stage_metrics = [m for m in stage_metrics if "history" in m.get("extra", {})]
     history = [row for m in stage_metrics for row in m["extra"]["history"]]
     rates = sorted(r["images_per_s"] for r in history)
     record = {"name": name, "recipe": recipe_path.name, "file": target.name, "sha256": _sha256(target),
@@ -85,7 +87,8 @@ def train_baseline(name: str) -> dict:
               "stage_seconds": [m.get("seconds") for m in stage_metrics],
               "val_top1_by_epoch": {str(i + 1): r["val_top1"] for i, r in enumerate(history) if "val_top1" in r},
               **_weight_averaging(history, stage_metrics[-1]["extra"].get("swa")),
-              "starts_from": _starts_from(recipe.model.checkpoint), **stamp()}
+              "starts_from": _starts_from(recipe.model.checkpoint),
+              **_teachers(stage_metrics[-1]["extra"].get("teacher")), **stamp()}
     (HERE / f"{name}_cifar10.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -96,6 +99,15 @@ def _weight_averaging(history: list[dict], swa: dict | None) -> dict:
         return {}
     return {"swa": swa, "swa_val_top1_by_epoch": {str(i + 1): r["swa_val_top1"] for i, r in enumerate(history)
                                                   if "swa_val_top1" in r}}
+
+
+def _teachers(teacher) -> dict:
+    """For a leg distilled from committed legs: each teacher's name, file, SHA-256, epochs and top-1 (a list
+    for an ensemble), in place of the run's absolute checkpoint paths."""
+    if teacher is None or isinstance(teacher, (str, int)):
+        return {}
+    specs = teacher if isinstance(teacher, list) else [teacher]
+    return {"teachers": [_starts_from(Path(spec["checkpoint"])) for spec in specs if spec.get("checkpoint")]}
 
 
 def _starts_from(checkpoint: Path | None) -> dict | None:

@@ -36,12 +36,18 @@ def test_a_baseline_file_that_differs_from_its_record_is_refused(tmp_path, monke
 
 def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_starts_from():
     records = {p.stem.removesuffix("_cifar10"): json.loads(p.read_text()) for p in baseline.HERE.glob("*_cifar10.json")}
-    assert {"resnet20_e40", "resnet20", "resnet20_e125", "resnet20_e215", "resnet20_e251"} <= set(records)
+    assert {"resnet20_e40", "resnet20", "resnet20_e125", "resnet20_e215", "resnet20_e251",
+            "resnet20_e287"} <= set(records)
     for name in records:
         baseline.baseline_checkpoint(name)  # raises when a file differs from its record
     for name, earlier in (("resnet20", "resnet20_e40"), ("resnet20_e125", "resnet20"),
-                          ("resnet20_e215", "resnet20_e125"), ("resnet20_e251", "resnet20_e215")):
+                          ("resnet20_e215", "resnet20_e125"), ("resnet20_e251", "resnet20_e215"),
+                          ("resnet20_e287", "resnet20_e251")):
         start = records[name]["starts_from"]
         assert start["name"] == earlier and start["sha256"] == records[earlier]["sha256"]
         assert start["file"] == records[earlier]["file"]
+    # the sixth leg was distilled from an ensemble of committed legs, each named with its hash
+    teachers = records["resnet20_e287"]["teachers"]
+    assert [t["name"] for t in teachers] == ["resnet20_e125", "resnet20_e215", "resnet20_e251"]
+    assert all(t["sha256"] == records[t["name"]]["sha256"] for t in teachers)
     assert records["resnet20_e40"].get("starts_from") is None
