@@ -186,7 +186,8 @@ class Runner:
                 loader = self.disk_loader(directory, cached)
                 why = remeasure_reason(cached, measure_key)
                 if why is not None:
-                    ctx.stage_dir, ctx.log = directory, StageLog(directory / "log.txt", self.console, name)
+                    ctx.stage_dir = directory
+                    ctx.log = StageLog(directory / "log.txt", self.console, f"[{index:02d}-{name}]")
                     ctx.log.info(f"{why}: its model is reused, its accuracy and latency are measured again here")
                     cached = remeasure(directory, cached, loader(), ctx, measure_key)
                 outcome = StageOutcome(index, name, stage_type, directory, state.key, cached.get("status", OK), True,

@@ -128,3 +128,18 @@ def test_a_skipped_stage_that_wrote_no_file_is_not_called_tampered_but_its_seal_
     _edit(engine, reason="edited")
     warnings = render([run.run_dir])[1]["runs"][0]["warnings"]
     assert any(w.startswith("02-engine: ") and "does not match its seal" in w for w in warnings), warnings
+
+
+@pytest.mark.slow
+def test_a_stage_measured_again_says_so_under_its_own_folder_name(tiny):
+    import io
+
+    from rich.console import Console
+
+    run_recipe(_recipe(tiny, "first"))
+    raw = tiny(name="first", stages=[{"train": {"epochs": 1}}])
+    raw["measure"]["runtimes"] = ["onnxruntime-cpu"]  # other measure settings: the model is reused, re-measured
+    out = io.StringIO()
+    run_recipe(parse_recipe(raw), console=Console(file=out, width=300))
+    line = next(x for x in out.getvalue().splitlines() if "measure: settings changed" in x)
+    assert line.startswith("[01-train] the recipe's measure: settings changed"), line
