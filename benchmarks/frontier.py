@@ -4,12 +4,12 @@
 
 Every contender starts from one baseline: the committed checkpoint the recipe names (ResNet-20:
 benchmarks/baselines) or, for a recipe with a train stage, that stage's model (trained once, cached in
-benchmarks/work). Contenders: baseline fp32; Torch-Pruning + fine-tune (as its README shows, same MACs as
-the toolkit reached, same epochs as the toolkit's recovery), and that model quantized by NNCF PTQ; ONNX Runtime
-PTQ with defaults; NNCF PTQ; the toolkit's PTQ alone; and the toolkit's recipe (recipes/frontier_<model>.yaml: prune to a measured latency
-target -> distill -> INT8). All are measured in this process, interleaved, on openvino-cpu and onnxruntime-cpu
-at batch 1 and 32, with uniformly pruned copies of the baseline timed alongside to fit each runtime's fixed
-per-call cost.
+benchmarks/work). Contenders: baseline fp32; Torch-Pruning + fine-tune (as its README shows, same MACs as the
+toolkit reached, same epochs as the toolkit's recovery), and that model quantized by NNCF PTQ; ONNX Runtime PTQ with
+defaults; NNCF PTQ; the toolkit's PTQ alone; and the toolkit's recipe (recipes/frontier_<model>.yaml: prune to a
+measured latency target -> distill -> INT8). All are measured in this process, interleaved, on openvino-cpu and
+onnxruntime-cpu at batch 1 and 32, with uniformly pruned copies of the baseline timed alongside to fit each
+runtime's fixed per-call cost.
 Results: results/frontier[_mode][_model].{md,json,svg} (resnet20 keeps the unsuffixed name).
 """
 

@@ -34,14 +34,38 @@ def check_teacher_ref(field: str, ref: str | int | None, earlier: list[tuple[str
     return []
 
 
-def teacher_position(ref: Any, recipe) -> int | str | None:
-    """The recipe index a teacher name refers to (so that renaming stages changes a distill stage's key)."""
+def teacher_position(ref: Any, recipe) -> int | str | list | None:
+    """The recipe index a teacher name refers to (so that renaming stages changes a distill stage's key); for an
+    ensemble, each member's."""
+    if isinstance(ref, list):
+        return [teacher_position(member, recipe) for member in ref]
     if isinstance(ref, str) and ref != "input":
         return next((i for i, s in enumerate(recipe.stages) if s.name == ref), ref)
     return ref
 
 
 TeacherRef = str | int | ModelSpec  # an earlier stage's name or 0-based index, 'input', or a model spec
+
+
+def repeated_teachers(field: str, refs: list[Any], earlier: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """(field, problem) for each ensemble member that names the same model as an earlier member (a stage by
+    name or by index, or an equal model spec): it would cost a forward pass and teach nothing new."""
+    def identity(ref: Any) -> Any:
+        if isinstance(ref, ModelSpec):
+            return ("spec", repr(ref.model_dump(mode="json")))
+        if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(earlier):
+            return ("stage", earlier[ref][0])
+        return ("stage", ref)
+
+    seen: dict[Any, int] = {}
+    problems = []
+    for i, ref in enumerate(refs):
+        key = identity(ref)
+        if key in seen:
+            problems.append((f"{field}[{i}]", f"names the same model as {field}[{seen[key]}]; an ensemble's members "
+                                              f"must differ"))
+        seen.setdefault(key, i)
+    return problems
 
 
 class FeaturePair(StrictModel):
@@ -124,6 +148,8 @@ class Distill(TrainingOptions):
                 problems += [(f"{field}.arch", problem)] if problem else []
             else:
                 problems += check_teacher_ref(field, ref, earlier)
+        if isinstance(self.teacher, list):
+            problems += repeated_teachers("teacher", self.teacher, earlier)
         return problems
 
 

@@ -39,10 +39,11 @@ def load_teacher(ref: str | int | ModelSpec | list | None, earlier: Sequence[Any
                  num_classes: int, input_shape: InputShape) -> nn.Module:
     """Resolve a teacher reference to a torch model.
 
-    `ref`: an earlier stage's name or 0-based recipe index, 'input', a model spec, None (the default
-    teacher: the last model before the first prune stage), or a list of these (an EnsembleTeacher). `earlier`: the run's completed stages
-    (toolkit.context.EarlierStage: index, name, type, format, load()). `input_spec`: the input model's spec,
-    rebuilt for 'input' when no input stage exists; a spec is built for `input_shape` (channels, height, width).
+    `ref`: an earlier stage's name or 0-based recipe index, 'input', a model spec, None (the default teacher: the
+    last model before the first prune stage), or a list of these (an EnsembleTeacher). `earlier`: the run's
+    completed stages (toolkit.context.EarlierStage: index, name, type, format, load()). `input_spec`: the input
+    model's spec, rebuilt for 'input' when no input stage exists; a spec is built for `input_shape` (channels,
+    height, width).
     Raises UserInputError for an in-memory input model, KeyError for an unknown stage, TypeError for a stage that
     did not produce a torch model.
     """

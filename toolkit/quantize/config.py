@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from toolkit.artifacts import TORCH
 from toolkit.config import ModelSpec, StageConfig, StageFacts, StrictModel
@@ -28,12 +28,32 @@ class Qat(TrainingFields):
     epochs: int = Field(2, gt=0, le=10000)
     lr: float = Field(0.001, gt=0.0, le=10.0)
     distill: bool = Field(True, description="distil from the recipe's teacher when an earlier distill stage has one")
-    teacher: str | int | None = Field(None, description="explicit teacher stage (name or index)")
+    teacher: str | int | list[str | int] | None = Field(
+        None, description="explicit teacher stage (name or index), or a list of them: an ensemble whose mean "
+                          "logits teach; an external model teaches through a distill stage, whose teacher QAT inherits")
     temperature: float = Field(4.0, gt=0.0)
     alpha: float = Field(0.9, ge=0.0, le=1.0)
     swa_epochs: int = Field(0, ge=0, description="must stay 0: averaged weights leave the int8 grid QAT learned")
     swa_lr: float | None = Field(None, gt=0.0, description="must stay null: no weight averaging in QAT")
     swa_cycle_epochs: int = Field(0, ge=0, description="must stay 0: no weight averaging in QAT")
+
+    @field_validator("teacher", mode="before")
+    @classmethod
+    def _teacher_stages(cls, value: Any) -> Any:
+        def stage_ref(item: Any) -> bool:
+            return isinstance(item, (str, int)) and not isinstance(item, bool)
+
+        if isinstance(value, list):
+            if len(value) < 2:
+                raise ValueError("an ensemble lists at least two teacher stages; give a single one without the list")
+            bad = next((i for i, item in enumerate(value) if not stage_ref(item)), None)
+            if bad is not None:
+                raise ValueError(f"member {bad}: an earlier stage's name or index (an external model teaches QAT "
+                                 f"through a distill stage before it)")
+        elif value is not None and not stage_ref(value):
+            raise ValueError("an earlier stage's name or index, or a list of them; an external model teaches QAT "
+                             "through a distill stage before it, whose teacher QAT inherits")
+        return value
 
     @model_validator(mode="after")
     def _no_weight_averaging(self) -> Qat:
@@ -57,7 +77,7 @@ class QuantizeFacts(StageFacts):
 
     scheme: Literal["tensorrt", "cpu", "openvino"]
     scheme_reason: str
-    qat_teacher_position: int | str | None = None
+    qat_teacher_position: int | str | list[int | str] | None = None
     qat_teacher: QatTeacher | None = None
 
 
@@ -113,9 +133,14 @@ class Quantize(StageConfig):
         if self.qat is not None and current != TORCH:
             return [("qat", f"QAT trains a torch model, but the model before this stage is {current}; "
                             f"put quantize before export or drop qat")]
-        from toolkit.distill.config import check_teacher_ref
+        from toolkit.distill.config import check_teacher_ref, repeated_teachers
 
-        return check_teacher_ref("qat.teacher", self.qat.teacher if self.qat is not None else None, earlier)
+        ref = self.qat.teacher if self.qat is not None else None
+        if isinstance(ref, list):
+            problems = [problem for i, member in enumerate(ref)
+                        for problem in check_teacher_ref(f"qat.teacher[{i}]", member, earlier)]
+            return problems + repeated_teachers("qat.teacher", ref, earlier)
+        return check_teacher_ref("qat.teacher", ref, earlier)
 
     def check_recipe(self, recipe) -> list[tuple[str, str]]:
         """Refuse, before any compute, a backend that cannot make the scheme the stage will resolve (with

@@ -188,7 +188,8 @@ def fit(model: nn.Module, opts: TrainingFields, env: TrainingEnv, *, loss_fn: Lo
     if swa is not None:
         history[-1]["swa_val_top1"] = swa["val_top1_averaged"]
         say = env.log.warning if swa["val_top1_averaged"] < swa["val_top1_last_weights"] else env.log.info
-        say(f"{tag}: the average of {swa['snapshots_averaged']} weight snapshots replaces the last weights: val "
+        count = swa["snapshots_averaged"]
+        say(f"{tag}: the average of {count} weight snapshot{'s' if count != 1 else ''} replaces the last weights: val "
             f"top-1 {swa['val_top1_last_weights']:.4f} -> {swa['val_top1_averaged']:.4f}"
             + (" (the average scores lower: check swa_lr and the epochs before averaging)"
                if say == env.log.warning else ""))

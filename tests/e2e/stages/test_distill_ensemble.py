@@ -60,6 +60,7 @@ def test_changing_one_member_changes_the_distill_key(tiny, tmp_path):
     (["a", "nope"], "stages[1].distill.teacher[1]", "no earlier stage named 'nope'"),
     (["a", {"arch": "resnet20", "bogus": 1}], "stages[1].distill.teacher", "[1]: not a model spec"),
     (["a", ["a", "input"]], "stages[1].distill.teacher", "[1]: a stage name"),
+    (["a", "input", 0], "stages[1].distill.teacher[2]", "the same model as teacher[0]"),
     (["a", {"arch": "resnet20", "checkpoint": "missing.pt"}], "stages[1].distill.teacher[1].checkpoint",
      "no such file"),
 ])
@@ -69,4 +70,28 @@ def test_bad_ensembles_are_refused_naming_the_member(tiny, tmp_path, teacher, fi
         parse_recipe(raw, base_dir=tmp_path)
     problems = dict(info.value.problems)
     assert field in problems, problems
+    assert says in problems[field]
+
+
+def test_qat_distils_from_an_explicit_ensemble_of_stages(tiny):
+    raw = tiny(stages=[{"train": {"name": "a", "epochs": 1}}, {"train": {"name": "b", "epochs": 1}},
+                       {"quantize": {"scheme": "cpu", "qat": {"epochs": 1, "teacher": ["a", "b"]}}}])
+    result = run_recipe(parse_recipe(raw))
+    assert result.stages[-1].metrics["extra"]["teacher"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("teacher", "field", "says"), [
+    (["a"], "stages[1].quantize.qat.teacher", "at least two teacher stages"),
+    (["a", {"arch": "resnet20"}], "stages[1].quantize.qat.teacher", "member 1: an earlier stage's name or index"),
+    ({"arch": "resnet20"}, "stages[1].quantize.qat.teacher", "teaches QAT through a distill stage"),
+    (["a", "nope"], "stages[1].quantize.qat.teacher[1]", "no earlier stage named 'nope'"),
+    (["a", 0], "stages[1].quantize.qat.teacher[1]", "the same model as qat.teacher[0]"),
+])
+def test_bad_qat_ensembles_are_one_clear_problem_naming_the_member(tiny, teacher, field, says):
+    raw = tiny(stages=[{"train": {"name": "a", "epochs": 1}},
+                       {"quantize": {"scheme": "cpu", "qat": {"epochs": 1, "teacher": teacher}}}])
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(raw)
+    problems = dict(info.value.problems)
+    assert list(problems) == [field], problems
     assert says in problems[field]
