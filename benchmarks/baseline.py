@@ -88,7 +88,7 @@ def train_baseline(name: str) -> dict:
               "val_top1_by_epoch": {str(i + 1): r["val_top1"] for i, r in enumerate(history) if "val_top1" in r},
               **_weight_averaging(history, stage_metrics[-1]["extra"].get("swa")),
               "starts_from": _starts_from(recipe.model.checkpoint),
-              **_teachers(stage_metrics[-1]["extra"].get("teacher")), **stamp()}
+              **_teachers(stage_metrics[-1]["extra"].get("teacher"), recipe), **stamp()}
     (HERE / f"{name}_cifar10.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
@@ -101,13 +101,34 @@ def _weight_averaging(history: list[dict], swa: dict | None) -> dict:
                                                   if "swa_val_top1" in r}}
 
 
-def _teachers(teacher) -> dict:
+def _teachers(teacher, recipe) -> dict:
     """For a leg distilled from committed legs: each teacher's name, file, SHA-256, epochs and top-1 (a list
-    for an ensemble), in place of the run's absolute checkpoint paths."""
+    for an ensemble), in place of the run's absolute checkpoint paths, and the top-1 of what taught (an
+    ensemble's mean logits) on the test photographs."""
     if teacher is None or isinstance(teacher, (str, int)):
         return {}
-    specs = teacher if isinstance(teacher, list) else [teacher]
-    return {"teachers": [_starts_from(Path(spec["checkpoint"])) for spec in specs if spec.get("checkpoint")]}
+    specs = [spec for spec in (teacher if isinstance(teacher, list) else [teacher]) if spec.get("checkpoint")]
+    if not specs:
+        return {}
+    return {"teachers": [_starts_from(Path(spec["checkpoint"])) for spec in specs],
+            "teacher_top1": _teacher_top1(specs, recipe)}
+
+
+def _teacher_top1(specs: list[dict], recipe) -> float:
+    """Top-1 on the recipe's test photographs of the teachers as the distill stage ran them (one model, or an
+    EnsembleTeacher of the members' mean logits)."""
+    import torch
+
+    from toolkit.config import ModelSpec
+    from toolkit.data import build_data
+    from toolkit.distill.teacher import EnsembleTeacher
+    from toolkit.measure.accuracy import evaluate, torch_predict
+    from toolkit.models import build_model
+
+    data = build_data(recipe.data, recipe.seed)
+    members = [build_model(ModelSpec(**spec), data.num_classes, data.input_shape) for spec in specs]
+    model = members[0] if len(members) == 1 else EnsembleTeacher(members)
+    return evaluate(torch_predict(model.eval(), torch.device("cpu")), data.val_batches(), data.num_classes)["top1"]
 
 
 def _starts_from(checkpoint: Path | None) -> dict | None:

@@ -50,4 +50,5 @@ def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_start
     teachers = records["resnet20_e287"]["teachers"]
     assert [t["name"] for t in teachers] == ["resnet20_e125", "resnet20_e215", "resnet20_e251"]
     assert all(t["sha256"] == records[t["name"]]["sha256"] for t in teachers)
+    assert records["resnet20_e287"]["teacher_top1"] > max(t["top1"] for t in teachers)  # the ensemble taught
     assert records["resnet20_e40"].get("starts_from") is None
