@@ -56,15 +56,20 @@ def explain(pick: Any, group: list[Any], baselines: list[Any], ties: list[Any], 
     elif pick.stage == base_label:
         parts = [f"the baseline, {_name(pick)}, stays: no model within the {budget:g}-point budget ran faster "
                  f"than the baseline on its own runtime beyond noise"]
-        if in_budget:  # faster than the baseline, yet not picked: dominated by something at least as good
-            parts[0] = (f"the baseline, {_name(pick)}, stays: {_names(in_budget)} ran faster than the baseline on "
-                        f"its runtime but not faster than this pick beyond noise")
+        # faster than the baseline on their own runtime, yet not picked: not tied with the pick, so slower than it
+        # (the pick is the fastest in the budget; the tied ones are named with the tie rule below)
+        beaten = [p for p in in_budget if p not in tied]
+        if beaten:
+            parts[0] = (f"the baseline, {_name(pick)}, stays: {_names(beaten)} ran faster than the baseline on "
+                        f"their own runtime but slower than this pick beyond noise")
+        elif in_budget:
+            parts[0] = f"the baseline, {_name(pick)}, stays"
     else:
         parts = [f"{_name(pick)} is the fastest model within the {budget:g}-point budget "
                  f"({_change(pick, base_top1)})"]
     if tied:
         parts.append(f"tied within noise with {_names(tied)}; {tie_rule}")
-    named = in_budget if pick.stage == base_label else []  # the first sentence already names these
+    named = in_budget if pick.stage == base_label else []  # the first sentence or the tie already names these
     within_names = [p for p in group if p.top1 >= allowed - 1e-12 and p is not pick and p not in tied
                     and p not in named]
     if within and within_names:

@@ -100,8 +100,6 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                 same = " (the baseline itself)"
             elif rec["speedup_same_runtime"] and rec.get("speedup_same_runtime_significant") is False:
                 same = f", no measurable difference from the baseline on {rec['runtime']} (within noise)"
-            if rec.get("tied_with"):
-                same += f"; tied within noise with {', '.join(rec['tied_with'])}"
             lines.append(f"- {rec['device']}, batch {rec['batch_size']}: **{rec['stage']}** on {rec['runtime']} "
                          f"({rec['latency_ms']:.3f} ms{same}; top-1 {rec['top1_change_points']:+.2f} points"
                          + ("" if rec["within_budget"] else "; nothing met the accuracy budget") + ")"

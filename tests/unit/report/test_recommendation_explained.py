@@ -64,6 +64,10 @@ def test_a_tie_within_the_budget_is_named_with_the_rule_that_broke_it(tmp_path):
     assert "tied within noise with 03-distill on onnxruntime-cpu; a tie (95% intervals that overlap) goes to " \
            "the more accurate model" in why
     assert "also within the budget" not in why  # 03-distill is named once, as the tie
+    from toolkit.report import summary_markdown
+
+    bullet = next(line for line in summary_markdown(render([run])[1]).splitlines() if "batch 1" in line)
+    assert bullet.count("tied within noise") == 1, bullet  # the headline leaves the tie to the sentence
     assert ("over the budget: 04-quantize on onnxruntime-cpu (-8.61 points), 02-prune on onnxruntime-cpu "
             "(-5.28 points)") in why
     assert "every faster model lost more" not in why
@@ -145,4 +149,5 @@ def test_a_faster_model_the_baseline_beats_on_another_runtime_is_named_once(tmp_
     why = rec["explanation"]
     assert rec["stage"] == "01-train", why
     assert why.count("03-distill on onnxruntime-cpu") == 1, why
-    assert "ran faster than the baseline on its runtime but not faster than this pick" in why
+    assert "03-distill on onnxruntime-cpu ran faster than the baseline on their own runtime but slower than this " \
+           "pick beyond noise" in why
