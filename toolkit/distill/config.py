@@ -106,6 +106,14 @@ class Distill(TrainingOptions):
             return [_teacher_ref(item, f"[{i}]") for i, item in enumerate(value)]
         return _teacher_ref(value, "")
 
+    def facts_key(self) -> dict[str, Any]:
+        """As StageConfig's, without `members` for a single teacher: its key stays what it was before ensembles
+        existed, so run folders made then are still reused."""
+        key = super().facts_key()
+        if key.get("members") is None:
+            key.pop("members", None)
+        return key
+
     def teacher_refs(self) -> list[tuple[str, TeacherRef | None]]:
         """(field name for messages, reference) of each teacher: one, or each member of an ensemble."""
         if isinstance(self.teacher, list):

@@ -52,6 +52,7 @@ def test_changing_one_member_changes_the_distill_key(tiny, tmp_path):
         return recipe.stages[2].facts_key()
 
     assert key(["a", "b"]) != key(["a", "input"])
+    assert key("a") == {"teacher_stage": 0, "teacher_checkpoint_sha256": None}  # a single teacher's key as before
     assert key(["a", "b"]) != key(["b", "a"])  # the order is part of the key (members run in order)
 
 
