@@ -48,7 +48,7 @@ class Qat(TrainingFields):
                 raise ValueError("an ensemble lists at least two teacher stages; give a single one without the list")
             bad = next((i for i, item in enumerate(value) if not stage_ref(item)), None)
             if bad is not None:
-                raise ValueError(f"member {bad}: an earlier stage's name or index (an external model teaches QAT "
+                raise ValueError(f"[{bad}]: an earlier stage's name or index (an external model teaches QAT "
                                  f"through a distill stage before it)")
         elif value is not None and not stage_ref(value):
             raise ValueError("an earlier stage's name or index, or a list of them; an external model teaches QAT "

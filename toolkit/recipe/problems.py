@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any
@@ -76,6 +77,10 @@ def problems_from(error: ValidationError, root: type[BaseModel], prefix: str = "
         message = item["msg"]
         if item["type"] == "value_error":  # our validators' own sentence, without pydantic's "Value error, "
             message = message.removeprefix("Value error, ")
+            # a validator of a list field that names the bad item ("[1]: ...") extends the path to that item
+            item_index = re.match(r"\[(\d+)\]: ", message)
+            if item_index:
+                path, message = f"{path}[{item_index.group(1)}]", message[item_index.end():]
         if item["type"] not in ("missing",) and not isinstance(item.get("input"), (dict, list)):
             message += f" (got {_short(item.get('input'))})"
         problems.append((path, message))

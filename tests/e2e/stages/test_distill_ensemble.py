@@ -59,8 +59,8 @@ def test_changing_one_member_changes_the_distill_key(tiny, tmp_path):
 @pytest.mark.parametrize(("teacher", "field", "says"), [
     (["a"], "stages[1].distill.teacher", "at least two teachers"),
     (["a", "nope"], "stages[1].distill.teacher[1]", "no earlier stage named 'nope'"),
-    (["a", {"arch": "resnet20", "bogus": 1}], "stages[1].distill.teacher", "[1]: not a model spec"),
-    (["a", ["a", "input"]], "stages[1].distill.teacher", "[1]: a stage name"),
+    (["a", {"arch": "resnet20", "bogus": 1}], "stages[1].distill.teacher[1]", "not a model spec"),
+    (["a", ["a", "input"]], "stages[1].distill.teacher[1]", "a stage name"),
     (["a", "input", 0], "stages[1].distill.teacher[2]", "the same model as teacher[0]"),
     (["a", {"arch": "resnet20", "checkpoint": "missing.pt"}], "stages[1].distill.teacher[1].checkpoint",
      "no such file"),
@@ -83,7 +83,7 @@ def test_qat_distils_from_an_explicit_ensemble_of_stages(tiny):
 
 @pytest.mark.parametrize(("teacher", "field", "says"), [
     (["a"], "stages[1].quantize.qat.teacher", "at least two teacher stages"),
-    (["a", {"arch": "resnet20"}], "stages[1].quantize.qat.teacher", "member 1: an earlier stage's name or index"),
+    (["a", {"arch": "resnet20"}], "stages[1].quantize.qat.teacher[1]", "an earlier stage's name or index"),
     ({"arch": "resnet20"}, "stages[1].quantize.qat.teacher", "teaches QAT through a distill stage"),
     (["a", "nope"], "stages[1].quantize.qat.teacher[1]", "no earlier stage named 'nope'"),
     (["a", 0], "stages[1].quantize.qat.teacher[1]", "the same model as qat.teacher[0]"),
