@@ -52,3 +52,13 @@ def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_start
     assert all(t["sha256"] == records[t["name"]]["sha256"] for t in teachers)
     assert records["resnet20_e287"]["teacher_top1"] > max(t["top1"] for t in teachers)  # the ensemble taught
     assert records["resnet20_e40"].get("starts_from") is None
+
+
+def test_the_resnet56_baseline_loads_strictly_and_was_trained_from_scratch():
+    from toolkit.models.checkpoint import load_checkpoint
+    from toolkit.models.cifar_resnet import CifarResNet
+
+    record = json.loads((baseline.HERE / "resnet56_cifar10.json").read_text())
+    assert record["starts_from"] is None and record["epochs"] == 60 and record["test_images"] == 10000
+    assert record["swa"]["snapshots_averaged"] == 3
+    load_checkpoint(CifarResNet(56), baseline.baseline_checkpoint("resnet56"))
