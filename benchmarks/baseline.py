@@ -25,7 +25,7 @@ HERE = Path(__file__).parent / "baselines"
 WORK = Path(__file__).parent / "work" / "baselines"
 # The leg the ResNet-20 benchmarks start from (sweep; frontier and allocation through recipes/frontier_resnet20.yaml):
 # the last and most trained one (baselines/README.md).
-BENCHMARK_BASELINE = "resnet20_e287"
+BENCHMARK_BASELINE = "resnet20_e311"
 
 
 def baseline_checkpoint(name: str = BENCHMARK_BASELINE) -> Path:

@@ -37,12 +37,12 @@ def test_a_baseline_file_that_differs_from_its_record_is_refused(tmp_path, monke
 def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_starts_from():
     records = {p.stem.removesuffix("_cifar10"): json.loads(p.read_text()) for p in baseline.HERE.glob("*_cifar10.json")}
     assert {"resnet20_e40", "resnet20", "resnet20_e125", "resnet20_e215", "resnet20_e251",
-            "resnet20_e287"} <= set(records)
+            "resnet20_e287", "resnet20_e311", "resnet56"} <= set(records)
     for name in records:
         baseline.baseline_checkpoint(name)  # raises when a file differs from its record
     for name, earlier in (("resnet20", "resnet20_e40"), ("resnet20_e125", "resnet20"),
                           ("resnet20_e215", "resnet20_e125"), ("resnet20_e251", "resnet20_e215"),
-                          ("resnet20_e287", "resnet20_e251")):
+                          ("resnet20_e287", "resnet20_e251"), ("resnet20_e311", "resnet20_e287")):
         start = records[name]["starts_from"]
         assert start["name"] == earlier and start["sha256"] == records[earlier]["sha256"]
         assert start["file"] == records[earlier]["file"]
@@ -51,6 +51,11 @@ def test_every_leg_matches_its_record_and_a_continuation_names_the_file_it_start
     assert [t["name"] for t in teachers] == ["resnet20_e125", "resnet20_e215", "resnet20_e251"]
     assert all(t["sha256"] == records[t["name"]]["sha256"] for t in teachers)
     assert records["resnet20_e287"]["teacher_top1"] > max(t["top1"] for t in teachers)  # the ensemble taught
+    # the seventh by ResNet-56 and the fourth leg
+    teachers = records["resnet20_e311"]["teachers"]
+    assert [t["name"] for t in teachers] == ["resnet56", "resnet20_e215"]
+    assert all(t["sha256"] == records[t["name"]]["sha256"] for t in teachers)
+    assert records["resnet20_e311"]["teacher_top1"] > max(t["top1"] for t in teachers)
     assert records["resnet20_e40"].get("starts_from") is None
 
 
