@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_serializer
 
 from toolkit.artifacts import TORCH
 from toolkit.config import ModelSpec, StageFacts, StrictModel
@@ -83,6 +83,14 @@ class DistillFacts(StageFacts):
     teacher_checkpoint_sha256: str | None = None
     members: list[DistillFacts] | None = None  # an ensemble: each member's facts, in order
 
+    @model_serializer(mode="wrap")
+    def _members_only_for_an_ensemble(self, handler: Any) -> dict[str, Any]:
+        # a single teacher's key stays what it was before ensembles existed, so run folders made then are reused
+        data = handler(self)
+        if data.get("members") is None:
+            data.pop("members", None)
+        return data
+
 
 class Distill(TrainingOptions):
     """Knowledge distillation from a teacher: an earlier stage (name or index) or an external model spec."""
@@ -105,14 +113,6 @@ class Distill(TrainingOptions):
                 raise ValueError("an ensemble lists at least two teachers; give a single one without the list")
             return [_teacher_ref(item, f"[{i}]") for i, item in enumerate(value)]
         return _teacher_ref(value, "")
-
-    def facts_key(self) -> dict[str, Any]:
-        """As StageConfig's, without `members` for a single teacher: its key stays what it was before ensembles
-        existed, so run folders made then are still reused."""
-        key = super().facts_key()
-        if key.get("members") is None:
-            key.pop("members", None)
-        return key
 
     def teacher_refs(self) -> list[tuple[str, TeacherRef | None]]:
         """(field name for messages, reference) of each teacher: one, or each member of an ensemble."""

@@ -29,15 +29,17 @@ def _out_of_line(p: dict[str, Any], q: dict[str, Any]) -> bool:
 def _least_tied_with_best(curve: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The fastest probe, and the least pruned probe whose interval reaches the fastest's."""
     best = max(curve, key=lambda p: p["speedup"])
-    return best, min((p for p in curve if _reach(p) >= best["speedup_ci"][0]), key=lambda p: p["ratio"])
+    floor = _tie_interval(best)[0]
+    return best, min((p for p in curve if _tie_interval(p)[1] >= floor), key=lambda p: p["ratio"])
 
 
-def _reach(point: dict[str, Any]) -> float:
-    """The highest speedup a probe may have: its interval's top or, once timed again, its fastest measurement.
-    A re-timed probe whose median is still its first, wide measurement would otherwise tie through that
-    interval again (seen: 1.2354x [1.13, 1.36] kept beside 1.3267x [1.29, 1.34] after re-measurements of
-    1.2418x and 1.2327x)."""
-    return max(point["speedups_seen"]) if point.get("speedups_seen") else point["speedup_ci"][1]
+def _tie_interval(point: dict[str, Any]) -> tuple[float, float]:
+    """Where a probe's speedup may lie: its measurement's interval or, once timed again, the range of its
+    measurements. A re-timed probe whose median is still its first, wide measurement would otherwise tie
+    through that interval again (seen: 1.2354x [1.13, 1.36] kept beside 1.3267x [1.29, 1.34] after
+    re-measurements of 1.2418x and 1.2327x)."""
+    seen = point.get("speedups_seen")
+    return (min(seen), max(seen)) if seen else tuple(point["speedup_ci"])
 
 
 def search_latency_ratio(prune_copy: Callable[[float], Any], macs_of: Callable[[Any], int], base_macs: int,
